@@ -1,0 +1,42 @@
+//! berth's metadata store: which repositories exist, which blobs each may read,
+//! manifests with their references, tags, referrers and upload sessions. SQL
+//! lives here and nowhere else.
+//!
+//! Module map:
+//! - [`store`]: [`MetaStore`], the connection pools and every query.
+//! - [`error`]: [`MetaError`].
+//!
+//! # Schema (SQLite, `migrations/sqlite/`)
+//!
+//! ```text
+//! repositories(id, name, created_at)
+//!   ├── repo_blobs(repo_id, digest → blobs, linked_at)      what the repository may read
+//!   ├── manifests(repo_id, digest → blobs, media_type, artifact_type, subject,
+//!   │   │          size, annotations, pushed_at, last_pulled_at, pull_count)
+//!   │   ├── manifest_refs(repo_id, manifest_digest, kind, child_digest)
+//!   │   └── tags(repo_id, name, digest, pushed_at, last_pulled_at)
+//!   └── (upload_sessions(id, repository, started_at, updated_at) by name)
+//! blobs(digest, size, created_at)                           bytes installed in the blob store
+//! ```
+//!
+//! Deleting a manifest cascades to its tags and references. A blob row is written
+//! only after its bytes are durable, so a row never points at missing bytes unless
+//! the storage was tampered with (which `berth fsck` detects).
+//!
+//! # Concurrency and durability
+//!
+//! The database runs in WAL mode with `synchronous=FULL`: a committed transaction
+//! survives a crash or power loss before the HTTP response is sent. Reads use a
+//! pool of connections; writes go through a single connection and start with
+//! `BEGIN IMMEDIATE`, so writers queue instead of failing with `SQLITE_BUSY`, and
+//! other processes (`berth fsck`, `berth gc`) wait through the busy timeout.
+//!
+//! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
+
+pub mod error;
+pub mod store;
+
+pub use error::MetaError;
+pub use store::{
+    BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord, TagRecord,
+};

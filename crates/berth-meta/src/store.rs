@@ -1,0 +1,565 @@
+//! [`MetaStore`]: every metadata query of the registry core.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_oci::{ChildKind, ChildRef, Digest};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::error::{MetaError, Result};
+
+/// How long a writer waits for another process's transaction before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The metadata store. Cheap to clone (pools are reference-counted).
+#[derive(Clone)]
+pub struct MetaStore {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+/// A manifest as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRecord {
+    /// Its digest.
+    pub digest: Digest,
+    /// Media type it was pushed with (served as `Content-Type`).
+    pub media_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A manifest to record, already validated.
+#[derive(Debug, Clone)]
+pub struct NewManifest<'a> {
+    /// Digest of the bytes.
+    pub digest: &'a Digest,
+    /// Effective media type.
+    pub media_type: &'a str,
+    /// Artifact type for the referrers listing.
+    pub artifact_type: Option<&'a str>,
+    /// `subject` digest.
+    pub subject: Option<&'a Digest>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Annotations as a JSON object text.
+    pub annotations: Option<String>,
+    /// Blobs and child manifests that must exist in the repository.
+    pub children: &'a [ChildRef],
+}
+
+/// What [`MetaStore::put_manifest`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutManifestOutcome {
+    /// True when the manifest was new to the repository.
+    pub created: bool,
+    /// The digest the tag pointed to before, when a tag was moved.
+    pub previous_tag_target: Option<Digest>,
+}
+
+/// A referrer of a subject (distribution-spec §Listing Referrers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrerRecord {
+    /// The referring manifest's digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// Its artifact type, if any.
+    pub artifact_type: Option<String>,
+    /// Its annotations as JSON object text, if any.
+    pub annotations: Option<String>,
+}
+
+/// A blob row, for fsck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRecord {
+    /// Digest.
+    pub digest: Digest,
+    /// Size the row records.
+    pub size: u64,
+}
+
+/// A tag, for fsck and listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    /// Repository name.
+    pub repository: String,
+    /// Tag name.
+    pub tag: String,
+    /// Target manifest.
+    pub digest: Digest,
+}
+
+fn digest_col(s: String) -> Result<Digest> {
+    Digest::from_str(&s).map_err(|e| MetaError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+impl MetaStore {
+    /// Opens (creating and migrating if needed) the SQLite database at `path`.
+    ///
+    /// Errors: [`MetaError::Database`] when the file cannot be opened,
+    /// [`MetaError::Migrate`] when the schema cannot be brought up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<MetaStore> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        MIGRATOR.run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(MetaStore { read, write })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn ensure_repository(tx: &mut Transaction<'static, Sqlite>, name: &str) -> Result<i64> {
+        sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+            .bind(name)
+            .bind(now_ms())
+            .execute(&mut **tx)
+            .await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(id)
+    }
+
+    /// True when the repository exists (something was pushed or mounted into it).
+    pub async fn repository_exists(&self, name: &str) -> Result<bool> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(id.is_some())
+    }
+
+    // ------------------------------------------------------------------ blobs
+
+    /// Size of a blob the repository may read: linked to it, or one of its manifests.
+    pub async fn blob_in_repository(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM blobs b JOIN repositories r ON r.name = ?1
+             WHERE b.digest = ?2 AND (
+                EXISTS (SELECT 1 FROM repo_blobs l WHERE l.repo_id = r.id AND l.digest = b.digest)
+             OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = b.digest))",
+        )
+        .bind(repo)
+        .bind(digest.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    /// Size of a blob recorded anywhere in the registry.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = ?")
+            .bind(digest.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(size.map(|s| s as u64))
+    }
+
+    /// Records a blob whose bytes are durable and links it to `repo` (creating the
+    /// repository if needed). Idempotent; refreshes `linked_at`.
+    pub async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let repo_id = Self::ensure_repository(&mut tx, repo).await?;
+        let now = now_ms();
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+            .bind(digest.as_str())
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?)
+             ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
+        )
+        .bind(repo_id)
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes the repository's link to a blob. Returns false when there was none.
+    /// The bytes stay until garbage collection finds no link keeping them.
+    pub async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest.as_str())
+        .bind(repo)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// A repository other than `except` that links the blob, for a mount without `from`.
+    pub async fn repository_with_blob(&self, digest: &Digest, except: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT r.name FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id
+             WHERE l.digest = ? AND r.name <> ? ORDER BY r.name LIMIT 1",
+        )
+        .bind(digest.as_str())
+        .bind(except)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    // ---------------------------------------------------------------- uploads
+
+    /// Records a new upload session for `repo`.
+    pub async fn upload_create(&self, id: &str, repo: &str) -> Result<()> {
+        let now = now_ms();
+        sqlx::query("INSERT INTO upload_sessions (id, repository, started_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(repo)
+            .bind(now)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// The repository an upload session belongs to.
+    pub async fn upload_repository(&self, id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT repository FROM upload_sessions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Forgets an upload session.
+    pub async fn upload_delete(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM upload_sessions WHERE id = ?")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    // -------------------------------------------------------------- manifests
+
+    /// Records a manifest (its bytes already durable in the blob store) and
+    /// optionally points `tag` at it, in one transaction.
+    ///
+    /// Every entry of `children` must be in the repository: blobs linked to it (or
+    /// its manifests), child manifests among its manifests. Otherwise nothing is
+    /// written and [`MetaError::MissingChild`] names the first missing digest.
+    pub async fn put_manifest(&self, repo: &str, m: &NewManifest<'_>, tag: Option<&str>) -> Result<PutManifestOutcome> {
+        let mut tx = self.begin().await?;
+        let repo_id = Self::ensure_repository(&mut tx, repo).await?;
+        for child in m.children {
+            let present: Option<i64> = match child.kind {
+                ChildKind::Manifest => sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?"),
+                ChildKind::Config | ChildKind::Layer => sqlx::query_scalar(
+                    "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2
+                     UNION ALL SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2 LIMIT 1",
+                ),
+            }
+            .bind(repo_id)
+            .bind(child.digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if present.is_none() {
+                return Err(MetaError::MissingChild(child.digest.to_string()));
+            }
+        }
+        let now = now_ms();
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+            .bind(m.digest.as_str())
+            .bind(m.size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let created = sqlx::query(
+            "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, subject, size, annotations, pushed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(repo_id, digest) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(m.digest.as_str())
+        .bind(m.media_type)
+        .bind(m.artifact_type)
+        .bind(m.subject.map(|s| s.as_str()))
+        .bind(m.size as i64)
+        .bind(m.annotations.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if created {
+            for child in m.children {
+                sqlx::query(
+                    "INSERT INTO manifest_refs (repo_id, manifest_digest, kind, child_digest) VALUES (?, ?, ?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(repo_id)
+                .bind(m.digest.as_str())
+                .bind(child.kind.as_str())
+                .bind(child.digest.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let mut previous_tag_target = None;
+        if let Some(tag) = tag {
+            let prev: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+                .bind(repo_id)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if prev.as_deref() != Some(m.digest.as_str()) {
+                sqlx::query(
+                    "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at",
+                )
+                .bind(repo_id)
+                .bind(tag)
+                .bind(m.digest.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                previous_tag_target = prev.map(digest_col).transpose()?;
+            }
+        }
+        tx.commit().await?;
+        Ok(PutManifestOutcome {
+            created,
+            previous_tag_target,
+        })
+    }
+
+    /// A manifest of the repository by digest.
+    pub async fn manifest_by_digest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestRecord>> {
+        let row = sqlx::query(
+            "SELECT m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id
+             WHERE r.name = ? AND m.digest = ?",
+        )
+        .bind(repo)
+        .bind(digest.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| ManifestRecord {
+            digest: digest.clone(),
+            media_type: r.get("media_type"),
+            size: r.get::<i64, _>("size") as u64,
+        }))
+    }
+
+    /// The manifest a tag points at.
+    pub async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<ManifestRecord>> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size FROM tags t
+             JOIN repositories r ON r.id = t.repo_id
+             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
+             WHERE r.name = ? AND t.name = ?",
+        )
+        .bind(repo)
+        .bind(tag)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(ManifestRecord {
+                digest: digest_col(r.get("digest"))?,
+                media_type: r.get("media_type"),
+                size: r.get::<i64, _>("size") as u64,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes a manifest and, by cascade, the tags pointing at it. False when absent.
+    pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM manifests WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+        )
+        .bind(digest.as_str())
+        .bind(repo)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a tag only. False when absent.
+    pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
+            .bind(tag)
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Up to `limit` tags of the repository after `last`, in lexical (byte) order.
+    /// `None` when the repository does not exist.
+    pub async fn list_tags(&self, repo: &str, last: Option<&str>, limit: u32) -> Result<Option<Vec<String>>> {
+        if !self.repository_exists(repo).await? {
+            return Ok(None);
+        }
+        let tags = sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id
+             WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
+        )
+        .bind(repo)
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(Some(tags))
+    }
+
+    /// Up to `limit` repository names after `last`, in lexical order.
+    pub async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
+                .bind(last.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    /// Manifests of the repository whose `subject` is `subject`, optionally only
+    /// those of one artifact type, ordered by digest.
+    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<ReferrerRecord>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
+             FROM manifests m JOIN repositories r ON r.id = m.repo_id
+             WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
+             ORDER BY m.digest",
+        )
+        .bind(repo)
+        .bind(subject.as_str())
+        .bind(artifact_type)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReferrerRecord {
+                    digest: digest_col(r.get("digest"))?,
+                    media_type: r.get("media_type"),
+                    size: r.get::<i64, _>("size") as u64,
+                    artifact_type: r.get("artifact_type"),
+                    annotations: r.get("annotations"),
+                })
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------------- fsck
+
+    /// Every blob row.
+    pub async fn all_blobs(&self) -> Result<Vec<BlobRecord>> {
+        let rows = sqlx::query("SELECT digest, size FROM blobs ORDER BY digest")
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(BlobRecord {
+                    digest: digest_col(r.get("digest"))?,
+                    size: r.get::<i64, _>("size") as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Every (repository, manifest digest, child kind, child digest) reference.
+    pub async fn all_manifest_refs(&self) -> Result<Vec<(String, Digest, ChildKind, Digest)>> {
+        let rows = sqlx::query(
+            "SELECT r.name, f.manifest_digest, f.kind, f.child_digest FROM manifest_refs f
+             JOIN repositories r ON r.id = f.repo_id ORDER BY r.name, f.manifest_digest",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let kind: String = r.get("kind");
+                Ok((
+                    r.get("name"),
+                    digest_col(r.get("manifest_digest"))?,
+                    ChildKind::parse(&kind).unwrap_or(ChildKind::Layer),
+                    digest_col(r.get("child_digest"))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every (repository, manifest digest).
+    pub async fn all_manifests(&self) -> Result<Vec<(String, Digest)>> {
+        let rows = sqlx::query(
+            "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id ORDER BY r.name, m.digest",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.get("name"), digest_col(r.get("digest"))?)))
+            .collect()
+    }
+
+    /// Removes a blob row and every link to it (fsck `--repair` of a corrupt or
+    /// missing blob). Manifests referencing it stay and are reported.
+    pub async fn forget_blob(&self, digest: &Digest) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM repo_blobs WHERE digest = ?")
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let in_use: Option<i64> = sqlx::query_scalar("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1")
+            .bind(digest.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if in_use.is_none() {
+            sqlx::query("DELETE FROM blobs WHERE digest = ?")
+                .bind(digest.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Closes the pools (flushes the WAL on last close).
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}

@@ -1,0 +1,238 @@
+//! [`BlobStore`]: content-addressed blobs over `object_store`, with durable
+//! installs on the local filesystem. See the crate docs for the layout.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_oci::{Algorithm, Digest, Hasher};
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::error::{Result, StorageError};
+use crate::upload::UploadState;
+
+/// A stream of body bytes, in order.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Read buffer for streaming blobs out of local files: large enough that a
+/// multi-GiB layer is served in few syscalls, small enough to bound memory per pull.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The registry-wide blob store. Cheap to share behind an `Arc`.
+pub struct BlobStore {
+    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    pub(crate) sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadState>>>>,
+}
+
+impl BlobStore {
+    /// Opens (creating if needed) a blob store rooted at the data directory `root`.
+    ///
+    /// Errors: [`StorageError::Io`] when the directories cannot be created.
+    pub fn open_local(root: &Path) -> Result<BlobStore> {
+        std::fs::create_dir_all(root.join("blobs"))?;
+        std::fs::create_dir_all(root.join("uploads"))?;
+        let root = root.canonicalize()?;
+        let store = LocalFileSystem::new_with_prefix(&root)?;
+        Ok(BlobStore {
+            root,
+            store: Arc::new(store),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Object key of a blob: `blobs/<alg>/<first two hex>/<hex>`.
+    fn key(digest: &Digest) -> ObjectPath {
+        let hex = digest.hex();
+        ObjectPath::from(format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))
+    }
+
+    /// Filesystem path of a blob (local backend).
+    pub(crate) fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// Size in bytes of a stored blob, or `None` when absent.
+    pub async fn size(&self, digest: &Digest) -> Result<Option<u64>> {
+        match self.store.head(&Self::key(digest)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams `range` (end exclusive) of a blob. The caller has resolved the range
+    /// against the blob's size; an empty range yields an empty stream.
+    ///
+    /// Errors: [`StorageError::NotFound`] when the blob is absent.
+    pub async fn read(&self, digest: &Digest, range: Range<u64>) -> Result<ByteStream> {
+        if range.is_empty() {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..Default::default()
+        };
+        let got = match self.store.get_opts(&Self::key(digest), opts).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => return Err(StorageError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        match got.payload {
+            // Local files: stream with a large buffer instead of object_store's 8 KiB chunks.
+            GetResultPayload::File(file, _) => {
+                let mut file = tokio::fs::File::from_std(file);
+                file.seek(std::io::SeekFrom::Start(got.range.start)).await?;
+                let len = got.range.end - got.range.start;
+                Ok(ReaderStream::with_capacity(file.take(len), READ_CHUNK).boxed())
+            }
+            GetResultPayload::Stream(s) => Ok(s.map_err(std::io::Error::other).boxed()),
+        }
+    }
+
+    /// Reads a whole (small) blob into memory: manifests.
+    pub async fn read_all(&self, digest: &Digest) -> Result<Bytes> {
+        match self.store.get(&Self::key(digest)).await {
+            Ok(g) => Ok(g.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores `bytes` (a manifest) durably under their digest computed with `algorithm`,
+    /// and returns that digest. Storing bytes that are already present is a no-op.
+    pub async fn put(&self, bytes: Bytes, algorithm: Algorithm) -> Result<Digest> {
+        let digest = Digest::of(algorithm, &bytes);
+        let target = self.blob_path(&digest);
+        if tokio::fs::try_exists(&target).await? {
+            return Ok(digest);
+        }
+        let staging = self.root.join("uploads").join(format!("put-{}", uuid::Uuid::new_v4()));
+        let blobs = self.root.join("blobs");
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&staging)?;
+            f.write_all(&bytes)?;
+            drop(f);
+            let r = install(&staging, &target, &blobs);
+            if r.is_err() {
+                let _ = std::fs::remove_file(&staging);
+            }
+            r
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(digest)
+    }
+
+    /// Deletes a blob's bytes. Absent blobs are not an error.
+    pub async fn delete(&self, digest: &Digest) -> Result<()> {
+        match self.store.delete(&Self::key(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every stored blob with its size. Files under `blobs/` whose names are not
+    /// digests are reported as `Err` so fsck can flag them.
+    pub fn list(&self) -> BoxStream<'static, Result<(Digest, u64)>> {
+        self.store
+            .list(Some(&ObjectPath::from("blobs")))
+            .map(|r| {
+                let meta = r?;
+                let parts: Vec<_> = meta.location.parts().map(|p| p.as_ref().to_string()).collect();
+                let digest = match parts.as_slice() {
+                    [_, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
+                    _ => None,
+                };
+                digest
+                    .map(|d| (d, meta.size))
+                    .ok_or_else(|| StorageError::Io(std::io::Error::other(format!("stray file blobs/{}", parts.join("/")))))
+            })
+            .boxed()
+    }
+
+    /// Re-reads a stored blob and returns the digest of its bytes (same algorithm as
+    /// `digest`), for fsck.
+    pub async fn rehash(&self, digest: &Digest) -> Result<Digest> {
+        let path = self.blob_path(digest);
+        let alg = digest.algorithm();
+        tokio::task::spawn_blocking(move || hash_file(&path, alg).map(|(d, _)| d))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => StorageError::NotFound,
+                _ => StorageError::Io(e),
+            })
+    }
+}
+
+/// Hashes a whole file; returns its digest and length.
+pub(crate) fn hash_file(path: &Path, alg: Algorithm) -> std::io::Result<(Digest, u64)> {
+    let (h, n) = hasher_of_file(path, alg)?;
+    Ok((h.finish(), n))
+}
+
+/// A hasher fed with a whole file, and the file's length.
+pub(crate) fn hasher_of_file(path: &Path, alg: Algorithm) -> std::io::Result<(Hasher, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Hasher::new(alg);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let r = f.read(&mut buf)?;
+        if r == 0 {
+            break;
+        }
+        h.update(&buf[..r]);
+        n += r as u64;
+    }
+    Ok((h, n))
+}
+
+/// Durably moves a fully written file to its content-addressed path:
+/// fsync(file) → mkdir -p parent (fsyncing each directory it creates into) →
+/// rename → fsync(parent). After this returns, the blob survives a crash or power loss.
+pub(crate) fn install(staged: &Path, target: &Path, blobs_root: &Path) -> std::io::Result<()> {
+    std::fs::File::open(staged)?.sync_all()?;
+    let parent = target.parent().ok_or_else(|| std::io::Error::other("blob path without parent"))?;
+    create_dir_durable(parent, blobs_root)?;
+    std::fs::rename(staged, target)?;
+    fsync_dir(parent)
+}
+
+fn create_dir_durable(dir: &Path, stop: &Path) -> std::io::Result<()> {
+    if dir.is_dir() || dir == stop {
+        return Ok(());
+    }
+    if let Some(up) = dir.parent() {
+        create_dir_durable(up, stop)?;
+        match std::fs::create_dir(dir) {
+            Ok(()) => fsync_dir(up)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
