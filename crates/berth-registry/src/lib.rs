@@ -1,1 +1,33 @@
+//! berth's core: the operations of an OCI Distribution v1.1 registry over the
+//! blob store (`berth-storage`) and the metadata store (`berth-meta`). No HTTP
+//! types here: the server crate parses requests into calls on [`Registry`] and
+//! renders [`Error`] as the spec's error JSON.
+//!
+//! Module map:
+//! - [`registry`]: [`Registry`] and its configuration.
+//! - [`blobs`]: blob existence, reads with ranges, deletes, cross-repository mounts.
+//! - [`uploads`]: upload sessions: start, append chunk, status, finish, cancel.
+//! - [`manifests`]: push (validate, check references, store, tag), pull, delete.
+//! - [`listing`]: tags list, catalog, referrers.
+//! - [`fsck`]: consistency check of stored blobs and references.
+//! - [`access`]: the authorization hook every operation passes through.
+//! - [`error`]: [`Error`], mapped to the spec's error codes in one place.
 
+pub mod access;
+pub mod blobs;
+pub mod error;
+pub mod fsck;
+pub mod listing;
+pub mod manifests;
+pub mod registry;
+pub mod uploads;
+
+pub use access::{Access, AccessPolicy, Action};
+pub use berth_storage::ByteStream;
+pub use blobs::BlobRead;
+pub use error::{Error, Result};
+pub use fsck::{FsckProblem, FsckReport};
+pub use listing::{Page, Referrer};
+pub use manifests::{ManifestContent, PushedManifest};
+pub use registry::{Limits, Registry};
+pub use uploads::UploadStatus;

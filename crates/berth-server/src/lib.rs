@@ -1,1 +1,22 @@
+//! berth's HTTP layer: the OCI Distribution v1.1 API (with Docker Registry HTTP
+//! API v2 compatibility) as an axum [`Router`](axum::Router). Handlers are thin:
+//! parse the request into a typed call, ask the access policy, call the core
+//! (`berth-registry`), render the result. No SQL, paths or hashing here.
+//!
+//! Module map:
+//! - [`route`]: `/v2/...` paths parsed into a [`route::Route`] (names with slashes
+//!   are matched from the right, since `<name>` may itself contain `/`).
+//! - [`handlers`]: one module per API resource: base, blobs, uploads, manifests,
+//!   tags, catalog, referrers.
+//! - [`error`]: [`error::ApiError`], the single place where failures become
+//!   `{"errors":[{"code","message","detail"}]}` responses.
+//! - [`middleware`]: the per-request log line and the `Docker-Distribution-API-Version` header.
+//! - [`server`]: [`AppState`] and [`router`].
 
+pub mod error;
+pub mod handlers;
+pub mod middleware;
+pub mod route;
+pub mod server;
+
+pub use server::{router, AppState};

@@ -211,6 +211,10 @@ pub(crate) fn hasher_of_file(path: &Path, alg: Algorithm) -> std::io::Result<(Ha
 /// fsync(file) → mkdir -p parent (fsyncing each directory it creates into) →
 /// rename → fsync(parent). After this returns, the blob survives a crash or power loss.
 pub(crate) fn install(staged: &Path, target: &Path, blobs_root: &Path) -> std::io::Result<()> {
+    if target.is_file() {
+        // Content-addressed: an installed blob with this digest already holds these bytes.
+        return std::fs::remove_file(staged);
+    }
     std::fs::File::open(staged)?.sync_all()?;
     let parent = target.parent().ok_or_else(|| std::io::Error::other("blob path without parent"))?;
     create_dir_durable(parent, blobs_root)?;

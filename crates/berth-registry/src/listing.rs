@@ -1,0 +1,97 @@
+//! Listings: tags (distribution-spec §Listing Tags), the catalog (Docker Registry
+//! API v2 `/v2/_catalog`) and referrers (distribution-spec §Listing Referrers).
+
+use berth_oci::{Digest, RepositoryName};
+
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+
+/// One page of a lexically ordered listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The entries.
+    pub items: Vec<String>,
+    /// When more entries follow: the `n` to put in the `Link` to the next page.
+    pub next_page_size: Option<u32>,
+}
+
+/// A referrer's descriptor for the referrers image index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    /// Media type of the referring manifest.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its annotations, as JSON object text.
+    pub annotations: Option<String>,
+}
+
+impl Registry {
+    fn page_limit(&self, n: Option<u32>) -> (u32, bool) {
+        match n {
+            Some(n) => (n.min(self.limits.max_page), true),
+            None => (self.limits.max_page, false),
+        }
+    }
+
+    /// `GET /v2/<name>/tags/list?n=&last=`: tags in lexical order after `last`, at
+    /// most `n` (all when `n` is absent, up to the page limit).
+    ///
+    /// Errors: [`Error::NameUnknown`].
+    pub async fn tags_list(&self, repo: &RepositoryName, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+        let (limit, _) = self.page_limit(n);
+        if limit == 0 {
+            return if self.meta.repository_exists(repo.as_str()).await? {
+                Ok(Page { items: vec![], next_page_size: None })
+            } else {
+                Err(Error::NameUnknown(repo.to_string()))
+            };
+        }
+        let mut items = self
+            .meta
+            .list_tags(repo.as_str(), last, limit + 1)
+            .await?
+            .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
+        Ok(paginate(&mut items, limit))
+    }
+
+    /// `GET /v2/_catalog?n=&last=`: repository names in lexical order.
+    pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+        let (limit, _) = self.page_limit(n);
+        if limit == 0 {
+            return Ok(Page { items: vec![], next_page_size: None });
+        }
+        let mut items = self.meta.list_repositories(last, limit + 1).await?;
+        Ok(paginate(&mut items, limit))
+    }
+
+    /// `GET /v2/<name>/referrers/<digest>[?artifactType=]`: manifests of the
+    /// repository whose `subject` is `digest`. An unknown subject or repository has
+    /// no referrers (an empty list, never 404).
+    pub async fn referrers(&self, repo: &RepositoryName, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
+        let rows = self.meta.referrers(repo.as_str(), subject, artifact_type).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Referrer {
+                media_type: r.media_type,
+                digest: r.digest,
+                size: r.size,
+                artifact_type: r.artifact_type,
+                annotations: r.annotations,
+            })
+            .collect())
+    }
+}
+
+fn paginate(items: &mut Vec<String>, limit: u32) -> Page {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    Page {
+        items: std::mem::take(items),
+        next_page_size: more.then_some(limit),
+    }
+}

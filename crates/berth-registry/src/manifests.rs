@@ -1,0 +1,145 @@
+//! Manifests (distribution-spec §Pushing Manifests, §Pulling manifests,
+//! §Deleting Manifests): validated, stored byte-exact as blobs, indexed in the
+//! metadata store with their references, tags and `subject`.
+
+use berth_meta::{ManifestRecord, NewManifest};
+use berth_oci::{Algorithm, Digest, Manifest, Reference, RepositoryName};
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+
+/// A manifest that was pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedManifest {
+    /// Its digest (sha256 unless pushed by a digest of another algorithm).
+    pub digest: Digest,
+    /// Its `subject`, answered in the `OCI-Subject` header.
+    pub subject: Option<Digest>,
+}
+
+/// A manifest to serve.
+#[derive(Debug, Clone)]
+pub struct ManifestContent {
+    /// Digest (`Docker-Content-Digest`).
+    pub digest: Digest,
+    /// Media type as pushed (`Content-Type`).
+    pub media_type: String,
+    /// Size in bytes (`Content-Length`).
+    pub size: u64,
+    /// The bytes, exactly as pushed; `None` for HEAD.
+    pub body: Option<Bytes>,
+}
+
+impl Registry {
+    /// `PUT /v2/<name>/manifests/<reference>`.
+    ///
+    /// Validates the manifest ([`Manifest::parse`]), checks a digest reference
+    /// against the bytes, stores the bytes durably, then in one metadata transaction
+    /// checks that every referenced blob and child manifest is in the repository,
+    /// records the manifest and moves the tag.
+    ///
+    /// Errors: [`Error::ManifestTooLarge`], [`Error::ManifestInvalid`],
+    /// [`Error::DigestInvalid`] (reference digest does not match),
+    /// [`Error::ManifestBlobUnknown`].
+    pub async fn manifest_put(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<PushedManifest> {
+        if body.len() > self.limits.max_manifest_bytes {
+            return Err(Error::ManifestTooLarge {
+                limit: self.limits.max_manifest_bytes,
+            });
+        }
+        let manifest = Manifest::parse(&body, content_type).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
+        let (algorithm, tag) = match reference {
+            Reference::Digest(d) => (d.algorithm(), None),
+            Reference::Tag(t) => (Algorithm::Sha256, Some(t.as_str())),
+        };
+        let digest = Digest::of(algorithm, &body);
+        if let Reference::Digest(d) = reference {
+            if d != &digest {
+                return Err(Error::DigestInvalid(format!(
+                    "manifest has digest {digest}, but was pushed as {d}"
+                )));
+            }
+        }
+        let annotations = manifest
+            .annotations
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .and_then(|a| serde_json::to_string(a).ok());
+        let size = body.len() as u64;
+        self.blobs.put(body, algorithm).await?;
+        let record = NewManifest {
+            digest: &digest,
+            media_type: &manifest.media_type,
+            artifact_type: manifest.artifact_type.as_deref(),
+            subject: manifest.subject.as_ref(),
+            size,
+            annotations,
+            children: &manifest.children,
+        };
+        self.meta.put_manifest(repo.as_str(), &record, tag).await?;
+        Ok(PushedManifest {
+            digest,
+            subject: manifest.subject,
+        })
+    }
+
+    async fn manifest_record(&self, repo: &RepositoryName, reference: &Reference) -> Result<ManifestRecord> {
+        let found = match reference {
+            Reference::Digest(d) => self.meta.manifest_by_digest(repo.as_str(), d).await?,
+            Reference::Tag(t) => self.meta.manifest_by_tag(repo.as_str(), t.as_str()).await?,
+        };
+        match found {
+            Some(r) => Ok(r),
+            None if !self.meta.repository_exists(repo.as_str()).await? => Err(Error::NameUnknown(repo.to_string())),
+            None => Err(Error::ManifestUnknown(reference.to_string())),
+        }
+    }
+
+    /// `GET` (with `body`) or `HEAD` (without) `/v2/<name>/manifests/<reference>`.
+    ///
+    /// Errors: [`Error::NameUnknown`] when the repository does not exist,
+    /// [`Error::ManifestUnknown`] otherwise.
+    pub async fn manifest_get(&self, repo: &RepositoryName, reference: &Reference, body: bool) -> Result<ManifestContent> {
+        let record = self.manifest_record(repo, reference).await?;
+        let bytes = if body {
+            Some(self.blobs.read_all(&record.digest).await.map_err(|e| match e {
+                berth_storage::StorageError::NotFound => {
+                    tracing::error!(digest = %record.digest, "manifest recorded but its bytes are missing; run berth fsck");
+                    Error::ManifestUnknown(reference.to_string())
+                }
+                other => other.into(),
+            })?)
+        } else {
+            None
+        };
+        Ok(ManifestContent {
+            digest: record.digest,
+            media_type: record.media_type,
+            size: record.size,
+            body: bytes,
+        })
+    }
+
+    /// `DELETE /v2/<name>/manifests/<reference>`: by digest, deletes the manifest and
+    /// every tag pointing at it; by tag, deletes only the tag.
+    ///
+    /// Errors: [`Error::ManifestUnknown`].
+    pub async fn manifest_delete(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
+        let deleted = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo.as_str(), d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo.as_str(), t.as_str()).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::ManifestUnknown(reference.to_string()))
+        }
+    }
+}

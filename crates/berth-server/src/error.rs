@@ -1,0 +1,99 @@
+//! [`ApiError`]: the one place where a failure becomes an HTTP response with the
+//! OCI error body (distribution-spec §Error Codes):
+//!
+//! ```json
+//! {"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":"…"}]}
+//! ```
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_oci::ErrorCode;
+use berth_registry::Error;
+use serde_json::json;
+
+/// A failed request.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A registry operation failed; `headers` are added to the response (e.g. the
+    /// `Range` and `Location` of an upload on 416).
+    Registry(Error, HeaderMap),
+    /// No such endpoint (404).
+    NoRoute,
+    /// The endpoint exists but not with this method (405 UNSUPPORTED).
+    MethodNotAllowed,
+    /// The access policy refused the request (401 UNAUTHORIZED).
+    Unauthorized,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError::Registry(e, HeaderMap::new())
+    }
+}
+
+impl ApiError {
+    /// Adds a header to a registry error's response.
+    pub fn with_header(self, name: HeaderName, value: HeaderValue) -> Self {
+        match self {
+            ApiError::Registry(e, mut h) => {
+                h.insert(name, value);
+                ApiError::Registry(e, h)
+            }
+            other => other,
+        }
+    }
+}
+
+fn body(code: &str, message: &str, detail: Option<String>) -> String {
+    let mut entry = json!({ "code": code, "message": message });
+    if let Some(d) = detail {
+        entry["detail"] = json!(d);
+    }
+    json!({ "errors": [entry] }).to_string()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, text, headers) = match self {
+            ApiError::Registry(err, headers) => {
+                let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let text = match err.code() {
+                    Some(code) => body(code.as_str(), code.message(), Some(err.to_string())),
+                    None => {
+                        // Server-side failure: log it in full, tell the client what kind.
+                        tracing::error!(error = %err, "request failed");
+                        let message = if status == StatusCode::INSUFFICIENT_STORAGE {
+                            "insufficient storage: the registry's disk is full"
+                        } else {
+                            "internal server error"
+                        };
+                        body("UNKNOWN", message, Some(err.to_string()))
+                    }
+                };
+                (status, text, headers)
+            }
+            ApiError::NoRoute => (
+                StatusCode::NOT_FOUND,
+                body("NOT_FOUND", "no such endpoint in the registry API", None),
+                HeaderMap::new(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                body(
+                    ErrorCode::Unsupported.as_str(),
+                    ErrorCode::Unsupported.message(),
+                    Some("method not allowed on this endpoint".into()),
+                ),
+                HeaderMap::new(),
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                body(ErrorCode::Unauthorized.as_str(), ErrorCode::Unauthorized.message(), None),
+                HeaderMap::new(),
+            ),
+        };
+        let mut resp = (status, [("content-type", "application/json")], text).into_response();
+        resp.headers_mut().extend(headers);
+        resp
+    }
+}

@@ -1,0 +1,64 @@
+//! `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>` (distribution-spec §Pulling
+//! blobs, §Checking if content exists, §Deleting blobs).
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_oci::{Digest, RepositoryName};
+use berth_registry::{Error, Registry};
+
+use super::{header, ApiResult};
+use crate::error::ApiError;
+
+fn blob_headers(resp: &mut Response, digest: &Digest, len: u64) {
+    let h = resp.headers_mut();
+    h.insert("content-length", HeaderValue::from(len));
+    h.insert("content-type", HeaderValue::from_static("application/octet-stream"));
+    h.insert("accept-ranges", HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+        h.insert("docker-content-digest", v.clone());
+        if let Ok(etag) = HeaderValue::from_str(&format!("\"{digest}\"")) {
+            h.insert("etag", etag);
+        }
+    }
+    // Content-addressed: the bytes behind a digest never change.
+    h.insert("cache-control", HeaderValue::from_static("max-age=31536000"));
+}
+
+/// HEAD: 200 with `Content-Length`, `Docker-Content-Digest`, `Accept-Ranges`; no body.
+pub async fn head(reg: &Registry, repo: &RepositoryName, digest: &Digest) -> ApiResult {
+    let size = reg.blob_size(repo, digest).await?;
+    let mut resp = StatusCode::OK.into_response();
+    blob_headers(&mut resp, digest, size);
+    Ok(resp)
+}
+
+/// GET: the bytes; with a satisfiable `Range`, 206 and `Content-Range`; otherwise 416.
+pub async fn get(reg: &Registry, repo: &RepositoryName, digest: &Digest, headers: &HeaderMap) -> ApiResult {
+    let read = match reg.blob_read(repo, digest, header(headers, "range")).await {
+        Ok(r) => r,
+        Err(e @ Error::RangeNotSatisfiable { size }) => {
+            let v = HeaderValue::from_str(&format!("bytes */{size}")).unwrap_or(HeaderValue::from_static("bytes */0"));
+            return Err(ApiError::from(e).with_header(axum::http::header::CONTENT_RANGE, v));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (status, len) = match read.range {
+        Some((start, end)) => (StatusCode::PARTIAL_CONTENT, end - start),
+        None => (StatusCode::OK, read.size),
+    };
+    let mut resp = (status, Body::from_stream(read.body)).into_response();
+    blob_headers(&mut resp, digest, len);
+    if let Some((start, end)) = read.range {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{}", end - 1, read.size)) {
+            resp.headers_mut().insert("content-range", v);
+        }
+    }
+    Ok(resp)
+}
+
+/// DELETE: 202 once the repository no longer links the blob.
+pub async fn delete(reg: &Registry, repo: &RepositoryName, digest: &Digest) -> ApiResult {
+    reg.blob_delete(repo, digest).await?;
+    Ok((StatusCode::ACCEPTED, [("content-length", "0")]).into_response())
+}

@@ -1,0 +1,128 @@
+//! One module per API resource. [`dispatch`] parses the path into a
+//! [`Route`], checks the method, asks the access policy, and calls the handler.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
+use berth_registry::{Access, Action, ByteStream};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::error::ApiError;
+use crate::route::{Route, RouteError};
+use crate::server::AppState;
+
+pub mod base;
+pub mod blobs;
+pub mod catalog;
+pub mod manifests;
+pub mod referrers;
+pub mod tags;
+pub mod uploads;
+
+/// Result of a handler.
+pub type ApiResult = Result<Response, ApiError>;
+
+/// Query parameters, first value wins (the spec allows repeated `digest`; berth
+/// verifies the first).
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: Option<&str>) -> Query {
+        Query(form_urlencoded::parse(q.unwrap_or("").as_bytes()).into_owned().collect())
+    }
+
+    /// The first value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// `key` as a page size; absent or not a number → `None`.
+    pub fn page_size(&self, key: &str) -> Option<u32> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+}
+
+/// A request body as a byte stream.
+pub fn body_stream(body: Body) -> ByteStream {
+    body.into_data_stream().map_err(std::io::Error::other).boxed()
+}
+
+/// The value of a header as text.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// True when the request carries a body: a non-zero `Content-Length` or a
+/// chunked transfer encoding.
+pub fn has_body(headers: &HeaderMap) -> bool {
+    match header(headers, "content-length") {
+        Some(n) => n.trim() != "0",
+        None => headers.contains_key("transfer-encoding"),
+    }
+}
+
+fn access(route: &Route, method: &Method) -> Access {
+    let needs = |repo: &berth_oci::RepositoryName, actions: &[Action]| Access::Repository(repo.clone(), actions.to_vec());
+    match route {
+        Route::Base => Access::Base,
+        Route::Catalog => Access::Catalog,
+        Route::Tags(r) | Route::Referrers(r, _) => needs(r, &[Action::Pull]),
+        Route::Manifest(r, _) | Route::Blob(r, _) => match *method {
+            Method::DELETE => needs(r, &[Action::Delete]),
+            Method::PUT => needs(r, &[Action::Pull, Action::Push]),
+            _ => needs(r, &[Action::Pull]),
+        },
+        Route::UploadStart(r) | Route::Upload(r, _) => needs(r, &[Action::Pull, Action::Push]),
+    }
+}
+
+/// Entry point for every `/v2` request.
+pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    match route(state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
+    let route = match Route::parse(req.uri().path()) {
+        Ok(r) => r,
+        Err(RouteError::NotFound) => return Err(ApiError::NoRoute),
+        Err(RouteError::Invalid(e)) => return Err(e.into()),
+    };
+    let method = req.method().clone();
+    if !state.policy.allows(&access(&route, &method)) {
+        return Err(ApiError::Unauthorized);
+    }
+    let query = Query::parse(req.uri().query());
+    let (parts, body) = req.into_parts();
+    let h = &parts.headers;
+    let reg = &state.registry;
+    match (route, method) {
+        (Route::Base, Method::GET | Method::HEAD) => base::get(),
+        (Route::Catalog, Method::GET) => catalog::get(reg, &query).await,
+        (Route::Tags(repo), Method::GET) => tags::list(reg, &repo, &query).await,
+        (Route::Manifest(repo, r), Method::GET) => manifests::get(reg, &repo, &r, true).await,
+        (Route::Manifest(repo, r), Method::HEAD) => manifests::get(reg, &repo, &r, false).await,
+        (Route::Manifest(repo, r), Method::PUT) => manifests::put(reg, &repo, &r, h, body).await,
+        (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(reg, &repo, &r).await,
+        (Route::Blob(repo, d), Method::GET) => blobs::get(reg, &repo, &d, h).await,
+        (Route::Blob(repo, d), Method::HEAD) => blobs::head(reg, &repo, &d).await,
+        (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,
+        (Route::UploadStart(repo), Method::POST) => uploads::start(reg, &repo, &query, body).await,
+        (Route::Upload(repo, id), Method::GET) => uploads::status(reg, &repo, &id).await,
+        (Route::Upload(repo, id), Method::PATCH) => uploads::patch(reg, &repo, &id, h, body).await,
+        (Route::Upload(repo, id), Method::PUT) => uploads::put(reg, &repo, &id, &query, h, body).await,
+        (Route::Upload(repo, id), Method::DELETE) => uploads::cancel(reg, &repo, &id).await,
+        (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// Anything outside `/v2`.
+pub async fn not_found() -> Response {
+    ApiError::NoRoute.into_response()
+}

@@ -1,0 +1,129 @@
+//! Upload sessions (distribution-spec §Pushing blobs): `POST`, `PATCH`, `PUT`,
+//! `GET` and `DELETE` on `/v2/<name>/blobs/uploads/[<id>]`, including monolithic
+//! `POST ?digest=` and cross-repository mounts `POST ?mount=&from=`.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_oci::{Digest, RepositoryName};
+use berth_registry::{Error, Registry, UploadStatus};
+
+use super::{body_stream, has_body, header, ApiResult, Query};
+use crate::error::ApiError;
+
+fn location(repo: &RepositoryName, id: &str) -> String {
+    format!("/v2/{repo}/blobs/uploads/{id}")
+}
+
+/// `Range: 0-<last byte>`, as Distribution sends it (`0-0` for an empty upload).
+fn range_value(offset: u64) -> String {
+    format!("0-{}", offset.saturating_sub(1))
+}
+
+fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+fn session_response(status: StatusCode, repo: &RepositoryName, s: &UploadStatus) -> Response {
+    let mut resp = status.into_response();
+    let h = resp.headers_mut();
+    set(h, "location", &location(repo, &s.id));
+    set(h, "range", &range_value(s.offset));
+    set(h, "docker-upload-uuid", &s.id);
+    set(h, "blob-upload-session-id", &s.id);
+    set(h, "content-length", "0");
+    resp
+}
+
+fn created(repo: &RepositoryName, digest: &Digest) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    let h = resp.headers_mut();
+    set(h, "location", &format!("/v2/{repo}/blobs/{digest}"));
+    set(h, "docker-content-digest", digest.as_str());
+    set(h, "content-length", "0");
+    resp
+}
+
+/// On 416, tell the client where the upload stands so it can resume.
+fn out_of_order(repo: &RepositoryName, id: &str, err: Error) -> ApiError {
+    let offset = match &err {
+        Error::ChunkOutOfOrder { offset } => Some(*offset),
+        _ => None,
+    };
+    let mut e = ApiError::from(err);
+    if let Some(offset) = offset {
+        for (name, value) in [
+            ("location", location(repo, id)),
+            ("range", range_value(offset)),
+            ("docker-upload-uuid", id.to_string()),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                e = e.with_header(axum::http::HeaderName::from_static(name), v);
+            }
+        }
+    }
+    e
+}
+
+/// POST: mount (201) or monolithic upload (201) or a new session (202).
+pub async fn start(reg: &Registry, repo: &RepositoryName, q: &Query, body: Body) -> ApiResult {
+    if let Some(mount) = q.get("mount") {
+        // An invalid digest or source name falls back to a normal session (spec).
+        if let Ok(digest) = Digest::parse(mount) {
+            let from = match q.get("from") {
+                Some(f) => match RepositoryName::parse(f) {
+                    Ok(n) => Some(Some(n)),
+                    Err(_) => None,
+                },
+                None => Some(None),
+            };
+            if let Some(from) = from {
+                if reg.blob_mount(repo, &digest, from.as_ref()).await?.is_some() {
+                    return Ok(created(repo, &digest));
+                }
+            }
+        }
+    } else if let Some(digest) = q.get("digest") {
+        let digest = reg.upload_monolithic(repo, Some(digest), body_stream(body)).await?;
+        return Ok(created(repo, &digest));
+    }
+    let status = reg.upload_start(repo).await?;
+    Ok(session_response(StatusCode::ACCEPTED, repo, &status))
+}
+
+/// GET: 204 with the current `Range`.
+pub async fn status(reg: &Registry, repo: &RepositoryName, id: &str) -> ApiResult {
+    let s = reg.upload_status(repo, id).await?;
+    Ok(session_response(StatusCode::NO_CONTENT, repo, &s))
+}
+
+/// PATCH: append a chunk (with `Content-Range`) or a stream (without); 202.
+pub async fn patch(reg: &Registry, repo: &RepositoryName, id: &str, headers: &HeaderMap, body: Body) -> ApiResult {
+    match reg
+        .upload_append(repo, id, header(headers, "content-range"), body_stream(body))
+        .await
+    {
+        Ok(s) => Ok(session_response(StatusCode::ACCEPTED, repo, &s)),
+        Err(e) => Err(out_of_order(repo, id, e)),
+    }
+}
+
+/// PUT `?digest=`: optional final chunk, verify, link; 201.
+pub async fn put(reg: &Registry, repo: &RepositoryName, id: &str, q: &Query, headers: &HeaderMap, body: Body) -> ApiResult {
+    let chunk = has_body(headers).then(|| body_stream(body));
+    match reg
+        .upload_finish(repo, id, q.get("digest"), header(headers, "content-range"), chunk)
+        .await
+    {
+        Ok(digest) => Ok(created(repo, &digest)),
+        Err(e) => Err(out_of_order(repo, id, e)),
+    }
+}
+
+/// DELETE: cancel; 204.
+pub async fn cancel(reg: &Registry, repo: &RepositoryName, id: &str) -> ApiResult {
+    reg.upload_cancel(repo, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

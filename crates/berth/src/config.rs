@@ -1,0 +1,130 @@
+//! berth's configuration: one typed struct with defaults, loaded from a TOML
+//! file (`--config`), then `BERTH_*` environment variables, then flags (each
+//! later source overrides the earlier ones).
+//!
+//! ```toml
+//! listen = "127.0.0.1:5000"   # BERTH_LISTEN, --listen
+//! data_dir = "./berth-data"   # BERTH_DATA_DIR, --data-dir
+//! log_level = "info"          # BERTH_LOG_LEVEL, --log-level (a tracing filter)
+//!
+//! [limits]
+//! max_manifest_bytes = 4194304  # largest manifest accepted (413 above)
+//! max_page = 10000              # most tags / repositories in one listing page
+//!
+//! [server]
+//! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Everything `berth serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:5000`.
+    pub listen: SocketAddr,
+    /// Data directory: `blobs/`, `uploads/`, `meta.db`. Default `./berth-data`.
+    pub data_dir: PathBuf,
+    /// Log filter, e.g. `info` or `berth=debug,info`. Default `info`.
+    pub log_level: String,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// Server behaviour.
+    pub server: ServerConfig,
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest manifest accepted, in bytes. Default 4 MiB.
+    pub max_manifest_bytes: usize,
+    /// Most entries in one tags or catalog page. Default 10 000.
+    pub max_page: u32,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT. Default 30.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            data_dir: PathBuf::from("./berth-data"),
+            log_level: "info".into(),
+            limits: LimitsConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = berth_registry::Limits::default();
+        LimitsConfig {
+            max_manifest_bytes: d.max_manifest_bytes,
+            max_page: d.max_page,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { shutdown_grace_secs: 30 }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid with the TOML file at `path` when given.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        match path {
+            None => Ok(Config::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))
+            }
+        }
+    }
+
+    /// The limits for the registry core.
+    pub fn registry_limits(&self) -> berth_registry::Limits {
+        berth_registry::Limits {
+            max_manifest_bytes: self.limits.max_manifest_bytes,
+            max_page: self.limits.max_page,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_port_5000() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(c.limits.max_manifest_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn toml_overrides_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("berth.toml");
+        std::fs::write(&p, "listen = \"127.0.0.1:6000\"\n[limits]\nmax_manifest_bytes = 1024\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert_eq!(c.listen.port(), 6000);
+        assert_eq!(c.limits.max_manifest_bytes, 1024);
+        assert_eq!(c.limits.max_page, 10_000);
+        std::fs::write(&p, "lsiten = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&p)).is_err());
+    }
+}

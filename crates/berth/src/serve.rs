@@ -1,0 +1,98 @@
+//! `berth serve` and `berth fsck`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_registry::{AccessPolicy, Limits, Registry};
+use berth_server::AppState;
+
+use crate::config::Config;
+
+/// Runs the registry until SIGTERM or SIGINT, then drains in-flight requests for
+/// up to `server.shutdown_grace_secs` and closes the metadata database.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let registry = Registry::open(&cfg.data_dir, cfg.registry_limits())
+        .await
+        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
+    tracing::warn!(
+        "authentication is not enabled in this build: anyone who can reach {} can pull, push and delete",
+        cfg.listen
+    );
+    let state = Arc::new(AppState {
+        registry,
+        policy: AccessPolicy::Anonymous,
+    });
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(data_dir = %cfg.data_dir.display(), "listening on {addr}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, berth_server::router(state.clone())).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
+    let mut stop_rx = stop_rx;
+    tokio::select! {
+        r = server => r.context("serving")?,
+        _ = async {
+            let _ = stop_rx.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("shutdown grace period over; dropping remaining connections"),
+    }
+    state.registry.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `berth fsck`: prints each problem and a summary; exit 1 when there are problems.
+pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
+    if !data_dir.join("meta.db").exists() {
+        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
+    }
+    let registry = Registry::open(data_dir, Limits::default())
+        .await
+        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let report = registry.fsck(repair).await?;
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    println!(
+        "checked {} blobs ({} bytes) and {} manifests: {} problems, {} unrecorded blob files{}",
+        report.blobs_checked,
+        report.bytes_checked,
+        report.manifests_checked,
+        report.problems.len(),
+        report.unrecorded_blobs,
+        if repair { format!(", {} repaired", report.repaired) } else { String::new() }
+    );
+    registry.close().await;
+    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
