@@ -38,5 +38,6 @@ pub mod store;
 
 pub use error::MetaError;
 pub use store::{
-    BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord, TagRecord,
+    BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
+    TagRecord,
 };

@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_oci::{ChildKind, ChildRef, Digest};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 
 use crate::error::{MetaError, Result};
@@ -227,7 +229,11 @@ impl MetaStore {
     }
 
     /// A repository other than `except` that links the blob, for a mount without `from`.
-    pub async fn repository_with_blob(&self, digest: &Digest, except: &str) -> Result<Option<String>> {
+    pub async fn repository_with_blob(
+        &self,
+        digest: &Digest,
+        except: &str,
+    ) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT r.name FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id
              WHERE l.digest = ? AND r.name <> ? ORDER BY r.name LIMIT 1",
@@ -255,10 +261,12 @@ impl MetaStore {
 
     /// The repository an upload session belongs to.
     pub async fn upload_repository(&self, id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT repository FROM upload_sessions WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT repository FROM upload_sessions WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
     }
 
     /// Forgets an upload session.
@@ -278,12 +286,19 @@ impl MetaStore {
     /// Every entry of `children` must be in the repository: blobs linked to it (or
     /// its manifests), child manifests among its manifests. Otherwise nothing is
     /// written and [`MetaError::MissingChild`] names the first missing digest.
-    pub async fn put_manifest(&self, repo: &str, m: &NewManifest<'_>, tag: Option<&str>) -> Result<PutManifestOutcome> {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        m: &NewManifest<'_>,
+        tag: Option<&str>,
+    ) -> Result<PutManifestOutcome> {
         let mut tx = self.begin().await?;
         let repo_id = Self::ensure_repository(&mut tx, repo).await?;
         for child in m.children {
             let present: Option<i64> = match child.kind {
-                ChildKind::Manifest => sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?"),
+                ChildKind::Manifest => {
+                    sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?")
+                }
                 ChildKind::Config | ChildKind::Layer => sqlx::query_scalar(
                     "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2
                      UNION ALL SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2 LIMIT 1",
@@ -336,11 +351,12 @@ impl MetaStore {
         }
         let mut previous_tag_target = None;
         if let Some(tag) = tag {
-            let prev: Option<String> = sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
-                .bind(repo_id)
-                .bind(tag)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let prev: Option<String> =
+                sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+                    .bind(repo_id)
+                    .bind(tag)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             if prev.as_deref() != Some(m.digest.as_str()) {
                 sqlx::query(
                     "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES (?, ?, ?, ?)
@@ -363,7 +379,11 @@ impl MetaStore {
     }
 
     /// A manifest of the repository by digest.
-    pub async fn manifest_by_digest(&self, repo: &str, digest: &Digest) -> Result<Option<ManifestRecord>> {
+    pub async fn manifest_by_digest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>> {
         let row = sqlx::query(
             "SELECT m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id
              WHERE r.name = ? AND m.digest = ?",
@@ -431,7 +451,12 @@ impl MetaStore {
 
     /// Up to `limit` tags of the repository after `last`, in lexical (byte) order.
     /// `None` when the repository does not exist.
-    pub async fn list_tags(&self, repo: &str, last: Option<&str>, limit: u32) -> Result<Option<Vec<String>>> {
+    pub async fn list_tags(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>> {
         if !self.repository_exists(repo).await? {
             return Ok(None);
         }
@@ -450,17 +475,24 @@ impl MetaStore {
     /// Up to `limit` repository names after `last`, in lexical order.
     pub async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
         Ok(
-            sqlx::query_scalar("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?")
-                .bind(last.unwrap_or(""))
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?,
+            sqlx::query_scalar(
+                "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
+            )
+            .bind(last.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?,
         )
     }
 
     /// Manifests of the repository whose `subject` is `subject`, optionally only
     /// those of one artifact type, ordered by digest.
-    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<ReferrerRecord>> {
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRecord>> {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
              FROM manifests m JOIN repositories r ON r.id = m.repo_id
@@ -543,10 +575,11 @@ impl MetaStore {
             .bind(digest.as_str())
             .execute(&mut *tx)
             .await?;
-        let in_use: Option<i64> = sqlx::query_scalar("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1")
-            .bind(digest.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let in_use: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1")
+                .bind(digest.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
         if in_use.is_none() {
             sqlx::query("DELETE FROM blobs WHERE digest = ?")
                 .bind(digest.as_str())

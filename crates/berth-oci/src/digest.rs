@@ -78,9 +78,11 @@ impl Digest {
         // Generic grammar: algorithm-component ([+._-] algorithm-component)*, with
         // components [a-z0-9]+; encoded [a-zA-Z0-9=_-]+.
         let alg_ok = !alg.is_empty()
-            && alg
-                .split(['+', '.', '_', '-'])
-                .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            && alg.split(['+', '.', '_', '-']).all(|c| {
+                !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
         let enc_ok = !hex.is_empty()
             && hex
                 .bytes()
@@ -94,7 +96,9 @@ impl Digest {
             _ => return Err(DigestError::Unsupported(alg.to_string())),
         };
         if hex.len() != algorithm.hex_len()
-            || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(DigestError::Syntax(s.to_string()));
         }
@@ -220,7 +224,10 @@ mod tests {
 
     #[test]
     fn wrong_length_is_a_syntax_error() {
-        assert!(matches!(Digest::parse("sha256:abc"), Err(DigestError::Syntax(_))));
+        assert!(matches!(
+            Digest::parse("sha256:abc"),
+            Err(DigestError::Syntax(_))
+        ));
     }
 
     #[test]
@@ -233,7 +240,15 @@ mod tests {
 
     #[test]
     fn path_syntax_is_rejected() {
-        for bad in ["sha256:../../etc/passwd", "../sha256:aa", "sha256/aa", "", ":", "sha256:", "sha256:%2e%2e"] {
+        for bad in [
+            "sha256:../../etc/passwd",
+            "../sha256:aa",
+            "sha256/aa",
+            "",
+            ":",
+            "sha256:",
+            "sha256:%2e%2e",
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -102,7 +102,9 @@ impl ErrorCode {
             ErrorCode::BlobUploadInvalid => "blob upload invalid",
             ErrorCode::BlobUploadUnknown => "blob upload unknown to registry",
             ErrorCode::DigestInvalid => "provided digest did not match uploaded content",
-            ErrorCode::ManifestBlobUnknown => "manifest references a manifest or blob unknown to registry",
+            ErrorCode::ManifestBlobUnknown => {
+                "manifest references a manifest or blob unknown to registry"
+            }
             ErrorCode::ManifestInvalid => "manifest invalid",
             ErrorCode::ManifestUnknown => "manifest unknown to registry",
             ErrorCode::NameInvalid => "invalid repository name",
@@ -133,7 +135,12 @@ mod tests {
 
     #[test]
     fn not_found_codes_are_404() {
-        for c in [ErrorCode::BlobUnknown, ErrorCode::BlobUploadUnknown, ErrorCode::ManifestUnknown, ErrorCode::NameUnknown] {
+        for c in [
+            ErrorCode::BlobUnknown,
+            ErrorCode::BlobUploadUnknown,
+            ErrorCode::ManifestUnknown,
+            ErrorCode::NameUnknown,
+        ] {
             assert_eq!(c.status(), 404);
         }
         assert_eq!(ErrorCode::DigestInvalid.status(), 400);

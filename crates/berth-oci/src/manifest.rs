@@ -118,8 +118,8 @@ impl Manifest {
     ///
     /// Errors: [`ManifestError::Invalid`] with a message naming the rule broken.
     pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest, ManifestError> {
-        let env: Envelope =
-            serde_json::from_slice(body).map_err(|e| invalid(format!("not a valid manifest document: {e}")))?;
+        let env: Envelope = serde_json::from_slice(body)
+            .map_err(|e| invalid(format!("not a valid manifest document: {e}")))?;
         if env.schema_version != Some(2) {
             return Err(invalid("schemaVersion must be 2"));
         }
@@ -141,9 +141,15 @@ impl Manifest {
             media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST => false,
             media_type::OCI_INDEX | media_type::DOCKER_MANIFEST_LIST => true,
             media_type::DOCKER_SCHEMA1 | media_type::DOCKER_SCHEMA1_SIGNED => {
-                return Err(invalid("Docker schema 1 manifests are not supported; push schema 2 or OCI"))
+                return Err(invalid(
+                    "Docker schema 1 manifests are not supported; push schema 2 or OCI",
+                ))
             }
-            other => return Err(invalid(format!("unsupported manifest media type {other:?}"))),
+            other => {
+                return Err(invalid(format!(
+                    "unsupported manifest media type {other:?}"
+                )))
+            }
         };
 
         let mut children = Vec::new();
@@ -152,7 +158,9 @@ impl Manifest {
             if env.config.is_some() || env.layers.is_some() {
                 return Err(invalid("an image index has no config or layers"));
             }
-            let manifests = env.manifests.ok_or_else(|| invalid("an image index needs a manifests array"))?;
+            let manifests = env
+                .manifests
+                .ok_or_else(|| invalid("an image index needs a manifests array"))?;
             for d in &manifests {
                 children.push(child(d, ChildKind::Manifest, "manifests")?);
             }
@@ -161,7 +169,9 @@ impl Manifest {
             if env.manifests.is_some() {
                 return Err(invalid("an image manifest has no manifests array"));
             }
-            let config = env.config.ok_or_else(|| invalid("an image manifest needs a config descriptor"))?;
+            let config = env
+                .config
+                .ok_or_else(|| invalid("an image manifest needs a config descriptor"))?;
             children.push(child(&config, ChildKind::Config, "config")?);
             for d in env.layers.iter().flatten() {
                 let c = child(d, ChildKind::Layer, "layers")?;
@@ -198,7 +208,8 @@ impl Manifest {
 
     /// True for an image index or Docker manifest list.
     pub fn is_index(&self) -> bool {
-        self.media_type == media_type::OCI_INDEX || self.media_type == media_type::DOCKER_MANIFEST_LIST
+        self.media_type == media_type::OCI_INDEX
+            || self.media_type == media_type::DOCKER_MANIFEST_LIST
     }
 }
 
@@ -242,7 +253,10 @@ mod tests {
         assert_eq!(m.media_type, OCI_MANIFEST);
         assert_eq!(m.children.len(), 2);
         assert_eq!(m.children[0].kind, ChildKind::Config);
-        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
         assert!(m.subject.is_none());
     }
 
@@ -265,7 +279,10 @@ mod tests {
             d('c')
         );
         let m = Manifest::parse(image(&extra).as_bytes(), Some(OCI_MANIFEST)).unwrap();
-        assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.example.sbom"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example.sbom")
+        );
         assert_eq!(m.subject.unwrap().as_str(), d('c'));
         assert_eq!(m.annotations.unwrap()["k"], "v");
     }
@@ -325,7 +342,10 @@ mod tests {
             image("").replace("\"size\":3", "\"size\":-3"),
         ];
         for body in cases {
-            assert!(Manifest::parse(body.as_bytes(), None).is_err(), "{body} accepted");
+            assert!(
+                Manifest::parse(body.as_bytes(), None).is_err(),
+                "{body} accepted"
+            );
         }
     }
 }

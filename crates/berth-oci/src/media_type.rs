@@ -19,7 +19,12 @@ pub const DOCKER_FOREIGN_LAYER: &str = "application/vnd.docker.image.rootfs.fore
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// The four manifest media types berth accepts on `PUT /v2/<name>/manifests/<ref>`.
-pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST];
+pub const MANIFEST_TYPES: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
 
 /// Strips parameters and whitespace from a `Content-Type` value:
 /// `application/json; charset=utf-8` → `application/json`.
@@ -39,14 +44,21 @@ mod tests {
 
     #[test]
     fn essence_strips_parameters() {
-        assert_eq!(essence("application/json; charset=utf-8"), "application/json");
+        assert_eq!(
+            essence("application/json; charset=utf-8"),
+            "application/json"
+        );
         assert_eq!(essence(OCI_MANIFEST), OCI_MANIFEST);
     }
 
     #[test]
     fn nondistributable_layers_are_recognised() {
-        assert!(is_non_distributable("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"));
+        assert!(is_non_distributable(
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        ));
         assert!(is_non_distributable(DOCKER_FOREIGN_LAYER));
-        assert!(!is_non_distributable("application/vnd.oci.image.layer.v1.tar+gzip"));
+        assert!(!is_non_distributable(
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        ));
     }
 }

@@ -119,7 +119,13 @@ mod tests {
 
     #[test]
     fn multi_component_names_are_valid() {
-        for ok in ["busybox", "team/app/api", "a.b_c__d---e/f-g", "0/1/2", "library/busybox"] {
+        for ok in [
+            "busybox",
+            "team/app/api",
+            "a.b_c__d---e/f-g",
+            "0/1/2",
+            "library/busybox",
+        ] {
             assert!(RepositoryName::parse(ok).is_ok(), "{ok} rejected");
         }
     }
@@ -127,8 +133,23 @@ mod tests {
     #[test]
     fn names_breaking_the_grammar_are_invalid() {
         for bad in [
-            "Upper", "a//b", "/a", "a/", "a..b", "a___b", "-a", "a-", "a_-b", "a/../b", "..",
-            "a/%2e%2e/b", "a\0b", "a b", "a:b", "_a", "a/.b",
+            "Upper",
+            "a//b",
+            "/a",
+            "a/",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+            "a_-b",
+            "a/../b",
+            "..",
+            "a/%2e%2e/b",
+            "a\0b",
+            "a b",
+            "a:b",
+            "_a",
+            "a/.b",
         ] {
             assert!(
                 matches!(RepositoryName::parse(bad), Err(NameError::Grammar(_))),
@@ -146,7 +167,13 @@ mod tests {
 
     #[test]
     fn namespace_is_the_first_component() {
-        assert_eq!(RepositoryName::parse("team/app").unwrap().namespace(), "team");
-        assert_eq!(RepositoryName::parse("busybox").unwrap().namespace(), "busybox");
+        assert_eq!(
+            RepositoryName::parse("team/app").unwrap().namespace(),
+            "team"
+        );
+        assert_eq!(
+            RepositoryName::parse("busybox").unwrap().namespace(),
+            "busybox"
+        );
     }
 }

@@ -92,7 +92,11 @@ impl ByteRange {
             return Some(ByteRange::Suffix(parse_u64(b)?));
         }
         let start = parse_u64(a)?;
-        let end = if b.trim().is_empty() { None } else { Some(parse_u64(b)?) };
+        let end = if b.trim().is_empty() {
+            None
+        } else {
+            Some(parse_u64(b)?)
+        };
         if end.is_some_and(|e| e < start) {
             return None;
         }
@@ -150,11 +154,26 @@ mod tests {
     fn range_resolves_against_size() {
         use RangeOutcome::*;
         assert_eq!(ByteRange::resolve(None, 10), Full);
-        assert_eq!(ByteRange::resolve(Some("bytes=0-4"), 10), Partial { start: 0, end: 5 });
-        assert_eq!(ByteRange::resolve(Some("bytes=5-"), 10), Partial { start: 5, end: 10 });
-        assert_eq!(ByteRange::resolve(Some("bytes=5-100"), 10), Partial { start: 5, end: 10 });
-        assert_eq!(ByteRange::resolve(Some("bytes=-3"), 10), Partial { start: 7, end: 10 });
-        assert_eq!(ByteRange::resolve(Some("bytes=-30"), 10), Partial { start: 0, end: 10 });
+        assert_eq!(
+            ByteRange::resolve(Some("bytes=0-4"), 10),
+            Partial { start: 0, end: 5 }
+        );
+        assert_eq!(
+            ByteRange::resolve(Some("bytes=5-"), 10),
+            Partial { start: 5, end: 10 }
+        );
+        assert_eq!(
+            ByteRange::resolve(Some("bytes=5-100"), 10),
+            Partial { start: 5, end: 10 }
+        );
+        assert_eq!(
+            ByteRange::resolve(Some("bytes=-3"), 10),
+            Partial { start: 7, end: 10 }
+        );
+        assert_eq!(
+            ByteRange::resolve(Some("bytes=-30"), 10),
+            Partial { start: 0, end: 10 }
+        );
         assert_eq!(ByteRange::resolve(Some("bytes=10-"), 10), Unsatisfiable);
         assert_eq!(ByteRange::resolve(Some("bytes=-0"), 10), Unsatisfiable);
         assert_eq!(ByteRange::resolve(Some("bytes=0-1,3-4"), 10), Full);

@@ -104,6 +104,9 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         assert!(matches!(Reference::parse(&d), Ok(Reference::Digest(_))));
         assert!(matches!(Reference::parse("v1"), Ok(Reference::Tag(_))));
-        assert!(matches!(Reference::parse("sha256:zz"), Err(ReferenceError::Digest(_))));
+        assert!(matches!(
+            Reference::parse("sha256:zz"),
+            Err(ReferenceError::Digest(_))
+        ));
     }
 }

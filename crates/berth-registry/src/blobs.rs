@@ -32,7 +32,12 @@ impl Registry {
     /// `GET /v2/<name>/blobs/<digest>` with an optional `Range` header value.
     ///
     /// Errors: [`Error::BlobUnknown`]; [`Error::RangeNotSatisfiable`] (416).
-    pub async fn blob_read(&self, repo: &RepositoryName, digest: &Digest, range: Option<&str>) -> Result<BlobRead> {
+    pub async fn blob_read(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        range: Option<&str>,
+    ) -> Result<BlobRead> {
         let size = self.blob_size(repo, digest).await?;
         let (start, end, partial) = match ByteRange::resolve(range, size) {
             RangeOutcome::Full => (0, size, false),
@@ -82,9 +87,15 @@ impl Registry {
         }
         let source = match from {
             Some(from) => Some(from.as_str().to_string()),
-            None => self.meta.repository_with_blob(digest, repo.as_str()).await?,
+            None => {
+                self.meta
+                    .repository_with_blob(digest, repo.as_str())
+                    .await?
+            }
         };
-        let Some(source) = source else { return Ok(None) };
+        let Some(source) = source else {
+            return Ok(None);
+        };
         let Some(size) = self.meta.blob_in_repository(&source, digest).await? else {
             return Ok(None);
         };

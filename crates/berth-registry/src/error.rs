@@ -89,9 +89,9 @@ impl Error {
             Error::DigestInvalid(_) => ErrorCode::DigestInvalid,
             Error::UploadUnknown(_) => ErrorCode::BlobUploadUnknown,
             Error::UploadInvalid(_) | Error::ChunkOutOfOrder { .. } => ErrorCode::BlobUploadInvalid,
-            Error::RangeNotSatisfiable { .. } | Error::SizeInvalid(_) | Error::ManifestTooLarge { .. } => {
-                ErrorCode::SizeInvalid
-            }
+            Error::RangeNotSatisfiable { .. }
+            | Error::SizeInvalid(_)
+            | Error::ManifestTooLarge { .. } => ErrorCode::SizeInvalid,
             Error::ManifestInvalid(_) => ErrorCode::ManifestInvalid,
             Error::ManifestUnknown(_) => ErrorCode::ManifestUnknown,
             Error::ManifestBlobUnknown(_) => ErrorCode::ManifestBlobUnknown,
@@ -128,9 +128,9 @@ impl From<StorageError> for Error {
         match e {
             StorageError::UploadUnknown => Error::UploadUnknown(String::new()),
             StorageError::RangeMismatch { offset, .. } => Error::ChunkOutOfOrder { offset },
-            StorageError::DigestMismatch { expected, actual } => {
-                Error::DigestInvalid(format!("uploaded content has digest {actual}, not {expected}"))
-            }
+            StorageError::DigestMismatch { expected, actual } => Error::DigestInvalid(format!(
+                "uploaded content has digest {actual}, not {expected}"
+            )),
             StorageError::Body(io) => Error::UploadInvalid(format!("request body: {io}")),
             other => Error::Storage(other),
         }
@@ -158,11 +158,19 @@ mod tests {
             (Error::DigestInvalid("x".into()), "DIGEST_INVALID", 400),
             (Error::UploadUnknown("u".into()), "BLOB_UPLOAD_UNKNOWN", 404),
             (Error::UploadInvalid("x".into()), "BLOB_UPLOAD_INVALID", 400),
-            (Error::ChunkOutOfOrder { offset: 3 }, "BLOB_UPLOAD_INVALID", 416),
+            (
+                Error::ChunkOutOfOrder { offset: 3 },
+                "BLOB_UPLOAD_INVALID",
+                416,
+            ),
             (Error::RangeNotSatisfiable { size: 3 }, "SIZE_INVALID", 416),
             (Error::ManifestInvalid("x".into()), "MANIFEST_INVALID", 400),
             (Error::ManifestUnknown("x".into()), "MANIFEST_UNKNOWN", 404),
-            (Error::ManifestBlobUnknown("x".into()), "MANIFEST_BLOB_UNKNOWN", 400),
+            (
+                Error::ManifestBlobUnknown("x".into()),
+                "MANIFEST_BLOB_UNKNOWN",
+                400,
+            ),
             (Error::ManifestTooLarge { limit: 4 }, "SIZE_INVALID", 413),
             (Error::SizeInvalid("x".into()), "SIZE_INVALID", 400),
             (Error::Unsupported("x".into()), "UNSUPPORTED", 405),

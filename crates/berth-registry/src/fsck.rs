@@ -39,8 +39,12 @@ pub enum FsckProblem {
 impl fmt::Display for FsckProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FsckProblem::MissingBlob(d) => write!(f, "blob {d}: recorded but its bytes are missing"),
-            FsckProblem::CorruptBlob { digest, found } => write!(f, "blob {digest}: corrupt ({found})"),
+            FsckProblem::MissingBlob(d) => {
+                write!(f, "blob {d}: recorded but its bytes are missing")
+            }
+            FsckProblem::CorruptBlob { digest, found } => {
+                write!(f, "blob {digest}: corrupt ({found})")
+            }
             FsckProblem::DanglingReference {
                 repository,
                 manifest,
@@ -107,7 +111,9 @@ impl Registry {
                             digest: blob.digest.clone(),
                             found: format!("bytes hash to {d}"),
                         }),
-                        Err(StorageError::NotFound) => Some(FsckProblem::MissingBlob(blob.digest.clone())),
+                        Err(StorageError::NotFound) => {
+                            Some(FsckProblem::MissingBlob(blob.digest.clone()))
+                        }
                         Err(e) => return Err(e.into()),
                     }
                 }

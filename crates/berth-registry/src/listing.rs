@@ -42,11 +42,19 @@ impl Registry {
     /// most `n` (all when `n` is absent, up to the page limit).
     ///
     /// Errors: [`Error::NameUnknown`].
-    pub async fn tags_list(&self, repo: &RepositoryName, n: Option<u32>, last: Option<&str>) -> Result<Page> {
+    pub async fn tags_list(
+        &self,
+        repo: &RepositoryName,
+        n: Option<u32>,
+        last: Option<&str>,
+    ) -> Result<Page> {
         let (limit, _) = self.page_limit(n);
         if limit == 0 {
             return if self.meta.repository_exists(repo.as_str()).await? {
-                Ok(Page { items: vec![], next_page_size: None })
+                Ok(Page {
+                    items: vec![],
+                    next_page_size: None,
+                })
             } else {
                 Err(Error::NameUnknown(repo.to_string()))
             };
@@ -63,7 +71,10 @@ impl Registry {
     pub async fn catalog(&self, n: Option<u32>, last: Option<&str>) -> Result<Page> {
         let (limit, _) = self.page_limit(n);
         if limit == 0 {
-            return Ok(Page { items: vec![], next_page_size: None });
+            return Ok(Page {
+                items: vec![],
+                next_page_size: None,
+            });
         }
         let mut items = self.meta.list_repositories(last, limit + 1).await?;
         Ok(paginate(&mut items, limit))
@@ -72,8 +83,16 @@ impl Registry {
     /// `GET /v2/<name>/referrers/<digest>[?artifactType=]`: manifests of the
     /// repository whose `subject` is `digest`. An unknown subject or repository has
     /// no referrers (an empty list, never 404).
-    pub async fn referrers(&self, repo: &RepositoryName, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
-        let rows = self.meta.referrers(repo.as_str(), subject, artifact_type).await?;
+    pub async fn referrers(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        let rows = self
+            .meta
+            .referrers(repo.as_str(), subject, artifact_type)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| Referrer {

@@ -54,7 +54,8 @@ impl Registry {
                 limit: self.limits.max_manifest_bytes,
             });
         }
-        let manifest = Manifest::parse(&body, content_type).map_err(|e| Error::ManifestInvalid(e.to_string()))?;
+        let manifest = Manifest::parse(&body, content_type)
+            .map_err(|e| Error::ManifestInvalid(e.to_string()))?;
         let (algorithm, tag) = match reference {
             Reference::Digest(d) => (d.algorithm(), None),
             Reference::Tag(t) => (Algorithm::Sha256, Some(t.as_str())),
@@ -90,14 +91,20 @@ impl Registry {
         })
     }
 
-    async fn manifest_record(&self, repo: &RepositoryName, reference: &Reference) -> Result<ManifestRecord> {
+    async fn manifest_record(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<ManifestRecord> {
         let found = match reference {
             Reference::Digest(d) => self.meta.manifest_by_digest(repo.as_str(), d).await?,
             Reference::Tag(t) => self.meta.manifest_by_tag(repo.as_str(), t.as_str()).await?,
         };
         match found {
             Some(r) => Ok(r),
-            None if !self.meta.repository_exists(repo.as_str()).await? => Err(Error::NameUnknown(repo.to_string())),
+            None if !self.meta.repository_exists(repo.as_str()).await? => {
+                Err(Error::NameUnknown(repo.to_string()))
+            }
             None => Err(Error::ManifestUnknown(reference.to_string())),
         }
     }
@@ -106,7 +113,12 @@ impl Registry {
     ///
     /// Errors: [`Error::NameUnknown`] when the repository does not exist,
     /// [`Error::ManifestUnknown`] otherwise.
-    pub async fn manifest_get(&self, repo: &RepositoryName, reference: &Reference, body: bool) -> Result<ManifestContent> {
+    pub async fn manifest_get(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        body: bool,
+    ) -> Result<ManifestContent> {
         let record = self.manifest_record(repo, reference).await?;
         let bytes = if body {
             Some(self.blobs.read_all(&record.digest).await.map_err(|e| match e {
@@ -131,7 +143,11 @@ impl Registry {
     /// every tag pointing at it; by tag, deletes only the tag.
     ///
     /// Errors: [`Error::ManifestUnknown`].
-    pub async fn manifest_delete(&self, repo: &RepositoryName, reference: &Reference) -> Result<()> {
+    pub async fn manifest_delete(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<()> {
         let deleted = match reference {
             Reference::Digest(d) => self.meta.delete_manifest(repo.as_str(), d).await?,
             Reference::Tag(t) => self.meta.delete_tag(repo.as_str(), t.as_str()).await?,

@@ -20,7 +20,9 @@ pub struct UploadStatus {
 }
 
 fn parse_digest(param: Option<&str>) -> Result<Digest> {
-    let s = param.ok_or_else(|| Error::DigestInvalid("the digest query parameter is required to finish an upload".into()))?;
+    let s = param.ok_or_else(|| {
+        Error::DigestInvalid("the digest query parameter is required to finish an upload".into())
+    })?;
     Digest::parse(s).map_err(|e| Error::DigestInvalid(e.to_string()))
 }
 
@@ -67,7 +69,9 @@ impl Registry {
     pub async fn upload_start(&self, repo: &RepositoryName) -> Result<UploadStatus> {
         let id = UploadId::new();
         self.blobs.upload_create(&id).await?;
-        self.meta.upload_create(&id.to_string(), repo.as_str()).await?;
+        self.meta
+            .upload_create(&id.to_string(), repo.as_str())
+            .await?;
         Ok(UploadStatus {
             id: id.to_string(),
             offset: 0,
@@ -108,7 +112,11 @@ impl Registry {
             Some(raw) => match ContentRange::parse(raw) {
                 Some(r) => (Some(r.start), exactly(body, r.len())),
                 None => {
-                    let offset = self.blobs.upload_len(&upload).await.map_err(|e| with_id(e.into(), id))?;
+                    let offset = self
+                        .blobs
+                        .upload_len(&upload)
+                        .await
+                        .map_err(|e| with_id(e.into(), id))?;
                     return Err(Error::ChunkOutOfOrder { offset });
                 }
             },
@@ -152,10 +160,16 @@ impl Registry {
     }
 
     /// `POST /v2/<name>/blobs/uploads/?digest=<digest>` with the whole blob as body.
-    pub async fn upload_monolithic(&self, repo: &RepositoryName, digest: Option<&str>, body: ByteStream) -> Result<Digest> {
+    pub async fn upload_monolithic(
+        &self,
+        repo: &RepositoryName,
+        digest: Option<&str>,
+        body: ByteStream,
+    ) -> Result<Digest> {
         parse_digest(digest)?;
         let status = self.upload_start(repo).await?;
-        self.upload_finish(repo, &status.id, digest, None, Some(body)).await
+        self.upload_finish(repo, &status.id, digest, None, Some(body))
+            .await
     }
 
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session and drops its bytes.

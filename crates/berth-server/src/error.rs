@@ -56,7 +56,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, text, headers) = match self {
             ApiError::Registry(err, headers) => {
-                let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let text = match err.code() {
                     Some(code) => body(code.as_str(), code.message(), Some(err.to_string())),
                     None => {
@@ -88,7 +89,11 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
-                body(ErrorCode::Unauthorized.as_str(), ErrorCode::Unauthorized.message(), None),
+                body(
+                    ErrorCode::Unauthorized.as_str(),
+                    ErrorCode::Unauthorized.message(),
+                    None,
+                ),
                 HeaderMap::new(),
             ),
         };

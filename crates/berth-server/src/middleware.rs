@@ -30,6 +30,7 @@ pub async fn log_request(req: Request, next: Next) -> Response {
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| axum::body::HttpBody::size_hint(resp.body()).exact())
         .unwrap_or(0);
     tracing::info!(
         target: "berth::request",

@@ -47,7 +47,9 @@ impl From<Error> for RouteError {
 }
 
 fn decode(seg: &str) -> String {
-    percent_encoding::percent_decode_str(seg).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn name(segs: &[&str]) -> Result<RepositoryName, RouteError> {
@@ -59,7 +61,8 @@ fn name(segs: &[&str]) -> Result<RepositoryName, RouteError> {
 }
 
 fn digest(seg: &str) -> Result<Digest, RouteError> {
-    Digest::parse(&decode(seg)).map_err(|e| RouteError::Invalid(Error::DigestInvalid(e.to_string())))
+    Digest::parse(&decode(seg))
+        .map_err(|e| RouteError::Invalid(Error::DigestInvalid(e.to_string())))
 }
 
 impl Route {
@@ -128,20 +131,44 @@ mod tests {
         assert_eq!(Route::parse("/v2/").unwrap(), Route::Base);
         assert_eq!(Route::parse("/v2").unwrap(), Route::Base);
         assert_eq!(Route::parse("/v2/_catalog").unwrap(), Route::Catalog);
-        assert_eq!(Route::parse("/v2/a/b/c/tags/list").unwrap(), Route::Tags(n("a/b/c")));
-        assert!(matches!(Route::parse("/v2/team/app/manifests/v1").unwrap(), Route::Manifest(r, _) if r == n("team/app")));
-        assert!(matches!(Route::parse(&format!("/v2/x/blobs/{D}")).unwrap(), Route::Blob(r, _) if r == n("x")));
-        assert_eq!(Route::parse("/v2/x/blobs/uploads/").unwrap(), Route::UploadStart(n("x")));
-        assert_eq!(Route::parse("/v2/x/blobs/uploads").unwrap(), Route::UploadStart(n("x")));
-        assert_eq!(Route::parse("/v2/x/blobs/uploads/abc").unwrap(), Route::Upload(n("x"), "abc".into()));
-        assert!(matches!(Route::parse(&format!("/v2/a/blobs/manifests/{D}")).unwrap(), Route::Manifest(r, _) if r == n("a/blobs")));
-        assert!(matches!(Route::parse(&format!("/v2/a/referrers/{D}")).unwrap(), Route::Referrers(..)));
+        assert_eq!(
+            Route::parse("/v2/a/b/c/tags/list").unwrap(),
+            Route::Tags(n("a/b/c"))
+        );
+        assert!(
+            matches!(Route::parse("/v2/team/app/manifests/v1").unwrap(), Route::Manifest(r, _) if r == n("team/app"))
+        );
+        assert!(
+            matches!(Route::parse(&format!("/v2/x/blobs/{D}")).unwrap(), Route::Blob(r, _) if r == n("x"))
+        );
+        assert_eq!(
+            Route::parse("/v2/x/blobs/uploads/").unwrap(),
+            Route::UploadStart(n("x"))
+        );
+        assert_eq!(
+            Route::parse("/v2/x/blobs/uploads").unwrap(),
+            Route::UploadStart(n("x"))
+        );
+        assert_eq!(
+            Route::parse("/v2/x/blobs/uploads/abc").unwrap(),
+            Route::Upload(n("x"), "abc".into())
+        );
+        assert!(
+            matches!(Route::parse(&format!("/v2/a/blobs/manifests/{D}")).unwrap(), Route::Manifest(r, _) if r == n("a/blobs"))
+        );
+        assert!(matches!(
+            Route::parse(&format!("/v2/a/referrers/{D}")).unwrap(),
+            Route::Referrers(..)
+        ));
     }
 
     #[test]
     fn encoded_colon_in_a_digest_is_accepted() {
         let enc = D.replace(':', "%3A");
-        assert!(matches!(Route::parse(&format!("/v2/x/blobs/{enc}")).unwrap(), Route::Blob(..)));
+        assert!(matches!(
+            Route::parse(&format!("/v2/x/blobs/{enc}")).unwrap(),
+            Route::Blob(..)
+        ));
     }
 
     #[test]
@@ -153,18 +180,34 @@ mod tests {
             "/v2/A/manifests/latest",
             "/v2/a%00b/manifests/latest",
         ] {
-            assert!(matches!(Route::parse(p), Err(RouteError::Invalid(Error::NameInvalid(_)))), "{p}");
+            assert!(
+                matches!(
+                    Route::parse(p),
+                    Err(RouteError::Invalid(Error::NameInvalid(_)))
+                ),
+                "{p}"
+            );
         }
         assert!(matches!(
             Route::parse("/v2/a/blobs/sha256:..%2f..%2fx"),
             Err(RouteError::Invalid(Error::DigestInvalid(_)))
         ));
-        assert!(matches!(Route::parse("/v2/a/manifests/..%2f"), Err(RouteError::Invalid(_))));
+        assert!(matches!(
+            Route::parse("/v2/a/manifests/..%2f"),
+            Err(RouteError::Invalid(_))
+        ));
     }
 
     #[test]
     fn unknown_paths_are_not_found() {
-        for p in ["/", "/v1/", "/v2/a", "/v2/a/unknown/x", "/v3/a/tags/list", "/v2/tags/list"] {
+        for p in [
+            "/",
+            "/v1/",
+            "/v2/a",
+            "/v2/a/unknown/x",
+            "/v3/a/tags/list",
+            "/v2/tags/list",
+        ] {
             assert!(matches!(Route::parse(p), Err(RouteError::NotFound)), "{p}");
         }
     }

@@ -57,7 +57,12 @@ impl BlobStore {
     /// Object key of a blob: `blobs/<alg>/<first two hex>/<hex>`.
     fn key(digest: &Digest) -> ObjectPath {
         let hex = digest.hex();
-        ObjectPath::from(format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))
+        ObjectPath::from(format!(
+            "blobs/{}/{}/{}",
+            digest.algorithm().as_str(),
+            &hex[..2],
+            hex
+        ))
     }
 
     /// Filesystem path of a blob (local backend).
@@ -125,7 +130,10 @@ impl BlobStore {
         if tokio::fs::try_exists(&target).await? {
             return Ok(digest);
         }
-        let staging = self.root.join("uploads").join(format!("put-{}", uuid::Uuid::new_v4()));
+        let staging = self
+            .root
+            .join("uploads")
+            .join(format!("put-{}", uuid::Uuid::new_v4()));
         let blobs = self.root.join("blobs");
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&staging)?;
@@ -157,14 +165,21 @@ impl BlobStore {
             .list(Some(&ObjectPath::from("blobs")))
             .map(|r| {
                 let meta = r?;
-                let parts: Vec<_> = meta.location.parts().map(|p| p.as_ref().to_string()).collect();
+                let parts: Vec<_> = meta
+                    .location
+                    .parts()
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
                 let digest = match parts.as_slice() {
                     [_, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
                     _ => None,
                 };
-                digest
-                    .map(|d| (d, meta.size))
-                    .ok_or_else(|| StorageError::Io(std::io::Error::other(format!("stray file blobs/{}", parts.join("/")))))
+                digest.map(|d| (d, meta.size)).ok_or_else(|| {
+                    StorageError::Io(std::io::Error::other(format!(
+                        "stray file blobs/{}",
+                        parts.join("/")
+                    )))
+                })
             })
             .boxed()
     }
@@ -216,7 +231,9 @@ pub(crate) fn install(staged: &Path, target: &Path, blobs_root: &Path) -> std::i
         return std::fs::remove_file(staged);
     }
     std::fs::File::open(staged)?.sync_all()?;
-    let parent = target.parent().ok_or_else(|| std::io::Error::other("blob path without parent"))?;
+    let parent = target
+        .parent()
+        .ok_or_else(|| std::io::Error::other("blob path without parent"))?;
     create_dir_durable(parent, blobs_root)?;
     std::fs::rename(staged, target)?;
     fsync_dir(parent)

@@ -108,19 +108,29 @@ impl BlobStore {
     /// [`StorageError::RangeMismatch`]. Returns the new length.
     ///
     /// All-or-nothing: on a body or I/O error the session is left as it was.
-    pub async fn upload_append(&self, id: &UploadId, start: Option<u64>, mut body: ByteStream) -> Result<u64> {
+    pub async fn upload_append(
+        &self,
+        id: &UploadId,
+        start: Option<u64>,
+        mut body: ByteStream,
+    ) -> Result<u64> {
         let session = self.session(id);
         let mut state = session.lock().await;
         let path = self.upload_data(id);
         let file = match std::fs::OpenOptions::new().append(true).open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StorageError::UploadUnknown),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::UploadUnknown)
+            }
             Err(e) => return Err(e.into()),
         };
         let len = file.metadata()?.len();
         if let Some(requested) = start {
             if requested != len {
-                return Err(StorageError::RangeMismatch { offset: len, requested });
+                return Err(StorageError::RangeMismatch {
+                    offset: len,
+                    requested,
+                });
             }
         }
         let hasher = match state.hash.take() {
@@ -163,7 +173,9 @@ impl BlobStore {
         let path = self.upload_data(id);
         let len = match tokio::fs::metadata(&path).await {
             Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StorageError::UploadUnknown),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::UploadUnknown)
+            }
             Err(e) => return Err(e.into()),
         };
         let actual = match state.hash.take() {
@@ -255,7 +267,9 @@ async fn pump(
         if buf.len() >= WRITE_CHUNK || (done && !buf.is_empty()) {
             let (f, h) = match inflight.take() {
                 Some(job) => join(job).await?,
-                None => idle.take().ok_or_else(|| std::io::Error::other("writer state lost"))?,
+                None => idle
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("writer state lost"))?,
             };
             written += buf.len() as u64;
             let full = std::mem::replace(&mut buf, BytesMut::with_capacity(WRITE_CHUNK));
@@ -267,7 +281,9 @@ async fn pump(
     }
     let (f, h) = match inflight.take() {
         Some(job) => join(job).await?,
-        None => idle.take().ok_or_else(|| std::io::Error::other("writer state lost"))?,
+        None => idle
+            .take()
+            .ok_or_else(|| std::io::Error::other("writer state lost"))?,
     };
     Ok((f, h, written))
 }

@@ -79,7 +79,9 @@ impl Default for LimitsConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { shutdown_grace_secs: 30 }
+        ServerConfig {
+            shutdown_grace_secs: 30,
+        }
     }
 }
 
@@ -89,8 +91,10 @@ impl Config {
         match path {
             None => Ok(Config::default()),
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing config file {}", p.display()))
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", p.display()))
             }
         }
     }
@@ -119,7 +123,11 @@ mod tests {
     fn toml_overrides_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("berth.toml");
-        std::fs::write(&p, "listen = \"127.0.0.1:6000\"\n[limits]\nmax_manifest_bytes = 1024\n").unwrap();
+        std::fs::write(
+            &p,
+            "listen = \"127.0.0.1:6000\"\n[limits]\nmax_manifest_bytes = 1024\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.listen.port(), 6000);
         assert_eq!(c.limits.max_manifest_bytes, 1024);

@@ -32,11 +32,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(data_dir = %cfg.data_dir.display(), "listening on {addr}");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, berth_server::router(state.clone())).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    });
+    let server = axum::serve(listener, berth_server::router(state.clone())).with_graceful_shutdown(
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(true);
+        },
+    );
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let mut stop_rx = stop_rx;
     tokio::select! {
@@ -91,8 +93,16 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
         report.manifests_checked,
         report.problems.len(),
         report.unrecorded_blobs,
-        if repair { format!(", {} repaired", report.repaired) } else { String::new() }
+        if repair {
+            format!(", {} repaired", report.repaired)
+        } else {
+            String::new()
+        }
     );
     registry.close().await;
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

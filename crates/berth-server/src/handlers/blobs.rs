@@ -13,7 +13,10 @@ use crate::error::ApiError;
 fn blob_headers(resp: &mut Response, digest: &Digest, len: u64) {
     let h = resp.headers_mut();
     h.insert("content-length", HeaderValue::from(len));
-    h.insert("content-type", HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert("accept-ranges", HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
         h.insert("docker-content-digest", v.clone());
@@ -22,7 +25,10 @@ fn blob_headers(resp: &mut Response, digest: &Digest, len: u64) {
         }
     }
     // Content-addressed: the bytes behind a digest never change.
-    h.insert("cache-control", HeaderValue::from_static("max-age=31536000"));
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("max-age=31536000"),
+    );
 }
 
 /// HEAD: 200 with `Content-Length`, `Docker-Content-Digest`, `Accept-Ranges`; no body.
@@ -34,11 +40,17 @@ pub async fn head(reg: &Registry, repo: &RepositoryName, digest: &Digest) -> Api
 }
 
 /// GET: the bytes; with a satisfiable `Range`, 206 and `Content-Range`; otherwise 416.
-pub async fn get(reg: &Registry, repo: &RepositoryName, digest: &Digest, headers: &HeaderMap) -> ApiResult {
+pub async fn get(
+    reg: &Registry,
+    repo: &RepositoryName,
+    digest: &Digest,
+    headers: &HeaderMap,
+) -> ApiResult {
     let read = match reg.blob_read(repo, digest, header(headers, "range")).await {
         Ok(r) => r,
         Err(e @ Error::RangeNotSatisfiable { size }) => {
-            let v = HeaderValue::from_str(&format!("bytes */{size}")).unwrap_or(HeaderValue::from_static("bytes */0"));
+            let v = HeaderValue::from_str(&format!("bytes */{size}"))
+                .unwrap_or(HeaderValue::from_static("bytes */0"));
             return Err(ApiError::from(e).with_header(axum::http::header::CONTENT_RANGE, v));
         }
         Err(e) => return Err(e.into()),

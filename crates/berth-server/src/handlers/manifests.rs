@@ -12,7 +12,13 @@ use super::{header, ApiResult};
 
 /// PUT: buffer the body up to the manifest limit, then push; 201 with `Location`,
 /// `Docker-Content-Digest` and, for a manifest with a `subject`, `OCI-Subject`.
-pub async fn put(reg: &Registry, repo: &RepositoryName, reference: &Reference, headers: &HeaderMap, body: Body) -> ApiResult {
+pub async fn put(
+    reg: &Registry,
+    repo: &RepositoryName,
+    reference: &Reference,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
     let limit = reg.limits().max_manifest_bytes;
     let too_large = || Error::ManifestTooLarge { limit };
     if header(headers, "content-length")
@@ -24,7 +30,11 @@ pub async fn put(reg: &Registry, repo: &RepositoryName, reference: &Reference, h
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large().into()),
-        Err(e) => return Err(Error::ManifestInvalid(format!("reading the manifest body failed: {e}")).into()),
+        Err(e) => {
+            return Err(
+                Error::ManifestInvalid(format!("reading the manifest body failed: {e}")).into(),
+            )
+        }
     };
     let pushed = reg
         .manifest_put(repo, reference, header(headers, "content-type"), bytes)
@@ -47,7 +57,12 @@ pub async fn put(reg: &Registry, repo: &RepositoryName, reference: &Reference, h
 }
 
 /// GET/HEAD: the manifest byte-exact with its stored media type.
-pub async fn get(reg: &Registry, repo: &RepositoryName, reference: &Reference, with_body: bool) -> ApiResult {
+pub async fn get(
+    reg: &Registry,
+    repo: &RepositoryName,
+    reference: &Reference,
+    with_body: bool,
+) -> ApiResult {
     let m = reg.manifest_get(repo, reference, with_body).await?;
     let mut resp = match m.body {
         Some(b) => (StatusCode::OK, Body::from(b)).into_response(),

@@ -31,12 +31,19 @@ pub struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(q: Option<&str>) -> Query {
-        Query(form_urlencoded::parse(q.unwrap_or("").as_bytes()).into_owned().collect())
+        Query(
+            form_urlencoded::parse(q.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `key` as a page size; absent or not a number → `None`.
@@ -47,7 +54,9 @@ impl Query {
 
 /// A request body as a byte stream.
 pub fn body_stream(body: Body) -> ByteStream {
-    body.into_data_stream().map_err(std::io::Error::other).boxed()
+    body.into_data_stream()
+        .map_err(std::io::Error::other)
+        .boxed()
 }
 
 /// The value of a header as text.
@@ -65,7 +74,9 @@ pub fn has_body(headers: &HeaderMap) -> bool {
 }
 
 fn access(route: &Route, method: &Method) -> Access {
-    let needs = |repo: &berth_oci::RepositoryName, actions: &[Action]| Access::Repository(repo.clone(), actions.to_vec());
+    let needs = |repo: &berth_oci::RepositoryName, actions: &[Action]| {
+        Access::Repository(repo.clone(), actions.to_vec())
+    };
     match route {
         Route::Base => Access::Base,
         Route::Catalog => Access::Catalog,
@@ -115,7 +126,9 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
         (Route::UploadStart(repo), Method::POST) => uploads::start(reg, &repo, &query, body).await,
         (Route::Upload(repo, id), Method::GET) => uploads::status(reg, &repo, &id).await,
         (Route::Upload(repo, id), Method::PATCH) => uploads::patch(reg, &repo, &id, h, body).await,
-        (Route::Upload(repo, id), Method::PUT) => uploads::put(reg, &repo, &id, &query, h, body).await,
+        (Route::Upload(repo, id), Method::PUT) => {
+            uploads::put(reg, &repo, &id, &query, h, body).await
+        }
         (Route::Upload(repo, id), Method::DELETE) => uploads::cancel(reg, &repo, &id).await,
         (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,
         _ => Err(ApiError::MethodNotAllowed),

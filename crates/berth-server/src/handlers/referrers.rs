@@ -25,17 +25,23 @@ pub async fn get(reg: &Registry, repo: &RepositoryName, subject: &Digest, q: &Qu
             if let Some(t) = r.artifact_type {
                 d.insert("artifactType".into(), json!(t));
             }
-            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<Value>(&a).ok()) {
+            if let Some(a) = r
+                .annotations
+                .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+            {
                 d.insert("annotations".into(), a);
             }
             Value::Object(d)
         })
         .collect();
-    let body = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }).to_string();
+    let body =
+        json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }).to_string();
     let mut resp = ([("content-type", OCI_INDEX)], body).into_response();
     if filter.is_some() {
-        resp.headers_mut()
-            .insert("oci-filters-applied", HeaderValue::from_static("artifactType"));
+        resp.headers_mut().insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
     }
     Ok(resp)
 }

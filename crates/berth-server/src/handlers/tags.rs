@@ -12,7 +12,9 @@ use super::{ApiResult, Query};
 pub async fn list(reg: &Registry, repo: &RepositoryName, q: &Query) -> ApiResult {
     let page = reg.tags_list(repo, q.page_size("n"), q.get("last")).await?;
     let link = match (page.next_page_size, page.items.last()) {
-        (Some(n), Some(last)) => Some(format!("</v2/{repo}/tags/list?n={n}&last={last}>; rel=\"next\"")),
+        (Some(n), Some(last)) => Some(format!(
+            "</v2/{repo}/tags/list?n={n}&last={last}>; rel=\"next\""
+        )),
         _ => None,
     };
     let body = json!({ "name": repo.as_str(), "tags": page.items }).to_string();

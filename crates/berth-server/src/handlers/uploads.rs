@@ -80,13 +80,19 @@ pub async fn start(reg: &Registry, repo: &RepositoryName, q: &Query, body: Body)
                 None => Some(None),
             };
             if let Some(from) = from {
-                if reg.blob_mount(repo, &digest, from.as_ref()).await?.is_some() {
+                if reg
+                    .blob_mount(repo, &digest, from.as_ref())
+                    .await?
+                    .is_some()
+                {
                     return Ok(created(repo, &digest));
                 }
             }
         }
     } else if let Some(digest) = q.get("digest") {
-        let digest = reg.upload_monolithic(repo, Some(digest), body_stream(body)).await?;
+        let digest = reg
+            .upload_monolithic(repo, Some(digest), body_stream(body))
+            .await?;
         return Ok(created(repo, &digest));
     }
     let status = reg.upload_start(repo).await?;
@@ -100,9 +106,20 @@ pub async fn status(reg: &Registry, repo: &RepositoryName, id: &str) -> ApiResul
 }
 
 /// PATCH: append a chunk (with `Content-Range`) or a stream (without); 202.
-pub async fn patch(reg: &Registry, repo: &RepositoryName, id: &str, headers: &HeaderMap, body: Body) -> ApiResult {
+pub async fn patch(
+    reg: &Registry,
+    repo: &RepositoryName,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
     match reg
-        .upload_append(repo, id, header(headers, "content-range"), body_stream(body))
+        .upload_append(
+            repo,
+            id,
+            header(headers, "content-range"),
+            body_stream(body),
+        )
         .await
     {
         Ok(s) => Ok(session_response(StatusCode::ACCEPTED, repo, &s)),
@@ -111,10 +128,23 @@ pub async fn patch(reg: &Registry, repo: &RepositoryName, id: &str, headers: &He
 }
 
 /// PUT `?digest=`: optional final chunk, verify, link; 201.
-pub async fn put(reg: &Registry, repo: &RepositoryName, id: &str, q: &Query, headers: &HeaderMap, body: Body) -> ApiResult {
+pub async fn put(
+    reg: &Registry,
+    repo: &RepositoryName,
+    id: &str,
+    q: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
     let chunk = has_body(headers).then(|| body_stream(body));
     match reg
-        .upload_finish(repo, id, q.get("digest"), header(headers, "content-range"), chunk)
+        .upload_finish(
+            repo,
+            id,
+            q.get("digest"),
+            header(headers, "content-range"),
+            chunk,
+        )
         .await
     {
         Ok(digest) => Ok(created(repo, &digest)),
