@@ -3,8 +3,8 @@
 //! lives here and nowhere else.
 //!
 //! Module map:
-//! - [`store`]: [`MetaStore`], the connection pools and every query.
-//! - [`error`]: [`MetaError`].
+//! - [`store`] — [`MetaStore`], the connection pools and every query.
+//! - [`error`] — [`MetaError`].
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
 //!

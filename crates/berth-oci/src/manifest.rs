@@ -153,8 +153,7 @@ impl Manifest {
         };
 
         let mut children = Vec::new();
-        let artifact_type;
-        if is_index {
+        let artifact_type = if is_index {
             if env.config.is_some() || env.layers.is_some() {
                 return Err(invalid("an image index has no config or layers"));
             }
@@ -164,7 +163,7 @@ impl Manifest {
             for d in &manifests {
                 children.push(child(d, ChildKind::Manifest, "manifests")?);
             }
-            artifact_type = env.artifact_type;
+            env.artifact_type
         } else {
             if env.manifests.is_some() {
                 return Err(invalid("an image manifest has no manifests array"));
@@ -182,10 +181,9 @@ impl Manifest {
                     children.push(c);
                 }
             }
-            artifact_type = env
-                .artifact_type
-                .or_else(|| Some(config.media_type().to_string()));
-        }
+            env.artifact_type
+                .or_else(|| Some(config.media_type().to_string()))
+        };
         if let Some(t) = &artifact_type {
             if t.is_empty() {
                 return Err(invalid("artifactType must not be empty"));
@@ -214,7 +212,7 @@ impl Manifest {
 }
 
 fn descriptor_digest(d: &Descriptor, field: &str) -> Result<Digest, ManifestError> {
-    Digest::parse(&d.digest().to_string()).map_err(|e| invalid(format!("{field}: {e}")))
+    Digest::parse(d.digest().as_ref()).map_err(|e| invalid(format!("{field}: {e}")))
 }
 
 fn child(d: &Descriptor, kind: ChildKind, field: &str) -> Result<ChildRef, ManifestError> {

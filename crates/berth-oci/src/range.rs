@@ -61,6 +61,8 @@ pub enum ByteRange {
     },
     /// `bytes=-<n>`: the last `n` bytes.
     Suffix(u64),
+    /// `bytes=<a>-<b>` with `b < a`: a range no blob can satisfy (416).
+    Backwards,
 }
 
 /// What a `Range` header means for a blob of a given size.
@@ -98,7 +100,7 @@ impl ByteRange {
             Some(parse_u64(b)?)
         };
         if end.is_some_and(|e| e < start) {
-            return None;
+            return Some(ByteRange::Backwards);
         }
         Some(ByteRange::From { start, end })
     }
@@ -116,6 +118,7 @@ impl ByteRange {
                 let end = end.map_or(size, |e| e.saturating_add(1).min(size));
                 RangeOutcome::Partial { start, end }
             }
+            ByteRange::Backwards => RangeOutcome::Unsatisfiable,
             ByteRange::Suffix(n) => {
                 if n == 0 || size == 0 {
                     return RangeOutcome::Unsatisfiable;
@@ -176,6 +179,7 @@ mod tests {
         );
         assert_eq!(ByteRange::resolve(Some("bytes=10-"), 10), Unsatisfiable);
         assert_eq!(ByteRange::resolve(Some("bytes=-0"), 10), Unsatisfiable);
+        assert_eq!(ByteRange::resolve(Some("bytes=5-0"), 10), Unsatisfiable);
         assert_eq!(ByteRange::resolve(Some("bytes=0-1,3-4"), 10), Full);
         assert_eq!(ByteRange::resolve(Some("items=0-1"), 10), Full);
     }

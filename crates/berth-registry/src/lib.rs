@@ -4,14 +4,14 @@
 //! renders [`Error`] as the spec's error JSON.
 //!
 //! Module map:
-//! - [`registry`]: [`Registry`] and its configuration.
-//! - [`blobs`]: blob existence, reads with ranges, deletes, cross-repository mounts.
-//! - [`uploads`]: upload sessions: start, append chunk, status, finish, cancel.
-//! - [`manifests`]: push (validate, check references, store, tag), pull, delete.
-//! - [`listing`]: tags list, catalog, referrers.
-//! - [`fsck`]: consistency check of stored blobs and references.
-//! - [`access`]: the authorization hook every operation passes through.
-//! - [`error`]: [`Error`], mapped to the spec's error codes in one place.
+//! - [`registry`] — [`Registry`] and its configuration.
+//! - [`blobs`] — blob existence, reads with ranges, deletes, cross-repository mounts.
+//! - [`uploads`] — upload sessions: start, append chunk, status, finish, cancel.
+//! - [`manifests`] — push (validate, check references, store, tag), pull, delete.
+//! - [`listing`] — tags list, catalog, referrers.
+//! - [`fsck`] — consistency check of stored blobs and references.
+//! - [`access`] — the authorization hook every operation passes through.
+//! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
 pub mod access;
 pub mod blobs;

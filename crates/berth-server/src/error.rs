@@ -14,9 +14,8 @@ use serde_json::json;
 /// A failed request.
 #[derive(Debug)]
 pub enum ApiError {
-    /// A registry operation failed; `headers` are added to the response (e.g. the
-    /// `Range` and `Location` of an upload on 416).
-    Registry(Error, HeaderMap),
+    /// A registry operation failed (boxed: errors are rare, responses are hot).
+    Registry(Box<Failure>),
     /// No such endpoint (404).
     NoRoute,
     /// The endpoint exists but not with this method (405 UNSUPPORTED).
@@ -25,9 +24,22 @@ pub enum ApiError {
     Unauthorized,
 }
 
+/// A registry error and the headers to add to its response (e.g. the `Range` and
+/// `Location` of an upload on 416).
+#[derive(Debug)]
+pub struct Failure {
+    /// What went wrong.
+    pub error: Error,
+    /// Extra response headers.
+    pub headers: HeaderMap,
+}
+
 impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        ApiError::Registry(e, HeaderMap::new())
+    fn from(error: Error) -> Self {
+        ApiError::Registry(Box::new(Failure {
+            error,
+            headers: HeaderMap::new(),
+        }))
     }
 }
 
@@ -35,9 +47,9 @@ impl ApiError {
     /// Adds a header to a registry error's response.
     pub fn with_header(self, name: HeaderName, value: HeaderValue) -> Self {
         match self {
-            ApiError::Registry(e, mut h) => {
-                h.insert(name, value);
-                ApiError::Registry(e, h)
+            ApiError::Registry(mut f) => {
+                f.headers.insert(name, value);
+                ApiError::Registry(f)
             }
             other => other,
         }
@@ -55,7 +67,11 @@ fn body(code: &str, message: &str, detail: Option<String>) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, text, headers) = match self {
-            ApiError::Registry(err, headers) => {
+            ApiError::Registry(f) => {
+                let Failure {
+                    error: err,
+                    headers,
+                } = *f;
                 let status =
                     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let text = match err.code() {

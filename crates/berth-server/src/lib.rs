@@ -4,14 +4,14 @@
 //! (`berth-registry`), render the result. No SQL, paths or hashing here.
 //!
 //! Module map:
-//! - [`route`]: `/v2/...` paths parsed into a [`route::Route`] (names with slashes
+//! - [`route`] — `/v2/...` paths parsed into a [`route::Route`] (names with slashes
 //!   are matched from the right, since `<name>` may itself contain `/`).
-//! - [`handlers`]: one module per API resource: base, blobs, uploads, manifests,
+//! - [`handlers`] — one module per API resource: base, blobs, uploads, manifests,
 //!   tags, catalog, referrers.
-//! - [`error`]: [`error::ApiError`], the single place where failures become
+//! - [`error`] — [`error::ApiError`], the single place where failures become
 //!   `{"errors":[{"code","message","detail"}]}` responses.
-//! - [`middleware`]: the per-request log line and the `Docker-Distribution-API-Version` header.
-//! - [`server`]: [`AppState`] and [`router`].
+//! - [`middleware`] — the per-request log line and the `Docker-Distribution-API-Version` header.
+//! - [`server`] — [`AppState`] and [`router`].
 
 pub mod error;
 pub mod handlers;

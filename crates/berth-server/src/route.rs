@@ -7,6 +7,7 @@
 //! storage outside its key prefix.
 
 use berth_oci::name::NameError;
+use berth_oci::reference::ReferenceError;
 use berth_oci::{Digest, Reference, RepositoryName};
 use berth_registry::Error;
 
@@ -21,6 +22,10 @@ pub enum Route {
     Tags(RepositoryName),
     /// `/v2/<name>/manifests/<reference>`.
     Manifest(RepositoryName, Reference),
+    /// `/v2/<name>/manifests/<x>` where `<x>` is neither a tag nor a digest: no
+    /// manifest can have that reference, so reads and deletes answer 404
+    /// `MANIFEST_UNKNOWN` and a push 400 `MANIFEST_INVALID`.
+    InvalidTag(RepositoryName, String),
     /// `/v2/<name>/blobs/<digest>`.
     Blob(RepositoryName, Digest),
     /// `/v2/<name>/blobs/uploads/`.
@@ -97,15 +102,14 @@ impl Route {
             match segs[n - 2] {
                 "manifests" => {
                     let repo = name(&segs[..n - 2])?;
-                    let reference = Reference::parse(&decode(last)).map_err(|e| match e {
-                        berth_oci::reference::ReferenceError::Tag(_) => {
-                            RouteError::Invalid(Error::ManifestInvalid(e.to_string()))
+                    let raw = decode(last);
+                    return match Reference::parse(&raw) {
+                        Ok(reference) => Ok(Route::Manifest(repo, reference)),
+                        Err(ReferenceError::Tag(_)) => Ok(Route::InvalidTag(repo, raw)),
+                        Err(ReferenceError::Digest(d)) => {
+                            Err(RouteError::Invalid(Error::DigestInvalid(d.to_string())))
                         }
-                        berth_oci::reference::ReferenceError::Digest(d) => {
-                            RouteError::Invalid(Error::DigestInvalid(d.to_string()))
-                        }
-                    })?;
-                    return Ok(Route::Manifest(repo, reference));
+                    };
                 }
                 "blobs" => return Ok(Route::Blob(name(&segs[..n - 2])?, digest(last)?)),
                 "referrers" => return Ok(Route::Referrers(name(&segs[..n - 2])?, digest(last)?)),
@@ -194,7 +198,7 @@ mod tests {
         ));
         assert!(matches!(
             Route::parse("/v2/a/manifests/..%2f"),
-            Err(RouteError::Invalid(_))
+            Ok(Route::InvalidTag(..))
         ));
     }
 

@@ -274,12 +274,28 @@ async fn invalid_manifests_are_400_manifest_invalid() {
 }
 
 #[tokio::test]
-async fn invalid_tag_is_rejected() {
+async fn reading_or_deleting_an_invalid_tag_is_404_manifest_unknown() {
+    let reg = TestRegistry::start().await;
+    reg.push_image("x", "v1", "a").await;
+    for method in [Method::GET, Method::HEAD, Method::DELETE] {
+        let r = reg
+            .req(method.clone(), "/v2/x/manifests/.INVALID_MANIFEST_NAME")
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method}");
+        if method != Method::HEAD {
+            assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pushing_to_an_invalid_tag_is_400_manifest_invalid() {
     let reg = TestRegistry::start().await;
     let long = "t".repeat(129);
     for tag in [".hidden", "-dash", long.as_str()] {
         let r = reg.put_manifest("x", tag, OCI_MANIFEST, b"{}").await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{tag}");
+        assert_eq!(error_code(r).await, "MANIFEST_INVALID");
     }
 }
 

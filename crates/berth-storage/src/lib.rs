@@ -3,9 +3,9 @@
 //! repositories or permissions (those live in `berth-meta` and `berth-registry`).
 //!
 //! Module map:
-//! - [`blob_store`]: [`BlobStore`], reads (streamed, ranged), durable installs, deletes, listing.
-//! - [`upload`]: upload sessions: append chunks while hashing, commit after verifying the digest.
-//! - [`error`]: [`StorageError`].
+//! - [`blob_store`] — [`BlobStore`], reads (streamed, ranged), durable installs, deletes, listing.
+//! - [`upload`] — upload sessions: append chunks while hashing, commit after verifying the digest.
+//! - [`error`] — [`StorageError`].
 //!
 //! # Layout under the data directory
 //!

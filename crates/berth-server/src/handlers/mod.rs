@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
-use berth_registry::{Access, Action, ByteStream};
+use berth_registry::{Access, Action, ByteStream, Error};
 use futures::{StreamExt, TryStreamExt};
 
 use crate::error::ApiError;
@@ -81,7 +81,7 @@ fn access(route: &Route, method: &Method) -> Access {
         Route::Base => Access::Base,
         Route::Catalog => Access::Catalog,
         Route::Tags(r) | Route::Referrers(r, _) => needs(r, &[Action::Pull]),
-        Route::Manifest(r, _) | Route::Blob(r, _) => match *method {
+        Route::Manifest(r, _) | Route::InvalidTag(r, _) | Route::Blob(r, _) => match *method {
             Method::DELETE => needs(r, &[Action::Delete]),
             Method::PUT => needs(r, &[Action::Pull, Action::Push]),
             _ => needs(r, &[Action::Pull]),
@@ -120,6 +120,13 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
         (Route::Manifest(repo, r), Method::HEAD) => manifests::get(reg, &repo, &r, false).await,
         (Route::Manifest(repo, r), Method::PUT) => manifests::put(reg, &repo, &r, h, body).await,
         (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(reg, &repo, &r).await,
+        (Route::InvalidTag(_, tag), Method::GET | Method::HEAD | Method::DELETE) => {
+            Err(Error::ManifestUnknown(tag).into())
+        }
+        (Route::InvalidTag(_, tag), Method::PUT) => Err(Error::ManifestInvalid(format!(
+            "invalid tag {tag:?}: tags are 1-128 characters of [A-Za-z0-9_.-] and must not start with '.' or '-'"
+        ))
+        .into()),
         (Route::Blob(repo, d), Method::GET) => blobs::get(reg, &repo, &d, h).await,
         (Route::Blob(repo, d), Method::HEAD) => blobs::head(reg, &repo, &d).await,
         (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,

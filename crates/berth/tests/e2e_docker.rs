@@ -1,0 +1,124 @@
+//! End to end with the real docker CLI and a private daemon
+//! (`shared/testdata/start-dockerd.sh`): load, tag, push, remove, pull (by tag, by
+//! digest, an index with --platform), run, and `docker manifest inspect`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::*;
+
+struct Dockerd {
+    host: String,
+    state: PathBuf,
+}
+
+impl Dockerd {
+    fn start(state: PathBuf) -> Dockerd {
+        let script = shared_testdata().join("start-dockerd.sh");
+        let out = run(Command::new(script).arg(&state));
+        let host = out
+            .lines()
+            .find_map(|l| l.strip_prefix("export DOCKER_HOST="))
+            .expect("DOCKER_HOST line")
+            .to_string();
+        Dockerd { host, state }
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        run(Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .args(args))
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.state.join("docker.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+#[test]
+fn docker_push_pull_run_and_manifest_inspect() {
+    let img = images();
+    let data = tempfile::tempdir().unwrap();
+    let berth = Berth::start(data.path());
+    let reg = berth.addr.clone();
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+
+    d.docker(&[
+        "load",
+        "-i",
+        img.join("busybox-amd64.docker.tar").to_str().unwrap(),
+    ]);
+    let name = format!("{reg}/e2e/docker-busybox:1");
+    d.docker(&["tag", "test/busybox:amd64", &name]);
+    let push = d.docker(&["push", &name]);
+    let digest = push
+        .split_whitespace()
+        .skip_while(|w| *w != "digest:")
+        .nth(1)
+        .expect("digest in docker push output")
+        .to_string();
+
+    d.docker(&["rmi", &name, "test/busybox:amd64"]);
+    d.docker(&["pull", &name]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &name,
+        "echo",
+        "hello from berth",
+    ]);
+    assert_eq!(out.trim(), "hello from berth");
+
+    // By digest.
+    d.docker(&["rmi", &name]);
+    let by_digest = format!("{reg}/e2e/docker-busybox@{digest}");
+    d.docker(&["pull", &by_digest]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &by_digest,
+        "cat",
+        "/etc/hostname",
+    ]);
+    let _ = out;
+
+    // A multi-platform index pushed with skopeo, pulled by docker for arm64.
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", img.join("busybox").display()),
+        &format!("docker://{reg}/e2e/multi:1"),
+    ]);
+    let multi = format!("{reg}/e2e/multi:1");
+    d.docker(&["pull", "--platform", "linux/arm64", &multi]);
+    let arch = d.docker(&["image", "inspect", "--format", "{{.Architecture}}", &multi]);
+    assert_eq!(arch.trim(), "arm64");
+
+    let inspect: serde_json::Value =
+        serde_json::from_str(&d.docker(&["manifest", "inspect", "--insecure", &multi])).unwrap();
+    let platforms: Vec<String> = inspect["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(platforms, vec!["amd64", "arm64"]);
+
+    let (code, report) = fsck(data.path());
+    assert_eq!(code, 0, "{report}");
+}

@@ -1,0 +1,191 @@
+//! Harness for end-to-end tests: the real `berth` binary on an ephemeral
+//! 127.0.0.1 port, real test images from `shared/testdata/make-images.sh`, and
+//! helpers to run real clients (skopeo, docker).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A `berth serve` child process. Killed (SIGKILL) when dropped.
+pub struct Berth {
+    pub addr: String,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Berth {
+    /// Starts `berth serve --listen 127.0.0.1:0 --data-dir DIR` and waits for its
+    /// "listening on" line.
+    pub fn start(data_dir: &Path) -> Berth {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("BERTH_LOG_LEVEL", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(i) = line.find("listening on ") {
+                        let addr = line[i + 13..]
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("BERTH_TEST_SERVER_LOG").is_some() {
+                    eprintln!("[berth] {line}");
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("berth did not report its address");
+        Berth {
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            child: Some(child),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status success.
+    pub fn terminate(&mut self) -> bool {
+        match self.child.take() {
+            Some(mut c) => {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &c.id().to_string()])
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        return status.success();
+                    }
+                    if Instant::now() > deadline {
+                        let _ = c.kill();
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `berth fsck --data-dir DIR`; returns (exit code, stdout).
+pub fn fsck(data_dir: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["fsck", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run berth fsck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// `shared/testdata`: `$BERTH_SHARED/testdata`, else the `shared/` beside the checkout.
+pub fn shared_testdata() -> PathBuf {
+    match std::env::var_os("BERTH_SHARED") {
+        Some(s) => PathBuf::from(s).join("testdata"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
+    }
+}
+
+/// Directory with the images of `make-images.sh`: `$BERTH_TESTDATA` when set
+/// (scripts/test.sh builds them once), else built here once per test binary.
+pub fn images() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(d) = std::env::var_os("BERTH_TESTDATA") {
+            let d = PathBuf::from(d);
+            if d.join("DIGESTS").exists() {
+                return d;
+            }
+        }
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("testdata");
+        let status = Command::new(shared_testdata().join("make-images.sh"))
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run shared/testdata/make-images.sh");
+        assert!(status.success(), "make-images.sh failed");
+        out
+    })
+}
+
+/// The digest `make-images.sh` recorded for a reference such as `oci:busybox:amd64`.
+pub fn recorded_digest(reference: &str) -> String {
+    let text = std::fs::read_to_string(images().join("DIGESTS")).expect("DIGESTS");
+    text.lines()
+        .find(|l| l.split('\t').next() == Some(reference))
+        .and_then(|l| l.split('\t').nth(2))
+        .unwrap_or_else(|| panic!("{reference} not in DIGESTS"))
+        .to_string()
+}
+
+/// Runs a command; panics with its output unless it succeeds; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `skopeo` with the flags plain-HTTP loopback registries need.
+pub fn skopeo(args: &[&str]) -> String {
+    let mut c = Command::new("skopeo");
+    c.arg("--insecure-policy");
+    c.args(args);
+    run(&mut c)
+}
+
+/// sha256 of a file, as `sha256:<hex>`.
+pub fn file_digest(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
+    )
+}
