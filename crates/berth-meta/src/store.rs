@@ -421,19 +421,35 @@ impl MetaStore {
         .transpose()
     }
 
-    /// Deletes a manifest and, by cascade, the tags pointing at it. False when absent.
-    pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
+    /// Deletes a manifest and, by cascade, the tags pointing at it. Returns the
+    /// names of those tags, or `None` when the manifest was absent.
+    pub async fn delete_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<Vec<String>>> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM manifests WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(digest.as_str())
-        .bind(repo)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+            .bind(repo)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(repo_id) = repo_id else {
+            return Ok(None);
+        };
+        let tags: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ? AND digest = ?")
+                .bind(repo_id)
+                .bind(digest.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        let n = sqlx::query("DELETE FROM manifests WHERE repo_id = ? AND digest = ?")
+            .bind(repo_id)
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
-        Ok(n > 0)
+        Ok((n > 0).then_some(tags))
     }
 
     /// Deletes a tag only. False when absent.

@@ -111,7 +111,9 @@ impl Manifest {
     /// - the body is a JSON object with `schemaVersion: 2`;
     /// - the media type is the body's `mediaType`, else the `Content-Type`, else
     ///   inferred (`manifests` → OCI index, `config` → OCI manifest); when both the
-    ///   body and the header name one, they must agree;
+    ///   body and the header name one, they must agree. A generic header
+    ///   (`application/json`, `application/octet-stream`, …) names none, as in
+    ///   Distribution, which sniffs the body for such uploads;
     /// - it is one of [`media_type::MANIFEST_TYPES`] (schema 1 is refused);
     /// - an image manifest has a `config`, an index has `manifests`, and every
     ///   descriptor has a media type, a sha256/sha512 digest and a size.
@@ -123,7 +125,9 @@ impl Manifest {
         if env.schema_version != Some(2) {
             return Err(invalid("schemaVersion must be 2"));
         }
-        let header = content_type.map(essence).filter(|s| !s.is_empty());
+        let header = content_type
+            .map(essence)
+            .filter(|s| !s.is_empty() && !media_type::is_generic(s));
         if let (Some(h), Some(b)) = (header, env.media_type.as_deref()) {
             if h != b {
                 return Err(invalid(format!(
@@ -262,6 +266,14 @@ mod tests {
     fn content_type_disagreeing_with_media_type_is_invalid() {
         let err = Manifest::parse(image("").as_bytes(), Some(OCI_INDEX)).unwrap_err();
         assert!(err.to_string().contains("does not match"));
+    }
+
+    #[test]
+    fn generic_content_type_defers_to_the_body() {
+        let m = Manifest::parse(image("").as_bytes(), Some("application/json")).unwrap();
+        assert_eq!(m.media_type, OCI_MANIFEST);
+        let m = Manifest::parse(image("").as_bytes(), Some("application/octet-stream")).unwrap();
+        assert_eq!(m.media_type, OCI_MANIFEST);
     }
 
     #[test]

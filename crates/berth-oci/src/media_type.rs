@@ -32,6 +32,19 @@ pub fn essence(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
+/// True for `Content-Type` values that say nothing about which manifest format a
+/// body is (`application/json`, `application/octet-stream`, `text/plain`, and the
+/// form type curl sends by default): the body's `mediaType` decides then.
+pub fn is_generic(content_type: &str) -> bool {
+    matches!(
+        content_type,
+        "application/json"
+            | "application/octet-stream"
+            | "text/plain"
+            | "application/x-www-form-urlencoded"
+    )
+}
+
 /// True for layers a registry must not require to be present: the OCI
 /// `nondistributable` layer types and Docker's foreign layer type.
 pub fn is_non_distributable(media_type: &str) -> bool {

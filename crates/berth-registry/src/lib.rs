@@ -9,12 +9,14 @@
 //! - [`uploads`] — upload sessions: start, append chunk, status, finish, cancel.
 //! - [`manifests`] — push (validate, check references, store, tag), pull, delete.
 //! - [`listing`] — tags list, catalog, referrers.
+//! - [`cache`] — hot manifests in memory, invalidated on every local change.
 //! - [`fsck`] — consistency check of stored blobs and references.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
 pub mod access;
 pub mod blobs;
+pub mod cache;
 pub mod error;
 pub mod fsck;
 pub mod listing;
@@ -25,6 +27,7 @@ pub mod uploads;
 pub use access::{Access, AccessPolicy, Action};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
+pub use cache::CacheConfig;
 pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
 pub use listing::{Page, Referrer};

@@ -85,6 +85,9 @@ impl Registry {
             children: &manifest.children,
         };
         self.meta.put_manifest(repo.as_str(), &record, tag).await?;
+        if let Some(tag) = tag {
+            self.cache.invalidate(repo.as_str(), tag);
+        }
         Ok(PushedManifest {
             digest,
             subject: manifest.subject,
@@ -110,6 +113,7 @@ impl Registry {
     }
 
     /// `GET` (with `body`) or `HEAD` (without) `/v2/<name>/manifests/<reference>`.
+    /// Served from the manifest cache when it holds a fresh entry (see [`crate::cache`]).
     ///
     /// Errors: [`Error::NameUnknown`] when the repository does not exist,
     /// [`Error::ManifestUnknown`] otherwise.
@@ -119,23 +123,37 @@ impl Registry {
         reference: &Reference,
         body: bool,
     ) -> Result<ManifestContent> {
+        let key = reference.to_string();
+        if let Some(hit) = self.cache.get(repo.as_str(), &key) {
+            return Ok(ManifestContent {
+                digest: hit.digest.clone(),
+                media_type: hit.media_type.clone(),
+                size: hit.body.len() as u64,
+                body: body.then(|| hit.body.clone()),
+            });
+        }
+        let snapshot = self.cache.snapshot();
         let record = self.manifest_record(repo, reference).await?;
-        let bytes = if body {
-            Some(self.blobs.read_all(&record.digest).await.map_err(|e| match e {
-                berth_storage::StorageError::NotFound => {
-                    tracing::error!(digest = %record.digest, "manifest recorded but its bytes are missing; run berth fsck");
-                    Error::ManifestUnknown(reference.to_string())
-                }
-                other => other.into(),
-            })?)
-        } else {
-            None
-        };
+        let bytes = self.blobs.read_all(&record.digest).await.map_err(|e| match e {
+            berth_storage::StorageError::NotFound => {
+                tracing::error!(digest = %record.digest, "manifest recorded but its bytes are missing; run berth fsck");
+                Error::ManifestUnknown(key.clone())
+            }
+            other => other.into(),
+        })?;
+        self.cache.put(
+            snapshot,
+            repo.as_str(),
+            &key,
+            record.digest.clone(),
+            record.media_type.clone(),
+            bytes.clone(),
+        );
         Ok(ManifestContent {
             digest: record.digest,
             media_type: record.media_type,
             size: record.size,
-            body: bytes,
+            body: body.then_some(bytes),
         })
     }
 
@@ -149,9 +167,18 @@ impl Registry {
         reference: &Reference,
     ) -> Result<()> {
         let deleted = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo.as_str(), d).await?,
+            Reference::Digest(d) => match self.meta.delete_manifest(repo.as_str(), d).await? {
+                Some(tags) => {
+                    for tag in tags {
+                        self.cache.invalidate(repo.as_str(), &tag);
+                    }
+                    true
+                }
+                None => false,
+            },
             Reference::Tag(t) => self.meta.delete_tag(repo.as_str(), t.as_str()).await?,
         };
+        self.cache.invalidate(repo.as_str(), &reference.to_string());
         if deleted {
             Ok(())
         } else {

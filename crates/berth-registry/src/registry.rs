@@ -6,6 +6,7 @@ use std::sync::Arc;
 use berth_meta::MetaStore;
 use berth_storage::BlobStore;
 
+use crate::cache::{CacheConfig, ManifestCache};
 use crate::error::{Error, Result};
 
 /// Limits on what clients may send, each with a generous default.
@@ -32,6 +33,7 @@ pub struct Registry {
     pub(crate) blobs: Arc<BlobStore>,
     pub(crate) meta: MetaStore,
     pub(crate) limits: Limits,
+    pub(crate) cache: ManifestCache,
 }
 
 impl Registry {
@@ -47,7 +49,14 @@ impl Registry {
             blobs: Arc::new(blobs),
             meta,
             limits,
+            cache: ManifestCache::new(&CacheConfig::default()),
         })
+    }
+
+    /// Replaces the manifest cache settings (default: [`CacheConfig::default`]).
+    pub fn with_manifest_cache(mut self, cfg: &CacheConfig) -> Registry {
+        self.cache = ManifestCache::new(cfg);
+        self
     }
 
     /// The configured limits.

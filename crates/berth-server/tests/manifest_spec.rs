@@ -414,3 +414,46 @@ async fn manifests_are_readable_as_blobs_of_their_repository() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.bytes().await.unwrap().as_ref(), m.as_slice());
 }
+
+#[tokio::test]
+async fn cached_manifests_never_outlive_a_delete_or_a_tag_move() {
+    let reg = TestRegistry::start().await;
+    let (m, d) = reg.push_image("x", "v1", "a").await;
+    reg.put_manifest("x", "alias", OCI_MANIFEST, &m).await;
+    for reference in ["v1".to_string(), "alias".to_string(), d.to_string()] {
+        let r = reg
+            .req(Method::GET, &format!("/v2/x/manifests/{reference}"))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        reg.req(Method::DELETE, &format!("/v2/x/manifests/{d}"))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    for reference in ["v1".to_string(), "alias".to_string(), d.to_string()] {
+        let r = reg
+            .req(Method::HEAD, &format!("/v2/x/manifests/{reference}"))
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_FOUND,
+            "{reference} still served after delete"
+        );
+    }
+    let (_, second) = reg.push_image("x", "v1", "b").await;
+    let r = reg.req(Method::GET, "/v2/x/manifests/v1").await;
+    assert_eq!(
+        header(&r, "docker-content-digest"),
+        Some(second.to_string())
+    );
+    assert_eq!(
+        reg.req(Method::DELETE, "/v2/x/manifests/v1").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        reg.req(Method::GET, "/v2/x/manifests/v1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -13,6 +13,10 @@
 //!
 //! [server]
 //! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
+//!
+//! [cache]
+//! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
+//! manifest_ttl_ms = 2000        # how stale a cached tag may be w.r.t. other processes
 //! ```
 
 use std::net::SocketAddr;
@@ -35,6 +39,30 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Server behaviour.
     pub server: ServerConfig,
+    /// In-memory caches.
+    pub cache: CacheSection,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSection {
+    /// Bytes of manifests kept in memory. Default 64 MiB; 0 disables the cache.
+    pub manifest_bytes: u64,
+    /// Milliseconds after which a cached manifest is re-validated, bounding how long
+    /// a change made by another process (or node) can go unseen. Local changes are
+    /// seen at once. Default 2000.
+    pub manifest_ttl_ms: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        let d = berth_registry::CacheConfig::default();
+        CacheSection {
+            manifest_bytes: d.max_bytes,
+            manifest_ttl_ms: d.ttl.as_millis() as u64,
+        }
+    }
 }
 
 /// `[limits]`.
@@ -63,6 +91,7 @@ impl Default for Config {
             log_level: "info".into(),
             limits: LimitsConfig::default(),
             server: ServerConfig::default(),
+            cache: CacheSection::default(),
         }
     }
 }
@@ -96,6 +125,14 @@ impl Config {
                 toml::from_str(&text)
                     .with_context(|| format!("parsing config file {}", p.display()))
             }
+        }
+    }
+
+    /// The manifest cache settings.
+    pub fn cache_config(&self) -> berth_registry::CacheConfig {
+        berth_registry::CacheConfig {
+            max_bytes: self.cache.manifest_bytes,
+            ttl: std::time::Duration::from_millis(self.cache.manifest_ttl_ms),
         }
     }
 

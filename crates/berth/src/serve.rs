@@ -16,7 +16,8 @@ use crate::config::Config;
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let registry = Registry::open(&cfg.data_dir, cfg.registry_limits())
         .await
-        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?;
+        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
+        .with_manifest_cache(&cfg.cache_config());
     tracing::warn!(
         "authentication is not enabled in this build: anyone who can reach {} can pull, push and delete",
         cfg.listen

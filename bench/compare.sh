@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/compare.sh: berth side by side with CNCF Distribution (Debian's
+# docker-registry 2.8.2), both on loopback with filesystem storage and no auth,
+# alternating A B A B for ROUNDS rounds (default 2), then writes bench/RESULTS.md.
+#
+#   ./bench/compare.sh                 # full run (64 MiB blobs, 5 s per manifest figure)
+#   ROUNDS=3 BLOB_MIB=16 ./bench/compare.sh
+#
+# Every server listens on 127.0.0.1 only; every loop in the harness is bounded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-2}
+BLOB_MIB=${BLOB_MIB:-64}
+MANIFEST_SECS=${MANIFEST_SECS:-5}
+BERTH_PORT=${BERTH_PORT:-5301}
+DIST_PORT=${DIST_PORT:-5302}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v docker-registry >/dev/null; then
+    echo "compare.sh: installing Debian's docker-registry (CNCF Distribution)" >&2
+    as_root apt-get update -q >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null
+fi
+cargo build --release -q -p berth -p berth-bench
+BERTH=target/release/berth
+BENCH=target/release/berth-bench
+
+dist_config() { # DIR PORT
+    cat >"$1/config.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $1/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$2
+YAML
+}
+
+wait_up() { # URL
+    for _ in $(seq 1 300); do curl -fsS "$1/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "compare.sh: $1 did not come up" >&2; return 1
+}
+
+run_one() { # NAME ROUND
+    local name=$1 round=$2 dir="$WORK/$1-$2" pid url
+    mkdir -p "$dir"
+    if [ "$name" = berth ]; then
+        url=http://127.0.0.1:$BERTH_PORT
+        "$BERTH" serve --listen "127.0.0.1:$BERTH_PORT" --data-dir "$dir/data" --log-level warn >"$dir/log" 2>&1 &
+    else
+        url=http://127.0.0.1:$DIST_PORT
+        dist_config "$dir" "$DIST_PORT"
+        docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    fi
+    pid=$!
+    wait_up "$url"
+    "$BENCH" run --target "$url" --label "$name" --pid "$pid" --blob-mib "$BLOB_MIB" \
+        --manifest-secs "$MANIFEST_SECS" --json "$WORK/$name-$round.json" --markdown "$WORK/$name-$round.md" >/dev/null
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "compare.sh: $name round $round done" >&2
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    run_one berth "$round"
+    run_one distribution "$round"
+done
+
+mkdir -p "$WORK/cold-b" "$WORK/cold-d"
+dist_config "$WORK/cold-d" "$DIST_PORT"
+COLD_B=$("$BENCH" cold-start --cmd "$BERTH serve --listen 127.0.0.1:$BERTH_PORT --data-dir $WORK/cold-b/data --log-level warn" --url "http://127.0.0.1:$BERTH_PORT")
+COLD_D=$("$BENCH" cold-start --cmd "docker-registry serve $WORK/cold-d/config.yml" --url "http://127.0.0.1:$DIST_PORT")
+
+a=(); b=()
+for round in $(seq 1 "$ROUNDS"); do a+=(--a "$WORK/berth-$round.json"); b+=(--b "$WORK/distribution-$round.json"); done
+"$BENCH" compare "${a[@]}" "${b[@]}" --targets --cold-a-ms "$COLD_B" --out "$WORK/table.md"
+
+{
+    echo "# Benchmark results: berth vs CNCF Distribution"
+    echo
+    echo "Run by \`bench/compare.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
+    echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM. berth $(git rev-parse --short HEAD), Distribution $(dpkg-query -W -f '${Version}' docker-registry)."
+    echo "$ROUNDS rounds alternating berth / Distribution; figures are medians; blobs ${BLOB_MIB} MiB;"
+    echo "manifest figures ${MANIFEST_SECS} s each. Client and servers share the same 2 cores,"
+    echo "so absolute numbers are noisy; the ratios are what the targets are about."
+    echo
+    echo "## Side by side"
+    echo
+    cat "$WORK/table.md"
+    echo
+    echo "Cold start to first 200 on /v2/ (median of 5): berth ${COLD_B} ms, Distribution ${COLD_D} ms."
+    echo
+    echo "## Each run"
+    echo
+    for round in $(seq 1 "$ROUNDS"); do
+        for name in berth distribution; do echo "#### round $round"; cat "$WORK/$name-$round.md"; echo; done
+    done
+    if [ -f bench/NOTES.md ]; then echo; cat bench/NOTES.md; fi
+} > bench/RESULTS.md
+echo "compare.sh: wrote bench/RESULTS.md" >&2

@@ -1,0 +1,439 @@
+//! The measurements. Each is bounded in count and time.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::client::{sha256, Registry};
+use crate::report::{Metric, Report};
+
+/// What to measure and how much.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Registry base URL (`http://127.0.0.1:5000`).
+    pub target: String,
+    /// Label in the report (e.g. `berth`, `distribution`).
+    pub label: String,
+    /// Size of each blob pushed and pulled, bytes (64 MiB in full runs).
+    pub blob_bytes: usize,
+    /// Blobs per stream in each throughput measurement.
+    pub blobs_per_stream: usize,
+    /// PATCH size of chunked uploads, bytes (8 MiB).
+    pub chunk_bytes: usize,
+    /// Stream counts for blob push/pull (1 and 4).
+    pub streams: Vec<usize>,
+    /// Client counts for manifest requests (1, 16, 64).
+    pub manifest_clients: Vec<usize>,
+    /// How long each manifest measurement runs.
+    pub manifest_duration: Duration,
+    /// Tags for the listing measurement (1000).
+    pub tags: usize,
+    /// Page size for the tag listing.
+    pub tags_page: usize,
+    /// Whole images pushed (config + 5 layers + manifest).
+    pub images: usize,
+    /// Layer size of those images, bytes.
+    pub image_layer_bytes: usize,
+    /// Server PID, for peak RSS (`/proc/<pid>/status` `VmHWM`).
+    pub server_pid: Option<u32>,
+    /// Repository prefix, so runs don't collide.
+    pub repo_prefix: String,
+}
+
+impl Settings {
+    /// The full run of the performance issue.
+    pub fn full(target: &str, label: &str) -> Settings {
+        Settings {
+            target: target.into(),
+            label: label.into(),
+            blob_bytes: 64 << 20,
+            blobs_per_stream: 2,
+            chunk_bytes: 8 << 20,
+            streams: vec![1, 4],
+            manifest_clients: vec![1, 16, 64],
+            manifest_duration: Duration::from_secs(5),
+            tags: 1000,
+            tags_page: 100,
+            images: 20,
+            image_layer_bytes: 256 << 10,
+            server_pid: None,
+            repo_prefix: format!("bench{}", std::process::id()),
+        }
+    }
+
+    /// A seconds-long smoke run that exercises every workload.
+    pub fn smoke(target: &str, label: &str) -> Settings {
+        Settings {
+            blob_bytes: 256 << 10,
+            blobs_per_stream: 1,
+            chunk_bytes: 100 << 10,
+            streams: vec![1, 2],
+            manifest_clients: vec![1, 4],
+            manifest_duration: Duration::from_millis(200),
+            tags: 30,
+            tags_page: 7,
+            images: 2,
+            image_layer_bytes: 4 << 10,
+            ..Settings::full(target, label)
+        }
+    }
+}
+
+/// Fast deterministic pseudo-random bytes (xorshift64*), distinct per `seed`:
+/// incompressible enough for a registry, and cheap to make outside timed windows.
+pub fn random_bytes(len: usize, seed: u64) -> Bytes {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        v.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    v.truncate(len);
+    Bytes::from(v)
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / d.as_secs_f64()
+}
+
+/// The machine's single-core SHA-256 throughput (MiB/s) with `ring`'s assembly
+/// implementation: the practical ceiling of a hashing push on this CPU.
+pub fn sha256_rate() -> f64 {
+    let buf = random_bytes(64 << 20, 7);
+    let _ = ring::digest::digest(&ring::digest::SHA256, &buf[..1 << 20]);
+    let mut best = 0f64;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let _ = ring::digest::digest(&ring::digest::SHA256, &buf);
+        best = best.max(mb_per_s(buf.len() as u64, t.elapsed()));
+    }
+    best
+}
+
+/// Peak resident set size (`VmHWM`) of a process, KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// Runs every workload against `s.target` and returns the report.
+pub async fn run(s: &Settings) -> Result<Report> {
+    let max_c = s
+        .manifest_clients
+        .iter()
+        .chain(&s.streams)
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let reg = Registry::new(&s.target, max_c)?;
+    let mut report = Report::new(&s.label, &s.target);
+    let sha = sha256_rate();
+    report.push(Metric::new("sha256_single_core", "MiB/s", sha));
+
+    blob_throughput(&reg, s, sha, &mut report).await?;
+    manifest_rates(&reg, s, &mut report).await?;
+    tag_listing(&reg, s, &mut report).await?;
+    image_pushes(&reg, s, &mut report).await?;
+    if let Some(pid) = s.server_pid {
+        if let Some(kib) = peak_rss_kib(pid) {
+            report.push(Metric::new("server_peak_rss", "MiB", kib as f64 / 1024.0));
+        }
+    }
+    Ok(report)
+}
+
+async fn blob_throughput(
+    reg: &Registry,
+    s: &Settings,
+    sha: f64,
+    report: &mut Report,
+) -> Result<()> {
+    let repo = format!("{}/blobs", s.repo_prefix);
+    let mut seed = 1000u64;
+    for mode in ["monolithic", "chunked"] {
+        for &streams in &s.streams {
+            // Data and digests are made before the clock starts.
+            let blobs: Vec<Vec<(Bytes, String)>> = (0..streams)
+                .map(|_| {
+                    (0..s.blobs_per_stream)
+                        .map(|_| {
+                            seed += 1;
+                            let b = random_bytes(s.blob_bytes, seed);
+                            let d = sha256(&b);
+                            (b, d)
+                        })
+                        .collect()
+                })
+                .collect();
+            let total: u64 = (streams * s.blobs_per_stream * s.blob_bytes) as u64;
+            let t = Instant::now();
+            let mut tasks = Vec::new();
+            for set in blobs.clone() {
+                let reg = reg.clone();
+                let repo = repo.clone();
+                let chunk = s.chunk_bytes;
+                tasks.push(tokio::spawn(async move {
+                    for (b, d) in set {
+                        if mode == "monolithic" {
+                            reg.push_monolithic(&repo, b, &d).await?;
+                        } else {
+                            reg.push_chunked(&repo, b, &d, chunk).await?;
+                        }
+                    }
+                    anyhow::Ok(())
+                }));
+            }
+            for task in tasks {
+                task.await??;
+            }
+            let rate = mb_per_s(total, t.elapsed());
+            report.push(
+                Metric::new(&format!("push_{mode}_{streams}x"), "MiB/s", rate)
+                    .with("ratio_to_sha256", json!(rate / sha)),
+            );
+
+            if mode == "monolithic" {
+                let t = Instant::now();
+                let mut tasks = Vec::new();
+                for set in blobs.clone() {
+                    let reg = reg.clone();
+                    let repo = repo.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut got = Vec::new();
+                        for (_, d) in set {
+                            got.push((reg.pull(&repo, &d).await?, d));
+                        }
+                        anyhow::Ok(got)
+                    }));
+                }
+                let mut pulled = Vec::new();
+                for task in tasks {
+                    pulled.extend(task.await??);
+                }
+                let rate = mb_per_s(total, t.elapsed());
+                // Verified outside the timed window: client hashing must not cap the figure.
+                for (parts, d) in pulled {
+                    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+                    for p in &parts {
+                        ctx.update(p);
+                    }
+                    let got = format!("sha256:{}", hex::encode(ctx.finish()));
+                    ensure!(got == d, "pulled blob {d} hashes to {got}");
+                }
+                report.push(Metric::new(&format!("pull_{streams}x"), "MiB/s", rate));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn push_image(
+    reg: &Registry,
+    repo: &str,
+    tag: &str,
+    layers: &[Bytes],
+    config: Bytes,
+) -> Result<()> {
+    let cd = sha256(&config);
+    reg.push_monolithic(repo, config.clone(), &cd).await?;
+    let mut descs = Vec::new();
+    for l in layers {
+        let d = sha256(l);
+        reg.push_monolithic(repo, l.clone(), &d).await?;
+        descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": l.len()}));
+    }
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": descs,
+    });
+    reg.put_manifest(
+        repo,
+        tag,
+        "application/vnd.oci.image.manifest.v1+json",
+        Bytes::from(serde_json::to_vec(&m)?),
+    )
+    .await
+}
+
+async fn manifest_rates(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
+    let repo = format!("{}/manifests", s.repo_prefix);
+    let layer = random_bytes(1024, 42);
+    push_image(
+        reg,
+        &repo,
+        "bench",
+        &[layer],
+        Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#),
+    )
+    .await?;
+    for get in [false, true] {
+        let verb = if get { "get" } else { "head" };
+        for &clients in &s.manifest_clients {
+            let deadline = Instant::now() + s.manifest_duration;
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..clients {
+                let reg = reg.clone();
+                let repo = repo.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::with_capacity(4096);
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        reg.manifest(&repo, "bench", get).await?;
+                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    anyhow::Ok(lat)
+                }));
+            }
+            let mut all = Vec::new();
+            for task in tasks {
+                all.extend(task.await??);
+            }
+            let elapsed = start.elapsed();
+            all.sort_unstable();
+            report.push(
+                Metric::new(
+                    &format!("manifest_{verb}_{clients}c"),
+                    "req/s",
+                    all.len() as f64 / elapsed.as_secs_f64(),
+                )
+                .with("p50_ms", json!(percentile(&all, 0.50)))
+                .with("p99_ms", json!(percentile(&all, 0.99))),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn tag_listing(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
+    let repo = format!("{}/tags", s.repo_prefix);
+    push_image(
+        reg,
+        &repo,
+        "t0000",
+        &[random_bytes(512, 43)],
+        Bytes::from_static(b"{}"),
+    )
+    .await?;
+    let m = reg
+        .http
+        .get(format!("{}/v2/{repo}/manifests/t0000", reg.base))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    for i in 1..s.tags {
+        reg.put_manifest(
+            &repo,
+            &format!("t{i:04}"),
+            "application/vnd.oci.image.manifest.v1+json",
+            m.clone(),
+        )
+        .await?;
+    }
+    let rounds = 5;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let mut url = Some(format!(
+            "{}/v2/{repo}/tags/list?n={}",
+            reg.base, s.tags_page
+        ));
+        let mut seen = 0;
+        let mut pages = 0;
+        while let Some(u) = url.take() {
+            let (tags, next) = reg.tags_page(&u).await?;
+            seen += tags.len();
+            pages += 1;
+            url = next;
+            ensure!(pages <= s.tags + 1, "tag listing does not end");
+        }
+        ensure!(seen == s.tags, "listed {seen} tags, pushed {}", s.tags);
+    }
+    let per = t.elapsed() / rounds;
+    report.push(
+        Metric::new(
+            &format!("tags_list_{}_paged", s.tags),
+            "ms",
+            per.as_secs_f64() * 1000.0,
+        )
+        .with("page_size", json!(s.tags_page)),
+    );
+    Ok(())
+}
+
+async fn image_pushes(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
+    let repo = format!("{}/images", s.repo_prefix);
+    let images: Vec<(Vec<Bytes>, Bytes)> = (0..s.images)
+        .map(|i| {
+            let layers = (0..5)
+                .map(|l| random_bytes(s.image_layer_bytes, 10_000 + (i * 5 + l) as u64))
+                .collect();
+            (
+                layers,
+                Bytes::from(format!(
+                    "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"i\":{i}}}"
+                )),
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    for (i, (layers, config)) in images.into_iter().enumerate() {
+        push_image(reg, &repo, &format!("v{i}"), &layers, config)
+            .await
+            .context("image push")?;
+    }
+    report.push(
+        Metric::new(
+            "image_push_5_layers",
+            "images/s",
+            s.images as f64 / t.elapsed().as_secs_f64(),
+        )
+        .with("layer_bytes", json!(s.image_layer_bytes)),
+    );
+    Ok(())
+}
+
+/// Starts `cmd` (a shell command) and measures the time until `GET <url>/v2/`
+/// answers 200, polling every millisecond for at most 30 s; then kills it.
+pub async fn cold_start(cmd: &str, url: &str) -> Result<Duration> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec {cmd}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let result = loop {
+        if t.elapsed() > Duration::from_secs(30) {
+            break Err(anyhow::anyhow!("no 200 on {url}/v2/ within 30 s"));
+        }
+        if let Ok(r) = http.get(format!("{url}/v2/")).send().await {
+            if r.status().is_success() {
+                break Ok(t.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let _ = child.kill().await;
+    result
+}
