@@ -116,6 +116,41 @@ impl Registry {
         Ok(())
     }
 
+    /// GET a blob over a plain TCP connection with large reads, returning the body
+    /// (hash it later). Used for throughput figures: an HTTP client library's
+    /// per-chunk overhead would otherwise cap what is measured, on a machine where
+    /// client and server share the cores.
+    pub async fn pull_raw(&self, repo: &str, digest: &str, size_hint: usize) -> Result<Vec<u8>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let hostport = self
+            .base
+            .strip_prefix("http://")
+            .context("pull_raw needs an http:// target")?
+            .to_string();
+        let mut conn = tokio::net::TcpStream::connect(&hostport).await?;
+        conn.set_nodelay(true)?;
+        let req = format!("GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+        conn.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::with_capacity(size_hint + 4096);
+        conn.read_to_end(&mut buf).await?;
+        let head_end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("no end of response headers")?;
+        let head = std::str::from_utf8(&buf[..head_end])?;
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("GET blob: {}", head.lines().next().unwrap_or(""));
+        }
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            bail!("chunked blob responses are not supported by pull_raw");
+        }
+        buf.drain(..head_end + 4);
+        Ok(buf)
+    }
+
     /// GET a blob, returning its chunks as received (hash them later).
     pub async fn pull(&self, repo: &str, digest: &str) -> Result<Vec<Bytes>> {
         let mut r = self
