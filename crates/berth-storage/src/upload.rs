@@ -19,10 +19,10 @@ use futures::StreamExt;
 use crate::blob_store::{hasher_of_file, install, BlobStore, ByteStream};
 use crate::error::{Result, StorageError};
 
-/// Body bytes are gathered into buffers of this size before a blocking write+hash;
+/// Body bytes are gathered into buffers of up to this size before a blocking write+hash;
 /// while one buffer is written and hashed on the blocking pool, the next one is
 /// received from the network.
-const WRITE_CHUNK: usize = 1 << 20;
+const WRITE_CHUNK: usize = 512 * 1024;
 
 /// An upload session id: a UUID, which is safe as a path component by construction.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -269,21 +269,24 @@ async fn pump(
     let mut buf = BytesMut::with_capacity(WRITE_CHUNK);
     let mut written = 0u64;
     loop {
-        let next = body.next().await;
-        let done = match next {
-            Some(Ok(bytes)) => {
-                buf.extend_from_slice(&bytes);
-                false
-            }
+        let next = match body.next().await {
+            Some(Ok(bytes)) => Some(bytes),
             Some(Err(e)) => {
                 if let Some(job) = inflight.take() {
                     let _ = job.await;
                 }
                 return Err(StorageError::Body(e));
             }
-            None => true,
+            None => None,
         };
-        if buf.len() >= WRITE_CHUNK || (done && !buf.is_empty()) {
+        // Hand the buffer over before it would have to grow: it never holds more
+        // than WRITE_CHUNK (plus one oversized network chunk), so memory per upload
+        // stays at about two buffers.
+        let full = match &next {
+            Some(bytes) => !buf.is_empty() && buf.len() + bytes.len() > WRITE_CHUNK,
+            None => !buf.is_empty(),
+        };
+        if full {
             let (f, h) = match inflight.take() {
                 Some(job) => join(job).await?,
                 None => idle
@@ -291,11 +294,12 @@ async fn pump(
                     .ok_or_else(|| std::io::Error::other("writer state lost"))?,
             };
             written += buf.len() as u64;
-            let full = std::mem::replace(&mut buf, BytesMut::with_capacity(WRITE_CHUNK));
-            inflight = Some(spawn(f, h, full));
+            let data = std::mem::replace(&mut buf, BytesMut::with_capacity(WRITE_CHUNK));
+            inflight = Some(spawn(f, h, data));
         }
-        if done {
-            break;
+        match next {
+            Some(bytes) => buf.extend_from_slice(&bytes),
+            None => break,
         }
     }
     let (f, h) = match inflight.take() {
