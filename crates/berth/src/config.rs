@@ -128,6 +128,19 @@ impl Config {
         }
     }
 
+    /// Refuses settings that would make the registry misbehave silently.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.limits.max_page == 0 {
+            anyhow::bail!("limits.max_page must be at least 1 (0 would make every tags and catalog listing empty)");
+        }
+        if self.limits.max_manifest_bytes < 4096 {
+            anyhow::bail!(
+                "limits.max_manifest_bytes must be at least 4096 (the default is 4194304)"
+            );
+        }
+        Ok(())
+    }
+
     /// The manifest cache settings.
     pub fn cache_config(&self) -> berth_registry::CacheConfig {
         berth_registry::CacheConfig {
@@ -171,5 +184,16 @@ mod tests {
         assert_eq!(c.limits.max_page, 10_000);
         std::fs::write(&p, "lsiten = \"x\"\n").unwrap();
         assert!(Config::load(Some(&p)).is_err());
+    }
+
+    #[test]
+    fn settings_that_would_silently_break_listings_are_refused() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        c.limits.max_page = 0;
+        assert!(c.validate().is_err());
+        c.limits.max_page = 1;
+        c.limits.max_manifest_bytes = 10;
+        assert!(c.validate().is_err());
     }
 }

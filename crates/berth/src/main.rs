@@ -39,11 +39,15 @@ enum Command {
         log_level: Option<String>,
     },
     /// Verify every stored blob's digest and every manifest's references.
-    /// Exits 0 when clean, 1 when it finds problems. Safe while `serve` runs.
+    /// Exits 0 when clean, 1 when it finds problems, 2 when it cannot run.
+    /// Safe while `serve` runs.
     Fsck {
+        /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
         /// Data directory [default: ./berth-data].
-        #[arg(long, env = "BERTH_DATA_DIR", default_value = "./berth-data")]
-        data_dir: PathBuf,
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// Delete corrupt or missing blobs and forget their records, so clients
         /// push them again. Without it, fsck writes nothing.
         #[arg(long)]
@@ -51,10 +55,34 @@ enum Command {
     },
 }
 
-fn init_logging(filter: &str) {
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Turns `--log-level` into a tracing filter. A bare level (`debug`) applies to
+/// berth and its libraries, except sqlx's statement logging, which stays at `warn`
+/// unless named; a directive list (`berth=debug,info`) is taken as written. A word
+/// that is neither a level nor a `target=level` directive is refused: tracing would
+/// read it as a target name and silently log nothing else, warnings included.
+fn log_filter(spec: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    let spec = spec.trim();
+    for directive in spec.split(',').map(str::trim) {
+        if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            anyhow::bail!(
+                "invalid log level {directive:?}: use one of {} or target=level directives such as berth=debug,info",
+                LEVELS.join(", ")
+            );
+        }
+    }
+    let full = if LEVELS.contains(&spec.to_ascii_lowercase().as_str()) {
+        format!("{spec},sqlx=warn")
+    } else {
+        spec.to_string()
+    };
+    tracing_subscriber::EnvFilter::try_new(&full)
+        .map_err(|e| anyhow::anyhow!("invalid log level {spec:?}: {e}"))
+}
+
+fn init_logging(filter: tracing_subscriber::EnvFilter) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -72,6 +100,16 @@ fn limit_malloc_arenas() {
     // SAFETY: mallopt only adjusts allocator parameters; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Marks errors of `fsck` that mean "could not check", exit code 2 (1 means "found problems").
+#[derive(Debug)]
+struct UsageError;
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fsck could not run")
     }
 }
 
@@ -106,20 +144,60 @@ fn main() -> ExitCode {
                 if let Some(l) = log_level {
                     cfg.log_level = l;
                 }
-                init_logging(&cfg.log_level);
+                cfg.validate()?;
+                init_logging(log_filter(&cfg.log_level)?);
+                if let Some(path) = &config {
+                    tracing::info!(config = %path.display(), "configuration file loaded");
+                }
                 serve::run(cfg).await.map(|()| ExitCode::SUCCESS)
             }
-            Command::Fsck { data_dir, repair } => {
-                init_logging("warn");
-                serve::fsck(&data_dir, repair).await
+            Command::Fsck {
+                config,
+                data_dir,
+                repair,
+            } => async {
+                let mut cfg = Config::load(config.as_deref())?;
+                if let Some(d) = data_dir {
+                    cfg.data_dir = d;
+                }
+                init_logging(log_filter("warn")?);
+                serve::fsck(&cfg.data_dir, repair).await
             }
+            .await
+            .map_err(|e: anyhow::Error| e.context(UsageError)),
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_and_directives_are_accepted_and_typos_refused() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "warn",
+            "berth=debug,info",
+            "berth::request=warn,info",
+            "off",
+        ] {
+            assert!(log_filter(ok).is_ok(), "{ok}");
+        }
+        for bad in ["verbose", "info,loud", "nonsense=[", ""] {
+            assert!(log_filter(bad).is_err(), "{bad}");
         }
     }
 }
