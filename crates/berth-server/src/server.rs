@@ -15,6 +15,20 @@ pub struct AppState {
     pub registry: Registry,
     /// Who may do what.
     pub policy: AccessPolicy,
+    /// An upload body that sends nothing for this long is cut off (its chunk is
+    /// rolled back), so a stalled client cannot pin a session forever.
+    pub body_idle_timeout: std::time::Duration,
+}
+
+impl AppState {
+    /// State with the default body idle timeout (120 s).
+    pub fn new(registry: Registry, policy: AccessPolicy) -> AppState {
+        AppState {
+            registry,
+            policy,
+            body_idle_timeout: std::time::Duration::from_secs(120),
+        }
+    }
 }
 
 /// The distribution API router: everything under `/v2`.

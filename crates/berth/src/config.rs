@@ -13,6 +13,12 @@
 //!
 //! [server]
 //! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
+//! header_timeout_secs = 30      # time to send a request head / finish the TLS handshake
+//! body_idle_timeout_secs = 120  # an upload body that sends nothing this long is cut off
+//!
+//! [tls]                         # both or neither; HTTP/1.1 and HTTP/2 by ALPN
+//! cert = "/etc/berth/tls.crt"   # BERTH_TLS_CERT, --tls-cert (PEM chain)
+//! key = "/etc/berth/tls.key"    # BERTH_TLS_KEY, --tls-key (PEM key)
 //!
 //! [cache]
 //! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
@@ -41,6 +47,18 @@ pub struct Config {
     pub server: ServerConfig,
     /// In-memory caches.
     pub cache: CacheSection,
+    /// TLS.
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: serve HTTPS with this certificate chain and key (PEM). Both or neither.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
 }
 
 /// `[cache]`.
@@ -81,6 +99,12 @@ pub struct LimitsConfig {
 pub struct ServerConfig {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT. Default 30.
     pub shutdown_grace_secs: u64,
+    /// Seconds a client has to send a complete request head (and to finish the TLS
+    /// handshake): a client trickling headers cannot hold a connection. Default 30.
+    pub header_timeout_secs: u64,
+    /// Seconds an upload body may send nothing before the request is cut off and
+    /// the chunk rolled back. Default 120.
+    pub body_idle_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -92,6 +116,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             server: ServerConfig::default(),
             cache: CacheSection::default(),
+            tls: TlsSection::default(),
         }
     }
 }
@@ -110,6 +135,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             shutdown_grace_secs: 30,
+            header_timeout_secs: 30,
+            body_idle_timeout_secs: 120,
         }
     }
 }
@@ -132,6 +159,9 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.limits.max_page == 0 {
             anyhow::bail!("limits.max_page must be at least 1 (0 would make every tags and catalog listing empty)");
+        }
+        if self.server.header_timeout_secs == 0 || self.server.body_idle_timeout_secs == 0 {
+            anyhow::bail!("server timeouts must be at least 1 second");
         }
         if self.limits.max_manifest_bytes < 4096 {
             anyhow::bail!(

@@ -37,6 +37,12 @@ enum Command {
         /// Log filter, e.g. `info`, `debug`, `berth=debug,info` [default: info].
         #[arg(long, env = "BERTH_LOG_LEVEL")]
         log_level: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+        #[arg(long, env = "BERTH_TLS_CERT")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, env = "BERTH_TLS_KEY")]
+        tls_key: Option<PathBuf>,
     },
     /// Verify every stored blob's digest and every manifest's references.
     /// Exits 0 when clean, 1 when it finds problems, 2 when it cannot run.
@@ -133,6 +139,8 @@ fn main() -> ExitCode {
                 listen,
                 data_dir,
                 log_level,
+                tls_cert,
+                tls_key,
             } => {
                 let mut cfg = Config::load(config.as_deref())?;
                 if let Some(l) = listen {
@@ -143,6 +151,12 @@ fn main() -> ExitCode {
                 }
                 if let Some(l) = log_level {
                     cfg.log_level = l;
+                }
+                if tls_cert.is_some() {
+                    cfg.tls.cert = tls_cert;
+                }
+                if tls_key.is_some() {
+                    cfg.tls.key = tls_key;
                 }
                 cfg.validate()?;
                 init_logging(log_filter(&cfg.log_level)?);

@@ -25,30 +25,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         registry,
         policy: AccessPolicy::Anonymous,
+        body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
     });
+    let tls = match (&cfg.tls.cert, &cfg.tls.key) {
+        (Some(cert), Some(key)) => {
+            Some(berth_server::listener::tls_config(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
+    };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(data_dir = %cfg.data_dir.display(), "listening on {addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(data_dir = %cfg.data_dir.display(), %scheme, "listening on {addr}");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, berth_server::router(state.clone())).with_graceful_shutdown(
-        async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = stop_tx.send(true);
-        },
-    );
-    let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
-    let mut stop_rx = stop_rx;
-    tokio::select! {
-        r = server => r.context("serving")?,
-        _ = async {
-            let _ = stop_rx.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => tracing::warn!("shutdown grace period over; dropping remaining connections"),
-    }
+    let opts = berth_server::listener::ListenOptions {
+        tls,
+        header_timeout: Duration::from_secs(cfg.server.header_timeout_secs),
+        shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
+    };
+    berth_server::listener::serve(listener, berth_server::router(state.clone()), opts, async {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
+    .await;
     state.registry.close().await;
     tracing::info!("stopped");
     Ok(())

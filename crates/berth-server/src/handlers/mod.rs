@@ -52,11 +52,25 @@ impl Query {
     }
 }
 
-/// A request body as a byte stream.
-pub fn body_stream(body: Body) -> ByteStream {
-    body.into_data_stream()
-        .map_err(std::io::Error::other)
-        .boxed()
+/// A request body as a byte stream that fails when the client sends nothing for
+/// `idle` (the storage layer then rolls the chunk back).
+pub fn body_stream(body: Body, idle: std::time::Duration) -> ByteStream {
+    let data = body.into_data_stream().map_err(std::io::Error::other);
+    futures::stream::unfold(Some(data), move |state| async move {
+        let mut data = state?;
+        match tokio::time::timeout(idle, data.next()).await {
+            Ok(Some(item)) => Some((item, Some(data))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the request body sent nothing for {} s", idle.as_secs()),
+                )),
+                None,
+            )),
+        }
+    })
+    .boxed()
 }
 
 /// The value of a header as text.
@@ -112,6 +126,7 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
     let (parts, body) = req.into_parts();
     let h = &parts.headers;
     let reg = &state.registry;
+    let idle = state.body_idle_timeout;
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => base::get(),
         (Route::Catalog, Method::GET) => catalog::get(reg, &query).await,
@@ -130,11 +145,11 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
         (Route::Blob(repo, d), Method::GET) => blobs::get(reg, &repo, &d, h).await,
         (Route::Blob(repo, d), Method::HEAD) => blobs::head(reg, &repo, &d).await,
         (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,
-        (Route::UploadStart(repo), Method::POST) => uploads::start(reg, &repo, &query, body).await,
+        (Route::UploadStart(repo), Method::POST) => uploads::start(reg, &repo, &query, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::GET) => uploads::status(reg, &repo, &id).await,
-        (Route::Upload(repo, id), Method::PATCH) => uploads::patch(reg, &repo, &id, h, body).await,
+        (Route::Upload(repo, id), Method::PATCH) => uploads::patch(reg, &repo, &id, h, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::PUT) => {
-            uploads::put(reg, &repo, &id, &query, h, body).await
+            uploads::put(reg, &repo, &id, &query, h, body_stream(body, idle)).await
         }
         (Route::Upload(repo, id), Method::DELETE) => uploads::cancel(reg, &repo, &id).await,
         (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,

@@ -2,13 +2,12 @@
 //! `GET` and `DELETE` on `/v2/<name>/blobs/uploads/[<id>]`, including monolithic
 //! `POST ?digest=` and cross-repository mounts `POST ?mount=&from=`.
 
-use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_oci::{Digest, RepositoryName};
-use berth_registry::{Error, Registry, UploadStatus};
+use berth_registry::{ByteStream, Error, Registry, UploadStatus};
 
-use super::{body_stream, has_body, header, ApiResult, Query};
+use super::{has_body, header, ApiResult, Query};
 use crate::error::ApiError;
 
 fn location(repo: &RepositoryName, id: &str) -> String {
@@ -68,7 +67,12 @@ fn out_of_order(repo: &RepositoryName, id: &str, err: Error) -> ApiError {
 }
 
 /// POST: mount (201) or monolithic upload (201) or a new session (202).
-pub async fn start(reg: &Registry, repo: &RepositoryName, q: &Query, body: Body) -> ApiResult {
+pub async fn start(
+    reg: &Registry,
+    repo: &RepositoryName,
+    q: &Query,
+    body: ByteStream,
+) -> ApiResult {
     if let Some(mount) = q.get("mount") {
         // An invalid digest or source name falls back to a normal session (spec).
         if let Ok(digest) = Digest::parse(mount) {
@@ -90,9 +94,7 @@ pub async fn start(reg: &Registry, repo: &RepositoryName, q: &Query, body: Body)
             }
         }
     } else if let Some(digest) = q.get("digest") {
-        let digest = reg
-            .upload_monolithic(repo, Some(digest), body_stream(body))
-            .await?;
+        let digest = reg.upload_monolithic(repo, Some(digest), body).await?;
         return Ok(created(repo, &digest));
     }
     let status = reg.upload_start(repo).await?;
@@ -111,15 +113,10 @@ pub async fn patch(
     repo: &RepositoryName,
     id: &str,
     headers: &HeaderMap,
-    body: Body,
+    body: ByteStream,
 ) -> ApiResult {
     match reg
-        .upload_append(
-            repo,
-            id,
-            header(headers, "content-range"),
-            body_stream(body),
-        )
+        .upload_append(repo, id, header(headers, "content-range"), body)
         .await
     {
         Ok(s) => Ok(session_response(StatusCode::ACCEPTED, repo, &s)),
@@ -134,9 +131,9 @@ pub async fn put(
     id: &str,
     q: &Query,
     headers: &HeaderMap,
-    body: Body,
+    body: ByteStream,
 ) -> ApiResult {
-    let chunk = has_body(headers).then(|| body_stream(body));
+    let chunk = has_body(headers).then_some(body);
     match reg
         .upload_finish(
             repo,

@@ -39,10 +39,7 @@ impl TestRegistry {
     pub async fn start_with(limits: Limits) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::open(dir.path(), limits).await.unwrap();
-        let state = Arc::new(AppState {
-            registry,
-            policy: AccessPolicy::Anonymous,
-        });
+        let state = Arc::new(AppState::new(registry, AccessPolicy::Anonymous));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = berth_server::router(state);

@@ -21,9 +21,15 @@ impl Berth {
     /// Starts `berth serve --listen 127.0.0.1:0 --data-dir DIR` and waits for its
     /// "listening on" line.
     pub fn start(data_dir: &Path) -> Berth {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Like [`Berth::start`], with extra `serve` arguments.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Berth {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("BERTH_LOG_LEVEL", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,259 @@
+//! Hostile and unlucky conditions against the real binary: TLS (skopeo with a
+//! test CA, HTTP/2 by ALPN), clients that trickle headers or stall mid-body, and a
+//! disk that fills up mid-push.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn write_config(dir: &std::path::Path, text: &str) -> String {
+    let p = dir.join("berth.toml");
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn skopeo_pushes_over_tls_with_a_test_ca_and_http2_is_offered() {
+    let img = images();
+    let dir = tempfile::tempdir().unwrap();
+    // A CA, and a server certificate for 127.0.0.1 signed by it.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "berth test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.path().join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("tls.key"), key.serialize_pem()).unwrap();
+
+    let data = dir.path().join("data");
+    let berth = Berth::start_with(
+        &data,
+        &[
+            "--tls-cert",
+            dir.path().join("tls.crt").to_str().unwrap(),
+            "--tls-key",
+            dir.path().join("tls.key").to_str().unwrap(),
+        ],
+    );
+    let reg = &berth.addr;
+    let cert_dir = format!("--dest-cert-dir={}", certs.display());
+    skopeo(&[
+        "copy",
+        &cert_dir,
+        &format!("oci:{}:amd64", img.join("busybox").display()),
+        &format!("docker://{reg}/tls/busybox:1"),
+    ]);
+    let digest = skopeo(&[
+        "inspect",
+        &format!("--cert-dir={}", certs.display()),
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{reg}/tls/busybox:1"),
+    ]);
+    assert_eq!(digest.trim(), recorded_digest("oci:busybox:amd64"));
+
+    // Plain HTTP to the TLS port is refused, HTTPS with the CA speaks HTTP/2.
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=true",
+            &format!("docker://{reg}/tls/busybox:1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "an untrusted certificate was accepted"
+    );
+    let version = run(Command::new("curl").args([
+        "-sS",
+        "--http2",
+        "--cacert",
+        certs.join("ca.crt").to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version}",
+        &format!("https://{reg}/v2/"),
+    ]));
+    assert_eq!(version.trim(), "2");
+}
+
+#[test]
+fn a_client_trickling_its_request_head_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[server]\nheader_timeout_secs = 1\n");
+    let berth = Berth::start_with(&dir.path().join("data"), &["--config", &cfg]);
+    let mut s = TcpStream::connect(&berth.addr).unwrap();
+    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "connection held for {waited:?}"
+    );
+    assert!(!String::from_utf8_lossy(&buf).contains("200 OK"));
+    // The server still serves others.
+    let mut s = TcpStream::connect(&berth.addr).unwrap();
+    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
+}
+
+#[test]
+fn an_upload_body_that_stalls_is_cut_off_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[server]\nbody_idle_timeout_secs = 1\n");
+    let berth = Berth::start_with(&dir.path().join("data"), &["--config", &cfg]);
+    let request = |text: &str| {
+        let mut s = TcpStream::connect(&berth.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(text.as_bytes()).unwrap();
+        s
+    };
+    let mut s = request("POST /v2/slow/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let location = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .expect("Location")
+        .trim()
+        .to_string();
+    // Announce 100 bytes, send 10, then stall.
+    let mut s = request(&format!(
+        "PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789"
+    ));
+    let start = Instant::now();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "stalled body held for {:?}",
+        start.elapsed()
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("BLOB_UPLOAD_INVALID"), "{resp}");
+    let mut s = request(&format!(
+        "GET {location} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    ));
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 204"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("range: 0-0"),
+        "the stalled chunk was kept: {resp}"
+    );
+}
+
+/// A small tmpfs as the data directory; unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_fails_the_push_with_507_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("disk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=12m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .expect("run mount");
+    assert!(
+        mounted.success(),
+        "mounting a 12 MiB tmpfs needs root (CI runs as root)"
+    );
+    let _disk = SmallDisk(mnt.clone());
+    let berth = Berth::start(&mnt.join("data"));
+    let base = format!("http://{}", berth.addr);
+    let c = reqwest::Client::new();
+    let sha = |b: &[u8]| {
+        format!(
+            "sha256:{}",
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
+        )
+    };
+
+    let small = vec![3u8; 100_000];
+    let d_small = sha(&small);
+    let r = c
+        .post(format!("{base}/v2/full/blobs/uploads/?digest={d_small}"))
+        .body(small.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let big = vec![9u8; 20 << 20];
+    let d_big = sha(&big);
+    let r = c
+        .post(format!("{base}/v2/full/blobs/uploads/?digest={d_big}"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 507, "{}", r.text().await.unwrap());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNKNOWN");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("disk is full"));
+
+    // Nothing partial is visible, and the registry keeps serving.
+    let r = c
+        .head(format!("{base}/v2/full/blobs/{d_big}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .get(format!("{base}/v2/full/blobs/{d_small}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap().as_ref() == small.as_slice());
+    // The failed upload's bytes were released: a push that fits works again.
+    let again = vec![4u8; 1 << 20];
+    let r = c
+        .post(format!(
+            "{base}/v2/full/blobs/uploads/?digest={}",
+            sha(&again)
+        ))
+        .body(again)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    drop(berth);
+    let (code, report) = fsck(&mnt.join("data"));
+    assert_eq!(code, 0, "{report}");
+}
