@@ -288,8 +288,9 @@ async fn verify(base: &str, ledger: &Shared, full: bool) {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let mut pick =
-            |key: &(String, String), i: usize| l.checked.insert(key.clone()) || full || i % 16 == 0;
+        let mut pick = |key: &(String, String), i: usize| {
+            l.checked.insert(key.clone()) || full || i.is_multiple_of(16)
+        };
         let blobs: Vec<_> = all_blobs
             .into_iter()
             .enumerate()
