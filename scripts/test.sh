@@ -39,4 +39,5 @@ if [ ! -f "$BERTH_TESTDATA/DIGESTS" ]; then
 fi
 
 cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -q -- -D warnings
 cargo test --release --workspace "$@"

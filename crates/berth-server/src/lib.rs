@@ -10,12 +10,14 @@
 //!   tags, catalog, referrers.
 //! - [`error`] — [`error::ApiError`], the single place where failures become
 //!   `{"errors":[{"code","message","detail"}]}` responses.
+//! - [`limits`] — per-client rate limit and open-upload-session quota.
 //! - [`listener`] — accepting connections: plain or TLS, header deadline, graceful shutdown.
 //! - [`middleware`] — the per-request log line and the `Docker-Distribution-API-Version` header.
 //! - [`server`] — [`AppState`] and [`router`].
 
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod listener;
 pub mod middleware;
 pub mod route;

@@ -28,6 +28,9 @@ pub struct ListenOptions {
     /// Time a client has to send a complete request head (HTTP/1.1), and to finish
     /// the TLS handshake.
     pub header_timeout: Duration,
+    /// Largest request head accepted, in bytes (at least 8192); larger heads get
+    /// 431 Request Header Fields Too Large.
+    pub max_header_bytes: usize,
     /// After shutdown starts, how long in-flight requests may take.
     pub shutdown_grace: Duration,
 }
@@ -69,8 +72,12 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(opts.header_timeout)
+        .max_buf_size(opts.max_header_bytes.max(8192))
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(opts.max_header_bytes.max(8192) as u32);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let acceptor = opts.tls.clone().map(tokio_rustls::TlsAcceptor::from);

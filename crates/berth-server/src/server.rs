@@ -7,6 +7,7 @@ use axum::routing::any;
 use axum::Router;
 use berth_registry::{AccessPolicy, Registry};
 
+use crate::limits::{RateLimiter, UploadQuota};
 use crate::{handlers, middleware};
 
 /// What every handler shares.
@@ -18,15 +19,22 @@ pub struct AppState {
     /// An upload body that sends nothing for this long is cut off (its chunk is
     /// rolled back), so a stalled client cannot pin a session forever.
     pub body_idle_timeout: std::time::Duration,
+    /// Requests per second per client (off by default).
+    pub rate: RateLimiter,
+    /// Open upload sessions per client.
+    pub upload_quota: UploadQuota,
 }
 
 impl AppState {
-    /// State with the default body idle timeout (120 s).
+    /// State with the defaults: body idle timeout 120 s, no rate limit, 1000 open
+    /// upload sessions per client.
     pub fn new(registry: Registry, policy: AccessPolicy) -> AppState {
         AppState {
             registry,
             policy,
             body_idle_timeout: std::time::Duration::from_secs(120),
+            rate: RateLimiter::new(0, 0),
+            upload_quota: UploadQuota::new(1000, std::time::Duration::from_secs(3600)),
         }
     }
 }

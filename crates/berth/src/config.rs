@@ -10,6 +10,10 @@
 //! [limits]
 //! max_manifest_bytes = 4194304  # largest manifest accepted (413 above)
 //! max_page = 10000              # most tags / repositories in one listing page
+//! max_header_bytes = 65536      # largest request head (431 above)
+//! rate_per_second = 0           # requests per second per client (0: unlimited)
+//! rate_burst = 0                # bucket size (0: twice the rate)
+//! max_upload_sessions_per_client = 1000  # open upload sessions per client (0: unlimited)
 //!
 //! [server]
 //! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
@@ -91,6 +95,19 @@ pub struct LimitsConfig {
     pub max_manifest_bytes: usize,
     /// Most entries in one tags or catalog page. Default 10 000.
     pub max_page: u32,
+    /// Largest request head (request line + headers), bytes. Default 64 KiB:
+    /// room for large bearer tokens; larger heads get 431.
+    pub max_header_bytes: usize,
+    /// Requests per second per client (identity once authenticated, else IP);
+    /// over it, 429 TOOMANYREQUESTS with Retry-After. Default 0: unlimited, because
+    /// no per-IP figure fits both a loopback benchmark and clients behind one NAT;
+    /// operators set it for their traffic.
+    pub rate_per_second: u32,
+    /// Burst size of the per-client bucket. Default 0: twice `rate_per_second`.
+    pub rate_burst: u32,
+    /// Upload sessions one client may hold open at once (sessions older than an
+    /// hour stop counting). Default 1000; 0 disables the cap. Over it: 429.
+    pub max_upload_sessions_per_client: usize,
 }
 
 /// `[server]`.
@@ -127,6 +144,10 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_manifest_bytes: d.max_manifest_bytes,
             max_page: d.max_page,
+            max_header_bytes: 64 * 1024,
+            rate_per_second: 0,
+            rate_burst: 0,
+            max_upload_sessions_per_client: 1000,
         }
     }
 }
@@ -162,6 +183,9 @@ impl Config {
         }
         if self.server.header_timeout_secs == 0 || self.server.body_idle_timeout_secs == 0 {
             anyhow::bail!("server timeouts must be at least 1 second");
+        }
+        if self.limits.max_header_bytes < 8192 {
+            anyhow::bail!("limits.max_header_bytes must be at least 8192 (the default is 65536)");
         }
         if self.limits.max_manifest_bytes < 4096 {
             anyhow::bail!(

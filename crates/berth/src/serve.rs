@@ -26,6 +26,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         registry,
         policy: AccessPolicy::Anonymous,
         body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
+        rate: berth_server::limits::RateLimiter::new(
+            cfg.limits.rate_per_second,
+            cfg.limits.rate_burst,
+        ),
+        upload_quota: berth_server::limits::UploadQuota::new(
+            cfg.limits.max_upload_sessions_per_client,
+            Duration::from_secs(3600),
+        ),
     });
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {
@@ -44,6 +52,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let opts = berth_server::listener::ListenOptions {
         tls,
         header_timeout: Duration::from_secs(cfg.server.header_timeout_secs),
+        max_header_bytes: cfg.limits.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
     };
     berth_server::listener::serve(listener, berth_server::router(state.clone()), opts, async {

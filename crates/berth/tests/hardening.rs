@@ -257,3 +257,88 @@ async fn a_full_disk_fails_the_push_with_507_and_keeps_serving() {
     let (code, report) = fsck(&mnt.join("data"));
     assert_eq!(code, 0, "{report}");
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_toomanyrequests_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[limits]\nrate_per_second = 1\nrate_burst = 3\n",
+    );
+    let berth = Berth::start_with(&dir.path().join("data"), &["--config", &cfg]);
+    let c = reqwest::Client::new();
+    let url = format!("http://{}/v2/", berth.addr);
+    for _ in 0..3 {
+        assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    }
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        c.get(&url).send().await.unwrap().status(),
+        200,
+        "the bucket refills"
+    );
+}
+
+#[tokio::test]
+async fn open_upload_sessions_per_client_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[limits]\nmax_upload_sessions_per_client = 2\n");
+    let berth = Berth::start_with(&dir.path().join("data"), &["--config", &cfg]);
+    let c = reqwest::Client::new();
+    let post = || {
+        c.post(format!("http://{}/v2/capped/blobs/uploads/", berth.addr))
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status(), 202);
+    assert_eq!(post().await.unwrap().status(), 202);
+    let r = post().await.unwrap();
+    assert_eq!(r.status(), 429);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
+    // Finishing (or cancelling) a session frees a place.
+    let loc = first.headers()["location"].to_str().unwrap().to_string();
+    let d = format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, b"x"))
+    );
+    let r = c
+        .put(format!("http://{}{loc}?digest={d}", berth.addr))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(post().await.unwrap().status(), 202);
+}
+
+#[test]
+fn a_request_head_over_the_limit_gets_431() {
+    let dir = tempfile::tempdir().unwrap();
+    let berth = Berth::start(&dir.path().join("data"));
+    let mut s = TcpStream::connect(&berth.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let huge = "a".repeat(100 * 1024);
+    let _ = s.write_all(
+        format!("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(
+        resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+}

@@ -119,6 +119,15 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
         Err(RouteError::Invalid(e)) => return Err(e.into()),
     };
     let method = req.method().clone();
+    let client = crate::listener::peer(req.extensions()).map(|a| a.ip());
+    if let (Some(ip), true) = (client, state.rate.enabled()) {
+        if let Err(retry_after) = state.rate.check(ip) {
+            return Err(ApiError::from(Error::TooManyRequests).with_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after),
+            ));
+        }
+    }
     if !state.policy.allows(&access(&route, &method)) {
         return Err(ApiError::Unauthorized);
     }
@@ -145,13 +154,13 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
         (Route::Blob(repo, d), Method::GET) => blobs::get(reg, &repo, &d, h).await,
         (Route::Blob(repo, d), Method::HEAD) => blobs::head(reg, &repo, &d).await,
         (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,
-        (Route::UploadStart(repo), Method::POST) => uploads::start(reg, &repo, &query, body_stream(body, idle)).await,
+        (Route::UploadStart(repo), Method::POST) => uploads::start(&state, client, &repo, &query, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::GET) => uploads::status(reg, &repo, &id).await,
         (Route::Upload(repo, id), Method::PATCH) => uploads::patch(reg, &repo, &id, h, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::PUT) => {
-            uploads::put(reg, &repo, &id, &query, h, body_stream(body, idle)).await
+            uploads::put(&state, &repo, &id, &query, h, body_stream(body, idle)).await
         }
-        (Route::Upload(repo, id), Method::DELETE) => uploads::cancel(reg, &repo, &id).await,
+        (Route::Upload(repo, id), Method::DELETE) => uploads::cancel(&state, &repo, &id).await,
         (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,
         _ => Err(ApiError::MethodNotAllowed),
     }

@@ -9,6 +9,7 @@ use berth_registry::{ByteStream, Error, Registry, UploadStatus};
 
 use super::{has_body, header, ApiResult, Query};
 use crate::error::ApiError;
+use crate::server::AppState;
 
 fn location(repo: &RepositoryName, id: &str) -> String {
     format!("/v2/{repo}/blobs/uploads/{id}")
@@ -68,11 +69,13 @@ fn out_of_order(repo: &RepositoryName, id: &str, err: Error) -> ApiError {
 
 /// POST: mount (201) or monolithic upload (201) or a new session (202).
 pub async fn start(
-    reg: &Registry,
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
     repo: &RepositoryName,
     q: &Query,
     body: ByteStream,
 ) -> ApiResult {
+    let reg = &state.registry;
     if let Some(mount) = q.get("mount") {
         // An invalid digest or source name falls back to a normal session (spec).
         if let Ok(digest) = Digest::parse(mount) {
@@ -97,7 +100,15 @@ pub async fn start(
         let digest = reg.upload_monolithic(repo, Some(digest), body).await?;
         return Ok(created(repo, &digest));
     }
+    if let Some(ip) = client {
+        if !state.upload_quota.may_open(ip) {
+            return Err(Error::TooManyRequests.into());
+        }
+    }
     let status = reg.upload_start(repo).await?;
+    if let Some(ip) = client {
+        state.upload_quota.opened(ip, &status.id);
+    }
     Ok(session_response(StatusCode::ACCEPTED, repo, &status))
 }
 
@@ -126,15 +137,16 @@ pub async fn patch(
 
 /// PUT `?digest=`: optional final chunk, verify, link; 201.
 pub async fn put(
-    reg: &Registry,
+    state: &AppState,
     repo: &RepositoryName,
     id: &str,
     q: &Query,
     headers: &HeaderMap,
     body: ByteStream,
 ) -> ApiResult {
+    let reg = &state.registry;
     let chunk = has_body(headers).then_some(body);
-    match reg
+    let result = reg
         .upload_finish(
             repo,
             id,
@@ -142,15 +154,25 @@ pub async fn put(
             header(headers, "content-range"),
             chunk,
         )
-        .await
-    {
+        .await;
+    // The session ends on success and on a digest mismatch; a bad request leaves it open.
+    let ended = result.is_ok()
+        || matches!(
+            reg.upload_status(repo, id).await,
+            Err(Error::UploadUnknown(_))
+        );
+    if ended {
+        state.upload_quota.closed(None, id);
+    }
+    match result {
         Ok(digest) => Ok(created(repo, &digest)),
         Err(e) => Err(out_of_order(repo, id, e)),
     }
 }
 
 /// DELETE: cancel; 204.
-pub async fn cancel(reg: &Registry, repo: &RepositoryName, id: &str) -> ApiResult {
-    reg.upload_cancel(repo, id).await?;
+pub async fn cancel(state: &AppState, repo: &RepositoryName, id: &str) -> ApiResult {
+    state.registry.upload_cancel(repo, id).await?;
+    state.upload_quota.closed(None, id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,0 +1,199 @@
+//! Per-client limits enforced at the HTTP layer, keyed by client: the
+//! authenticated identity once access control exists, the client IP until then.
+//!
+//! - [`RateLimiter`]: a token bucket per client; over the limit a request gets 429
+//!   `TOOMANYREQUESTS` with `Retry-After`.
+//! - [`UploadQuota`]: at most N upload sessions opened by one client that are
+//!   still open (finished, cancelled and hour-old sessions don't count).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most clients tracked before idle entries are pruned.
+const MAX_TRACKED: usize = 10_000;
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// Token bucket per client: `rate` requests per second on average, bursts of
+/// `burst`. A rate of 0 disables it.
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+impl RateLimiter {
+    /// A limiter; `rate == 0` means unlimited, `burst == 0` means twice the rate.
+    pub fn new(rate: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(rate),
+            burst: f64::from(
+                if burst == 0 {
+                    rate.saturating_mul(2)
+                } else {
+                    burst.max(1)
+                }
+                .max(1),
+            ),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when the limiter is on.
+    pub fn enabled(&self) -> bool {
+        self.rate > 0.0
+    }
+
+    /// Takes a token for `client`; `Err(seconds)` says when to retry.
+    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_TRACKED && !map.contains_key(&client) {
+            let (rate, burst) = (self.rate, self.burst);
+            map.retain(|_, b| b.tokens + now.duration_since(b.last).as_secs_f64() * rate < burst);
+        }
+        let b = map.entry(client).or_insert(Bucket {
+            tokens: self.burst,
+            last: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.last).as_secs_f64() * self.rate).min(self.burst);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - b.tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Open upload sessions per client. A cap of 0 disables it.
+pub struct UploadQuota {
+    cap: usize,
+    max_age: Duration,
+    open: Mutex<HashMap<IpAddr, VecDeque<(Instant, String)>>>,
+}
+
+impl UploadQuota {
+    /// A quota of `cap` open sessions per client; sessions older than `max_age`
+    /// stop counting (abandoned ones are swept by garbage collection).
+    pub fn new(cap: usize, max_age: Duration) -> UploadQuota {
+        UploadQuota {
+            cap,
+            max_age,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when `client` may open another session.
+    pub fn may_open(&self, client: IpAddr) -> bool {
+        if self.cap == 0 {
+            return true;
+        }
+        let mut map = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(list) = map.get_mut(&client) else {
+            return true;
+        };
+        while list
+            .front()
+            .is_some_and(|(t, _)| t.elapsed() > self.max_age)
+        {
+            list.pop_front();
+        }
+        list.len() < self.cap
+    }
+
+    /// Records a session `client` opened.
+    pub fn opened(&self, client: IpAddr, id: &str) {
+        if self.cap == 0 {
+            return;
+        }
+        let mut map = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_TRACKED && !map.contains_key(&client) {
+            map.retain(|_, l| !l.is_empty());
+        }
+        map.entry(client)
+            .or_default()
+            .push_back((Instant::now(), id.to_string()));
+    }
+
+    /// Forgets a session (finished or cancelled), whoever opened it.
+    pub fn closed(&self, client: Option<IpAddr>, id: &str) {
+        if self.cap == 0 {
+            return;
+        }
+        let mut map = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut drop_key = None;
+        let lists: Vec<IpAddr> = match client {
+            Some(c) => vec![c],
+            None => map.keys().copied().collect(),
+        };
+        for key in lists {
+            if let Some(list) = map.get_mut(&key) {
+                if let Some(pos) = list.iter().position(|(_, s)| s == id) {
+                    list.remove(pos);
+                    if list.is_empty() {
+                        drop_key = Some(key);
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(k) = drop_key {
+            map.remove(&k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+
+    #[test]
+    fn bucket_allows_the_burst_then_asks_to_retry() {
+        let rl = RateLimiter::new(1, 3);
+        for _ in 0..3 {
+            assert!(rl.check(A).is_ok());
+        }
+        assert_eq!(rl.check(A), Err(1));
+        assert!(rl.check(B).is_ok(), "clients are limited separately");
+    }
+
+    #[test]
+    fn zero_rate_is_unlimited() {
+        let rl = RateLimiter::new(0, 0);
+        for _ in 0..10_000 {
+            assert!(rl.check(A).is_ok());
+        }
+    }
+
+    #[test]
+    fn upload_quota_counts_open_sessions_only() {
+        let q = UploadQuota::new(2, Duration::from_secs(3600));
+        q.opened(A, "s1");
+        q.opened(A, "s2");
+        assert!(!q.may_open(A));
+        assert!(q.may_open(B));
+        q.closed(None, "s1");
+        assert!(q.may_open(A));
+        let aged = UploadQuota::new(1, Duration::from_millis(10));
+        aged.opened(A, "old");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            aged.may_open(A),
+            "an hour-old (here: 10 ms) session no longer counts"
+        );
+    }
+}
