@@ -15,6 +15,8 @@
 
 pub mod digest;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod manifest;
 pub mod media_type;
 pub mod name;

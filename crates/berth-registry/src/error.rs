@@ -58,6 +58,14 @@ pub enum Error {
     /// A length does not match the content.
     #[error("{0}")]
     SizeInvalid(String),
+    /// An upload request body is over the configured chunk limit (413).
+    #[error(
+        "upload request body is larger than the {limit}-byte chunk limit; send smaller chunks"
+    )]
+    ChunkTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The operation is not supported.
     #[error("{0}")]
     Unsupported(String),
@@ -91,7 +99,8 @@ impl Error {
             Error::UploadInvalid(_) | Error::ChunkOutOfOrder { .. } => ErrorCode::BlobUploadInvalid,
             Error::RangeNotSatisfiable { .. }
             | Error::SizeInvalid(_)
-            | Error::ManifestTooLarge { .. } => ErrorCode::SizeInvalid,
+            | Error::ManifestTooLarge { .. }
+            | Error::ChunkTooLarge { .. } => ErrorCode::SizeInvalid,
             Error::ManifestInvalid(_) => ErrorCode::ManifestInvalid,
             Error::ManifestUnknown(_) => ErrorCode::ManifestUnknown,
             Error::ManifestBlobUnknown(_) => ErrorCode::ManifestBlobUnknown,
@@ -106,7 +115,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::ChunkOutOfOrder { .. } | Error::RangeNotSatisfiable { .. } => 416,
-            Error::ManifestTooLarge { .. } => 413,
+            Error::ManifestTooLarge { .. } | Error::ChunkTooLarge { .. } => 413,
             Error::Storage(StorageError::Io(e)) if is_no_space(e) => 507,
             Error::Storage(_) | Error::Meta(_) => 500,
             other => other.code().map_or(500, ErrorCode::status),
@@ -172,6 +181,7 @@ mod tests {
                 400,
             ),
             (Error::ManifestTooLarge { limit: 4 }, "SIZE_INVALID", 413),
+            (Error::ChunkTooLarge { limit: 4 }, "SIZE_INVALID", 413),
             (Error::SizeInvalid("x".into()), "SIZE_INVALID", 400),
             (Error::Unsupported("x".into()), "UNSUPPORTED", 405),
             (Error::Denied, "DENIED", 403),

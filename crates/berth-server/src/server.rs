@@ -23,6 +23,9 @@ pub struct AppState {
     pub rate: RateLimiter,
     /// Open upload sessions per client.
     pub upload_quota: UploadQuota,
+    /// Largest upload request body (one chunk, or a whole monolithic blob), bytes;
+    /// 0 = unlimited (docker and skopeo stream a whole layer in one PATCH).
+    pub max_chunk_bytes: u64,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
             body_idle_timeout: std::time::Duration::from_secs(120),
             rate: RateLimiter::new(0, 0),
             upload_quota: UploadQuota::new(1000, std::time::Duration::from_secs(3600)),
+            max_chunk_bytes: 0,
         }
     }
 }

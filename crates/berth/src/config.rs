@@ -14,6 +14,7 @@
 //! rate_per_second = 0           # requests per second per client (0: unlimited)
 //! rate_burst = 0                # bucket size (0: twice the rate)
 //! max_upload_sessions_per_client = 1000  # open upload sessions per client (0: unlimited)
+//! max_chunk_bytes = 0           # largest upload request body (0: unlimited)
 //!
 //! [server]
 //! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
@@ -108,6 +109,10 @@ pub struct LimitsConfig {
     /// Upload sessions one client may hold open at once (sessions older than an
     /// hour stop counting). Default 1000; 0 disables the cap. Over it: 429.
     pub max_upload_sessions_per_client: usize,
+    /// Largest upload request body (a PATCH chunk, a PUT's final chunk, a
+    /// monolithic POST), bytes. Default 0: unlimited, because docker and skopeo
+    /// stream a whole layer in one PATCH. Over it: 413 SIZE_INVALID.
+    pub max_chunk_bytes: u64,
 }
 
 /// `[server]`.
@@ -148,6 +153,7 @@ impl Default for LimitsConfig {
             rate_per_second: 0,
             rate_burst: 0,
             max_upload_sessions_per_client: 1000,
+            max_chunk_bytes: 0,
         }
     }
 }

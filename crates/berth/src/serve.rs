@@ -34,6 +34,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.limits.max_upload_sessions_per_client,
             Duration::from_secs(3600),
         ),
+        max_chunk_bytes: cfg.limits.max_chunk_bytes,
     });
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {

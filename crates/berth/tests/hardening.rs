@@ -342,3 +342,38 @@ fn a_request_head_over_the_limit_gets_431() {
         &resp[..resp.len().min(200)]
     );
 }
+
+#[tokio::test]
+async fn an_upload_body_over_the_chunk_limit_is_refused_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "[limits]\nmax_chunk_bytes = 1000\n");
+    let berth = Berth::start_with(&dir.path().join("data"), &["--config", &cfg]);
+    let c = reqwest::Client::new();
+    let base = format!("http://{}", berth.addr);
+    let r = c
+        .post(format!("{base}/v2/chunks/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let loc = format!("{base}{}", r.headers()["location"].to_str().unwrap());
+    let r = c.patch(&loc).body(vec![1u8; 2000]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "SIZE_INVALID");
+    // Without a Content-Length (chunked transfer encoding) it is cut off while streaming.
+    let parts: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![2u8; 800]), Ok(vec![3u8; 800])];
+    let r = c
+        .patch(&loc)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(parts)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c.patch(&loc).body(vec![4u8; 1000]).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.headers()["range"],
+        "0-999",
+        "refused chunks left nothing behind"
+    );
+}

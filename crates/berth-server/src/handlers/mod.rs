@@ -136,6 +136,14 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
     let h = &parts.headers;
     let reg = &state.registry;
     let idle = state.body_idle_timeout;
+    let max_chunk = state.max_chunk_bytes;
+    if max_chunk > 0 && matches!(route, Route::UploadStart(_) | Route::Upload(..)) {
+        let declared = header(h, "content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max_chunk) {
+            return Err(Error::ChunkTooLarge { limit: max_chunk }.into());
+        }
+    }
+    let body_stream = |body: Body, idle| limited(body_stream(body, idle), max_chunk);
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => base::get(),
         (Route::Catalog, Method::GET) => catalog::get(reg, &query).await,
@@ -164,6 +172,26 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
         (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// Cuts a body off (failing it, so its chunk is rolled back) past `max` bytes;
+/// `max == 0` passes it through. Catches bodies without a `Content-Length`.
+fn limited(body: ByteStream, max: u64) -> ByteStream {
+    if max == 0 {
+        return body;
+    }
+    let mut seen = 0u64;
+    body.map(move |item| {
+        let bytes = item?;
+        seen += bytes.len() as u64;
+        if seen > max {
+            return Err(std::io::Error::other(format!(
+                "upload request body is larger than the {max}-byte chunk limit; send smaller chunks"
+            )));
+        }
+        Ok(bytes)
+    })
+    .boxed()
 }
 
 /// Anything outside `/v2`.
