@@ -155,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
             let (ra, rb) = (load(&a)?, load(&b)?);
             let mut md = compare_markdown(&ra, &rb);
             if targets {
-                md.push_str("\n");
+                md.push('\n');
                 md.push_str(&berth_bench::targets_markdown(&ra, &rb, cold_a_ms));
             }
             match out {

@@ -346,7 +346,7 @@ mod tests {
             format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#),
             format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}"}}"#),
             format!(r#"{{"schemaVersion":2,"mediaType":"{DOCKER_SCHEMA1}"}}"#),
-            format!(r#"{{"schemaVersion":2,"mediaType":"application/x-unknown"}}"#),
+            r#"{"schemaVersion":2,"mediaType":"application/x-unknown"}"#.to_string(),
             image("").replace(&d('b'), "sha256:nothex"),
             image("").replace(&d('b'), "md5:d41d8cd98f00b204e9800998ecf8427e"),
             image("").replace("\"size\":3", "\"size\":-3"),
