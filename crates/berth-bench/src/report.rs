@@ -112,6 +112,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Median over reports of metric `name` (its value, or the extra figure `key`).
+fn median_of(rs: &[Report], name: &str, key: Option<&str>) -> f64 {
+    median(
+        rs.iter()
+            .filter_map(|r| r.get(name))
+            .filter_map(|m| match key {
+                None => Some(m.value),
+                Some(k) => m.extra.get(k).and_then(Value::as_f64),
+            })
+            .collect(),
+    )
+}
+
 /// Side-by-side table: for each metric, the median over rounds of `a` and of `b`,
 /// and the ratio a/b (for latencies and times, lower is better; the table says so).
 pub fn compare_markdown(a: &[Report], b: &[Report]) -> String {
@@ -126,17 +139,6 @@ pub fn compare_markdown(a: &[Report], b: &[Report]) -> String {
         .first()
         .map(|r| r.metrics.iter().map(|m| m.name.clone()).collect())
         .unwrap_or_default();
-    let pick = |rs: &[Report], name: &str, key: Option<&str>| -> f64 {
-        median(
-            rs.iter()
-                .filter_map(|r| r.get(name))
-                .filter_map(|m| match key {
-                    None => Some(m.value),
-                    Some(k) => m.extra.get(k).and_then(Value::as_f64),
-                })
-                .collect(),
-        )
-    };
     for name in names {
         let Some(unit) = a[0].get(&name).map(|m| m.unit.clone()) else {
             continue;
@@ -154,8 +156,8 @@ pub fn compare_markdown(a: &[Report], b: &[Report]) -> String {
             r
         };
         for (label, unit, key, lower) in rows {
-            let va = pick(a, &name, key);
-            let vb = pick(b, &name, key);
+            let va = median_of(a, &name, key);
+            let vb = median_of(b, &name, key);
             let ratio = va / vb;
             out.push_str(&format!(
                 "| {label} | {unit} | {va:.2} | {vb:.2} | {ratio:.2} | {} |\n",
@@ -169,18 +171,7 @@ pub fn compare_markdown(a: &[Report], b: &[Report]) -> String {
 /// The performance issue's targets, checked on the medians of `a` (berth) against
 /// `b` (Distribution) and the machine's SHA-256 rate, plus cold start in ms.
 pub fn targets_markdown(a: &[Report], b: &[Report], cold_a_ms: Option<f64>) -> String {
-    let med = |rs: &[Report], name: &str, key: Option<&str>| -> f64 {
-        median(
-            rs.iter()
-                .filter_map(|r| r.get(name))
-                .filter_map(|m| match key {
-                    None => Some(m.value),
-                    Some(k) => m.extra.get(k).and_then(Value::as_f64),
-                })
-                .collect(),
-        )
-    };
-    let sha = med(a, "sha256_single_core", None);
+    let sha = median_of(a, "sha256_single_core", None);
     fn at_least(what: &str, got: f64, want: f64) -> (String, f64, String, bool) {
         (what.into(), got, format!(">= {want}"), got >= want)
     }
@@ -190,22 +181,22 @@ pub fn targets_markdown(a: &[Report], b: &[Report], cold_a_ms: Option<f64>) -> S
     let mut rows = vec![
         at_least(
             "push 1 stream / SHA-256 rate",
-            med(a, "push_monolithic_1x", None) / sha,
+            median_of(a, "push_monolithic_1x", None) / sha,
             0.9,
         ),
         at_least(
             "push 4 streams / SHA-256 rate",
-            med(a, "push_monolithic_4x", None) / sha,
+            median_of(a, "push_monolithic_4x", None) / sha,
             1.6,
         ),
         at_least(
             "pull 1 stream vs Distribution",
-            med(a, "pull_1x", None) / med(b, "pull_1x", None),
+            median_of(a, "pull_1x", None) / median_of(b, "pull_1x", None),
             1.5,
         ),
         at_least(
             "pull 4 streams vs Distribution",
-            med(a, "pull_4x", None) / med(b, "pull_4x", None),
+            median_of(a, "pull_4x", None) / median_of(b, "pull_4x", None),
             1.5,
         ),
     ];
@@ -213,18 +204,18 @@ pub fn targets_markdown(a: &[Report], b: &[Report], cold_a_ms: Option<f64>) -> S
         let n = format!("manifest_{verb}_64c");
         rows.push(at_least(
             &format!("manifest {verb} req/s at 64 clients vs Distribution"),
-            med(a, &n, None) / med(b, &n, None),
+            median_of(a, &n, None) / median_of(b, &n, None),
             8.0,
         ));
         rows.push(at_most(
             &format!("manifest {verb} p99 at 64 clients vs Distribution"),
-            med(a, &n, Some("p99_ms")) / med(b, &n, Some("p99_ms")),
+            median_of(a, &n, Some("p99_ms")) / median_of(b, &n, Some("p99_ms")),
             0.25,
         ));
     }
     rows.push(at_most(
         "peak RSS vs Distribution",
-        med(a, "server_peak_rss", None) / med(b, "server_peak_rss", None),
+        median_of(a, "server_peak_rss", None) / median_of(b, "server_peak_rss", None),
         0.5,
     ));
     if let Some(ms) = cold_a_ms {

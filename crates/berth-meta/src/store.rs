@@ -215,16 +215,23 @@ impl MetaStore {
     /// Removes the repository's link to a blob. Returns false when there was none.
     /// The bytes stay until garbage collection finds no link keeping them.
     pub async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query(
+        self.delete_in_repository(
             "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            digest.as_str(),
+            repo,
         )
-        .bind(digest.as_str())
-        .bind(repo)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
+        .await
+    }
+
+    /// Runs a one-row `DELETE … WHERE <key> = ? AND repo_id = (… name = ?)`;
+    /// true when a row went. A single statement is atomic on its own.
+    async fn delete_in_repository(&self, sql: &'static str, key: &str, repo: &str) -> Result<bool> {
+        let n = sqlx::query(sql)
+            .bind(key)
+            .bind(repo)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
         Ok(n > 0)
     }
 
@@ -454,15 +461,12 @@ impl MetaStore {
 
     /// Deletes a tag only. False when absent.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)")
-            .bind(tag)
-            .bind(repo)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(n > 0)
+        self.delete_in_repository(
+            "DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            tag,
+            repo,
+        )
+        .await
     }
 
     /// Up to `limit` tags of the repository after `last`, in lexical (byte) order.
