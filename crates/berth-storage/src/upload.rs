@@ -24,6 +24,10 @@ use crate::error::{Result, StorageError};
 /// received from the network.
 const WRITE_CHUNK: usize = 512 * 1024;
 
+/// How long a failed upload keeps reading (and discarding) the client's body so
+/// the client can read the error response.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An upload session id: a UUID, which is safe as a path component by construction.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct UploadId(uuid::Uuid);
@@ -156,6 +160,15 @@ impl BlobStore {
                     let _ = f.set_len(len);
                 }
                 state.hash = Some((len, before));
+                if matches!(e, StorageError::Io(_)) {
+                    // The client is still sending: read and discard the rest (for a
+                    // bounded time) so it gets to read our error response instead of a
+                    // reset connection, as a lingering close would.
+                    let _ = tokio::time::timeout(DRAIN_FOR, async {
+                        while let Some(Ok(_)) = body.next().await {}
+                    })
+                    .await;
+                }
                 Err(e)
             }
         }
