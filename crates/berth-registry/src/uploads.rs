@@ -168,8 +168,14 @@ impl Registry {
     ) -> Result<Digest> {
         parse_digest(digest)?;
         let status = self.upload_start(repo).await?;
-        self.upload_finish(repo, &status.id, digest, None, Some(body))
-            .await
+        let result = self
+            .upload_finish(repo, &status.id, digest, None, Some(body))
+            .await;
+        if result.is_err() {
+            // The client never saw this session: don't leave it behind.
+            let _ = self.upload_cancel(repo, &status.id).await;
+        }
+        result
     }
 
     /// `DELETE /v2/<name>/blobs/uploads/<id>`: cancels the session and drops its bytes.

@@ -227,7 +227,12 @@ async fn a_full_disk_fails_the_push_with_507_and_keeps_serving() {
         .unwrap()
         .contains("disk is full"));
 
-    // Nothing partial is visible, and the registry keeps serving.
+    // Nothing partial is visible or left behind, and the registry keeps serving.
+    let leftovers = std::fs::read_dir(mnt.join("data/uploads")).unwrap().count();
+    assert_eq!(
+        leftovers, 0,
+        "the failed monolithic upload left its session behind"
+    );
     let r = c
         .head(format!("{base}/v2/full/blobs/{d_big}"))
         .send()
