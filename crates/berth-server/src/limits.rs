@@ -126,30 +126,23 @@ impl UploadQuota {
             .push_back((Instant::now(), id.to_string()));
     }
 
-    /// Forgets a session (finished or cancelled), whoever opened it.
-    pub fn closed(&self, client: Option<IpAddr>, id: &str) {
+    /// Forgets a session (finished or cancelled), whoever opened it: a session
+    /// may be finished from another address than the one that opened it.
+    pub fn closed(&self, id: &str) {
         if self.cap == 0 {
             return;
         }
         let mut map = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let mut drop_key = None;
-        let lists: Vec<IpAddr> = match client {
-            Some(c) => vec![c],
-            None => map.keys().copied().collect(),
-        };
-        for key in lists {
-            if let Some(list) = map.get_mut(&key) {
-                if let Some(pos) = list.iter().position(|(_, s)| s == id) {
-                    list.remove(pos);
-                    if list.is_empty() {
-                        drop_key = Some(key);
-                    }
-                    break;
-                }
+        let owner = map.iter_mut().find_map(|(ip, list)| {
+            list.iter()
+                .position(|(_, s)| s == id)
+                .map(|pos| (*ip, list, pos))
+        });
+        if let Some((ip, list, pos)) = owner {
+            list.remove(pos);
+            if list.is_empty() {
+                map.remove(&ip);
             }
-        }
-        if let Some(k) = drop_key {
-            map.remove(&k);
         }
     }
 }
@@ -186,7 +179,7 @@ mod tests {
         q.opened(A, "s2");
         assert!(!q.may_open(A));
         assert!(q.may_open(B));
-        q.closed(None, "s1");
+        q.closed("s1");
         assert!(q.may_open(A));
         let aged = UploadQuota::new(1, Duration::from_millis(10));
         aged.opened(A, "old");

@@ -184,13 +184,7 @@ impl BlobStore {
         let session = self.session(id);
         let mut state = session.lock().await;
         let path = self.upload_data(id);
-        let len = match tokio::fs::metadata(&path).await {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StorageError::UploadUnknown)
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let len = self.upload_len(id).await?;
         let actual = match state.hash.take() {
             Some((n, h)) if n == len && h.algorithm() == expected.algorithm() => h.finish(),
             _ => {

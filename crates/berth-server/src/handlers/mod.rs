@@ -194,6 +194,24 @@ fn limited(body: ByteStream, max: u64) -> ByteStream {
     .boxed()
 }
 
+/// A JSON listing page with `Link: <path?n=<n>&last=<last>>; rel="next"` when more
+/// entries follow (tags list and catalog share this pagination).
+pub fn page_response(
+    body: serde_json::Value,
+    path: &str,
+    page: &berth_registry::Page,
+) -> ApiResult {
+    let mut resp = ([("content-type", "application/json")], body.to_string()).into_response();
+    if let (Some(n), Some(last)) = (page.next_page_size, page.items.last()) {
+        if let Ok(v) =
+            axum::http::HeaderValue::from_str(&format!("<{path}?n={n}&last={last}>; rel=\"next\""))
+        {
+            resp.headers_mut().insert("link", v);
+        }
+    }
+    Ok(resp)
+}
+
 /// Anything outside `/v2`.
 pub async fn not_found() -> Response {
     ApiError::NoRoute.into_response()

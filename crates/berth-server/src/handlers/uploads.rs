@@ -162,7 +162,7 @@ pub async fn put(
             Err(Error::UploadUnknown(_))
         );
     if ended {
-        state.upload_quota.closed(None, id);
+        state.upload_quota.closed(id);
     }
     match result {
         Ok(digest) => Ok(created(repo, &digest)),
@@ -173,6 +173,6 @@ pub async fn put(
 /// DELETE: cancel; 204.
 pub async fn cancel(state: &AppState, repo: &RepositoryName, id: &str) -> ApiResult {
     state.registry.upload_cancel(repo, id).await?;
-    state.upload_quota.closed(None, id);
+    state.upload_quota.closed(id);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
