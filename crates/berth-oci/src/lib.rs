@@ -26,5 +26,5 @@ pub mod reference;
 pub use digest::{Algorithm, Digest, Hasher};
 pub use error::ErrorCode;
 pub use manifest::{ChildKind, ChildRef, Manifest, ManifestError};
-pub use name::RepositoryName;
+pub use name::{RepositoryName, DEFAULT_PROJECT};
 pub use reference::{Reference, Tag};

@@ -52,11 +52,24 @@ impl RepositoryName {
         &self.0
     }
 
-    /// The first path component: the project (namespace) this repository is in.
+    /// The first path component (`team` for `team/app`, `busybox` for `busybox`).
     pub fn namespace(&self) -> &str {
         self.0.split('/').next().unwrap_or(&self.0)
     }
+
+    /// The project this repository belongs to: the first path component of a
+    /// multi-component name (`team/app` → `team`), and [`DEFAULT_PROJECT`]
+    /// (`library`) for a one-component name (`busybox`), as on Docker Hub and Harbor.
+    pub fn project(&self) -> &str {
+        match self.0.split_once('/') {
+            Some((project, _)) => project,
+            None => DEFAULT_PROJECT,
+        }
+    }
 }
+
+/// The project of one-component repository names (`busybox` is in `library`).
+pub const DEFAULT_PROJECT: &str = "library";
 
 fn is_alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
@@ -116,6 +129,15 @@ impl fmt::Debug for RepositoryName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn project_is_the_first_component_or_library() {
+        let name = |s: &str| RepositoryName::parse(s).expect(s);
+        assert_eq!(name("team/app").project(), "team");
+        assert_eq!(name("team/sub/app").project(), "team");
+        assert_eq!(name("busybox").project(), "library");
+        assert_eq!(name("library/busybox").project(), "library");
+    }
 
     #[test]
     fn multi_component_names_are_valid() {
