@@ -72,6 +72,11 @@ pub enum Error {
     /// The caller may not do this.
     #[error("requested access to the resource is denied")]
     Denied,
+    /// A project policy refuses the operation (quota, tag immutability, tag naming
+    /// rule): 403 DENIED with a message naming the policy, e.g.
+    /// `quota exceeded: used 10 MiB of 8 MiB`.
+    #[error("{0}")]
+    PolicyDenied(String),
     /// Too many requests.
     #[error("too many requests")]
     TooManyRequests,
@@ -105,7 +110,7 @@ impl Error {
             Error::ManifestUnknown(_) => ErrorCode::ManifestUnknown,
             Error::ManifestBlobUnknown(_) => ErrorCode::ManifestBlobUnknown,
             Error::Unsupported(_) => ErrorCode::Unsupported,
-            Error::Denied => ErrorCode::Denied,
+            Error::Denied | Error::PolicyDenied(_) => ErrorCode::Denied,
             Error::TooManyRequests => ErrorCode::TooManyRequests,
             Error::Storage(_) | Error::Meta(_) => return None,
         })
@@ -185,6 +190,7 @@ mod tests {
             (Error::SizeInvalid("x".into()), "SIZE_INVALID", 400),
             (Error::Unsupported("x".into()), "UNSUPPORTED", 405),
             (Error::Denied, "DENIED", 403),
+            (Error::PolicyDenied("quota".into()), "DENIED", 403),
             (Error::TooManyRequests, "TOOMANYREQUESTS", 429),
         ];
         for (err, code, status) in cases {
