@@ -33,9 +33,13 @@
 //!
 //! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
 
+pub mod access;
 pub mod error;
 pub mod store;
 
+pub use access::{
+    is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
+};
 pub use error::MetaError;
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
