@@ -20,6 +20,9 @@ pub enum ApiError {
     NoRoute,
     /// The endpoint exists but not with this method (405 UNSUPPORTED).
     MethodNotAllowed,
+    /// A malformed request outside the distribution API's own errors (400 UNSUPPORTED
+    /// with this detail), e.g. a token request for another service.
+    BadRequest(String),
     /// No (valid) credentials for what the request needs: 401 UNAUTHORIZED
     /// with this `WWW-Authenticate` challenge (Docker token spec §How to
     /// authenticate), e.g. `Bearer realm="…/v2/token",service="berth",scope="repository:a:pull"`.
@@ -108,6 +111,11 @@ impl IntoResponse for ApiError {
                     ErrorCode::Unsupported.message(),
                     Some("method not allowed on this endpoint".into()),
                 ),
+                HeaderMap::new(),
+            ),
+            ApiError::BadRequest(detail) => (
+                StatusCode::BAD_REQUEST,
+                body(ErrorCode::Unsupported.as_str(), "bad request", Some(detail)),
                 HeaderMap::new(),
             ),
             ApiError::Unauthorized { challenge, detail } => {

@@ -61,11 +61,10 @@ fn auth_of(state: &AppState) -> Result<&Auth, ApiError> {
 
 fn check_service(auth: &Auth, service: Option<&str>) -> Result<(), ApiError> {
     match service {
-        Some(s) if s != auth.config().service => Err(Error::Unsupported(format!(
+        Some(s) if s != auth.config().service => Err(ApiError::BadRequest(format!(
             "token requested for service {s:?}; this registry's service is {:?}",
             auth.config().service
-        ))
-        .into()),
+        ))),
         _ => Ok(()),
     }
 }

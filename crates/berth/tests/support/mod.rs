@@ -206,3 +206,30 @@ pub fn file_digest(path: &Path) -> String {
         hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
     )
 }
+
+/// Runs `berth <args> --data-dir DIR` with extra environment; returns (exit
+/// code, stdout, stderr). The admin password is [`ADMIN_PASSWORD`].
+pub fn berth_cli(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    c.args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("run berth");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Like [`berth_cli`], panicking unless it succeeds; returns stdout.
+pub fn berth_ok(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let (code, out, err) = berth_cli(data_dir, args, env);
+    assert_eq!(code, 0, "berth {args:?} failed: {out}\n{err}");
+    out
+}
