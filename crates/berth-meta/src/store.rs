@@ -28,8 +28,8 @@ pub fn now_ms() -> i64 {
 /// The metadata store. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct MetaStore {
-    read: SqlitePool,
-    write: SqlitePool,
+    pub(crate) read: SqlitePool,
+    pub(crate) write: SqlitePool,
 }
 
 /// A manifest as stored.
@@ -135,7 +135,7 @@ impl MetaStore {
         Ok(MetaStore { read, write })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
