@@ -259,7 +259,10 @@ mod tests {
             .unwrap();
         assert_eq!((a[0].seq, a[0].prev_hash.as_str()), (1, AUDIT_GENESIS));
         assert_eq!((a[1].seq, a[1].prev_hash.as_str()), (2, "h1"));
-        let b = meta.audit_append(vec![row("delete", 3)], link).await.unwrap();
+        let b = meta
+            .audit_append(vec![row("delete", 3)], link)
+            .await
+            .unwrap();
         assert_eq!((b[0].seq, b[0].prev_hash.as_str()), (3, "h2"));
         assert_eq!(meta.audit_head().await.unwrap(), Some((3, "h3".into())));
 

@@ -555,10 +555,10 @@ impl AuditLog {
     /// runtime). With `enabled = false`, [`record`](Self::record) does nothing but
     /// queries and verification still read the stored trail.
     pub fn start(registry: &Registry, cfg: &AuditConfig) -> AuditLog {
-        let meta = registry.meta.clone();
         if !cfg.enabled {
-            return AuditLog { meta, writer: None };
+            return AuditLog::disabled(registry);
         }
+        let meta = registry.meta.clone();
         let writer = Arc::new(Writer {
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
@@ -575,6 +575,14 @@ impl AuditLog {
         AuditLog {
             meta,
             writer: Some(writer),
+        }
+    }
+
+    /// A log that records nothing but can still query the stored trail.
+    pub fn disabled(registry: &Registry) -> AuditLog {
+        AuditLog {
+            meta: registry.meta.clone(),
+            writer: None,
         }
     }
 
@@ -1081,11 +1089,20 @@ mod tests {
     fn times_format_and_parse_as_rfc3339_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_764_559_334_123), "2025-12-01T03:22:14.123Z");
-        assert_eq!(parse_time("2025-12-01T03:22:14.123Z"), Some(1_764_559_334_123));
+        assert_eq!(
+            parse_time("2025-12-01T03:22:14.123Z"),
+            Some(1_764_559_334_123)
+        );
         assert_eq!(parse_time("2025-12-01T03:22:14Z"), Some(1_764_559_334_000));
         assert_eq!(parse_time("2024-02-29"), Some(1_709_164_800_000));
         assert_eq!(parse_time("1764559334000"), Some(1_764_559_334_000));
-        for bad in ["", "yesterday", "2025-13-01", "2025-12-01T03:22:14", "2025-12-01T25:00:00Z"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2025-13-01",
+            "2025-12-01T03:22:14",
+            "2025-12-01T25:00:00Z",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }
@@ -1164,7 +1181,10 @@ mod tests {
         assert_eq!(total, 3);
         assert_eq!(page2.len(), 1);
         assert_eq!(page2[0].seq, 2);
-        let all = ro.entries_after(&AuditFilter::default(), 4, 10).await.unwrap();
+        let all = ro
+            .entries_after(&AuditFilter::default(), 4, 10)
+            .await
+            .unwrap();
         assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6]);
         let j = harbor_json(&all[1]);
         assert_eq!(j["operation"], "pull");
@@ -1194,7 +1214,11 @@ mod tests {
         assert_eq!(total, 3);
         assert_eq!(rows[0].action, "audit_dropped");
         assert_eq!(rows[0].actor_kind, "system");
-        assert!(rows[0].detail.as_deref().unwrap().starts_with("1 entries dropped"));
+        assert!(rows[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("1 entries dropped"));
         log.shutdown().await;
         reg.close().await;
     }
@@ -1213,7 +1237,10 @@ mod tests {
         log.record(sample(AuditAction::Push));
         log.flush().await;
         log.shutdown().await;
-        assert_eq!(log.query(&AuditFilter::default(), 1, 10).await.unwrap().1, 0);
+        assert_eq!(
+            log.query(&AuditFilter::default(), 1, 10).await.unwrap().1,
+            0
+        );
         reg.close().await;
     }
 }

@@ -18,6 +18,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
         .with_manifest_cache(&cfg.cache_config());
+    let audit = berth_registry::AuditLog::start(&registry, &cfg.audit_config());
     tracing::warn!(
         "authentication is not enabled in this build: anyone who can reach {} can pull, push and delete",
         cfg.listen
@@ -35,6 +36,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Duration::from_secs(3600),
         ),
         max_chunk_bytes: cfg.limits.max_chunk_bytes,
+        audit,
     });
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {
@@ -61,6 +63,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
     })
     .await;
+    // Every request has finished: write the last audit entries before the
+    // database closes.
+    state.audit.shutdown().await;
     state.registry.close().await;
     tracing::info!("stopped");
     Ok(())

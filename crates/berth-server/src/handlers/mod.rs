@@ -106,10 +106,15 @@ fn access(route: &Route, method: &Method) -> Access {
 
 /// Entry point for every `/v2` request.
 pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    match route(state, req).await {
+    let probe = crate::audit::Probe::of(&state, &req);
+    let resp = match route(state.clone(), req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if let Some(p) = probe {
+        p.finish(&state.audit, &resp);
     }
+    resp
 }
 
 async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
