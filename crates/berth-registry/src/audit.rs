@@ -513,22 +513,35 @@ impl Default for AuditConfig {
     }
 }
 
-/// Identical pulls in one batch become one entry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PullKey {
-    actor: Actor,
-    ip: Option<IpAddr>,
-    repository: Option<String>,
-    reference: Option<String>,
-    digest: Option<String>,
-    result: Outcome,
+/// Identical pulls in one batch become one entry: the fields that must match.
+fn same_pull(a: &AuditEntry, b: &AuditEntry) -> bool {
+    a.actor == b.actor
+        && a.source_ip == b.source_ip
+        && a.repository == b.repository
+        && a.reference == b.reference
+        && a.digest == b.digest
+        && a.result == b.result
+}
+
+/// A hash of the fields [`same_pull`] compares, computed without copying them.
+fn pull_key(e: &AuditEntry) -> u64 {
+    use std::hash::{Hash, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    e.actor.hash(&mut h);
+    e.source_ip.hash(&mut h);
+    e.repository.hash(&mut h);
+    e.reference.hash(&mut h);
+    e.digest.hash(&mut h);
+    e.result.hash(&mut h);
+    h.finish()
 }
 
 #[derive(Default)]
 struct Pending {
     /// Entries with their coalesced count and the time of the last one.
     entries: Vec<(AuditEntry, u32, i64)>,
-    pulls: HashMap<PullKey, usize>,
+    /// [`pull_key`] → index of the waiting pull with those fields.
+    pulls: HashMap<u64, usize>,
     dropped: u64,
     flushes: Vec<oneshot::Sender<()>>,
 }
@@ -613,27 +626,24 @@ impl AuditLog {
         let Ok(mut p) = w.pending.lock() else { return };
         let was_empty = p.entries.is_empty();
         if entry.action == AuditAction::Pull {
-            let key = PullKey {
-                actor: entry.actor.clone(),
-                ip: entry.source_ip,
-                repository: entry.repository.clone(),
-                reference: entry.reference.clone(),
-                digest: entry.digest.clone(),
-                result: entry.result,
-            };
+            let key = pull_key(&entry);
             if let Some(&i) = p.pulls.get(&key) {
                 if let Some(slot) = p.entries.get_mut(i) {
-                    slot.1 = slot.1.saturating_add(1);
-                    slot.2 = entry.at_ms;
-                    return;
+                    if same_pull(&slot.0, &entry) {
+                        slot.1 = slot.1.saturating_add(1);
+                        slot.2 = entry.at_ms;
+                        return;
+                    }
                 }
             }
             if p.entries.len() >= w.max_pending {
                 p.dropped += 1;
                 return;
             }
+            // On a (rare) hash collision with a different pull, the first keeps
+            // the index and this one is simply not coalesced.
             let i = p.entries.len();
-            p.pulls.insert(key, i);
+            p.pulls.entry(key).or_insert(i);
         } else if p.entries.len() >= w.max_pending {
             p.dropped += 1;
             return;

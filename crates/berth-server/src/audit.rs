@@ -1,6 +1,6 @@
 //! The distribution API's entries in the audit trail (docs/audit.md), from one
 //! hook around [`crate::handlers::dispatch`]: before the handler runs, [`Probe::of`]
-//! notes what the request would do (from its method and route); after, [`Probe::finish`]
+//! notes what the request would do (from its method and parsed route); after, [`Probe::finish`]
 //! records it with the response status as the result and the
 //! `Docker-Content-Digest` header as the digest when the path named a tag.
 //!
@@ -35,31 +35,20 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// The audit entry this request will produce, or `None` when it is not an
-    /// audited action (or auditing is off). Cheap for everything but manifest
-    /// requests and blob deletes, which parse their path once more.
-    pub fn of(state: &AppState, req: &Request) -> Option<Probe> {
+    /// The audit entry this request (already parsed into `route`) will produce,
+    /// or `None` when it is not an audited action or auditing is off.
+    pub fn of(state: &AppState, route: &Route, req: &Request) -> Option<Probe> {
         if !state.audit.enabled() {
             return None;
         }
         let method = req.method();
-        let path = req.uri().path();
-        let candidate = match *method {
-            Method::GET | Method::PUT => path.contains("/manifests/"),
-            Method::DELETE => path.contains("/manifests/") || path.contains("/blobs/"),
-            _ => false,
-        };
-        if !candidate {
-            return None;
-        }
-        let route = Route::parse(path).ok()?;
         let (action, repo, tag, digest) = match (route, method) {
-            (Route::Manifest(repo, r), m) => {
+            (Route::Manifest(repo, r), &Method::GET | &Method::PUT | &Method::DELETE) => {
                 let (tag, digest) = match r {
                     Reference::Tag(t) => (Some(t.as_str().to_string()), None),
                     Reference::Digest(d) => (None, Some(d.to_string())),
                 };
-                let action = match *m {
+                let action = match *method {
                     Method::GET => AuditAction::Pull,
                     Method::PUT => AuditAction::Push,
                     _ if tag.is_some() => AuditAction::TagDelete,
@@ -67,13 +56,13 @@ impl Probe {
                 };
                 (action, repo, tag, digest)
             }
-            (Route::InvalidTag(repo, tag), m) => {
-                let action = match *m {
+            (Route::InvalidTag(repo, tag), &Method::GET | &Method::PUT | &Method::DELETE) => {
+                let action = match *method {
                     Method::GET => AuditAction::Pull,
                     Method::PUT => AuditAction::Push,
                     _ => AuditAction::TagDelete,
                 };
-                (action, repo, Some(tag), None)
+                (action, repo, Some(tag.clone()), None)
             }
             (Route::Blob(repo, d), &Method::DELETE) => {
                 (AuditAction::BlobDelete, repo, None, Some(d.to_string()))
@@ -83,7 +72,7 @@ impl Probe {
         let peer = crate::listener::peer(req.extensions()).map(|a| a.ip());
         let mut entry = AuditEntry::new(actor_of(req.extensions()), action, Outcome::Success)
             .ip(peer)
-            .repository(repo.to_string());
+            .repository(repo.as_str());
         entry.reference = tag;
         entry.digest = digest;
         Some(Probe { entry })

@@ -106,8 +106,12 @@ fn access(route: &Route, method: &Method) -> Access {
 
 /// Entry point for every `/v2` request.
 pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let probe = crate::audit::Probe::of(&state, &req);
-    let resp = match route(state.clone(), req).await {
+    let parsed = Route::parse(req.uri().path());
+    let probe = match &parsed {
+        Ok(r) => crate::audit::Probe::of(&state, r, &req),
+        Err(_) => None,
+    };
+    let resp = match route(state.clone(), parsed, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -117,8 +121,8 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
     resp
 }
 
-async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
-    let route = match Route::parse(req.uri().path()) {
+async fn route(state: Arc<AppState>, parsed: Result<Route, RouteError>, req: Request) -> ApiResult {
+    let route = match parsed {
         Ok(r) => r,
         Err(RouteError::NotFound) => return Err(ApiError::NoRoute),
         Err(RouteError::Invalid(e)) => return Err(e.into()),
