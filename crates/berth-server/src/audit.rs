@@ -79,9 +79,14 @@ impl Probe {
     }
 
     /// Records the entry with the response's result: success for 2xx, otherwise
-    /// failure with `HTTP <status>` as the detail.
+    /// failure with `HTTP <status>` as the detail. An [`Actor`] in the response's
+    /// extensions (authentication done inside the handler path) replaces the one
+    /// taken from the request.
     pub fn finish(self, audit: &AuditLog, resp: &Response) {
         let mut entry = self.entry;
+        if let Some(a) = resp.extensions().get::<Actor>() {
+            entry.actor = a.clone();
+        }
         let status = resp.status();
         if !status.is_success() {
             entry.result = Outcome::Failure;
