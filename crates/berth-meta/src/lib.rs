@@ -5,6 +5,7 @@
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
 //! - [`error`] — [`MetaError`].
+//! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
 //!
@@ -17,6 +18,8 @@
 //!   │   └── tags(repo_id, name, digest, pushed_at, last_pulled_at)
 //!   └── (upload_sessions(id, repository, started_at, updated_at) by name)
 //! blobs(digest, size, created_at)                           bytes installed in the blob store
+//! audit_log(seq, at, actor, actor_kind, source_ip, action, repository, reference,
+//!           digest, result, detail, prev_hash, hash)         append-only, hash-chained
 //! ```
 //!
 //! Deleting a manifest cascades to its tags and references. A blob row is written
@@ -34,12 +37,14 @@
 //! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
 
 pub mod access;
+pub mod audit;
 pub mod error;
 pub mod store;
 
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
 };
+pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS};
 pub use error::MetaError;
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,

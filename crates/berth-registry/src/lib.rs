@@ -11,10 +11,13 @@
 //! - [`listing`] — tags list, catalog, referrers.
 //! - [`cache`] — hot manifests in memory, invalidated on every local change.
 //! - [`fsck`] — consistency check of stored blobs and references.
+//! - [`audit`] — the hash-chained audit trail: non-blocking record, one batching
+//!   writer task, verify, query.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod cache;
@@ -26,6 +29,7 @@ pub mod registry;
 pub mod uploads;
 
 pub use access::{Access, AccessPolicy, Action};
+pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Login, Permissions, Principal};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;

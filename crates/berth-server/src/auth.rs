@@ -167,6 +167,19 @@ pub async fn authorize(
     headers: &HeaderMap,
     ip: Option<IpAddr>,
 ) -> Result<Caller, ApiError> {
+    let caller = identify(state, access, headers, ip).await?;
+    check(state, &caller, access, headers).await?;
+    Ok(caller)
+}
+
+/// Who the credentials name. Errors: 401 with a challenge for invalid
+/// credentials, 429 while the name or address is locked out.
+pub async fn identify(
+    state: &AppState,
+    access: &Access,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
     let Some(auth) = state.auth.as_deref() else {
         return Ok(Caller::anonymous(ip));
     };
@@ -176,7 +189,7 @@ pub async fn authorize(
     let scope = scope_of(access);
     let deny_unauth =
         |error: Option<&str>| challenge(auth, state, headers, scope.as_deref(), error);
-    let caller = match credentials(headers) {
+    Ok(match credentials(headers) {
         Credentials::None => Caller::anonymous(ip),
         Credentials::Bearer(token) if auth.mode() == AuthMode::Token => {
             let Ok(claims) = auth.verify_token(&token) else {
@@ -205,11 +218,31 @@ pub async fn authorize(
             Login::Throttled(wait) => return Err(throttled(wait)),
         },
         Credentials::Bearer(_) | Credentials::Malformed => return Err(deny_unauth(None)),
+    })
+}
+
+/// Checks an identified caller may have `access`: 401 with a challenge
+/// (anonymous, or a token without the scope its subject holds), 403 DENIED.
+pub async fn check(
+    state: &AppState,
+    caller: &Caller,
+    access: &Access,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    let Some(auth) = state.auth.as_deref() else {
+        return Ok(());
     };
+    if auth.mode() == AuthMode::None {
+        return Ok(());
+    }
+    let ip = caller.ip;
+    let scope = scope_of(access);
+    let deny_unauth =
+        |error: Option<&str>| challenge(auth, state, headers, scope.as_deref(), error);
     match access {
         Access::Base => {
             if caller.principal.is_authenticated() || caller.token_scopes.is_some() {
-                Ok(caller)
+                Ok(())
             } else {
                 Err(deny_unauth(None))
             }
@@ -223,7 +256,7 @@ pub async fn authorize(
                 Err(deny_unauth(Some("insufficient_scope")))
             }
             None if !caller.principal.is_authenticated() => Err(deny_unauth(None)),
-            _ => Ok(caller),
+            _ => Ok(()),
         },
         Access::Repository(name, actions) => {
             let needed = Permissions::of_actions(actions);
@@ -231,7 +264,7 @@ pub async fn authorize(
                 if token_allows(scopes, name, actions) {
                     // The token holds the scope; IP allow-lists still apply on every request.
                     if auth.address_allowed(name, ip, needed).await? {
-                        return Ok(caller);
+                        return Ok(());
                     }
                     return Err(Error::Denied.into());
                 }
@@ -246,7 +279,7 @@ pub async fn authorize(
                 .permissions(&caller.principal, name, ip, wants_push)
                 .await?;
             if held.contains(needed) {
-                Ok(caller)
+                Ok(())
             } else if caller.principal.is_authenticated() {
                 Err(Error::Denied.into())
             } else {
@@ -302,6 +335,15 @@ pub async fn may_pull(state: &AppState, caller: &Caller, from: &RepositoryName) 
         .await
         .map(|p| p.contains(Permissions::PULL))
         .unwrap_or(false)
+}
+
+/// The audit trail's name for a principal.
+pub fn actor(p: &Principal) -> berth_registry::Actor {
+    match p {
+        Principal::Anonymous => berth_registry::Actor::anonymous(),
+        Principal::User { name, .. } => berth_registry::Actor::user(name.clone()),
+        Principal::Robot { name, .. } => berth_registry::Actor::robot(name.clone()),
+    }
 }
 
 /// True when auth is on (mode token or basic).

@@ -15,8 +15,10 @@
 //! - [`limits`] — per-client rate limit and open-upload-session quota.
 //! - [`listener`] — accepting connections: plain or TLS, header deadline, graceful shutdown.
 //! - [`middleware`] — the per-request log line and the `Docker-Distribution-API-Version` header.
+//! - [`audit`] — the audit trail hook: which requests are recorded, as what.
 //! - [`server`] — [`AppState`] and [`router`].
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod handlers;

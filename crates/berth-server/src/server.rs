@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get};
 use axum::Router;
-use berth_registry::{AccessPolicy, Auth, Registry};
+use berth_registry::{AccessPolicy, AuditLog, Auth, Registry};
 
 use crate::limits::{RateLimiter, UploadQuota};
 use crate::{handlers, middleware, token};
@@ -33,13 +33,16 @@ pub struct AppState {
     /// Largest upload request body (one chunk, or a whole monolithic blob), bytes;
     /// 0 = unlimited (docker and skopeo stream a whole layer in one PATCH).
     pub max_chunk_bytes: u64,
+    /// The audit trail (pushes, pulls, deletes; see [`crate::audit`]).
+    pub audit: AuditLog,
 }
 
 impl AppState {
     /// State with the defaults: body idle timeout 120 s, no rate limit, 1000 open
-    /// upload sessions per client.
+    /// upload sessions per client, auditing off.
     pub fn new(registry: Registry, policy: AccessPolicy) -> AppState {
         AppState {
+            audit: AuditLog::disabled(&registry),
             registry,
             policy,
             auth: None,

@@ -40,6 +40,11 @@
 //! [cache]
 //! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
 //! manifest_ttl_ms = 2000        # how stale a cached tag may be w.r.t. other processes
+//!
+//! [audit]                       # the hash-chained audit trail (docs/audit.md)
+//! enabled = true                # record pushes, pulls, deletes, logins, account changes
+//! batch_delay_ms = 50           # the writer gathers entries this long per commit
+//! max_pending = 100000          # entries waiting beyond this are dropped (and counted)
 //! ```
 
 use std::net::SocketAddr;
@@ -68,6 +73,8 @@ pub struct Config {
     pub tls: TlsSection,
     /// Authentication.
     pub auth: AuthSection,
+    /// The audit trail.
+    pub audit: AuditSection,
 }
 
 /// `[auth]`: how clients authenticate (see `berth_registry::auth`).
@@ -141,6 +148,32 @@ impl AuthSection {
                 self.login_failure_window_secs.max(1),
             ),
         })
+    }
+}
+
+/// `[audit]`: the hash-chained audit trail (docs/audit.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSection {
+    /// Record pushes, pulls, deletes, logins and account changes. Default true.
+    pub enabled: bool,
+    /// Milliseconds the writer gathers entries before one commit: fewer fsyncs
+    /// under load, at most this much of the trail lost on a crash. Default 50.
+    pub batch_delay_ms: u64,
+    /// Entries waiting to be written beyond which new ones are dropped (counted in
+    /// an `audit_dropped` entry), so a stuck database cannot exhaust memory.
+    /// Identical pulls coalesce and rarely count against it. Default 100 000.
+    pub max_pending: usize,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        let d = berth_registry::AuditConfig::default();
+        AuditSection {
+            enabled: d.enabled,
+            batch_delay_ms: d.batch_delay.as_millis() as u64,
+            max_pending: d.max_pending,
+        }
     }
 }
 
@@ -228,6 +261,7 @@ impl Default for Config {
             cache: CacheSection::default(),
             tls: TlsSection::default(),
             auth: AuthSection::default(),
+            audit: AuditSection::default(),
         }
     }
 }
@@ -299,6 +333,15 @@ impl Config {
         }
     }
 
+    /// The audit writer settings.
+    pub fn audit_config(&self) -> berth_registry::AuditConfig {
+        berth_registry::AuditConfig {
+            enabled: self.audit.enabled,
+            batch_delay: std::time::Duration::from_millis(self.audit.batch_delay_ms),
+            max_pending: self.audit.max_pending,
+        }
+    }
+
     /// The limits for the registry core.
     pub fn registry_limits(&self) -> berth_registry::Limits {
         berth_registry::Limits {
@@ -317,6 +360,17 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
         assert_eq!(c.limits.max_manifest_bytes, 4 * 1024 * 1024);
+        assert!(c.audit_config().enabled);
+    }
+
+    #[test]
+    fn audit_can_be_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("berth.toml");
+        std::fs::write(&p, "[audit]\nenabled = false\nbatch_delay_ms = 5\n").unwrap();
+        let c = Config::load(Some(&p)).unwrap();
+        assert!(!c.audit_config().enabled);
+        assert_eq!(c.audit_config().batch_delay.as_millis(), 5);
     }
 
     #[test]

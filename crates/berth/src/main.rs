@@ -2,8 +2,10 @@
 //!
 //! - `berth serve`: run the registry (OCI Distribution v1.1 on `/v2`).
 //! - `berth fsck`: verify stored blobs and manifest references.
+//! - `berth audit verify|export`: check the audit trail's hash chain; export it.
 
 mod admin;
+mod audit;
 mod config;
 mod serve;
 
@@ -91,6 +93,47 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::TokenCmd,
     },
+    /// The audit trail: verify its hash chain, export it. Read-only; safe while
+    /// `serve` runs.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain from the first entry. Exits 0 when intact (printing
+    /// the entry count and the head hash, worth keeping elsewhere), 1 naming the
+    /// first missing, reordered or altered entry ("entry <seq> ..."), 2 when it
+    /// cannot check.
+    Verify {
+        /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Write entries as JSON lines, oldest first, every field included.
+    Export {
+        /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Only entries at or after this time: RFC 3339 UTC
+        /// (2026-12-01T03:00:00Z), a date (2026-12-01) or Unix milliseconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only entries at or before this time (same forms as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Where the data lives, for the operator subcommands.
@@ -174,13 +217,14 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// Marks errors of `fsck` that mean "could not check", exit code 2 (1 means "found problems").
+/// Marks errors of `fsck` and `audit` (the command named) that mean "could not
+/// check", exit code 2 (1 means "found problems").
 #[derive(Debug)]
-struct UsageError;
+struct UsageError(&'static str);
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("fsck could not run")
+        write!(f, "{} could not run", self.0)
     }
 }
 
@@ -247,7 +291,7 @@ fn main() -> ExitCode {
                 serve::fsck(&cfg.data_dir, repair).await
             }
             .await
-            .map_err(|e: anyhow::Error| e.context(UsageError)),
+            .map_err(|e: anyhow::Error| e.context(UsageError("fsck"))),
             Command::User { at, cmd } => {
                 admin_command(&at, async |a| admin::user(a, cmd).await).await
             }
@@ -260,6 +304,38 @@ fn main() -> ExitCode {
             Command::Token { at, cmd } => {
                 admin_command(&at, async |a| admin::token(a, cmd).await).await
             }
+            Command::Audit { command } => async {
+                let (config, data_dir) = match &command {
+                    AuditCommand::Verify { config, data_dir }
+                    | AuditCommand::Export {
+                        config, data_dir, ..
+                    } => (config.clone(), data_dir.clone()),
+                };
+                let mut cfg = Config::load(config.as_deref())?;
+                if let Some(d) = data_dir {
+                    cfg.data_dir = d;
+                }
+                init_logging(log_filter("warn")?);
+                match &command {
+                    AuditCommand::Verify { .. } => audit::verify(&cfg.data_dir).await,
+                    AuditCommand::Export {
+                        since,
+                        until,
+                        output,
+                        ..
+                    } => {
+                        audit::export(
+                            &cfg.data_dir,
+                            since.as_deref(),
+                            until.as_deref(),
+                            output.as_deref(),
+                        )
+                        .await
+                    }
+                }
+            }
+            .await
+            .map_err(|e: anyhow::Error| e.context(UsageError("audit"))),
         }
     });
     match result {

@@ -38,6 +38,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.listen
         );
     }
+    let audit = berth_registry::AuditLog::start(&registry, &cfg.audit_config());
     let state = Arc::new(AppState {
         registry,
         policy: AccessPolicy::Anonymous,
@@ -54,6 +55,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Duration::from_secs(3600),
         ),
         max_chunk_bytes: cfg.limits.max_chunk_bytes,
+        audit,
     });
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {
@@ -80,6 +82,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
     })
     .await;
+    // Every request has finished: write the last audit entries before the
+    // database closes.
+    state.audit.shutdown().await;
     state.registry.close().await;
     tracing::info!("stopped");
     Ok(())

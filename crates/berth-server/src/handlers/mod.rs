@@ -111,14 +111,23 @@ fn access(route: &Route, method: &Method) -> Access {
 
 /// Entry point for every `/v2` request.
 pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    match route(state, req).await {
+    let parsed = Route::parse(req.uri().path());
+    let probe = match &parsed {
+        Ok(r) => crate::audit::Probe::of(&state, r, &req),
+        Err(_) => None,
+    };
+    let resp = match route(state.clone(), parsed, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if let Some(p) = probe {
+        p.finish(&state.audit, &resp);
     }
+    resp
 }
 
-async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
-    let route = match Route::parse(req.uri().path()) {
+async fn route(state: Arc<AppState>, parsed: Result<Route, RouteError>, req: Request) -> ApiResult {
+    let route = match parsed {
         Ok(r) => r,
         Err(RouteError::NotFound) => return Err(ApiError::NoRoute),
         Err(RouteError::Invalid(e)) => return Err(e.into()),
@@ -140,7 +149,34 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
             detail: None,
         });
     }
-    let caller = crate::auth::authorize(&state, &needs, req.headers(), client).await?;
+    let caller = crate::auth::identify(&state, &needs, req.headers(), client).await?;
+    let actor = crate::auth::actor(&caller.principal);
+    let result = authorized(state, route, method, req, caller, client, needs).await;
+    match result {
+        Ok(mut resp) => {
+            resp.extensions_mut().insert(actor);
+            Ok(resp)
+        }
+        Err(e) => {
+            let mut resp = e.into_response();
+            resp.extensions_mut().insert(actor);
+            Ok(resp)
+        }
+    }
+}
+
+/// The rest of [`route`] once the caller is identified (their [`Actor`] is
+/// put on the response for the audit trail, whatever the outcome).
+async fn authorized(
+    state: Arc<AppState>,
+    route: Route,
+    method: Method,
+    req: Request,
+    caller: crate::auth::Caller,
+    client: Option<std::net::IpAddr>,
+    needs: Access,
+) -> ApiResult {
+    crate::auth::check(&state, &caller, &needs, req.headers()).await?;
     let mut query = Query::parse(req.uri().query());
     if let Route::Tags(repo) = &route {
         // Limited guests may pull but not list.

@@ -1,0 +1,303 @@
+//! The audit trail's table, `audit_log` (migration `0003_audit.sql`): append a
+//! batch at the end of the hash chain, read the chain in order (verify, export),
+//! and filtered, paginated queries (management API).
+//!
+//! The chain's content rules (canonical encoding, hash) belong to the caller
+//! (`berth_registry::audit`); this module only stores rows and hands each new
+//! row, with its `seq` and `prev_hash` filled in, to the caller's `link` function
+//! inside the appending transaction, so the chain continues from whatever is
+//! stored even if another process appended in between.
+
+use std::path::Path;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::error::Result;
+use crate::store::MetaStore;
+
+/// `prev_hash` of the first entry: 64 hex zeros (SHA-256 length).
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One `audit_log` row. Text columns hold exactly what was recorded; optional
+/// columns are SQL NULL when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: i64,
+    /// When it happened, Unix milliseconds.
+    pub at: i64,
+    /// Who: user name, robot name, `anonymous` or `system`.
+    pub actor: String,
+    /// `user`, `robot`, `anonymous` or `system`.
+    pub actor_kind: String,
+    /// Client IP address, when the action came over the network.
+    pub source_ip: Option<String>,
+    /// What, e.g. `push`, `pull`, `delete`, `login`.
+    pub action: String,
+    /// Repository acted on.
+    pub repository: Option<String>,
+    /// Tag (or other reference) acted on.
+    pub reference: Option<String>,
+    /// Manifest or blob digest acted on.
+    pub digest: Option<String>,
+    /// `success` or `failure`.
+    pub result: String,
+    /// Free text: failure status, coalesced pull count, changed permission.
+    pub detail: Option<String>,
+    /// Hash of the previous entry (hex), [`AUDIT_GENESIS`] for the first.
+    pub prev_hash: String,
+    /// SHA-256 of `prev_hash` and this entry's canonical content (hex).
+    pub hash: String,
+}
+
+/// Filters of an audit query; `None` means "any". All given filters must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Exact actor name.
+    pub actor: Option<String>,
+    /// Exact action (`push`, `pull`, ...).
+    pub action: Option<String>,
+    /// Exact repository name.
+    pub repository: Option<String>,
+    /// At or after this time, Unix ms.
+    pub from_ms: Option<i64>,
+    /// At or before this time, Unix ms.
+    pub to_ms: Option<i64>,
+    /// Only entries with a larger `seq` (keyset pagination for exports).
+    pub after_seq: Option<i64>,
+}
+
+const COLUMNS: &str = "seq, at, actor, actor_kind, source_ip, action, repository, reference, digest, result, detail, prev_hash, hash";
+
+fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRow> {
+    Ok(AuditRow {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        actor: r.try_get("actor")?,
+        actor_kind: r.try_get("actor_kind")?,
+        source_ip: r.try_get("source_ip")?,
+        action: r.try_get("action")?,
+        repository: r.try_get("repository")?,
+        reference: r.try_get("reference")?,
+        digest: r.try_get("digest")?,
+        result: r.try_get("result")?,
+        detail: r.try_get("detail")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &AuditQuery) {
+    qb.push(" WHERE 1 = 1");
+    if let Some(a) = &q.actor {
+        qb.push(" AND actor = ").push_bind(a.clone());
+    }
+    if let Some(a) = &q.action {
+        qb.push(" AND action = ").push_bind(a.clone());
+    }
+    if let Some(r) = &q.repository {
+        qb.push(" AND repository = ").push_bind(r.clone());
+    }
+    if let Some(t) = q.from_ms {
+        qb.push(" AND at >= ").push_bind(t);
+    }
+    if let Some(t) = q.to_ms {
+        qb.push(" AND at <= ").push_bind(t);
+    }
+    if let Some(s) = q.after_seq {
+        qb.push(" AND seq > ").push_bind(s);
+    }
+}
+
+impl MetaStore {
+    /// Opens an existing database read-only, without migrating: for readers in
+    /// another process (`berth audit verify`/`export`) while `serve` runs. Every
+    /// write through the returned store fails.
+    ///
+    /// Errors: [`crate::MetaError::Database`] when the file is missing or unreadable.
+    pub async fn open_sqlite_read_only(path: &Path) -> Result<MetaStore> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .read_only(true);
+        let read = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await?;
+        Ok(MetaStore {
+            write: read.clone(),
+            read,
+        })
+    }
+
+    /// Appends `rows` at the end of the chain in one transaction. For each row in
+    /// order, `seq` and `prev_hash` are set (continuing from the last stored entry,
+    /// or 1 and [`AUDIT_GENESIS`]), then `link(&row)` computes its `hash`. Returns
+    /// the stored rows.
+    pub async fn audit_append(
+        &self,
+        mut rows: Vec<AuditRow>,
+        link: impl Fn(&AuditRow) -> String,
+    ) -> Result<Vec<AuditRow>> {
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let mut tx = self.begin().await?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (mut seq, mut prev) = last.unwrap_or((0, AUDIT_GENESIS.to_string()));
+        for row in &mut rows {
+            seq += 1;
+            row.seq = seq;
+            row.prev_hash = std::mem::take(&mut prev);
+            row.hash = link(row);
+            prev = row.hash.clone();
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor, actor_kind, source_ip, action, repository, \
+                 reference, digest, result, detail, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(row.seq)
+            .bind(row.at)
+            .bind(&row.actor)
+            .bind(&row.actor_kind)
+            .bind(&row.source_ip)
+            .bind(&row.action)
+            .bind(&row.repository)
+            .bind(&row.reference)
+            .bind(&row.digest)
+            .bind(&row.result)
+            .bind(&row.detail)
+            .bind(&row.prev_hash)
+            .bind(&row.hash)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// The last entry of the chain (its `seq` and `hash`), if any.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Up to `limit` entries matching `q`, skipping `offset`, oldest first
+    /// (ascending `seq`) or newest first.
+    pub async fn audit_entries(
+        &self,
+        q: &AuditQuery,
+        offset: u64,
+        limit: u32,
+        newest_first: bool,
+    ) -> Result<Vec<AuditRow>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM audit_log"));
+        push_filters(&mut qb, q);
+        qb.push(if newest_first {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq ASC"
+        });
+        qb.push(" LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(" OFFSET ")
+            .push_bind(offset.min(i64::MAX as u64) as i64);
+        let rows = qb.build().fetch_all(&self.read).await?;
+        rows.iter().map(row_of).collect()
+    }
+
+    /// How many entries match `q`.
+    pub async fn audit_count(&self, q: &AuditQuery) -> Result<u64> {
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
+        push_filters(&mut qb, q);
+        let n: i64 = qb.build_query_scalar().fetch_one(&self.read).await?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(action: &str, at: i64) -> AuditRow {
+        AuditRow {
+            seq: 0,
+            at,
+            actor: "anonymous".into(),
+            actor_kind: "anonymous".into(),
+            source_ip: Some("127.0.0.1".into()),
+            action: action.into(),
+            repository: Some("team/app".into()),
+            reference: None,
+            digest: None,
+            result: "success".into(),
+            detail: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn append_continues_the_chain_and_the_table_refuses_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = MetaStore::open_sqlite(&dir.path().join("meta.db"))
+            .await
+            .unwrap();
+        let link = |r: &AuditRow| format!("h{}", r.seq);
+        let a = meta
+            .audit_append(vec![row("push", 1), row("pull", 2)], link)
+            .await
+            .unwrap();
+        assert_eq!((a[0].seq, a[0].prev_hash.as_str()), (1, AUDIT_GENESIS));
+        assert_eq!((a[1].seq, a[1].prev_hash.as_str()), (2, "h1"));
+        let b = meta
+            .audit_append(vec![row("delete", 3)], link)
+            .await
+            .unwrap();
+        assert_eq!((b[0].seq, b[0].prev_hash.as_str()), (3, "h2"));
+        assert_eq!(meta.audit_head().await.unwrap(), Some((3, "h3".into())));
+
+        let q = AuditQuery {
+            action: Some("pull".into()),
+            ..Default::default()
+        };
+        assert_eq!(meta.audit_count(&q).await.unwrap(), 1);
+        let all = meta
+            .audit_entries(&AuditQuery::default(), 0, 10, true)
+            .await
+            .unwrap();
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 2, 1]);
+        let window = AuditQuery {
+            from_ms: Some(2),
+            to_ms: Some(3),
+            after_seq: Some(2),
+            ..Default::default()
+        };
+        let w = meta.audit_entries(&window, 0, 10, false).await.unwrap();
+        assert_eq!(w.iter().map(|r| r.seq).collect::<Vec<_>>(), [3]);
+
+        for sql in [
+            "UPDATE audit_log SET actor = 'x' WHERE seq = 1",
+            "DELETE FROM audit_log WHERE seq = 1",
+        ] {
+            let err = sqlx::query(sql).execute(&meta.write).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{err}");
+        }
+        meta.close().await;
+
+        let ro = MetaStore::open_sqlite_read_only(&dir.path().join("meta.db"))
+            .await
+            .unwrap();
+        assert_eq!(ro.audit_head().await.unwrap(), Some((3, "h3".into())));
+        assert!(ro.audit_append(vec![row("push", 4)], link).await.is_err());
+    }
+}

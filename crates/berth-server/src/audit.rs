@@ -1,0 +1,117 @@
+//! The distribution API's entries in the audit trail (docs/audit.md), from one
+//! hook around [`crate::handlers::dispatch`]: before the handler runs, [`Probe::of`]
+//! notes what the request would do (from its method and parsed route); after, [`Probe::finish`]
+//! records it with the response status as the result and the
+//! `Docker-Content-Digest` header as the digest when the path named a tag.
+//!
+//! Recorded: manifest `GET` (pull, by tag or digest), manifest `PUT` (push, with
+//! the tag when pushed by tag), manifest `DELETE` (by digest: delete; by tag:
+//! tag_delete) and blob `DELETE`; failures included (404, 401, 429, ...). A
+//! manifest `HEAD` is not a pull and is not recorded; neither are blob reads and
+//! uploads (the manifest push that completes an image is the push).
+
+use axum::extract::Request;
+use axum::http::{Extensions, Method};
+use axum::response::Response;
+use berth_oci::Reference;
+use berth_registry::audit::{Actor, AuditAction, AuditEntry, AuditLog, Outcome};
+
+use crate::route::Route;
+use crate::server::AppState;
+
+/// Who sent the request: the [`Actor`] the authentication layer put into the
+/// request's extensions, or anonymous when there is none.
+pub fn actor_of(extensions: &Extensions) -> Actor {
+    extensions
+        .get::<Actor>()
+        .cloned()
+        .unwrap_or_else(Actor::anonymous)
+}
+
+/// What a request will be recorded as, noted before it is handled.
+#[derive(Debug)]
+pub struct Probe {
+    entry: AuditEntry,
+}
+
+impl Probe {
+    /// The audit entry this request (already parsed into `route`) will produce,
+    /// or `None` when it is not an audited action or auditing is off.
+    pub fn of(state: &AppState, route: &Route, req: &Request) -> Option<Probe> {
+        if !state.audit.enabled() {
+            return None;
+        }
+        let method = req.method();
+        let (action, repo, tag, digest) = match (route, method) {
+            (Route::Manifest(repo, r), &Method::GET | &Method::PUT | &Method::DELETE) => {
+                let (tag, digest) = match r {
+                    Reference::Tag(t) => (Some(t.as_str().to_string()), None),
+                    Reference::Digest(d) => (None, Some(d.to_string())),
+                };
+                let action = match *method {
+                    Method::GET => AuditAction::Pull,
+                    Method::PUT => AuditAction::Push,
+                    _ if tag.is_some() => AuditAction::TagDelete,
+                    _ => AuditAction::Delete,
+                };
+                (action, repo, tag, digest)
+            }
+            (Route::InvalidTag(repo, tag), &Method::GET | &Method::PUT | &Method::DELETE) => {
+                let action = match *method {
+                    Method::GET => AuditAction::Pull,
+                    Method::PUT => AuditAction::Push,
+                    _ => AuditAction::TagDelete,
+                };
+                (action, repo, Some(tag.clone()), None)
+            }
+            (Route::Blob(repo, d), &Method::DELETE) => {
+                (AuditAction::BlobDelete, repo, None, Some(d.to_string()))
+            }
+            _ => return None,
+        };
+        let peer = crate::listener::peer(req.extensions()).map(|a| a.ip());
+        let mut entry = AuditEntry::new(actor_of(req.extensions()), action, Outcome::Success)
+            .ip(peer)
+            .repository(repo.as_str());
+        entry.reference = tag;
+        entry.digest = digest;
+        Some(Probe { entry })
+    }
+
+    /// Records the entry with the response's result: success for 2xx, otherwise
+    /// failure with `HTTP <status>` as the detail. An [`Actor`] in the response's
+    /// extensions (authentication done inside the handler path) replaces the one
+    /// taken from the request.
+    pub fn finish(self, audit: &AuditLog, resp: &Response) {
+        let mut entry = self.entry;
+        if let Some(a) = resp.extensions().get::<Actor>() {
+            entry.actor = a.clone();
+        }
+        let status = resp.status();
+        if !status.is_success() {
+            entry.result = Outcome::Failure;
+            entry.detail = Some(format!("HTTP {}", status.as_u16()));
+        }
+        if entry.digest.is_none() {
+            entry.digest = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+        }
+        audit.record(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_without_an_actor_is_anonymous() {
+        let mut ext = Extensions::new();
+        assert_eq!(actor_of(&ext), Actor::anonymous());
+        ext.insert(Actor::robot("robot$team+ci"));
+        assert_eq!(actor_of(&ext), Actor::robot("robot$team+ci"));
+    }
+}
