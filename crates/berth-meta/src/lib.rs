@@ -5,6 +5,9 @@
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
 //! - [`error`] — [`MetaError`].
+//! - [`gc`] — garbage collection: untagged manifests, link expiry, holds and sweep marks.
+//! - [`quota`] — per-project quotas and storage usage.
+//! - [`stats`] — pull/push statistics per manifest, tag and project-day; job run history.
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
 //!
@@ -17,7 +20,15 @@
 //!   │   └── tags(repo_id, name, digest, pushed_at, last_pulled_at)
 //!   └── (upload_sessions(id, repository, started_at, updated_at) by name)
 //! blobs(digest, size, created_at)                           bytes installed in the blob store
+//! blob_holds(digest, holder, expires_at)                     a commit in progress (gc must keep it)
+//! blob_sweeps(digest, marked_at)                             gc is deleting these bytes
+//! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
+//! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
 //! ```
+//!
+//! `repositories.project` is a generated column (first name component, or
+//! `library`); `manifests.pushed_by`, `tags.pushed_by` and `tags.pull_count` come
+//! from migration 4.
 //!
 //! Deleting a manifest cascades to its tags and references. A blob row is written
 //! only after its bytes are durable, so a row never points at missing bytes unless
@@ -34,9 +45,15 @@
 //! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
 
 pub mod error;
+pub mod gc;
+pub mod quota;
+pub mod stats;
 pub mod store;
 
 pub use error::MetaError;
+pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
+pub use quota::{ProjectUsageRecord, QuotaExceeded};
+pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
     TagRecord,

@@ -11,6 +11,9 @@
 //! - [`listing`] — tags list, catalog, referrers.
 //! - [`cache`] — hot manifests in memory, invalidated on every local change.
 //! - [`fsck`] — consistency check of stored blobs and references.
+//! - [`gc`] — online garbage collection, blob holds for commits, run history.
+//! - [`quota`] — per-project storage quotas and usage.
+//! - [`stats`] — pull/push statistics, written in batches off the request path.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -19,18 +22,24 @@ pub mod blobs;
 pub mod cache;
 pub mod error;
 pub mod fsck;
+pub mod gc;
 pub mod listing;
 pub mod manifests;
+pub mod quota;
 pub mod registry;
+pub mod stats;
 pub mod uploads;
 
 pub use access::{Access, AccessPolicy, Action};
+pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
 pub use cache::CacheConfig;
 pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
+pub use gc::{GcOptions, GcReport, GcStep, GcTrigger};
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};
+pub use quota::ProjectUsage;
 pub use registry::{Limits, Registry};
 pub use uploads::UploadStatus;

@@ -46,6 +46,12 @@ fn created(repo: &RepositoryName, digest: &Digest) -> Response {
     resp
 }
 
+/// The request's `Content-Length`, when given: the size a project quota can
+/// check before any byte is stored.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header(headers, "content-length").and_then(|v| v.trim().parse().ok())
+}
+
 /// On 416, tell the client where the upload stands so it can resume.
 fn out_of_order(repo: &RepositoryName, id: &str, err: Error) -> ApiError {
     let offset = match &err {
@@ -73,6 +79,7 @@ pub async fn start(
     client: Option<std::net::IpAddr>,
     repo: &RepositoryName,
     q: &Query,
+    headers: &HeaderMap,
     body: ByteStream,
 ) -> ApiResult {
     let reg = &state.registry;
@@ -97,6 +104,9 @@ pub async fn start(
             }
         }
     } else if let Some(digest) = q.get("digest") {
+        if let (Some(len), Ok(d)) = (content_length(headers), Digest::parse(digest)) {
+            reg.quota_admit(repo, Some(&d), len).await?;
+        }
         let digest = reg.upload_monolithic(repo, Some(digest), body).await?;
         return Ok(created(repo, &digest));
     }
@@ -126,6 +136,9 @@ pub async fn patch(
     headers: &HeaderMap,
     body: ByteStream,
 ) -> ApiResult {
+    if let Some(len) = content_length(headers) {
+        reg.upload_quota_admit(repo, id, len).await?;
+    }
     match reg
         .upload_append(repo, id, header(headers, "content-range"), body)
         .await
@@ -145,6 +158,9 @@ pub async fn put(
     body: ByteStream,
 ) -> ApiResult {
     let reg = &state.registry;
+    if let Some(len) = content_length(headers).filter(|n| *n > 0) {
+        reg.upload_quota_admit(repo, id, len).await?;
+    }
     let chunk = has_body(headers).then_some(body);
     let result = reg
         .upload_finish(
