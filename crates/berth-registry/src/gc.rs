@@ -389,3 +389,7 @@ impl Registry {
             .ok_or_else(|| Error::BlobUnknown(digest.to_string()))
     }
 }
+
+#[cfg(test)]
+#[path = "gc_tests.rs"]
+mod tests;
