@@ -49,7 +49,11 @@ fn desc(media: &str, d: &(Digest, usize)) -> serde_json::Value {
     serde_json::json!({"mediaType": media, "digest": d.0.as_str(), "size": d.1})
 }
 
-fn image(config: &(Digest, usize), layers: &[&(Digest, usize)], subject: Option<&(Digest, usize)>) -> Vec<u8> {
+fn image(
+    config: &(Digest, usize),
+    layers: &[&(Digest, usize)],
+    subject: Option<&(Digest, usize)>,
+) -> Vec<u8> {
     let mut m = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": IMAGE,
@@ -63,7 +67,13 @@ fn image(config: &(Digest, usize), layers: &[&(Digest, usize)], subject: Option<
     serde_json::to_vec(&m).unwrap()
 }
 
-async fn push_manifest(reg: &Registry, r: &RepositoryName, at: &str, bytes: Vec<u8>, media: &str) -> (Digest, usize) {
+async fn push_manifest(
+    reg: &Registry,
+    r: &RepositoryName,
+    at: &str,
+    bytes: Vec<u8>,
+    media: &str,
+) -> (Digest, usize) {
     let n = bytes.len();
     let pushed = reg
         .manifest_put(r, &reference(at), Some(media), Bytes::from(bytes))
@@ -105,7 +115,10 @@ async fn unreferenced_blob_survives_inside_its_grace_period_and_goes_after_it() 
     assert_eq!(report.links_deleted, 1);
     assert_eq!(report.blobs_deleted, 1);
     assert_eq!(report.bytes_deleted, n as u64);
-    assert!(matches!(f.reg.blob_size(&r, &d).await, Err(Error::BlobUnknown(_))));
+    assert!(matches!(
+        f.reg.blob_size(&r, &d).await,
+        Err(Error::BlobUnknown(_))
+    ));
     assert!(!stored(&f.reg, &d).await);
     assert!(f.reg.fsck(false).await.unwrap().is_clean());
 }
@@ -122,7 +135,14 @@ async fn blobs_of_tagged_manifests_stay_and_a_blob_shared_with_another_repositor
     push_blob(&f.reg, &b, b"layer bytes").await;
 
     let report = gc(&f.reg, opts(Duration::ZERO, true)).await;
-    assert_eq!((report.manifests_deleted, report.links_deleted, report.blobs_deleted), (0, 1, 0));
+    assert_eq!(
+        (
+            report.manifests_deleted,
+            report.links_deleted,
+            report.blobs_deleted
+        ),
+        (0, 1, 0)
+    );
     assert!(stored(&f.reg, &layer.0).await && stored(&f.reg, &config.0).await);
     assert!(f.reg.blob_size(&a, &layer.0).await.is_ok());
     assert!(f.reg.blob_size(&b, &layer.0).await.is_err());
@@ -130,7 +150,12 @@ async fn blobs_of_tagged_manifests_stay_and_a_blob_shared_with_another_repositor
 }
 
 /// Pushes a manifest by its digest (untagged), as clients push index children.
-async fn push_untagged(reg: &Registry, r: &RepositoryName, bytes: Vec<u8>, media: &str) -> (Digest, usize) {
+async fn push_untagged(
+    reg: &Registry,
+    r: &RepositoryName,
+    bytes: Vec<u8>,
+    media: &str,
+) -> (Digest, usize) {
     let d = Digest::of(Algorithm::Sha256, &bytes);
     push_manifest(reg, r, d.as_str(), bytes, media).await
 }
@@ -145,7 +170,8 @@ fn index(children: &[&(Digest, usize)]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn untagged_manifests_go_with_their_referrers_while_index_children_and_their_referrers_stay() {
+async fn untagged_manifests_go_with_their_referrers_while_index_children_and_their_referrers_stay()
+{
     let f = fixture().await;
     let r = repo("team/app");
     let config = push_blob(&f.reg, &r, b"{}").await;
@@ -162,7 +188,10 @@ async fn untagged_manifests_go_with_their_referrers_while_index_children_and_the
     let old = push_untagged(&f.reg, &r, image(&config, &[&l3], None), IMAGE).await;
     let old_sbom = push_untagged(&f.reg, &r, image(&config, &[&sbom], Some(&old)), IMAGE).await;
     // Cached before the collection: must not be served after it.
-    f.reg.manifest_get(&r, &reference(old.0.as_str()), true).await.unwrap();
+    f.reg
+        .manifest_get(&r, &reference(old.0.as_str()), true)
+        .await
+        .unwrap();
 
     // Without delete_untagged (the default) no manifest goes.
     let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
@@ -171,23 +200,44 @@ async fn untagged_manifests_go_with_their_referrers_while_index_children_and_the
     let report = gc(&f.reg, opts(Duration::from_secs(3600), true)).await;
     assert_eq!(report.manifests_deleted, 0);
 
-    let dry = gc(&f.reg, GcOptions { dry_run: true, ..opts(Duration::ZERO, true) }).await;
+    let dry = gc(
+        &f.reg,
+        GcOptions {
+            dry_run: true,
+            ..opts(Duration::ZERO, true)
+        },
+    )
+    .await;
     let report = gc(&f.reg, opts(Duration::ZERO, true)).await;
     assert_eq!(report.manifests_deleted, 2, "the old build and its SBOM");
-    assert_eq!(report.blobs_deleted, 3, "l3 and the two manifests' own bytes");
+    assert_eq!(
+        report.blobs_deleted, 3,
+        "l3 and the two manifests' own bytes"
+    );
     assert_eq!(
         (dry.manifests_deleted, dry.blobs_deleted, dry.bytes_deleted),
-        (report.manifests_deleted, report.blobs_deleted, report.bytes_deleted),
+        (
+            report.manifests_deleted,
+            report.blobs_deleted,
+            report.bytes_deleted
+        ),
         "a dry run reports exactly what a run deletes"
     );
     for gone in [&old, &old_sbom] {
-        let got = f.reg.manifest_get(&r, &reference(gone.0.as_str()), true).await;
+        let got = f
+            .reg
+            .manifest_get(&r, &reference(gone.0.as_str()), true)
+            .await;
         assert!(matches!(got, Err(Error::ManifestUnknown(_))), "{got:?}");
         assert!(!stored(&f.reg, &gone.0).await);
     }
     assert!(!stored(&f.reg, &l3.0).await);
     for kept in [&m1, &m2, &sig] {
-        assert!(f.reg.manifest_get(&r, &reference(kept.0.as_str()), true).await.is_ok());
+        assert!(f
+            .reg
+            .manifest_get(&r, &reference(kept.0.as_str()), true)
+            .await
+            .is_ok());
     }
     for kept in [&config, &l1, &l2, &sbom] {
         assert!(stored(&f.reg, &kept.0).await);
@@ -196,9 +246,15 @@ async fn untagged_manifests_go_with_their_referrers_while_index_children_and_the
     assert!(f.reg.fsck(false).await.unwrap().is_clean());
 
     // Untagging the index lets the whole tree go.
-    f.reg.manifest_delete(&r, &reference("multi")).await.unwrap();
+    f.reg
+        .manifest_delete(&r, &reference("multi"))
+        .await
+        .unwrap();
     let report = gc(&f.reg, opts(Duration::ZERO, true)).await;
-    assert_eq!(report.manifests_deleted, 4, "index, two children, the signature");
+    assert_eq!(
+        report.manifests_deleted, 4,
+        "index, two children, the signature"
+    );
     assert!(f.reg.fsck(false).await.unwrap().is_clean());
     assert!(!stored(&f.reg, &l1.0).await);
 }
@@ -224,8 +280,14 @@ async fn idle_upload_sessions_are_swept_and_active_ones_kept() {
         ..GcOptions::default()
     };
     let report = gc(&f.reg, sweep).await;
-    assert_eq!((report.uploads_deleted, report.upload_bytes_deleted), (1, 1000));
-    assert!(matches!(f.reg.upload_status(&r, &s.id).await, Err(Error::UploadUnknown(_))));
+    assert_eq!(
+        (report.uploads_deleted, report.upload_bytes_deleted),
+        (1, 1000)
+    );
+    assert!(matches!(
+        f.reg.upload_status(&r, &s.id).await,
+        Err(Error::UploadUnknown(_))
+    ));
 }
 
 #[tokio::test]
@@ -237,14 +299,28 @@ async fn a_held_digest_is_never_swept_and_a_swept_digest_cannot_be_held() {
 
     // A committer holds the digest (between installing and recording it).
     let holder = f.reg.hold(&d).await.unwrap();
-    assert_eq!(gc(&f.reg, opts(Duration::ZERO, false)).await.blobs_deleted, 0);
+    assert_eq!(
+        gc(&f.reg, opts(Duration::ZERO, false)).await.blobs_deleted,
+        0
+    );
     assert!(stored(&f.reg, &d).await);
     f.reg.release(&d, &holder).await;
 
     // A collector's mark keeps committers out until the sweep is over.
     assert!(f.reg.meta.sweep_mark(&d).await.unwrap());
-    assert_eq!(f.reg.meta.hold_blob(&d, "other").await.unwrap(), HoldOutcome::BeingSwept);
-    assert_eq!(f.reg.meta.link_existing_blob("team/other", &d).await.unwrap(), None, "no mount of a blob being swept");
+    assert_eq!(
+        f.reg.meta.hold_blob(&d, "other").await.unwrap(),
+        HoldOutcome::BeingSwept
+    );
+    assert_eq!(
+        f.reg
+            .meta
+            .link_existing_blob("team/other", &d)
+            .await
+            .unwrap(),
+        None,
+        "no mount of a blob being swept"
+    );
     f.reg.blobs.delete(&d).await.unwrap();
     f.reg.meta.sweep_finish(&d).await.unwrap();
     // The push after the sweep stores the bytes again.
@@ -311,14 +387,29 @@ async fn pulls_are_counted_for_get_not_head_and_pushes_record_the_pusher() {
     let config = push_blob(&f.reg, &r, b"{}").await;
     let m = f
         .reg
-        .manifest_put_as(&r, &reference("v1"), Some(IMAGE), Bytes::from(image(&config, &[], None)), "robot$team+ci")
+        .manifest_put_as(
+            &r,
+            &reference("v1"),
+            Some(IMAGE),
+            Bytes::from(image(&config, &[], None)),
+            "robot$team+ci",
+        )
         .await
         .unwrap();
     for _ in 0..3 {
-        f.reg.manifest_get(&r, &reference("v1"), true).await.unwrap();
+        f.reg
+            .manifest_get(&r, &reference("v1"), true)
+            .await
+            .unwrap();
     }
-    f.reg.manifest_get(&r, &reference(m.digest.as_str()), true).await.unwrap();
-    f.reg.manifest_get(&r, &reference("v1"), false).await.unwrap(); // HEAD
+    f.reg
+        .manifest_get(&r, &reference(m.digest.as_str()), true)
+        .await
+        .unwrap();
+    f.reg
+        .manifest_get(&r, &reference("v1"), false)
+        .await
+        .unwrap(); // HEAD
     f.reg.stats_flush().await;
 
     let ms = f.reg.manifest_stats(&r, &m.digest).await.unwrap().unwrap();
@@ -336,5 +427,13 @@ async fn pulls_are_counted_for_get_not_head_and_pushes_record_the_pusher() {
     let runs = f.reg.gc_history(0, 10).await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "success");
-    assert_eq!(f.reg.gc_run_by_id(runs[0].id).await.unwrap().unwrap().trigger, "manual");
+    assert_eq!(
+        f.reg
+            .gc_run_by_id(runs[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .trigger,
+        "manual"
+    );
 }
