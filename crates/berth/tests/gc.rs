@@ -211,23 +211,36 @@ async fn gc_process_racing_pushes_to_a_serving_registry_never_breaks_a_completed
     };
 
     // HTTP pushers: images sharing a base layer, half of them deleted right away
-    // (garbage for the collector), the others kept.
+    // (garbage for the collector), the others kept. Worker 0 deletes every image
+    // and pauses about as long as the grace period between pushes, so its
+    // "churn" layer is swept again and again while it pushes it again: an
+    // upload commit racing the sweep of the same blob.
     let completed = Arc::new(Mutex::new(Vec::new()));
     let mut pushers = Vec::new();
     for w in 0..3 {
         let (c, base, stop, completed) = (c.clone(), base.clone(), stop.clone(), completed.clone());
         pushers.push(tokio::spawn(async move {
             let base_layer = vec![42u8; 256 * 1024];
+            let churn_layer = vec![7u8; 1024 * 1024];
             let mut n = 0;
             let started = Instant::now();
             while started.elapsed() < run_for {
-                let repo = format!("http/w{w}-{}", n % 4);
+                let churner = w == 0;
+                let repo = if churner {
+                    format!("http/w0-{n}")
+                } else {
+                    format!("http/w{w}-{}", n % 4)
+                };
                 let own = format!("worker {w} image {n} {:?}", Instant::now()).into_bytes();
                 let config = format!("{{\"w\":{w},\"n\":{n}}}").into_bytes();
-                let blobs = vec![config, base_layer.clone(), own];
+                let mut blobs = vec![config, base_layer.clone(), own];
+                if churner {
+                    blobs.push(churn_layer.clone());
+                    tokio::time::sleep(Duration::from_millis(700 + (n * 131 % 900) as u64)).await;
+                }
                 let tag = format!("t{n}");
                 if let Some(p) = push_image(&c, &base, &repo, &tag, &blobs).await {
-                    if n % 2 == 0 {
+                    if churner || n % 2 == 0 {
                         let r = c
                             .delete(format!("{base}/v2/{repo}/manifests/{}", p.digest))
                             .send()
