@@ -12,7 +12,7 @@ use sqlx::{Row, Sqlite, Transaction};
 use crate::error::Result;
 use crate::store::{digest_col, now_ms, MetaStore};
 
-/// How long a committer's hold protects a digest when the committer never
+/// How long an upload commit's hold protects a digest when the committer never
 /// releases it (it crashed between installing the bytes and recording them).
 pub const HOLD_TTL: Duration = Duration::from_secs(3600);
 
@@ -89,6 +89,10 @@ impl MetaStore {
     ) -> Result<GcMetaOutcome> {
         let mut tx = self.begin().await?;
         let mut out = GcMetaOutcome::default();
+        sqlx::query("DELETE FROM blob_holds WHERE expires_at < ?")
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
         if delete_untagged {
             let sql = format!(
                 "{KEEP_MANIFESTS}
@@ -206,8 +210,14 @@ impl MetaStore {
 
     /// A committer announces it is about to install and record `digest`. Refused
     /// ([`HoldOutcome::BeingSwept`]) while a collector's fresh sweep mark is on the
-    /// digest; a stale mark is taken over. `holder` is unique per commit.
-    pub async fn hold_blob(&self, digest: &Digest, holder: &str) -> Result<HoldOutcome> {
+    /// digest; a stale mark is taken over. `holder` is unique per commit; the hold
+    /// lasts `ttl` unless released (see [`HOLD_TTL`]).
+    pub async fn hold_blob(
+        &self,
+        digest: &Digest,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<HoldOutcome> {
         let mut tx = self.begin().await?;
         let now = now_ms();
         let stale = now - SWEEP_MARK_STALE.as_millis() as i64;
@@ -226,7 +236,7 @@ impl MetaStore {
         )
         .bind(digest.as_str())
         .bind(holder)
-        .bind(now + HOLD_TTL.as_millis() as i64)
+        .bind(now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

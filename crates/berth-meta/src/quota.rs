@@ -100,7 +100,10 @@ impl MetaStore {
     /// Like [`MetaStore::link_blob`], but in the same transaction refuses when the
     /// blob is new to the project and would take it past `limit` bytes (`None`:
     /// unlimited). Because the check and the link commit together, concurrent
-    /// pushes can never overshoot the quota.
+    /// pushes can never overshoot the quota. The same transaction forgets the
+    /// finished upload session `upload` and, on success, releases the commit's
+    /// hold `(digest, holder)`, so an upload commit costs two transactions in all.
+    #[allow(clippy::too_many_arguments)]
     pub async fn link_blob_within_quota(
         &self,
         repo: &str,
@@ -108,13 +111,20 @@ impl MetaStore {
         digest: &Digest,
         size: u64,
         limit: Option<u64>,
+        upload: &str,
+        holder: &str,
     ) -> Result<std::result::Result<(), QuotaExceeded>> {
         let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM upload_sessions WHERE id = ?")
+            .bind(upload)
+            .execute(&mut *tx)
+            .await?;
         if let Some(limit) = limit {
             if let Some(would_use) =
                 Self::would_exceed(&mut tx, project, digest, size, limit).await?
             {
-                tx.rollback().await?;
+                // Keep the session row deletion; the caller releases the hold.
+                tx.commit().await?;
                 return Ok(Err(QuotaExceeded { would_use, limit }));
             }
         }
@@ -135,6 +145,11 @@ impl MetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM blob_holds WHERE digest = ? AND holder = ?")
+            .bind(digest.as_str())
+            .bind(holder)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Ok(()))
     }

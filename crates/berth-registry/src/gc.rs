@@ -335,13 +335,13 @@ impl Registry {
         Ok(self.meta.job_run(id).await?.filter(|r| r.kind == GC_JOB))
     }
 
-    /// Holds `digest` for a commit (see the module docs): waits while a
-    /// collector is sweeping it. Returns the holder id to release.
-    pub(crate) async fn hold(&self, digest: &Digest) -> Result<String> {
+    /// Holds `digest` for a commit for up to `ttl` (see the module docs): waits
+    /// while a collector is sweeping it. Returns the holder id to release.
+    pub(crate) async fn hold(&self, digest: &Digest, ttl: Duration) -> Result<String> {
         let holder = uuid::Uuid::new_v4().to_string();
         let deadline = Instant::now() + SWEEP_MARK_STALE + Duration::from_secs(5);
         loop {
-            match self.meta.hold_blob(digest, &holder).await? {
+            match self.meta.hold_blob(digest, &holder, ttl).await? {
                 HoldOutcome::Held => return Ok(holder),
                 HoldOutcome::BeingSwept if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(25)).await;

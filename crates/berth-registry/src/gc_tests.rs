@@ -298,7 +298,7 @@ async fn a_held_digest_is_never_swept_and_a_swept_digest_cannot_be_held() {
     f.reg.blob_delete(&r, &d).await.unwrap();
 
     // A committer holds the digest (between installing and recording it).
-    let holder = f.reg.hold(&d).await.unwrap();
+    let holder = f.reg.hold(&d, berth_meta::gc::HOLD_TTL).await.unwrap();
     assert_eq!(
         gc(&f.reg, opts(Duration::ZERO, false)).await.blobs_deleted,
         0
@@ -309,7 +309,11 @@ async fn a_held_digest_is_never_swept_and_a_swept_digest_cannot_be_held() {
     // A collector's mark keeps committers out until the sweep is over.
     assert!(f.reg.meta.sweep_mark(&d).await.unwrap());
     assert_eq!(
-        f.reg.meta.hold_blob(&d, "other").await.unwrap(),
+        f.reg
+            .meta
+            .hold_blob(&d, "other", Duration::from_secs(60))
+            .await
+            .unwrap(),
         HoldOutcome::BeingSwept
     );
     assert_eq!(

@@ -92,7 +92,7 @@ impl Registry {
         let size = body.len() as u64;
         self.quota_admit(repo, Some(&digest), size).await?;
         // Garbage collection must not sweep these bytes between install and record.
-        let holder = self.hold(&digest).await?;
+        let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
         let result = self
             .manifest_store(repo, &manifest, &digest, body, algorithm, annotations, tag)
             .await;

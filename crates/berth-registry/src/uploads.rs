@@ -169,12 +169,14 @@ impl Registry {
             }
         }
         // Garbage collection must not sweep these bytes between install and record.
-        let holder = self.hold(&digest).await?;
+        let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
         let committed = self.blobs.upload_commit(&upload, &digest).await;
         let result = self
             .record_upload(repo, id, &digest, committed, limit, &holder)
             .await;
-        self.release(&digest, &holder).await;
+        if result.is_err() {
+            self.release(&digest, &holder).await;
+        }
         result.map(|()| digest)
     }
 
@@ -189,11 +191,25 @@ impl Registry {
         limit: Option<u64>,
         holder: &str,
     ) -> Result<()> {
-        self.meta.upload_delete(id).await?;
-        let size = committed.map_err(|e| with_id(e.into(), id))?;
+        let size = match committed {
+            Ok(size) => size,
+            Err(e) => {
+                self.meta.upload_delete(id).await?;
+                return Err(with_id(e.into(), id));
+            }
+        };
+        // One transaction: forget the session, link within the quota, release the hold.
         match self
             .meta
-            .link_blob_within_quota(repo.as_str(), repo.project(), digest, size, limit)
+            .link_blob_within_quota(
+                repo.as_str(),
+                repo.project(),
+                digest,
+                size,
+                limit,
+                id,
+                holder,
+            )
             .await?
         {
             Ok(()) => Ok(()),
