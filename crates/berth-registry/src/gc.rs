@@ -155,7 +155,15 @@ impl Registry {
         opts: &GcOptions,
         progress: &(dyn Fn(GcStep) + Send + Sync),
     ) -> Result<GcReport> {
-        let _one_at_a_time = self.gc_lock.lock().await;
+        let id = self.gc_record_start(opts).await?;
+        self.gc_recorded(id, opts, progress).await
+    }
+
+    /// Records a run as `running` in the job history and returns its id, for an
+    /// API that answers at once with the run's location (Harbor answers `201` with
+    /// `Location: /api/v2.0/system/gc/{id}`) and then runs
+    /// [`Registry::gc_recorded`] in the background.
+    pub async fn gc_record_start(&self, opts: &GcOptions) -> Result<i64> {
         let params = serde_json::json!({
             "delete_untagged": opts.delete_untagged,
             "dry_run": opts.dry_run,
@@ -163,10 +171,21 @@ impl Registry {
             "upload_max_age_secs": opts.upload_max_age.as_secs(),
         })
         .to_string();
-        let id = self
+        Ok(self
             .meta
             .job_start(GC_JOB, opts.trigger.as_str(), opts.dry_run, &params)
-            .await?;
+            .await?)
+    }
+
+    /// Runs the collection recorded as `id` by [`Registry::gc_record_start`] and
+    /// records its outcome (counts, `success` or `error`).
+    pub async fn gc_recorded(
+        &self,
+        id: i64,
+        opts: &GcOptions,
+        progress: &(dyn Fn(GcStep) + Send + Sync),
+    ) -> Result<GcReport> {
+        let _one_at_a_time = self.gc_lock.lock().await;
         let mut report = GcReport {
             run_id: id,
             dry_run: opts.dry_run,

@@ -52,6 +52,18 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     header(headers, "content-length").and_then(|v| v.trim().parse().ok())
 }
 
+/// Refuses an upload request before storing its body (a quota): the body is read
+/// and discarded for a bounded time, so the client reads the refusal instead of a
+/// reset connection.
+async fn refuse(err: Error, mut body: ByteStream) -> ApiError {
+    use futures::StreamExt;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    err.into()
+}
+
 /// On 416, tell the client where the upload stands so it can resume.
 fn out_of_order(repo: &RepositoryName, id: &str, err: Error) -> ApiError {
     let offset = match &err {
@@ -105,7 +117,9 @@ pub async fn start(
         }
     } else if let Some(digest) = q.get("digest") {
         if let (Some(len), Ok(d)) = (content_length(headers), Digest::parse(digest)) {
-            reg.quota_admit(repo, Some(&d), len).await?;
+            if let Err(e) = reg.quota_admit(repo, Some(&d), len).await {
+                return Err(refuse(e, body).await);
+            }
         }
         let digest = reg.upload_monolithic(repo, Some(digest), body).await?;
         return Ok(created(repo, &digest));
@@ -137,7 +151,9 @@ pub async fn patch(
     body: ByteStream,
 ) -> ApiResult {
     if let Some(len) = content_length(headers) {
-        reg.upload_quota_admit(repo, id, len).await?;
+        if let Err(e) = reg.upload_quota_admit(repo, id, len).await {
+            return Err(refuse(e, body).await);
+        }
     }
     match reg
         .upload_append(repo, id, header(headers, "content-range"), body)
@@ -159,7 +175,9 @@ pub async fn put(
 ) -> ApiResult {
     let reg = &state.registry;
     if let Some(len) = content_length(headers).filter(|n| *n > 0) {
-        reg.upload_quota_admit(repo, id, len).await?;
+        if let Err(e) = reg.upload_quota_admit(repo, id, len).await {
+            return Err(refuse(e, body).await);
+        }
     }
     let chunk = has_body(headers).then_some(body);
     let result = reg
