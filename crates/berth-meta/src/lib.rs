@@ -5,6 +5,9 @@
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
 //! - [`error`] — [`MetaError`].
+//! - [`gc`] — garbage collection: untagged manifests, link expiry, holds and sweep marks.
+//! - [`quota`] — per-project quotas and storage usage.
+//! - [`stats`] — pull/push statistics per manifest, tag and project-day; job run history.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
@@ -20,7 +23,15 @@
 //! blobs(digest, size, created_at)                           bytes installed in the blob store
 //! audit_log(seq, at, actor, actor_kind, source_ip, action, repository, reference,
 //!           digest, result, detail, prev_hash, hash)         append-only, hash-chained
+//! blob_holds(digest, holder, expires_at)                     a commit in progress (gc must keep it)
+//! blob_sweeps(digest, marked_at)                             gc is deleting these bytes
+//! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
+//! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
 //! ```
+//!
+//! `repositories.project` is a generated column (first name component, or
+//! `library`); `manifests.pushed_by`, `tags.pushed_by` and `tags.pull_count` come
+//! from migration 4.
 //!
 //! Deleting a manifest cascades to its tags and references. A blob row is written
 //! only after its bytes are durable, so a row never points at missing bytes unless
@@ -39,6 +50,9 @@
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod gc;
+pub mod quota;
+pub mod stats;
 pub mod store;
 
 pub use access::{
@@ -46,6 +60,9 @@ pub use access::{
 };
 pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS};
 pub use error::MetaError;
+pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
+pub use quota::{ProjectUsageRecord, QuotaExceeded};
+pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
     TagRecord,

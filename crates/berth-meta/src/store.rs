@@ -106,7 +106,7 @@ pub struct TagRecord {
     pub digest: Digest,
 }
 
-fn digest_col(s: String) -> Result<Digest> {
+pub(crate) fn digest_col(s: String) -> Result<Digest> {
     Digest::from_str(&s).map_err(|e| MetaError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
@@ -139,7 +139,10 @@ impl MetaStore {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn ensure_repository(tx: &mut Transaction<'static, Sqlite>, name: &str) -> Result<i64> {
+    pub(crate) async fn ensure_repository(
+        tx: &mut Transaction<'static, Sqlite>,
+        name: &str,
+    ) -> Result<i64> {
         sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
             .bind(name)
             .bind(now_ms())
@@ -342,6 +345,16 @@ impl MetaStore {
         .await?
         .rows_affected()
             > 0;
+        if !created {
+            // A re-push counts as a push: garbage collection's grace period for
+            // untagged manifests starts again (docs/gc.md).
+            sqlx::query("UPDATE manifests SET pushed_at = ? WHERE repo_id = ? AND digest = ?")
+                .bind(now)
+                .bind(repo_id)
+                .bind(m.digest.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         if created {
             for child in m.children {
                 sqlx::query(

@@ -81,9 +81,14 @@ impl Registry {
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<Option<u64>> {
-        if let Some(size) = self.meta.blob_in_repository(repo.as_str(), digest).await? {
-            self.meta.link_blob(repo.as_str(), digest, size).await?;
-            return Ok(Some(size));
+        if self
+            .meta
+            .blob_in_repository(repo.as_str(), digest)
+            .await?
+            .is_some()
+        {
+            // Refreshes the link's age; refused only if the blob is being swept.
+            return Ok(self.meta.link_existing_blob(repo.as_str(), digest).await?);
         }
         let source = match from {
             Some(from) => Some(from.as_str().to_string()),
@@ -103,7 +108,11 @@ impl Registry {
             tracing::error!(%digest, "blob recorded in metadata but missing from storage; run berth fsck");
             return Ok(None);
         }
-        self.meta.link_blob(repo.as_str(), digest, size).await?;
-        Ok(Some(size))
+        if !self.meta.project_holds_blob(repo.project(), digest).await? {
+            self.quota_admit(repo, None, size).await?;
+        }
+        // In one transaction: the blob row still exists and no collector is
+        // sweeping it (else the client uploads it instead).
+        Ok(self.meta.link_existing_blob(repo.as_str(), digest).await?)
     }
 }

@@ -11,6 +11,9 @@
 //! - [`listing`] — tags list, catalog, referrers.
 //! - [`cache`] — hot manifests in memory, invalidated on every local change.
 //! - [`fsck`] — consistency check of stored blobs and references.
+//! - [`gc`] — online garbage collection, blob holds for commits, run history.
+//! - [`quota`] — per-project storage quotas and usage.
+//! - [`stats`] — pull/push statistics, written in batches off the request path.
 //! - [`audit`] — the hash-chained audit trail: non-blocking record, one batching
 //!   writer task, verify, query.
 //! - [`access`] — the authorization hook every operation passes through.
@@ -23,20 +26,26 @@ pub mod blobs;
 pub mod cache;
 pub mod error;
 pub mod fsck;
+pub mod gc;
 pub mod listing;
 pub mod manifests;
+pub mod quota;
 pub mod registry;
+pub mod stats;
 pub mod uploads;
 
 pub use access::{Access, AccessPolicy, Action};
 pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Login, Permissions, Principal};
+pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
 pub use cache::CacheConfig;
 pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
+pub use gc::{GcOptions, GcReport, GcStep, GcTrigger};
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};
+pub use quota::ProjectUsage;
 pub use registry::{Limits, Registry};
 pub use uploads::UploadStatus;

@@ -49,6 +49,22 @@ impl Registry {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<PushedManifest> {
+        self.manifest_put_as(repo, reference, content_type, body, "anonymous")
+            .await
+    }
+
+    /// [`Registry::manifest_put`] by `actor` (a user or robot name, `anonymous`),
+    /// recorded as the pusher in the statistics. Refused with
+    /// [`Error::PolicyDenied`] `quota exceeded: …` when the manifest would take
+    /// the project past its quota.
+    pub async fn manifest_put_as(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: Bytes,
+        actor: &str,
+    ) -> Result<PushedManifest> {
         if body.len() > self.limits.max_manifest_bytes {
             return Err(Error::ManifestTooLarge {
                 limit: self.limits.max_manifest_bytes,
@@ -74,9 +90,37 @@ impl Registry {
             .filter(|a| !a.is_empty())
             .and_then(|a| serde_json::to_string(a).ok());
         let size = body.len() as u64;
+        self.quota_admit(repo, Some(&digest), size).await?;
+        // Garbage collection must not sweep these bytes between install and record.
+        let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
+        let result = self
+            .manifest_store(repo, &manifest, &digest, body, algorithm, annotations, tag)
+            .await;
+        self.release(&digest, &holder).await;
+        result?;
+        self.note_push(repo, &digest, tag, actor);
+        Ok(PushedManifest {
+            digest,
+            subject: manifest.subject,
+        })
+    }
+
+    /// Installs the manifest's bytes and records it (and its tag).
+    #[allow(clippy::too_many_arguments)]
+    async fn manifest_store(
+        &self,
+        repo: &RepositoryName,
+        manifest: &Manifest,
+        digest: &Digest,
+        body: Bytes,
+        algorithm: Algorithm,
+        annotations: Option<String>,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        let size = body.len() as u64;
         self.blobs.put(body, algorithm).await?;
         let record = NewManifest {
-            digest: &digest,
+            digest,
             media_type: &manifest.media_type,
             artifact_type: manifest.artifact_type.as_deref(),
             subject: manifest.subject.as_ref(),
@@ -88,10 +132,7 @@ impl Registry {
         if let Some(tag) = tag {
             self.cache.invalidate(repo.as_str(), tag);
         }
-        Ok(PushedManifest {
-            digest,
-            subject: manifest.subject,
-        })
+        Ok(())
     }
 
     async fn manifest_record(
@@ -124,7 +165,14 @@ impl Registry {
         body: bool,
     ) -> Result<ManifestContent> {
         let key = reference.to_string();
+        let tag = match reference {
+            Reference::Tag(t) => Some(t.as_str()),
+            Reference::Digest(_) => None,
+        };
         if let Some(hit) = self.cache.get(repo.as_str(), &key) {
+            if body {
+                self.note_pull(repo, &hit.digest, tag);
+            }
             return Ok(ManifestContent {
                 digest: hit.digest.clone(),
                 media_type: hit.media_type.clone(),
@@ -149,6 +197,9 @@ impl Registry {
             record.media_type.clone(),
             bytes.clone(),
         );
+        if body {
+            self.note_pull(repo, &record.digest, tag);
+        }
         Ok(ManifestContent {
             digest: record.digest,
             media_type: record.media_type,

@@ -34,6 +34,14 @@ pub struct Registry {
     pub(crate) meta: MetaStore,
     pub(crate) limits: Limits,
     pub(crate) cache: ManifestCache,
+    /// Garbage collection's grace period, for the "HEAD revives a link" rule.
+    pub(crate) gc_grace: std::time::Duration,
+    /// Quota of projects without their own, bytes (`None`: unlimited).
+    pub(crate) default_quota: Option<u64>,
+    /// The pull/push statistics writer.
+    pub(crate) stats: crate::stats::StatsRecorder,
+    /// Serializes this process's garbage-collection runs.
+    pub(crate) gc_lock: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -52,9 +60,13 @@ impl Registry {
         let meta = MetaStore::open_sqlite(&blobs.root().join("meta.db")).await?;
         Ok(Registry {
             blobs: Arc::new(blobs),
+            stats: crate::stats::StatsRecorder::spawn(meta.clone()),
             meta,
             limits,
             cache: ManifestCache::new(&CacheConfig::default()),
+            gc_grace: crate::gc::GcOptions::default().grace_period,
+            default_quota: None,
+            gc_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -64,13 +76,28 @@ impl Registry {
         self
     }
 
+    /// Sets garbage collection's grace period as the request path sees it (a blob
+    /// `HEAD` refreshes links older than half of it). Default 2 h.
+    pub fn with_gc_grace(mut self, grace: std::time::Duration) -> Registry {
+        self.gc_grace = grace;
+        self
+    }
+
+    /// Sets the quota of projects that have none of their own, in bytes
+    /// (`None`, the default: unlimited).
+    pub fn with_default_quota(mut self, bytes: Option<u64>) -> Registry {
+        self.default_quota = bytes;
+        self
+    }
+
     /// The configured limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    /// Closes the metadata pools (call on shutdown).
+    /// Writes pending statistics and closes the metadata pools (call on shutdown).
     pub async fn close(&self) {
+        self.stats_flush().await;
         self.meta.close().await;
     }
 }

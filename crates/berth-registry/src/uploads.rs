@@ -152,11 +152,73 @@ impl Registry {
         if let Some(body) = final_chunk {
             self.upload_append(repo, id, content_range, body).await?;
         }
+        // The size is known now: a push past the project's quota is refused before
+        // the bytes are installed (and the session dropped, leaving nothing).
+        let len = self
+            .blobs
+            .upload_len(&upload)
+            .await
+            .map_err(|e| with_id(e.into(), id))?;
+        let (limit, _) = self.quota_limit(repo.project()).await?;
+        if limit.is_some() {
+            if let Err(e) = self.quota_admit(repo, Some(&digest), len).await {
+                if matches!(e, Error::PolicyDenied(_)) {
+                    let _ = self.upload_cancel(repo, id).await;
+                }
+                return Err(e);
+            }
+        }
+        // Garbage collection must not sweep these bytes between install and record.
+        let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
         let committed = self.blobs.upload_commit(&upload, &digest).await;
-        self.meta.upload_delete(id).await?;
-        let size = committed.map_err(|e| with_id(e.into(), id))?;
-        self.meta.link_blob(repo.as_str(), &digest, size).await?;
-        Ok(digest)
+        let result = self
+            .record_upload(repo, id, &digest, committed, limit, &holder)
+            .await;
+        if result.is_err() {
+            self.release(&digest, &holder).await;
+        }
+        result.map(|()| digest)
+    }
+
+    /// Forgets the session and links the committed blob, within the quota (checked
+    /// again in the linking transaction, so concurrent pushes cannot overshoot).
+    async fn record_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+        digest: &Digest,
+        committed: berth_storage::error::Result<u64>,
+        limit: Option<u64>,
+        holder: &str,
+    ) -> Result<()> {
+        let size = match committed {
+            Ok(size) => size,
+            Err(e) => {
+                self.meta.upload_delete(id).await?;
+                return Err(with_id(e.into(), id));
+            }
+        };
+        // One transaction: forget the session, link within the quota, release the hold.
+        match self
+            .meta
+            .link_blob_within_quota(
+                repo.as_str(),
+                repo.project(),
+                digest,
+                size,
+                limit,
+                id,
+                holder,
+            )
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(q) => {
+                self.release(digest, holder).await;
+                self.drop_unrecorded(digest).await;
+                Err(crate::quota::exceeded(q.would_use, q.limit))
+            }
+        }
     }
 
     /// `POST /v2/<name>/blobs/uploads/?digest=<digest>` with the whole blob as body.

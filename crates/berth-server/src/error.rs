@@ -85,6 +85,10 @@ impl IntoResponse for ApiError {
                 let status =
                     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let text = match err.code() {
+                    // A policy's refusal is its own message (clients show it).
+                    Some(code) if matches!(err, berth_registry::Error::PolicyDenied(_)) => {
+                        body(code.as_str(), &err.to_string(), None)
+                    }
                     Some(code) => body(code.as_str(), code.message(), Some(err.to_string())),
                     None => {
                         // Server-side failure: log it in full, tell the client what kind.

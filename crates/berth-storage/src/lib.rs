@@ -5,6 +5,7 @@
 //! Module map:
 //! - [`blob_store`] — [`BlobStore`], reads (streamed, ranged), durable installs, deletes, listing.
 //! - [`upload`] — upload sessions: append chunks while hashing, commit after verifying the digest.
+//! - [`housekeeping`] — modification times and abandoned-upload removal, for garbage collection.
 //! - [`error`] — [`StorageError`].
 //!
 //! # Layout under the data directory
@@ -36,10 +37,12 @@
 
 pub mod blob_store;
 pub mod error;
+pub mod housekeeping;
 pub mod upload;
 
 pub use blob_store::{BlobStore, ByteStream};
 pub use error::StorageError;
+pub use housekeeping::UploadEntry;
 pub use upload::UploadId;
 
 #[cfg(test)]

@@ -41,6 +41,15 @@
 //! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
 //! manifest_ttl_ms = 2000        # how stale a cached tag may be w.r.t. other processes
 //!
+//! [gc]                          # garbage collection (docs/gc.md)
+//! schedule = "0 0 3 * * *"      # cron (sec min hour day month weekday; 5 fields = at second 0); unset: none
+//! grace_period = "2h"           # links and untagged manifests younger than this are kept
+//! delete_untagged = false       # also delete untagged manifests (with their referrers)
+//! upload_max_age = "24h"        # upload sessions idle longer than this are removed
+//!
+//! [quota]
+//! default = "unlimited"         # storage quota of projects without their own, e.g. "10GiB"
+//!
 //! [audit]                       # the hash-chained audit trail (docs/audit.md)
 //! enabled = true                # record pushes, pulls, deletes, logins, account changes
 //! batch_delay_ms = 50           # the writer gathers entries this long per commit
@@ -75,6 +84,10 @@ pub struct Config {
     pub auth: AuthSection,
     /// The audit trail.
     pub audit: AuditSection,
+    /// Garbage collection.
+    pub gc: GcSection,
+    /// Storage quotas.
+    pub quota: QuotaSection,
 }
 
 /// `[auth]`: how clients authenticate (see `berth_registry::auth`).
@@ -177,6 +190,103 @@ impl Default for AuditSection {
     }
 }
 
+/// `[gc]`: garbage collection (see docs/gc.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcSection {
+    /// When `berth serve` runs garbage collection itself: a cron expression with
+    /// seconds (`sec min hour day-of-month month day-of-week`, as Harbor's GC
+    /// schedule), or the classic five fields (run at second 0). Unset: never.
+    pub schedule: Option<String>,
+    /// Repository links (fresh uploads and mounts waiting for their manifest) and
+    /// untagged manifests younger than this are kept. humantime, default `2h`.
+    pub grace_period: String,
+    /// Also delete untagged manifests, their referrers and the children of
+    /// untagged indexes. Default false.
+    pub delete_untagged: bool,
+    /// Upload sessions that received nothing for this long are removed.
+    /// humantime, default `24h`.
+    pub upload_max_age: String,
+}
+
+impl Default for GcSection {
+    fn default() -> Self {
+        GcSection {
+            schedule: None,
+            grace_period: "2h".into(),
+            delete_untagged: false,
+            upload_max_age: "24h".into(),
+        }
+    }
+}
+
+/// `[quota]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaSection {
+    /// Storage quota of projects without their own (set with `berth quota set`):
+    /// a size such as `10GiB`, `500MB`, `1048576`, or `unlimited` (the default).
+    pub default: String,
+}
+
+impl Default for QuotaSection {
+    fn default() -> Self {
+        QuotaSection {
+            default: "unlimited".into(),
+        }
+    }
+}
+
+/// Parses a size: a number of bytes with an optional unit (`B`, `KB`/`MB`/`GB`/`TB`
+/// powers of 1000, `KiB`/`MiB`/`GiB`/`TiB` powers of 1024; case-insensitive,
+/// spaces allowed), or `unlimited` / `none` (`None`).
+pub fn parse_size(text: &str) -> anyhow::Result<Option<u64>> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: f64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("invalid size {text:?}: expected e.g. 10GiB, 500MB or 1048576")
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "ki" | "kib" => 1 << 10,
+        "mi" | "mib" => 1 << 20,
+        "gi" | "gib" => 1 << 30,
+        "ti" | "tib" => 1 << 40,
+        other => anyhow::bail!("invalid size {text:?}: unknown unit {other:?}"),
+    };
+    Ok(Some((num * mult as f64).round() as u64))
+}
+
+/// Parses a humantime duration (`2h`, `30m`, `1h 30m`, `0s`), naming the key on error.
+pub fn parse_duration(key: &str, text: &str) -> anyhow::Result<std::time::Duration> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| anyhow::anyhow!("{key} = {text:?} is not a duration like 2h or 30m: {e}"))
+}
+
+/// Parses a cron expression with seconds (6 or 7 fields); five fields get `0`
+/// seconds prepended.
+pub fn parse_cron(text: &str) -> anyhow::Result<cron::Schedule> {
+    use std::str::FromStr;
+    let t = text.trim();
+    let full = if t.split_whitespace().count() == 5 {
+        format!("0 {t}")
+    } else {
+        t.to_string()
+    };
+    cron::Schedule::from_str(&full)
+        .map_err(|e| anyhow::anyhow!("gc.schedule = {text:?} is not a cron expression: {e}"))
+}
+
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM). Both or neither.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -262,6 +372,8 @@ impl Default for Config {
             tls: TlsSection::default(),
             auth: AuthSection::default(),
             audit: AuditSection::default(),
+            gc: GcSection::default(),
+            quota: QuotaSection::default(),
         }
     }
 }
@@ -322,7 +434,30 @@ impl Config {
                 "limits.max_manifest_bytes must be at least 4096 (the default is 4194304)"
             );
         }
+        self.gc_options()?;
+        if let Some(cron) = &self.gc.schedule {
+            parse_cron(cron)?;
+        }
+        self.default_quota()?;
         Ok(())
+    }
+
+    /// Garbage-collection parameters from `[gc]` (trigger `schedule`, no settle:
+    /// the server invalidates its own cache).
+    pub fn gc_options(&self) -> anyhow::Result<berth_registry::GcOptions> {
+        Ok(berth_registry::GcOptions {
+            dry_run: false,
+            delete_untagged: self.gc.delete_untagged,
+            grace_period: parse_duration("gc.grace_period", &self.gc.grace_period)?,
+            upload_max_age: parse_duration("gc.upload_max_age", &self.gc.upload_max_age)?,
+            settle: std::time::Duration::ZERO,
+            trigger: berth_registry::GcTrigger::Schedule,
+        })
+    }
+
+    /// `quota.default` in bytes (`None`: unlimited).
+    pub fn default_quota(&self) -> anyhow::Result<Option<u64>> {
+        parse_size(&self.quota.default).map_err(|e| e.context("quota.default"))
     }
 
     /// The manifest cache settings.
@@ -388,6 +523,30 @@ mod tests {
         assert_eq!(c.limits.max_page, 10_000);
         std::fs::write(&p, "lsiten = \"x\"\n").unwrap();
         assert!(Config::load(Some(&p)).is_err());
+    }
+
+    #[test]
+    fn gc_and_quota_keys_parse_and_bad_values_are_refused() {
+        let c = Config::default();
+        let gc = c.gc_options().unwrap();
+        assert_eq!(gc.grace_period, std::time::Duration::from_secs(7200));
+        assert_eq!(gc.upload_max_age, std::time::Duration::from_secs(86400));
+        assert!(!gc.delete_untagged);
+        assert_eq!(c.default_quota().unwrap(), None);
+        assert_eq!(parse_size("10GiB").unwrap(), Some(10 << 30));
+        assert_eq!(parse_size("500 MB").unwrap(), Some(500_000_000));
+        assert_eq!(parse_size("1.5KiB").unwrap(), Some(1536));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_cron("0 0 3 * * *").is_ok());
+        assert!(parse_cron("*/5 * * * *").is_ok());
+        assert!(parse_cron("every night").is_err());
+        let mut bad = Config::default();
+        bad.gc.grace_period = "soon".into();
+        assert!(bad.validate().is_err());
+        let mut bad = Config::default();
+        bad.gc.schedule = Some("61 * * * * *".into());
+        assert!(bad.validate().is_err());
     }
 
     #[test]

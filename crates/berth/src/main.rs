@@ -2,11 +2,14 @@
 //!
 //! - `berth serve`: run the registry (OCI Distribution v1.1 on `/v2`).
 //! - `berth fsck`: verify stored blobs and manifest references.
+//! - `berth gc`: garbage collection (safe while `serve` runs).
+//! - `berth quota`: set and show per-project storage quotas.
 //! - `berth audit verify|export`: check the audit trail's hash chain; export it.
 
 mod admin;
 mod audit;
 mod config;
+mod gc;
 mod serve;
 
 use std::path::PathBuf;
@@ -98,6 +101,72 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Delete what nothing needs any more: expired repository links, blobs no
+    /// link keeps, abandoned upload sessions, and (with --delete-untagged)
+    /// untagged manifests with their referrers. Safe while `serve` runs on the
+    /// same data directory.
+    Gc {
+        /// TOML configuration file (its `data_dir`, `[gc]` and `[cache]` are used).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Print what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete untagged manifests older than the grace period, with their
+        /// referrers (signatures, SBOMs) and the children of untagged indexes.
+        #[arg(long)]
+        delete_untagged: bool,
+        /// Keep links and untagged manifests younger than this, e.g. 2h, 30m
+        /// [default: gc.grace_period, 2h].
+        #[arg(long)]
+        grace_period: Option<String>,
+        /// Remove upload sessions idle longer than this [default: gc.upload_max_age, 24h].
+        #[arg(long)]
+        upload_max_age: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Per-project storage quotas (stored in the data directory's metadata).
+    Quota {
+        #[command(subcommand)]
+        action: QuotaAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuotaAction {
+    /// Set a project's quota.
+    Set {
+        /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Project name (first component of its repositories' names).
+        #[arg(long)]
+        project: String,
+        /// Quota: a size (10GiB, 500MB, 1048576), `unlimited`, or `default` to
+        /// fall back to `quota.default`.
+        #[arg(long)]
+        bytes: String,
+    },
+    /// Show a project's storage used, quota, artifacts, and pushes/pulls per day.
+    Show {
+        /// TOML configuration file (its `data_dir` and `quota.default` are used).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Project name.
+        #[arg(long)]
+        project: String,
     },
 }
 
@@ -336,6 +405,58 @@ fn main() -> ExitCode {
             }
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError("audit"))),
+            Command::Gc {
+                config,
+                data_dir,
+                dry_run,
+                delete_untagged,
+                grace_period,
+                upload_max_age,
+                yes,
+            } => {
+                let mut cfg = Config::load(config.as_deref())?;
+                if let Some(d) = data_dir {
+                    cfg.data_dir = d;
+                }
+                cfg.validate()?;
+                init_logging(log_filter("warn")?);
+                let args = gc::GcArgs {
+                    dry_run,
+                    delete_untagged,
+                    grace_period,
+                    upload_max_age,
+                    yes,
+                };
+                gc::run_cli(&cfg, args).await
+            }
+            Command::Quota { action } => {
+                init_logging(log_filter("warn")?);
+                match action {
+                    QuotaAction::Set {
+                        config,
+                        data_dir,
+                        project,
+                        bytes,
+                    } => {
+                        let mut cfg = Config::load(config.as_deref())?;
+                        if let Some(d) = data_dir {
+                            cfg.data_dir = d;
+                        }
+                        gc::quota_set(&cfg.data_dir, &project, &bytes).await
+                    }
+                    QuotaAction::Show {
+                        config,
+                        data_dir,
+                        project,
+                    } => {
+                        let mut cfg = Config::load(config.as_deref())?;
+                        if let Some(d) = data_dir {
+                            cfg.data_dir = d;
+                        }
+                        gc::quota_show(&cfg, &project).await
+                    }
+                }
+            }
         }
     });
     match result {

@@ -17,7 +17,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let registry = Registry::open(&cfg.data_dir, cfg.registry_limits())
         .await
         .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
-        .with_manifest_cache(&cfg.cache_config());
+        .with_manifest_cache(&cfg.cache_config())
+        .with_gc_grace(cfg.gc_options()?.grace_period)
+        .with_default_quota(cfg.default_quota()?);
     let auth_config = cfg.auth.to_auth_config()?;
     let mode = auth_config.mode;
     let (auth, generated) = berth_registry::Auth::open(registry.meta().clone(), auth_config)
@@ -77,11 +79,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         max_header_bytes: cfg.limits.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
     };
+    let gc_task = match &cfg.gc.schedule {
+        Some(cron) => {
+            tracing::info!(schedule = %cron, "scheduled garbage collection enabled");
+            Some(crate::gc::spawn_schedule(
+                crate::config::parse_cron(cron)?,
+                cfg.gc_options()?,
+                state.clone(),
+            ))
+        }
+        None => None,
+    };
     berth_server::listener::serve(listener, berth_server::router(state.clone()), opts, async {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
     })
     .await;
+    if let Some(task) = gc_task {
+        task.abort();
+    }
     // Every request has finished: write the last audit entries before the
     // database closes.
     state.audit.shutdown().await;

@@ -33,7 +33,8 @@ fn blob_headers(resp: &mut Response, digest: &Digest, len: u64) {
 
 /// HEAD: 200 with `Content-Length`, `Docker-Content-Digest`, `Accept-Ranges`; no body.
 pub async fn head(reg: &Registry, repo: &RepositoryName, digest: &Digest) -> ApiResult {
-    let size = reg.blob_size(repo, digest).await?;
+    // HEAD also refreshes an ageing link (garbage collection's grace period).
+    let size = reg.blob_head(repo, digest).await?;
     let mut resp = StatusCode::OK.into_response();
     blob_headers(&mut resp, digest, size);
     Ok(resp)

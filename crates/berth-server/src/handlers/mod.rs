@@ -226,7 +226,7 @@ async fn authorized(
         (Route::Blob(repo, d), Method::GET) => blobs::get(reg, &repo, &d, h).await,
         (Route::Blob(repo, d), Method::HEAD) => blobs::head(reg, &repo, &d).await,
         (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,
-        (Route::UploadStart(repo), Method::POST) => uploads::start(&state, client, &repo, &query, body_stream(body, idle)).await,
+        (Route::UploadStart(repo), Method::POST) => uploads::start(&state, client, &repo, &query, h, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::GET) => uploads::status(reg, &repo, &id).await,
         (Route::Upload(repo, id), Method::PATCH) => uploads::patch(reg, &repo, &id, h, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::PUT) => {

@@ -46,6 +46,24 @@ fn created(repo: &RepositoryName, digest: &Digest) -> Response {
     resp
 }
 
+/// The request's `Content-Length`, when given: the size a project quota can
+/// check before any byte is stored.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header(headers, "content-length").and_then(|v| v.trim().parse().ok())
+}
+
+/// Refuses an upload request before storing its body (a quota): the body is read
+/// and discarded for a bounded time, so the client reads the refusal instead of a
+/// reset connection.
+async fn refuse(err: Error, mut body: ByteStream) -> ApiError {
+    use futures::StreamExt;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(Ok(_)) = body.next().await {}
+    })
+    .await;
+    err.into()
+}
+
 /// On 416, tell the client where the upload stands so it can resume.
 fn out_of_order(repo: &RepositoryName, id: &str, err: Error) -> ApiError {
     let offset = match &err {
@@ -73,6 +91,7 @@ pub async fn start(
     client: Option<std::net::IpAddr>,
     repo: &RepositoryName,
     q: &Query,
+    headers: &HeaderMap,
     body: ByteStream,
 ) -> ApiResult {
     let reg = &state.registry;
@@ -97,6 +116,11 @@ pub async fn start(
             }
         }
     } else if let Some(digest) = q.get("digest") {
+        if let (Some(len), Ok(d)) = (content_length(headers), Digest::parse(digest)) {
+            if let Err(e) = reg.quota_admit(repo, Some(&d), len).await {
+                return Err(refuse(e, body).await);
+            }
+        }
         let digest = reg.upload_monolithic(repo, Some(digest), body).await?;
         return Ok(created(repo, &digest));
     }
@@ -126,6 +150,11 @@ pub async fn patch(
     headers: &HeaderMap,
     body: ByteStream,
 ) -> ApiResult {
+    if let Some(len) = content_length(headers) {
+        if let Err(e) = reg.upload_quota_admit(repo, id, len).await {
+            return Err(refuse(e, body).await);
+        }
+    }
     match reg
         .upload_append(repo, id, header(headers, "content-range"), body)
         .await
@@ -145,6 +174,11 @@ pub async fn put(
     body: ByteStream,
 ) -> ApiResult {
     let reg = &state.registry;
+    if let Some(len) = content_length(headers).filter(|n| *n > 0) {
+        if let Err(e) = reg.upload_quota_admit(repo, id, len).await {
+            return Err(refuse(e, body).await);
+        }
+    }
     let chunk = has_body(headers).then_some(body);
     let result = reg
         .upload_finish(

@@ -1,0 +1,349 @@
+//! Usage statistics (pushes and pulls per manifest, tag and project-day) and the
+//! history of background job runs. Statistics are written in batches by the
+//! registry's background writer, never on a request's path.
+
+use berth_oci::Digest;
+use sqlx::Row;
+
+use crate::error::Result;
+use crate::store::{digest_col, now_ms, MetaStore};
+
+/// Pulls of one manifest (optionally through one tag), coalesced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullAggregate {
+    /// Repository name.
+    pub repository: String,
+    /// The manifest pulled.
+    pub digest: Digest,
+    /// The tag it was pulled by, when pulled by tag.
+    pub tag: Option<String>,
+    /// Number of pulls.
+    pub count: u64,
+    /// Time of the last one (Unix ms).
+    pub last_at: i64,
+}
+
+/// One manifest push, with who pushed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushEvent {
+    /// Repository name.
+    pub repository: String,
+    /// The manifest pushed.
+    pub digest: Digest,
+    /// The tag it was pushed with, if any.
+    pub tag: Option<String>,
+    /// Who pushed it ("anonymous", a user name, a robot name).
+    pub actor: String,
+    /// When (Unix ms).
+    pub at: i64,
+}
+
+/// Push time, pusher and pull figures of a manifest or tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactStats {
+    /// Digest of the manifest (of the tag's target for a tag).
+    pub digest: Digest,
+    /// Last push time (Unix ms).
+    pub pushed_at: i64,
+    /// Who pushed it last, when known.
+    pub pushed_by: Option<String>,
+    /// Last pull (manifest GET) time (Unix ms), if ever pulled.
+    pub last_pulled_at: Option<i64>,
+    /// Pulls (manifest GETs; HEAD is not counted).
+    pub pull_count: u64,
+}
+
+/// Pushes and pulls of a project on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyCount {
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Manifest pushes.
+    pub pushes: u64,
+    /// Manifest pulls.
+    pub pulls: u64,
+}
+
+/// A row of `job_runs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRunRecord {
+    /// Id, increasing.
+    pub id: i64,
+    /// Kind of job (`gc`).
+    pub kind: String,
+    /// What started it: `manual` (API), `schedule`, `cli`.
+    pub trigger: String,
+    /// True for a dry run.
+    pub dry_run: bool,
+    /// The run's parameters as JSON text.
+    pub parameters: String,
+    /// `running`, `success` or `error`.
+    pub status: String,
+    /// Start (Unix ms).
+    pub started_at: i64,
+    /// End (Unix ms), when finished.
+    pub finished_at: Option<i64>,
+    /// Manifests deleted (or, in a dry run, that would be).
+    pub manifests_deleted: u64,
+    /// Repository links expired.
+    pub links_deleted: u64,
+    /// Blobs deleted.
+    pub blobs_deleted: u64,
+    /// Bytes of those blobs.
+    pub bytes_deleted: u64,
+    /// Upload sessions swept.
+    pub uploads_deleted: u64,
+    /// The failure, when `status` is `error`.
+    pub error: Option<String>,
+}
+
+/// Counts to record when a job finishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// See [`JobRunRecord::manifests_deleted`].
+    pub manifests_deleted: u64,
+    /// See [`JobRunRecord::links_deleted`].
+    pub links_deleted: u64,
+    /// See [`JobRunRecord::blobs_deleted`].
+    pub blobs_deleted: u64,
+    /// See [`JobRunRecord::bytes_deleted`].
+    pub bytes_deleted: u64,
+    /// See [`JobRunRecord::uploads_deleted`].
+    pub uploads_deleted: u64,
+}
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+const DAILY_UPSERT: &str = "INSERT INTO project_daily_stats (project, day, pushes, pulls)
+    SELECT r.project, ?2, ?3, ?4 FROM repositories r WHERE r.name = ?1
+    ON CONFLICT(project, day) DO UPDATE SET pushes = pushes + excluded.pushes,
+                                            pulls = pulls + excluded.pulls";
+
+impl MetaStore {
+    /// Writes a batch of coalesced pulls and of pushes in one transaction:
+    /// manifest and tag pull counts and last-pull times, pushers, and the
+    /// per-project daily counters.
+    pub async fn record_stats(&self, pulls: &[PullAggregate], pushes: &[PushEvent]) -> Result<()> {
+        if pulls.is_empty() && pushes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for p in pulls {
+            sqlx::query(
+                "UPDATE manifests SET pull_count = pull_count + ?1,
+                        last_pulled_at = MAX(COALESCE(last_pulled_at, 0), ?2)
+                 WHERE digest = ?3 AND repo_id = (SELECT id FROM repositories WHERE name = ?4)",
+            )
+            .bind(p.count as i64)
+            .bind(p.last_at)
+            .bind(p.digest.as_str())
+            .bind(&p.repository)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(tag) = &p.tag {
+                sqlx::query(
+                    "UPDATE tags SET pull_count = pull_count + ?1,
+                            last_pulled_at = MAX(COALESCE(last_pulled_at, 0), ?2)
+                     WHERE name = ?3 AND digest = ?4
+                       AND repo_id = (SELECT id FROM repositories WHERE name = ?5)",
+                )
+                .bind(p.count as i64)
+                .bind(p.last_at)
+                .bind(tag)
+                .bind(p.digest.as_str())
+                .bind(&p.repository)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(DAILY_UPSERT)
+                .bind(&p.repository)
+                .bind(p.last_at / MS_PER_DAY)
+                .bind(0i64)
+                .bind(p.count as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for p in pushes {
+            sqlx::query(
+                "UPDATE manifests SET pushed_by = ?1
+                 WHERE digest = ?2 AND repo_id = (SELECT id FROM repositories WHERE name = ?3)",
+            )
+            .bind(&p.actor)
+            .bind(p.digest.as_str())
+            .bind(&p.repository)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(tag) = &p.tag {
+                sqlx::query(
+                    "UPDATE tags SET pushed_by = ?1 WHERE name = ?2 AND digest = ?3
+                       AND repo_id = (SELECT id FROM repositories WHERE name = ?4)",
+                )
+                .bind(&p.actor)
+                .bind(tag)
+                .bind(p.digest.as_str())
+                .bind(&p.repository)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(DAILY_UPSERT)
+                .bind(&p.repository)
+                .bind(p.at / MS_PER_DAY)
+                .bind(1i64)
+                .bind(0i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Push and pull figures of a manifest of the repository.
+    pub async fn manifest_stats(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<ArtifactStats>> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.pushed_at, m.pushed_by, m.last_pulled_at, m.pull_count
+             FROM manifests m JOIN repositories r ON r.id = m.repo_id
+             WHERE r.name = ? AND m.digest = ?",
+        )
+        .bind(repo)
+        .bind(digest.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(stats_row).transpose()
+    }
+
+    /// Push and pull figures of a tag (its own push time, pusher and pulls).
+    pub async fn tag_stats(&self, repo: &str, tag: &str) -> Result<Option<ArtifactStats>> {
+        let row = sqlx::query(
+            "SELECT t.digest, t.pushed_at, t.pushed_by, t.last_pulled_at, t.pull_count
+             FROM tags t JOIN repositories r ON r.id = t.repo_id
+             WHERE r.name = ? AND t.name = ?",
+        )
+        .bind(repo)
+        .bind(tag)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(stats_row).transpose()
+    }
+
+    /// Pushes and pulls of a project per day, newest first, for the last `days` days.
+    pub async fn project_daily(&self, project: &str, days: u32) -> Result<Vec<DailyCount>> {
+        let since = now_ms() / MS_PER_DAY - i64::from(days) + 1;
+        let rows = sqlx::query(
+            "SELECT date(day * 86400, 'unixepoch') AS d, pushes, pulls FROM project_daily_stats
+             WHERE project = ? AND day >= ? ORDER BY day DESC",
+        )
+        .bind(project)
+        .bind(since)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DailyCount {
+                day: r.get("d"),
+                pushes: r.get::<i64, _>("pushes") as u64,
+                pulls: r.get::<i64, _>("pulls") as u64,
+            })
+            .collect())
+    }
+
+    // --------------------------------------------------------------- job runs
+
+    /// Records the start of a job; returns its id.
+    pub async fn job_start(
+        &self,
+        kind: &str,
+        trigger: &str,
+        dry_run: bool,
+        parameters: &str,
+    ) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO job_runs (kind, trigger, dry_run, parameters, status, started_at)
+             VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+        )
+        .bind(kind)
+        .bind(trigger)
+        .bind(dry_run)
+        .bind(parameters)
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?;
+        Ok(id)
+    }
+
+    /// Records the end of a job: its counts, and `error` when it failed.
+    pub async fn job_finish(&self, id: i64, counts: &JobCounts, error: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE job_runs SET status = ?, finished_at = ?, manifests_deleted = ?,
+                    links_deleted = ?, blobs_deleted = ?, bytes_deleted = ?, uploads_deleted = ?,
+                    error = ?
+             WHERE id = ?",
+        )
+        .bind(if error.is_some() { "error" } else { "success" })
+        .bind(now_ms())
+        .bind(counts.manifests_deleted as i64)
+        .bind(counts.links_deleted as i64)
+        .bind(counts.blobs_deleted as i64)
+        .bind(counts.bytes_deleted as i64)
+        .bind(counts.uploads_deleted as i64)
+        .bind(error)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs of a kind of job, newest first, `limit` from `offset`.
+    pub async fn job_runs(&self, kind: &str, offset: u32, limit: u32) -> Result<Vec<JobRunRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM job_runs WHERE kind = ? ORDER BY id DESC LIMIT ? OFFSET ?")
+                .bind(kind)
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(job_row).collect())
+    }
+
+    /// One job run by id.
+    pub async fn job_run(&self, id: i64) -> Result<Option<JobRunRecord>> {
+        let row = sqlx::query("SELECT * FROM job_runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(job_row))
+    }
+}
+
+fn stats_row(r: sqlx::sqlite::SqliteRow) -> Result<ArtifactStats> {
+    Ok(ArtifactStats {
+        digest: digest_col(r.get("digest"))?,
+        pushed_at: r.get("pushed_at"),
+        pushed_by: r.get("pushed_by"),
+        last_pulled_at: r.get("last_pulled_at"),
+        pull_count: r.get::<i64, _>("pull_count") as u64,
+    })
+}
+
+fn job_row(r: sqlx::sqlite::SqliteRow) -> JobRunRecord {
+    let n = |c: &str| r.get::<i64, _>(c) as u64;
+    JobRunRecord {
+        id: r.get("id"),
+        kind: r.get("kind"),
+        trigger: r.get("trigger"),
+        dry_run: r.get("dry_run"),
+        parameters: r.get("parameters"),
+        status: r.get("status"),
+        started_at: r.get("started_at"),
+        finished_at: r.get("finished_at"),
+        manifests_deleted: n("manifests_deleted"),
+        links_deleted: n("links_deleted"),
+        blobs_deleted: n("blobs_deleted"),
+        bytes_deleted: n("bytes_deleted"),
+        uploads_deleted: n("uploads_deleted"),
+        error: r.get("error"),
+    }
+}

@@ -1,0 +1,203 @@
+//! `berth gc`, `berth quota`, and the scheduled garbage collection inside
+//! `berth serve`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_registry::quota::human_bytes;
+use berth_registry::{GcOptions, GcReport, GcStep, GcTrigger, Limits, Registry};
+
+use crate::config::Config;
+
+async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
+    if !data_dir.join("meta.db").exists() {
+        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
+    }
+    Registry::open(data_dir, Limits::default())
+        .await
+        .with_context(|| format!("opening data directory {}", data_dir.display()))
+}
+
+/// Flags of `berth gc` that override `[gc]`.
+pub struct GcArgs {
+    /// Report only.
+    pub dry_run: bool,
+    /// `--delete-untagged` (or `gc.delete_untagged`).
+    pub delete_untagged: bool,
+    /// `--grace-period`.
+    pub grace_period: Option<String>,
+    /// `--upload-max-age`.
+    pub upload_max_age: Option<String>,
+    /// `--yes`: no confirmation.
+    pub yes: bool,
+}
+
+fn summary(r: &GcReport) -> String {
+    let verb = if r.dry_run { "would delete" } else { "deleted" };
+    format!(
+        "{verb} {} blobs ({}), {} untagged manifests, {} expired repository links, {} upload sessions ({})",
+        r.blobs_deleted,
+        human_bytes(r.bytes_deleted),
+        r.manifests_deleted,
+        r.links_deleted,
+        r.uploads_deleted,
+        human_bytes(r.upload_bytes_deleted),
+    )
+}
+
+fn progress_bar() -> (indicatif::ProgressBar, impl Fn(GcStep) + Send + Sync) {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let b = bar.clone();
+    let f = move |step: GcStep| match step {
+        GcStep::Phase { name, total } => {
+            b.set_prefix(name);
+            b.set_length(total);
+            b.set_position(0);
+        }
+        GcStep::Advance(n) => b.inc(n),
+    };
+    (bar, f)
+}
+
+/// `berth gc`: prints what it would delete / deleted. Safe while `berth serve`
+/// runs on the same data directory (docs/gc.md). Without `--yes` and not a dry
+/// run, it first shows the dry run and asks on a terminal.
+pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = cfg.gc_options()?;
+    opts.trigger = GcTrigger::Cli;
+    opts.delete_untagged |= args.delete_untagged;
+    if let Some(g) = &args.grace_period {
+        opts.grace_period = crate::config::parse_duration("--grace-period", g)?;
+    }
+    if let Some(a) = &args.upload_max_age {
+        opts.upload_max_age = crate::config::parse_duration("--upload-max-age", a)?;
+    }
+    // A server on the same data directory may hold deleted manifests in its cache
+    // for up to its TTL: wait that long before deleting their bytes.
+    opts.settle = Duration::from_millis(cfg.cache.manifest_ttl_ms);
+    let registry = open(&cfg.data_dir).await?;
+    if !args.dry_run && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "berth gc deletes data: pass --yes to run without confirmation, or --dry-run"
+            );
+        }
+        let preview = registry
+            .gc(
+                &GcOptions {
+                    dry_run: true,
+                    ..opts.clone()
+                },
+                &|_| {},
+            )
+            .await?;
+        println!("{}", summary(&preview));
+        print!("Proceed? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("nothing deleted");
+            registry.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    opts.dry_run = args.dry_run;
+    let (bar, progress) = progress_bar();
+    let report = registry.gc(&opts, &progress).await;
+    bar.finish_and_clear();
+    registry.close().await;
+    let report = report?;
+    println!("gc run {}: {}", report.run_id, summary(&report));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth quota set`: stores a project's quota (`unlimited` or a size), or with
+/// `default` removes it so `quota.default` applies.
+pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::Result<ExitCode> {
+    let limit = if bytes.trim().eq_ignore_ascii_case("default") {
+        None
+    } else {
+        // "unlimited" is stored as the largest quota, so it overrides the default.
+        Some(crate::config::parse_size(bytes)?.unwrap_or(i64::MAX as u64))
+    };
+    let registry = open(data_dir).await?;
+    registry.set_project_quota(project, limit).await?;
+    registry.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth quota show`: a project's usage and quota.
+pub async fn quota_show(cfg: &Config, project: &str) -> anyhow::Result<ExitCode> {
+    let registry = open(&cfg.data_dir)
+        .await?
+        .with_default_quota(cfg.default_quota()?);
+    let u = registry.project_usage(project).await?;
+    registry.close().await;
+    let quota = match u.quota {
+        Some(q) if q < i64::MAX as u64 => format!(
+            "{} ({})",
+            human_bytes(q),
+            if u.quota_is_custom {
+                "project"
+            } else {
+                "default"
+            }
+        ),
+        _ => "unlimited".into(),
+    };
+    println!("project {}", u.project);
+    println!(
+        "  storage used: {} ({} bytes)",
+        human_bytes(u.storage_used),
+        u.storage_used
+    );
+    println!("  quota: {quota}");
+    println!(
+        "  repositories: {}, artifacts: {}",
+        u.repositories, u.artifacts
+    );
+    for d in &u.daily {
+        println!("  {}: {} pushes, {} pulls", d.day, d.pushes, d.pulls);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs garbage collection inside `berth serve` on `gc.schedule` until the
+/// returned task is aborted.
+pub fn spawn_schedule(
+    schedule: cron::Schedule,
+    opts: GcOptions,
+    state: Arc<berth_server::AppState>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Some(next) = schedule.upcoming(chrono::Utc).next() else {
+                tracing::info!("gc.schedule has no further runs");
+                return;
+            };
+            let wait = (next - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            tokio::time::sleep(wait).await;
+            tracing::info!("scheduled garbage collection starts");
+            match state.registry.gc(&opts, &|_| {}).await {
+                Ok(r) => tracing::info!("gc run {}: {}", r.run_id, summary(&r)),
+                Err(e) => tracing::error!("scheduled garbage collection failed: {e}"),
+            }
+        }
+    })
+}
