@@ -5,6 +5,8 @@
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
 //! - [`error`] — [`MetaError`].
+//! - [`policies`] — project policies (retention, tag immutability, tag naming)
+//!   and the artifact queries retention runs on.
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
 //!
@@ -17,6 +19,9 @@
 //!   │   └── tags(repo_id, name, digest, pushed_at, last_pulled_at)
 //!   └── (upload_sessions(id, repository, started_at, updated_at) by name)
 //! blobs(digest, size, created_at)                           bytes installed in the blob store
+//! retention_policies(project, policy JSON, updated_at, last_run_at)
+//! immutable_rules(id, project, rule JSON, created_at)
+//! tag_naming_rules(project, pattern, updated_at)
 //! ```
 //!
 //! Deleting a manifest cascades to its tags and references. A blob row is written
@@ -34,9 +39,13 @@
 //! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
 
 pub mod error;
+pub mod policies;
 pub mod store;
 
 pub use error::MetaError;
+pub use policies::{
+    ArtifactRecord, ArtifactTag, GuardedDelete, ImmutableRuleRow, RetentionPolicyRow,
+};
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
     TagRecord,

@@ -28,8 +28,8 @@ pub fn now_ms() -> i64 {
 /// The metadata store. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct MetaStore {
-    read: SqlitePool,
-    write: SqlitePool,
+    pub(crate) read: SqlitePool,
+    pub(crate) write: SqlitePool,
 }
 
 /// A manifest as stored.
@@ -106,7 +106,7 @@ pub struct TagRecord {
     pub digest: Digest,
 }
 
-fn digest_col(s: String) -> Result<Digest> {
+pub(crate) fn digest_col(s: String) -> Result<Digest> {
     Digest::from_str(&s).map_err(|e| MetaError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
@@ -135,7 +135,7 @@ impl MetaStore {
         Ok(MetaStore { read, write })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 

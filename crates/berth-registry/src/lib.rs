@@ -11,6 +11,8 @@
 //! - [`listing`] — tags list, catalog, referrers.
 //! - [`cache`] — hot manifests in memory, invalidated on every local change.
 //! - [`fsck`] — consistency check of stored blobs and references.
+//! - [`policy`] — project policies: retention (dry-run, run, schedules), tag
+//!   immutability and tag naming rules, enforced on manifest push and delete.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -21,6 +23,7 @@ pub mod error;
 pub mod fsck;
 pub mod listing;
 pub mod manifests;
+pub mod policy;
 pub mod registry;
 pub mod uploads;
 
@@ -32,5 +35,8 @@ pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};
+pub use policy::immutability::ImmutableRule;
+pub use policy::retention::{RetentionPolicy, RetentionReport};
+pub use policy::PolicyError;
 pub use registry::{Limits, Registry};
 pub use uploads::UploadStatus;
