@@ -75,7 +75,15 @@ impl IntoResponse for ApiError {
                 let status =
                     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let text = match err.code() {
-                    Some(code) => body(code.as_str(), code.message(), Some(err.to_string())),
+                    Some(code) => {
+                        // A policy refusal's own text (naming the rule) is the message:
+                        // docker and skopeo print `message`, not `detail`.
+                        let message = match &err {
+                            Error::PolicyDenied(m) => m.as_str(),
+                            _ => code.message(),
+                        };
+                        body(code.as_str(), message, Some(err.to_string()))
+                    }
                     None => {
                         // Server-side failure: log it in full, tell the client what kind.
                         tracing::error!(error = %err, "request failed");

@@ -2,8 +2,10 @@
 //!
 //! - `berth serve`: run the registry (OCI Distribution v1.1 on `/v2`).
 //! - `berth fsck`: verify stored blobs and manifest references.
+//! - `berth retention`, `berth immutable`, `berth tag-rule`: project policies.
 
 mod config;
+mod policy_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -59,6 +61,49 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Retention policies of a project: set, show, run (with --dry-run), delete.
+    Retention {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[command(subcommand)]
+        cmd: policy_cli::RetentionCmd,
+    },
+    /// Immutable tag rules of a project: add, list, remove.
+    Immutable {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[command(subcommand)]
+        cmd: policy_cli::ImmutableCmd,
+    },
+    /// The tag naming rule of a project: set, show, clear.
+    TagRule {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[command(subcommand)]
+        cmd: policy_cli::TagRuleCmd,
+    },
+}
+
+/// Where the data directory is, for commands that work on it directly.
+#[derive(clap::Args)]
+struct DataDirArgs {
+    /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
+    #[arg(long, env = "BERTH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArgs {
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        let mut cfg = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        init_logging(log_filter("warn")?);
+        Ok(cfg.data_dir)
+    }
 }
 
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
@@ -179,6 +224,15 @@ fn main() -> ExitCode {
             }
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError)),
+            Command::Retention { dir, cmd } => policy_cli::retention(&dir.resolve()?, cmd)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Immutable { dir, cmd } => policy_cli::immutable(&dir.resolve()?, cmd)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::TagRule { dir, cmd } => policy_cli::tag_rule(&dir.resolve()?, cmd)
+                .await
+                .map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
