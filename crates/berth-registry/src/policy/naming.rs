@@ -17,8 +17,11 @@ use crate::registry::Registry;
 ///
 /// Errors: [`PolicyError::Invalid`] with the regex parser's message.
 pub fn compile(pattern: &str) -> std::result::Result<Regex, PolicyError> {
-    Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| PolicyError::Invalid(format!("tag naming pattern {pattern:?}: {e}")))
+    let invalid =
+        |e: regex::Error| PolicyError::Invalid(format!("tag naming pattern {pattern:?}: {e}"));
+    // Parse it alone first, so an error points into what the user wrote.
+    Regex::new(pattern).map_err(invalid)?;
+    Regex::new(&format!("^(?:{pattern})$")).map_err(invalid)
 }
 
 /// Refuses `tag` when the project has a naming rule it does not match.
