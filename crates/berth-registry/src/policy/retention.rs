@@ -316,7 +316,7 @@ impl fmt::Display for RetentionReport {
         let deleted = self.deleted().count();
         write!(
             f,
-            "{} repositories: {kept} kept, {deleted} {verb}, {} errors",
+            "repositories: {}, kept: {kept}, {verb}: {deleted}, errors: {}",
             self.repositories.len(),
             self.errors()
         )

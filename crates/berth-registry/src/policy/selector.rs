@@ -105,7 +105,7 @@ impl Selector {
             _ => "matching",
         };
         let kind = if self.kind == "regex" { " (regex)" } else { "" };
-        format!("{verb} {:?}{kind}", self.pattern)
+        format!("{verb} \"{}\"{kind}", self.pattern)
     }
 }
 
