@@ -123,6 +123,7 @@ impl Registry {
         if let Some(r) = self.rules.get(project) {
             return Ok(r);
         }
+        let snapshot = self.rules.snapshot();
         let mut rules = ProjectRules::default();
         for row in self.meta.immutable_rules(project).await? {
             let parsed = serde_json::from_str::<ImmutableRule>(&row.rule)
@@ -145,7 +146,7 @@ impl Registry {
             }
         }
         let rules = Arc::new(rules);
-        self.rules.put(project, rules.clone());
+        self.rules.put(snapshot, project, rules.clone());
         Ok(rules)
     }
 

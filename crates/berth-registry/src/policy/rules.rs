@@ -9,6 +9,7 @@
 //! Manifest reads never look at these rules.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,8 @@ pub struct ProjectRules {
 #[derive(Debug, Default)]
 pub struct RulesCache {
     entries: Mutex<HashMap<String, (Instant, Arc<ProjectRules>)>>,
+    /// Bumped by every invalidation, so a load that raced a change is not cached.
+    generation: AtomicU64,
 }
 
 impl RulesCache {
@@ -43,15 +46,43 @@ impl RulesCache {
             .map(|(_, r)| r.clone())
     }
 
-    /// Caches the rules of `project`.
-    pub fn put(&self, project: &str, rules: Arc<ProjectRules>) {
+    /// The generation to pass to [`RulesCache::put`]; take it before reading the rules.
+    pub fn snapshot(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Caches the rules of `project` read after `snapshot`, unless some rules
+    /// changed meanwhile (then the next use reads them again).
+    pub fn put(&self, snapshot: u64, project: &str, rules: Arc<ProjectRules>) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(project.to_string(), (Instant::now(), rules));
+        if self.generation.load(Ordering::Acquire) == snapshot {
+            map.insert(project.to_string(), (Instant::now(), rules));
+        }
     }
 
     /// Forgets the rules of `project` (they changed).
     pub fn invalidate(&self, project: &str) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         map.remove(project);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_loaded_across_a_change_are_not_cached() {
+        let cache = RulesCache::default();
+        let before = cache.snapshot();
+        cache.invalidate("dev");
+        cache.put(before, "dev", Arc::new(ProjectRules::default()));
+        assert!(cache.get("dev").is_none());
+        let now = cache.snapshot();
+        cache.put(now, "dev", Arc::new(ProjectRules::default()));
+        assert!(cache.get("dev").is_some());
+        cache.invalidate("dev");
+        assert!(cache.get("dev").is_none());
     }
 }
