@@ -51,6 +51,7 @@ pub mod access;
 pub mod audit;
 pub mod error;
 pub mod gc;
+pub mod policies;
 pub mod quota;
 pub mod stats;
 pub mod store;
@@ -61,6 +62,9 @@ pub use access::{
 pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS};
 pub use error::MetaError;
 pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
+pub use policies::{
+    ArtifactRecord, ArtifactTag, GuardedDelete, ImmutableRuleRow, RetentionPolicyRow,
+};
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
 pub use store::{

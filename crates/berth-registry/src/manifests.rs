@@ -41,7 +41,8 @@ impl Registry {
     ///
     /// Errors: [`Error::ManifestTooLarge`], [`Error::ManifestInvalid`],
     /// [`Error::DigestInvalid`] (reference digest does not match),
-    /// [`Error::ManifestBlobUnknown`].
+    /// [`Error::ManifestBlobUnknown`], [`Error::PolicyDenied`] (the project's tag
+    /// naming rule, or an immutable tag moved to another digest).
     pub async fn manifest_put(
         &self,
         repo: &RepositoryName,
@@ -83,6 +84,9 @@ impl Registry {
                     "manifest has digest {digest}, but was pushed as {d}"
                 )));
             }
+        }
+        if let Some(tag) = tag {
+            self.check_tag_push(repo, tag, &digest).await?;
         }
         let annotations = manifest
             .annotations
@@ -211,12 +215,17 @@ impl Registry {
     /// `DELETE /v2/<name>/manifests/<reference>`: by digest, deletes the manifest and
     /// every tag pointing at it; by tag, deletes only the tag.
     ///
-    /// Errors: [`Error::ManifestUnknown`].
+    /// Errors: [`Error::ManifestUnknown`], [`Error::PolicyDenied`] (an immutable
+    /// tag, or a manifest an immutable tag points at).
     pub async fn manifest_delete(
         &self,
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<()> {
+        match reference {
+            Reference::Digest(d) => self.check_manifest_delete(repo, d).await?,
+            Reference::Tag(t) => self.check_tag_delete(repo, t.as_str()).await?,
+        }
         let deleted = match reference {
             Reference::Digest(d) => match self.meta.delete_manifest(repo.as_str(), d).await? {
                 Some(tags) => {

@@ -8,6 +8,7 @@ use berth_storage::BlobStore;
 
 use crate::cache::{CacheConfig, ManifestCache};
 use crate::error::{Error, Result};
+use crate::policy::rules::RulesCache;
 
 /// Limits on what clients may send, each with a generous default.
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ pub struct Registry {
     pub(crate) meta: MetaStore,
     pub(crate) limits: Limits,
     pub(crate) cache: ManifestCache,
+    /// Immutability and tag naming rules by project (see [`crate::policy::rules`]).
+    pub(crate) rules: RulesCache,
     /// Garbage collection's grace period, for the "HEAD revives a link" rule.
     pub(crate) gc_grace: std::time::Duration,
     /// Quota of projects without their own, bytes (`None`: unlimited).
@@ -64,6 +67,7 @@ impl Registry {
             meta,
             limits,
             cache: ManifestCache::new(&CacheConfig::default()),
+            rules: RulesCache::default(),
             gc_grace: crate::gc::GcOptions::default().grace_period,
             default_quota: None,
             gc_lock: tokio::sync::Mutex::new(()),

@@ -4,12 +4,14 @@
 //! - `berth fsck`: verify stored blobs and manifest references.
 //! - `berth gc`: garbage collection (safe while `serve` runs).
 //! - `berth quota`: set and show per-project storage quotas.
+//! - `berth retention`, `berth immutable`, `berth tag-rule`: project policies.
 //! - `berth audit verify|export`: check the audit trail's hash chain; export it.
 
 mod admin;
 mod audit;
 mod config;
 mod gc;
+mod policy_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -136,6 +138,27 @@ enum Command {
         #[command(subcommand)]
         action: QuotaAction,
     },
+    /// Retention policies of a project: set, show, run (with --dry-run), delete.
+    Retention {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[command(subcommand)]
+        cmd: policy_cli::RetentionCmd,
+    },
+    /// Immutable tag rules of a project: add, list, remove.
+    Immutable {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[command(subcommand)]
+        cmd: policy_cli::ImmutableCmd,
+    },
+    /// The tag naming rule of a project: set, show, clear.
+    TagRule {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        #[command(subcommand)]
+        cmd: policy_cli::TagRuleCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -217,6 +240,13 @@ struct DataDirArgs {
 }
 
 impl DataDirArgs {
+    /// The data directory (logging initialised for a CLI command).
+    fn resolve(&self) -> anyhow::Result<PathBuf> {
+        let cfg = self.load()?;
+        init_logging(log_filter("warn")?);
+        Ok(cfg.data_dir)
+    }
+
     fn load(&self) -> anyhow::Result<Config> {
         let mut cfg = Config::load(self.config.as_deref())?;
         if let Some(d) = &self.data_dir {
@@ -405,6 +435,15 @@ fn main() -> ExitCode {
             }
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError("audit"))),
+            Command::Retention { dir, cmd } => policy_cli::retention(&dir.resolve()?, cmd)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Immutable { dir, cmd } => policy_cli::immutable(&dir.resolve()?, cmd)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::TagRule { dir, cmd } => policy_cli::tag_rule(&dir.resolve()?, cmd)
+                .await
+                .map(|()| ExitCode::SUCCESS),
             Command::Gc {
                 config,
                 data_dir,

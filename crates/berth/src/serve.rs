@@ -66,6 +66,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
     };
+    let scheduler = tokio::spawn(retention_scheduler(state.clone()));
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -98,6 +99,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(task) = gc_task {
         task.abort();
     }
+    scheduler.abort();
     // Every request has finished: write the last audit entries before the
     // database closes.
     state.audit.shutdown().await;
@@ -158,4 +160,36 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// How often the scheduler looks for due retention policies.
+const RETENTION_TICK: Duration = Duration::from_secs(60);
+
+/// Runs scheduled retention policies: once a minute, every policy whose cron
+/// time has passed since its last run (see `Registry::retention_due`) runs as
+/// actor `scheduler`. A run that fails is logged and waits for its next time.
+async fn retention_scheduler(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(RETENTION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state
+            .registry
+            .retention_run_scheduled(berth_meta::store::now_ms())
+            .await
+        {
+            Ok(reports) => {
+                for r in reports {
+                    tracing::info!(
+                        project = %r.project,
+                        kept = r.kept().count(),
+                        deleted = r.deleted().count(),
+                        errors = r.errors(),
+                        "scheduled retention ran"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "retention scheduler"),
+        }
+    }
 }

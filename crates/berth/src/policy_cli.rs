@@ -1,0 +1,272 @@
+//! `berth retention`, `berth immutable`, `berth tag-rule`: project policies,
+//! managed directly on the data directory (like `berth fsck`; safe while
+//! `berth serve` runs, which picks up rule changes within 10 s).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use berth_registry::policy::immutability::ImmutableRule;
+use berth_registry::{Limits, Registry, RetentionPolicy};
+use clap::Subcommand;
+
+/// `berth retention …`.
+#[derive(Subcommand)]
+pub enum RetentionCmd {
+    /// Set (replace) a project's retention policy from a JSON file (Harbor's
+    /// retention policy shape; see docs/policies.md).
+    Set {
+        /// The project (first component of repository names).
+        #[arg(long)]
+        project: String,
+        /// The policy JSON file (`-` for standard input).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print a project's retention policy as JSON.
+    Show {
+        /// The project.
+        #[arg(long)]
+        project: String,
+    },
+    /// Evaluate a project's retention policy now and delete what no rule keeps,
+    /// printing what is kept (and by which rule) and what is deleted (and why).
+    /// Blobs are left for garbage collection.
+    Run {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// Only report; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation before deleting.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove a project's retention policy.
+    Delete {
+        /// The project.
+        #[arg(long)]
+        project: String,
+    },
+}
+
+/// `berth immutable …`.
+#[derive(Subcommand)]
+pub enum ImmutableCmd {
+    /// Protect tags matching a pattern: they can be neither moved to another
+    /// digest nor deleted, nor their manifests deleted.
+    Add {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// Tag pattern (doublestar glob, e.g. `v*`, `{release,stable}-*`).
+        #[arg(long)]
+        tag: String,
+        /// Repository pattern relative to the project [default: `**`, all].
+        #[arg(long, default_value = "**")]
+        repo: String,
+    },
+    /// List a project's immutable tag rules (id, then the rule as JSON).
+    List {
+        /// The project.
+        #[arg(long)]
+        project: String,
+    },
+    /// Remove rule ID of a project.
+    Remove {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// The rule's id (from `list`).
+        #[arg(long)]
+        id: i64,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `berth tag-rule …`.
+#[derive(Subcommand)]
+pub enum TagRuleCmd {
+    /// Require every pushed tag of the project to match REGEX (whole tag).
+    Set {
+        /// The project.
+        #[arg(long)]
+        project: String,
+        /// Regular expression, e.g. `v?\d+\.\d+\.\d+`.
+        #[arg(long)]
+        pattern: String,
+    },
+    /// Print the project's tag naming rule.
+    Show {
+        /// The project.
+        #[arg(long)]
+        project: String,
+    },
+    /// Remove the project's tag naming rule (any tag is accepted again).
+    Clear {
+        /// The project.
+        #[arg(long)]
+        project: String,
+    },
+}
+
+async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
+    if !data_dir.join("meta.db").exists() {
+        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
+    }
+    Registry::open(data_dir, Limits::default())
+        .await
+        .with_context(|| format!("opening data directory {}", data_dir.display()))
+}
+
+/// Asks `question` on the terminal; false unless the answer is y/yes. Refuses
+/// (false) when standard input is not a terminal.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{question}: refusing without a terminal to confirm; pass --yes");
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Runs `berth retention …`.
+pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()> {
+    let registry = open(data_dir).await?;
+    let result = async {
+        match cmd {
+            RetentionCmd::Set { project, file } => {
+                let text = if file.as_os_str() == "-" {
+                    std::io::read_to_string(std::io::stdin())?
+                } else {
+                    std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?
+                };
+                let policy: RetentionPolicy = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a retention policy", file.display()))?;
+                registry.retention_policy_set(&project, &policy).await?;
+                println!(
+                    "retention policy of project {project} set: {} rules{}",
+                    policy.rules.len(),
+                    policy
+                        .schedule_expr()
+                        .map(|c| format!(", scheduled at {c:?} (UTC)"))
+                        .unwrap_or_default()
+                );
+            }
+            RetentionCmd::Show { project } => match registry.retention_policy(&project).await? {
+                Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
+                None => anyhow::bail!("project {project} has no retention policy"),
+            },
+            RetentionCmd::Delete { project } => {
+                registry.retention_policy_delete(&project).await?;
+                println!("retention policy of project {project} removed");
+            }
+            RetentionCmd::Run {
+                project,
+                dry_run,
+                yes,
+            } => {
+                let now = berth_meta::store::now_ms();
+                if !dry_run && !yes {
+                    let preview = registry.retention_run(&project, now, true, "cli").await?;
+                    println!("{preview}");
+                    let n = preview.deleted().count();
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    if !confirm(&format!("delete these {n} tags and manifests"))? {
+                        println!("nothing deleted");
+                        return Ok(());
+                    }
+                }
+                let report = registry
+                    .retention_run(&project, now, dry_run, "cli")
+                    .await?;
+                println!("{report}");
+                if report.errors() > 0 {
+                    anyhow::bail!("{} items could not be deleted", report.errors());
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    registry.close().await;
+    result
+}
+
+/// Runs `berth immutable …`.
+pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()> {
+    let registry = open(data_dir).await?;
+    let result = async {
+        match cmd {
+            ImmutableCmd::Add { project, tag, repo } => {
+                let rule = ImmutableRule::new(&tag, &repo);
+                let id = registry.immutable_rule_add(&project, rule.clone()).await?;
+                println!(
+                    "immutable rule {id} of project {project}: {}",
+                    rule.describe()
+                );
+            }
+            ImmutableCmd::List { project } => {
+                for rule in registry.immutable_rules(&project).await? {
+                    println!(
+                        "{}\t{}{}\t{}",
+                        rule.id.unwrap_or_default(),
+                        rule.describe(),
+                        if rule.disabled { " (disabled)" } else { "" },
+                        serde_json::to_string(&rule)?
+                    );
+                }
+            }
+            ImmutableCmd::Remove { project, id, yes } => {
+                if !yes && !confirm(&format!("remove immutable rule {id} of project {project}"))? {
+                    println!("nothing removed");
+                    return Ok(());
+                }
+                registry.immutable_rule_delete(&project, id).await?;
+                println!("immutable rule {id} of project {project} removed");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    registry.close().await;
+    result
+}
+
+/// Runs `berth tag-rule …`.
+pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
+    let registry = open(data_dir).await?;
+    let result = async {
+        match cmd {
+            TagRuleCmd::Set { project, pattern } => {
+                registry
+                    .tag_naming_rule_set(&project, Some(&pattern))
+                    .await?;
+                println!("tags pushed to project {project} must now match {pattern}");
+            }
+            TagRuleCmd::Show { project } => match registry.tag_naming_rule(&project).await? {
+                Some(p) => println!("{p}"),
+                None => println!("project {project} has no tag naming rule"),
+            },
+            TagRuleCmd::Clear { project } => {
+                registry.tag_naming_rule_set(&project, None).await?;
+                println!("project {project} has no tag naming rule now");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    registry.close().await;
+    result
+}
