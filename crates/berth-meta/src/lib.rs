@@ -5,6 +5,8 @@
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
 //! - [`error`] — [`MetaError`].
+//! - [`catalog_queries`] — filtered, paged listings of repositories, artifacts and
+//!   tags for the management API, and repository deletion.
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
 //!
@@ -33,9 +35,13 @@
 //!
 //! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
 
+pub mod catalog_queries;
 pub mod error;
 pub mod store;
 
+pub use catalog_queries::{
+    ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
+};
 pub use error::MetaError;
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,

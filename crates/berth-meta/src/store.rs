@@ -28,7 +28,7 @@ pub fn now_ms() -> i64 {
 /// The metadata store. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct MetaStore {
-    read: SqlitePool,
+    pub(crate) read: SqlitePool,
     write: SqlitePool,
 }
 
@@ -135,7 +135,7 @@ impl MetaStore {
         Ok(MetaStore { read, write })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 

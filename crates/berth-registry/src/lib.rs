@@ -10,6 +10,9 @@
 //! - [`manifests`] — push (validate, check references, store, tag), pull, delete.
 //! - [`listing`] — tags list, catalog, referrers.
 //! - [`cache`] — hot manifests in memory, invalidated on every local change.
+//! - [`inventory`] — repositories and artifacts as the management API shows them
+//!   (sizes, tags, platforms, image attributes), repository and artifact deletion,
+//!   tag creation, search, health.
 //! - [`fsck`] — consistency check of stored blobs and references.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
@@ -19,17 +22,22 @@ pub mod blobs;
 pub mod cache;
 pub mod error;
 pub mod fsck;
+pub mod inventory;
 pub mod listing;
 pub mod manifests;
 pub mod registry;
 pub mod uploads;
 
 pub use access::{Access, AccessPolicy, Action};
+pub use berth_meta::{
+    ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
+};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
 pub use cache::CacheConfig;
 pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
+pub use inventory::{ArtifactChild, ArtifactInfo, HealthReport, Listing, Platform, TagCreated};
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};
 pub use registry::{Limits, Registry};
