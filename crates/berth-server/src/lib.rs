@@ -14,7 +14,9 @@
 //! - [`listener`] — accepting connections: plain or TLS, header deadline, graceful shutdown.
 //! - [`middleware`] — the per-request log line and the `Docker-Distribution-API-Version` header.
 //! - [`server`] — [`AppState`] and [`router`].
+//! - [`api`] — the Harbor-compatible management API under `/api/v2.0`.
 
+pub mod api;
 pub mod error;
 pub mod handlers;
 pub mod limits;
