@@ -35,10 +35,14 @@
 //!
 //! The PostgreSQL backend (scale-out) will sit behind the same [`MetaStore`] API.
 
+pub mod access;
 pub mod catalog_queries;
 pub mod error;
 pub mod store;
 
+pub use access::{
+    is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
+};
 pub use catalog_queries::{
     ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
 };

@@ -29,7 +29,7 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub struct MetaStore {
     pub(crate) read: SqlitePool,
-    write: SqlitePool,
+    pub(crate) write: SqlitePool,
 }
 
 /// A manifest as stored.

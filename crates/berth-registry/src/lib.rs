@@ -18,6 +18,7 @@
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
 pub mod access;
+pub mod auth;
 pub mod blobs;
 pub mod cache;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod registry;
 pub mod uploads;
 
 pub use access::{Access, AccessPolicy, Action};
+pub use auth::{Auth, AuthConfig, AuthMode, Login, Permissions, Principal};
 pub use berth_meta::{
     ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
 };

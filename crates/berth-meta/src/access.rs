@@ -1,0 +1,800 @@
+//! Access-control metadata: users, projects, project members, robot accounts,
+//! personal access tokens and installation settings (schema 2,
+//! `migrations/sqlite/0002_access.sql`). Decisions (who may do what) are made in
+//! `berth-registry`; this module only stores and fetches.
+
+use sqlx::Row;
+
+use crate::error::{MetaError, Result};
+use crate::store::{now_ms, MetaStore};
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Row id (Harbor's `user_id`).
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// E-mail address (may be empty).
+    pub email: String,
+    /// Display name (may be empty).
+    pub realname: String,
+    /// argon2 PHC string.
+    pub password_hash: String,
+    /// System administrator.
+    pub sysadmin: bool,
+    /// Last password change, Unix ms.
+    pub password_changed_at: i64,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last update, Unix ms.
+    pub updated_at: i64,
+}
+
+/// A project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRecord {
+    /// Row id (Harbor's `project_id`).
+    pub id: i64,
+    /// Name: the first component of its repositories' names.
+    pub name: String,
+    /// Anyone (also anonymous callers) may pull.
+    pub public: bool,
+    /// The user who created it, if known.
+    pub owner_id: Option<i64>,
+    /// CIDRs allowed to pull (empty = any), JSON array text.
+    pub pull_cidrs: Vec<String>,
+    /// CIDRs allowed to push and delete (empty = any).
+    pub push_cidrs: Vec<String>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last update, Unix ms.
+    pub updated_at: i64,
+}
+
+/// A user's role in a project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// Row id (Harbor's member `id`).
+    pub id: i64,
+    /// The project.
+    pub project_id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The user's name.
+    pub username: String,
+    /// Harbor role id: 1 projectAdmin, 2 developer, 3 guest, 4 maintainer, 5 limitedGuest.
+    pub role_id: i64,
+    /// Repository glob patterns (relative to the project) the role is limited to;
+    /// `None` = the whole project.
+    pub repositories: Option<Vec<String>>,
+}
+
+/// A robot account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RobotRecord {
+    /// Row id.
+    pub id: i64,
+    /// Full name, `robot$<project>+<name>` or `robot$<name>`.
+    pub name: String,
+    /// Owning project; `None` for a system-level robot.
+    pub project_id: Option<i64>,
+    /// Free text.
+    pub description: String,
+    /// argon2 PHC string of the secret.
+    pub secret_hash: String,
+    /// Permission list as JSON text (see the migration).
+    pub permissions: String,
+    /// Expiry, Unix ms; `None` = never.
+    pub expires_at: Option<i64>,
+    /// Disabled robots cannot authenticate.
+    pub disabled: bool,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Last update, Unix ms.
+    pub updated_at: i64,
+}
+
+/// A personal access token (the secret itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Name chosen by the owner, unique per user.
+    pub name: String,
+    /// Expiry, Unix ms; `None` = never.
+    pub expires_at: Option<i64>,
+    /// When revoked, Unix ms.
+    pub revoked_at: Option<i64>,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+fn cidrs(text: String) -> Vec<String> {
+    serde_json::from_str(&text).unwrap_or_default()
+}
+
+fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRecord {
+    UserRecord {
+        id: r.get("id"),
+        username: r.get("username"),
+        email: r.get("email"),
+        realname: r.get("realname"),
+        password_hash: r.get("password_hash"),
+        sysadmin: r.get::<i64, _>("sysadmin") != 0,
+        password_changed_at: r.get("password_changed_at"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn project_row(r: sqlx::sqlite::SqliteRow) -> ProjectRecord {
+    ProjectRecord {
+        id: r.get("id"),
+        name: r.get("name"),
+        public: r.get::<i64, _>("public") != 0,
+        owner_id: r.get("owner_id"),
+        pull_cidrs: cidrs(r.get("pull_cidrs")),
+        push_cidrs: cidrs(r.get("push_cidrs")),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn member_row(r: sqlx::sqlite::SqliteRow) -> MemberRecord {
+    let repositories: Option<String> = r.get("repositories");
+    MemberRecord {
+        id: r.get("id"),
+        project_id: r.get("project_id"),
+        user_id: r.get("user_id"),
+        username: r.get("username"),
+        role_id: r.get("role_id"),
+        repositories: repositories.and_then(|t| serde_json::from_str(&t).ok()),
+    }
+}
+
+fn robot_row(r: sqlx::sqlite::SqliteRow) -> RobotRecord {
+    RobotRecord {
+        id: r.get("id"),
+        name: r.get("name"),
+        project_id: r.get("project_id"),
+        description: r.get("description"),
+        secret_hash: r.get("secret_hash"),
+        permissions: r.get("permissions"),
+        expires_at: r.get("expires_at"),
+        disabled: r.get::<i64, _>("disabled") != 0,
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    }
+}
+
+fn token_row(r: sqlx::sqlite::SqliteRow) -> AccessTokenRecord {
+    AccessTokenRecord {
+        id: r.get("id"),
+        user_id: r.get("user_id"),
+        name: r.get("name"),
+        expires_at: r.get("expires_at"),
+        revoked_at: r.get("revoked_at"),
+        created_at: r.get("created_at"),
+    }
+}
+
+/// True when the error is a UNIQUE constraint violation (name taken).
+pub fn is_conflict(e: &MetaError) -> bool {
+    matches!(e, MetaError::Database(sqlx::Error::Database(d)) if d.is_unique_violation())
+}
+
+const MEMBER_COLUMNS: &str = "m.id, m.project_id, m.user_id, u.username, m.role_id, m.repositories";
+
+impl MetaStore {
+    // ---- settings ----
+
+    /// The value of an installation setting.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Stores `value` under `key` unless the key exists; returns the stored value
+    /// (the existing one if another process got there first).
+    pub async fn setting_init(&self, key: &str, value: &str) -> Result<String> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    // ---- users ----
+
+    /// Creates a user. Errors: a UNIQUE violation ([`is_conflict`]) when the name is taken.
+    pub async fn user_create(
+        &self,
+        username: &str,
+        email: &str,
+        realname: &str,
+        password_hash: &str,
+        sysadmin: bool,
+    ) -> Result<UserRecord> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, email, realname, password_hash, sysadmin, password_changed_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(username)
+        .bind(email)
+        .bind(realname)
+        .bind(password_hash)
+        .bind(sysadmin as i64)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(UserRecord {
+            id,
+            username: username.to_owned(),
+            email: email.to_owned(),
+            realname: realname.to_owned(),
+            password_hash: password_hash.to_owned(),
+            sysadmin,
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// A user by name.
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(user_row))
+    }
+
+    /// A user by id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(user_row))
+    }
+
+    /// Users whose name contains `name_like` (all when empty), ordered by id;
+    /// returns the page and the total count.
+    pub async fn users_list(
+        &self,
+        name_like: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<UserRecord>, u64)> {
+        let pattern = format!("%{}%", name_like.replace('%', "\\%").replace('_', "\\_"));
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE username LIKE ? ESCAPE '\\' ORDER BY id LIMIT ? OFFSET ?",
+        )
+        .bind(&pattern)
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(&self.read)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE ? ESCAPE '\\'")
+                .bind(&pattern)
+                .fetch_one(&self.read)
+                .await?;
+        Ok((rows.into_iter().map(user_row).collect(), total as u64))
+    }
+
+    /// Replaces a user's password hash and bumps `password_changed_at`.
+    /// Returns false when the user does not exist.
+    pub async fn user_set_password(&self, id: i64, password_hash: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(password_hash)
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Updates profile fields and the admin flag. Returns false when absent.
+    pub async fn user_update(
+        &self,
+        id: i64,
+        email: &str,
+        realname: &str,
+        sysadmin: bool,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE users SET email = ?, realname = ?, sysadmin = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(email)
+        .bind(realname)
+        .bind(sysadmin as i64)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a user (memberships and tokens go with it). Returns false when absent.
+    pub async fn user_delete(&self, id: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- projects ----
+
+    /// Creates a project. Errors: UNIQUE violation when the name is taken.
+    pub async fn project_create(
+        &self,
+        name: &str,
+        public: bool,
+        owner_id: Option<i64>,
+    ) -> Result<ProjectRecord> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(public as i64)
+        .bind(owner_id)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ProjectRecord {
+            id,
+            name: name.to_owned(),
+            public,
+            owner_id,
+            pull_cidrs: Vec::new(),
+            push_cidrs: Vec::new(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Creates a project with `owner_id` as its project admin, unless it exists.
+    /// Returns the project and whether it was created.
+    pub async fn project_create_owned(
+        &self,
+        name: &str,
+        public: bool,
+        owner_id: i64,
+    ) -> Result<(ProjectRecord, bool)> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(public as i64)
+        .bind(owner_id)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let row = sqlx::query("SELECT * FROM projects WHERE name = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let project = project_row(row);
+        if inserted {
+            sqlx::query(
+                "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES (?, ?, 1, ?, ?)",
+            )
+            .bind(project.id)
+            .bind(owner_id)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok((project, inserted))
+    }
+
+    /// A project by name.
+    pub async fn project_by_name(&self, name: &str) -> Result<Option<ProjectRecord>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(project_row))
+    }
+
+    /// A project by id.
+    pub async fn project_by_id(&self, id: i64) -> Result<Option<ProjectRecord>> {
+        let row = sqlx::query("SELECT * FROM projects WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(project_row))
+    }
+
+    /// Every project, ordered by name.
+    pub async fn projects_all(&self) -> Result<Vec<ProjectRecord>> {
+        let rows = sqlx::query("SELECT * FROM projects ORDER BY name")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(project_row).collect())
+    }
+
+    /// Updates a project's visibility and IP allow-lists. Returns false when absent.
+    pub async fn project_update(
+        &self,
+        id: i64,
+        public: bool,
+        pull_cidrs: &[String],
+        push_cidrs: &[String],
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE projects SET public = ?, pull_cidrs = ?, push_cidrs = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(public as i64)
+        .bind(serde_json::to_string(pull_cidrs).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(push_cidrs).unwrap_or_else(|_| "[]".into()))
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a project (members and robots go with it). Returns false when absent.
+    pub async fn project_delete(&self, id: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM projects WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- members ----
+
+    /// Adds or replaces a user's role in a project.
+    pub async fn member_set(
+        &self,
+        project_id: i64,
+        user_id: i64,
+        role_id: i64,
+        repositories: Option<&[String]>,
+    ) -> Result<MemberRecord> {
+        let now = now_ms();
+        let repos = repositories.map(|r| serde_json::to_string(r).unwrap_or_else(|_| "[]".into()));
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO project_members (project_id, user_id, role_id, repositories, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(project_id, user_id) DO UPDATE SET role_id = excluded.role_id,
+                 repositories = excluded.repositories, updated_at = excluded.updated_at",
+        )
+        .bind(project_id)
+        .bind(user_id)
+        .bind(role_id)
+        .bind(&repos)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.project_id = ? AND m.user_id = ?"
+        ))
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(member_row(row))
+    }
+
+    /// A user's membership in a project.
+    pub async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<MemberRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.project_id = ? AND m.user_id = ?"
+        ))
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(member_row))
+    }
+
+    /// A membership by its id.
+    pub async fn member_by_id(&self, id: i64) -> Result<Option<MemberRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id WHERE m.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(member_row))
+    }
+
+    /// Members of a project, ordered by id.
+    pub async fn members_of_project(&self, project_id: i64) -> Result<Vec<MemberRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.project_id = ? ORDER BY m.id"
+        ))
+        .bind(project_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(member_row).collect())
+    }
+
+    /// Every membership of a user.
+    pub async fn memberships_of_user(&self, user_id: i64) -> Result<Vec<MemberRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
+             WHERE m.user_id = ? ORDER BY m.project_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(member_row).collect())
+    }
+
+    /// Removes a membership by id. Returns false when absent.
+    pub async fn member_delete(&self, id: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM project_members WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- robots ----
+
+    /// Creates a robot account. Errors: UNIQUE violation when the name is taken.
+    pub async fn robot_create(
+        &self,
+        name: &str,
+        project_id: Option<i64>,
+        description: &str,
+        secret_hash: &str,
+        permissions: &str,
+        expires_at: Option<i64>,
+    ) -> Result<RobotRecord> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO robots (name, project_id, description, secret_hash, permissions, expires_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(project_id)
+        .bind(description)
+        .bind(secret_hash)
+        .bind(permissions)
+        .bind(expires_at)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RobotRecord {
+            id,
+            name: name.to_owned(),
+            project_id,
+            description: description.to_owned(),
+            secret_hash: secret_hash.to_owned(),
+            permissions: permissions.to_owned(),
+            expires_at,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// A robot by full name.
+    pub async fn robot_by_name(&self, name: &str) -> Result<Option<RobotRecord>> {
+        let row = sqlx::query("SELECT * FROM robots WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(robot_row))
+    }
+
+    /// A robot by id.
+    pub async fn robot_by_id(&self, id: i64) -> Result<Option<RobotRecord>> {
+        let row = sqlx::query("SELECT * FROM robots WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(robot_row))
+    }
+
+    /// Robots of a project (`Some(id)`) or every robot (`None`), ordered by id.
+    pub async fn robots_list(&self, project_id: Option<i64>) -> Result<Vec<RobotRecord>> {
+        let rows = match project_id {
+            Some(p) => {
+                sqlx::query("SELECT * FROM robots WHERE project_id = ? ORDER BY id")
+                    .bind(p)
+                    .fetch_all(&self.read)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT * FROM robots ORDER BY id")
+                    .fetch_all(&self.read)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(robot_row).collect())
+    }
+
+    /// Updates a robot's mutable fields; `secret_hash` only when `Some`.
+    /// Returns false when absent.
+    pub async fn robot_update(
+        &self,
+        id: i64,
+        description: &str,
+        permissions: &str,
+        expires_at: Option<i64>,
+        disabled: bool,
+        secret_hash: Option<&str>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE robots SET description = ?, permissions = ?, expires_at = ?, disabled = ?,
+                 secret_hash = COALESCE(?, secret_hash), updated_at = ? WHERE id = ?",
+        )
+        .bind(description)
+        .bind(permissions)
+        .bind(expires_at)
+        .bind(disabled as i64)
+        .bind(secret_hash)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a robot. Returns false when absent.
+    pub async fn robot_delete(&self, id: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM robots WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    // ---- personal access tokens ----
+
+    /// Records a personal access token by the SHA-256 hex of its secret.
+    pub async fn access_token_create(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        expires_at: Option<i64>,
+    ) -> Result<AccessTokenRecord> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO access_tokens (user_id, name, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AccessTokenRecord {
+            id,
+            user_id,
+            name: name.to_owned(),
+            expires_at,
+            revoked_at: None,
+            created_at: now,
+        })
+    }
+
+    /// The token with this secret hash and its owner.
+    pub async fn access_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(AccessTokenRecord, UserRecord)>> {
+        let row = sqlx::query(
+            "SELECT t.id AS t_id, t.user_id, t.name, t.expires_at, t.revoked_at, t.created_at AS t_created
+             FROM access_tokens t WHERE t.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let token = AccessTokenRecord {
+            id: r.get("t_id"),
+            user_id: r.get("user_id"),
+            name: r.get("name"),
+            expires_at: r.get("expires_at"),
+            revoked_at: r.get("revoked_at"),
+            created_at: r.get("t_created"),
+        };
+        Ok(self.user_by_id(token.user_id).await?.map(|u| (token, u)))
+    }
+
+    /// A user's tokens, ordered by id.
+    pub async fn access_tokens_of(&self, user_id: i64) -> Result<Vec<AccessTokenRecord>> {
+        let rows = sqlx::query("SELECT * FROM access_tokens WHERE user_id = ? ORDER BY id")
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(token_row).collect())
+    }
+
+    /// Revokes a user's token by name. Returns false when absent or already revoked.
+    pub async fn access_token_revoke(&self, user_id: i64, name: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND name = ? AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(user_id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,707 @@
+//! Authentication and authorization: who a caller is ([`Principal`]) and what
+//! they may do on a repository ([`Permissions`]), decided here for the `/v2`
+//! API, the token endpoint and the management API alike. HTTP stays out: the
+//! server turns [`Auth`]'s answers into challenges and status codes.
+//!
+//! - Identities: users (argon2id password hashes, personal access tokens stored
+//!   as SHA-256), robot accounts (`robot$<project>+<name>`, argon2id secret hash,
+//!   explicit permission list, expiry, enable/disable).
+//! - Projects: the first component of a repository name (`library` for
+//!   one-component names); public projects allow anonymous pull; members hold
+//!   Harbor's roles, optionally limited to repository globs; IP allow-lists
+//!   (CIDR) for pull and for push/delete apply to every caller.
+//! - Tokens: Docker token authentication with ES256 JWTs ([`token`]); the key
+//!   is generated on first start and kept in the metadata store so every node
+//!   of a scale-out shares it.
+//! - Verified Basic credentials are cached for `credential_cache_ttl`, keyed by
+//!   an HMAC of the credential under a per-process random key (the cache never
+//!   holds a password); any account change clears the cache.
+
+pub mod accounts;
+pub mod permissions;
+pub mod principal;
+pub mod secret;
+pub mod throttle;
+pub mod token;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use berth_meta::{MemberRecord, MetaStore, ProjectRecord};
+use berth_oci::RepositoryName;
+use quick_cache::sync::Cache;
+
+pub use accounts::AccountError;
+pub use permissions::{repository_matches, Permissions, RobotPermission, Role};
+pub use principal::Principal;
+pub use token::{Claims, Scope, TokenError, TokenIssuer};
+
+use crate::error::Result;
+use throttle::LoginThrottle;
+
+/// `auth.mode`: how callers authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Docker token authentication (Bearer challenge → `/v2/token` → JWT); HTTP
+    /// Basic on `/v2` is accepted too. The default.
+    #[default]
+    Token,
+    /// HTTP Basic only (`WWW-Authenticate: Basic`).
+    Basic,
+    /// No authentication: anonymous push, pull and delete everywhere; projects
+    /// implicit. For local experiments and benchmarks.
+    None,
+}
+
+impl AuthMode {
+    /// Parses `token`, `basic` or `none`.
+    pub fn parse(s: &str) -> Option<AuthMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "token" => Some(AuthMode::Token),
+            "basic" => Some(AuthMode::Basic),
+            "none" => Some(AuthMode::None),
+            _ => None,
+        }
+    }
+
+    /// The mode's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Token => "token",
+            AuthMode::Basic => "basic",
+            AuthMode::None => "none",
+        }
+    }
+}
+
+/// Settings of [`Auth`] (the `[auth]` table of the configuration).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// How callers authenticate.
+    pub mode: AuthMode,
+    /// The service name: `service` in challenges, `aud` of tokens.
+    pub service: String,
+    /// `iss` of tokens.
+    pub issuer: String,
+    /// Lifetime of access tokens.
+    pub token_ttl: Duration,
+    /// Lifetime of refresh tokens (`offline_token=true`, `access_type=offline`).
+    pub refresh_ttl: Duration,
+    /// A user's first push into a project that does not exist creates it
+    /// (private, with them as project admin).
+    pub auto_create_projects: bool,
+    /// Password for the `admin` user created on first start; generated (and
+    /// returned by [`Auth::open`] to be printed once) when `None`.
+    pub admin_password: Option<String>,
+    /// How long verified Basic credentials stay cached.
+    pub credential_cache_ttl: Duration,
+    /// Failed logins per user name per window before a lockout (0 = off).
+    pub login_failures_per_user: u32,
+    /// Failed logins per client address per window before a lockout (0 = off).
+    pub login_failures_per_ip: u32,
+    /// The lockout window.
+    pub login_failure_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::Token,
+            service: "berth".into(),
+            issuer: "berth".into(),
+            token_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            auto_create_projects: false,
+            admin_password: None,
+            credential_cache_ttl: Duration::from_secs(60),
+            login_failures_per_user: 10,
+            login_failures_per_ip: 100,
+            login_failure_window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Result of checking credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// Valid: the caller.
+    Ok(Principal),
+    /// Wrong name, password, secret or token; expired or disabled robot.
+    Invalid,
+    /// Too many failures recently; retry after this long.
+    Throttled(Duration),
+}
+
+const SIGNING_KEY_SETTING: &str = "token_signing_key_es256";
+const CACHE_FRESH: Duration = Duration::from_secs(5);
+
+/// The authentication and authorization service. One per process; cheap to
+/// share behind an `Arc`.
+pub struct Auth {
+    meta: MetaStore,
+    config: AuthConfig,
+    tokens: TokenIssuer,
+    keyed: secret::KeyedHash,
+    throttle: LoginThrottle,
+    credentials: Cache<[u8; 32], (Principal, Instant, Option<i64>)>,
+    verified: Cache<[u8; 32], Claims>,
+    principals: Cache<String, (Option<Principal>, Instant)>,
+    projects: Cache<String, (Option<ProjectRecord>, Instant)>,
+    members: Cache<(i64, i64), (Option<MemberRecord>, Instant)>,
+}
+
+impl Auth {
+    /// Opens the service: loads (or on first start generates and stores) the
+    /// token signing key, creates the `admin` user and the public `library`
+    /// project when absent. Returns the admin password when it was generated
+    /// here, to be shown once.
+    ///
+    /// Errors: metadata failures; an unreadable stored key (a corrupted
+    /// settings row) as [`crate::Error::Unsupported`].
+    pub async fn open(meta: MetaStore, config: AuthConfig) -> Result<(Auth, Option<String>)> {
+        let key = match meta.setting(SIGNING_KEY_SETTING).await? {
+            Some(k) => k,
+            None => {
+                let fresh = token::generate_key().ok_or_else(|| {
+                    crate::Error::Unsupported("cannot generate a token signing key".into())
+                })?;
+                meta.setting_init(SIGNING_KEY_SETTING, &fresh).await?
+            }
+        };
+        let tokens = TokenIssuer::new(&key, &config.service, &config.issuer, config.token_ttl)
+            .ok_or_else(|| {
+                crate::Error::Unsupported(format!(
+                    "the stored token signing key ({SIGNING_KEY_SETTING}) does not parse"
+                ))
+            })?;
+        let auth = Auth {
+            throttle: LoginThrottle::new(
+                config.login_failure_window,
+                config.login_failures_per_user,
+                config.login_failures_per_ip,
+            ),
+            meta,
+            tokens,
+            keyed: secret::KeyedHash::new(),
+            credentials: Cache::new(10_000),
+            verified: Cache::new(10_000),
+            principals: Cache::new(10_000),
+            projects: Cache::new(10_000),
+            members: Cache::new(100_000),
+            config,
+        };
+        let generated = auth.bootstrap().await?;
+        Ok((auth, generated))
+    }
+
+    async fn bootstrap(&self) -> Result<Option<String>> {
+        let mut generated = None;
+        let admin = match self.meta.user_by_name("admin").await? {
+            Some(u) => u,
+            None => {
+                let password = match &self.config.admin_password {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = secret::random_secret(20);
+                        generated = Some(p.clone());
+                        p
+                    }
+                };
+                let hash = hash_blocking(password).await;
+                match self
+                    .meta
+                    .user_create("admin", "", "system admin", &hash, true)
+                    .await
+                {
+                    Ok(u) => u,
+                    Err(e) if berth_meta::is_conflict(&e) => {
+                        generated = None;
+                        self.meta
+                            .user_by_name("admin")
+                            .await?
+                            .ok_or(crate::Error::Meta(e))?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        if self
+            .meta
+            .project_by_name(berth_oci::DEFAULT_PROJECT)
+            .await?
+            .is_none()
+        {
+            match self
+                .meta
+                .project_create(berth_oci::DEFAULT_PROJECT, true, Some(admin.id))
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if berth_meta::is_conflict(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(generated)
+    }
+
+    /// The configured mode.
+    pub fn mode(&self) -> AuthMode {
+        self.config.mode
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// The token signer/verifier.
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    /// The metadata store (for the account-management operations).
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
+    }
+
+    /// Forgets every cached credential, principal, project and membership:
+    /// called after any account, project, member or robot change.
+    pub fn invalidate(&self) {
+        self.credentials.clear();
+        self.principals.clear();
+        self.projects.clear();
+        self.members.clear();
+    }
+
+    /// Checks a user name and password (or personal access token, or robot
+    /// name and secret). argon2 runs on the blocking pool; a verified
+    /// credential is cached for `credential_cache_ttl`.
+    pub async fn login(&self, username: &str, password: &str, ip: Option<IpAddr>) -> Result<Login> {
+        if let Some(wait) = self.throttle.check(username, ip) {
+            return Ok(Login::Throttled(wait));
+        }
+        let key = self.keyed.tag(&[username, password]);
+        if let Some((p, at, until)) = self.credentials.get(&key) {
+            let live = until.is_none_or(|u| u > berth_meta::store::now_ms());
+            if live && at.elapsed() < self.config.credential_cache_ttl {
+                return Ok(Login::Ok(p));
+            }
+        }
+        let found = self.check_credentials(username, password).await?;
+        match found {
+            Some((principal, until)) => {
+                self.throttle.succeeded(username);
+                self.credentials
+                    .insert(key, (principal.clone(), Instant::now(), until));
+                Ok(Login::Ok(principal))
+            }
+            None => {
+                self.throttle.failed(username, ip);
+                Ok(Login::Invalid)
+            }
+        }
+    }
+
+    async fn check_credentials(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<(Principal, Option<i64>)>> {
+        let now = berth_meta::store::now_ms();
+        if username.starts_with("robot$") {
+            let Some(robot) = self.meta.robot_by_name(username).await? else {
+                verify_blocking(password.to_owned(), None).await;
+                return Ok(None);
+            };
+            let ok = verify_blocking(password.to_owned(), Some(robot.secret_hash.clone())).await;
+            let live = !robot.disabled && robot.expires_at.is_none_or(|e| e > now);
+            if !(ok && live) {
+                return Ok(None);
+            }
+            let permissions = serde_json::from_str(&robot.permissions).unwrap_or_default();
+            return Ok(Some((
+                Principal::Robot {
+                    id: robot.id,
+                    name: robot.name,
+                    permissions,
+                },
+                robot.expires_at,
+            )));
+        }
+        let user = self.meta.user_by_name(username).await?;
+        // A personal access token used as the password.
+        if password.starts_with(accounts::ACCESS_TOKEN_PREFIX) {
+            let hash = secret::sha256_hex(password.as_bytes());
+            if let Some((token, owner)) = self.meta.access_token_by_hash(&hash).await? {
+                let live = token.revoked_at.is_none() && token.expires_at.is_none_or(|e| e > now);
+                if live && owner.username == username {
+                    return Ok(Some((
+                        Principal::User {
+                            id: owner.id,
+                            name: owner.username,
+                            sysadmin: owner.sysadmin,
+                        },
+                        token.expires_at,
+                    )));
+                }
+            }
+        }
+        let Some(user) = user else {
+            // Same work as for a real user, so timing does not tell names apart.
+            verify_blocking(password.to_owned(), None).await;
+            return Ok(None);
+        };
+        if !verify_blocking(password.to_owned(), Some(user.password_hash.clone())).await {
+            return Ok(None);
+        }
+        Ok(Some((
+            Principal::User {
+                id: user.id,
+                name: user.username,
+                sysadmin: user.sysadmin,
+            },
+            None,
+        )))
+    }
+
+    /// The principal a token subject names (users and live robots); `None` for
+    /// an unknown, disabled or expired one. Cached for a few seconds.
+    pub async fn principal_by_name(&self, name: &str) -> Result<Option<Principal>> {
+        if name.is_empty() || name == "anonymous" {
+            return Ok(Some(Principal::Anonymous));
+        }
+        if let Some((p, at)) = self.principals.get(name) {
+            if at.elapsed() < CACHE_FRESH {
+                return Ok(p);
+            }
+        }
+        let now = berth_meta::store::now_ms();
+        let p = if name.starts_with("robot$") {
+            self.meta.robot_by_name(name).await?.and_then(|r| {
+                let live = !r.disabled && r.expires_at.is_none_or(|e| e > now);
+                live.then(|| Principal::Robot {
+                    id: r.id,
+                    name: r.name,
+                    permissions: serde_json::from_str(&r.permissions).unwrap_or_default(),
+                })
+            })
+        } else {
+            self.meta
+                .user_by_name(name)
+                .await?
+                .map(|u| Principal::User {
+                    id: u.id,
+                    name: u.username,
+                    sysadmin: u.sysadmin,
+                })
+        };
+        self.principals
+            .insert(name.to_owned(), (p.clone(), Instant::now()));
+        Ok(p)
+    }
+
+    /// A project by name (cached for a few seconds).
+    pub async fn project(&self, name: &str) -> Result<Option<ProjectRecord>> {
+        if let Some((p, at)) = self.projects.get(name) {
+            if at.elapsed() < CACHE_FRESH {
+                return Ok(p);
+            }
+        }
+        let p = self.meta.project_by_name(name).await?;
+        self.projects
+            .insert(name.to_owned(), (p.clone(), Instant::now()));
+        Ok(p)
+    }
+
+    async fn member(&self, project_id: i64, user_id: i64) -> Result<Option<MemberRecord>> {
+        if let Some((m, at)) = self.members.get(&(project_id, user_id)) {
+            if at.elapsed() < CACHE_FRESH {
+                return Ok(m);
+            }
+        }
+        let m = self.meta.member_of(project_id, user_id).await?;
+        self.members
+            .insert((project_id, user_id), (m.clone(), Instant::now()));
+        Ok(m)
+    }
+
+    /// What `who`, calling from `ip`, may do on `repository`. With
+    /// `creating` (a push is asked for) a missing project is created when the
+    /// caller is a system admin, or a user while `auto_create_projects` is on.
+    /// Under `auth.mode = none` everything is allowed.
+    pub async fn permissions(
+        &self,
+        who: &Principal,
+        repository: &RepositoryName,
+        ip: Option<IpAddr>,
+        creating: bool,
+    ) -> Result<Permissions> {
+        if self.config.mode == AuthMode::None {
+            return Ok(Permissions::ALL);
+        }
+        let project_name = repository.project();
+        let mut project = self.project(project_name).await?;
+        if project.is_none() && creating {
+            if let Principal::User { id, sysadmin, .. } = who {
+                if *sysadmin || self.config.auto_create_projects {
+                    let (p, created) = self
+                        .meta
+                        .project_create_owned(project_name, false, *id)
+                        .await?;
+                    if created {
+                        tracing::info!(
+                            project = project_name,
+                            by = who.name(),
+                            "project created by first push"
+                        );
+                    }
+                    self.invalidate();
+                    project = Some(p);
+                }
+            }
+        }
+        let Some(project) = project else {
+            return Ok(if who.is_sysadmin() {
+                Permissions::ALL
+            } else {
+                Permissions::NONE
+            });
+        };
+        let mut p = if project.public {
+            Permissions::PULL.union(Permissions::LIST)
+        } else {
+            Permissions::NONE
+        };
+        match who {
+            Principal::Anonymous => {}
+            Principal::User { sysadmin: true, .. } => p = Permissions::ALL,
+            Principal::User { id, .. } => {
+                if let Some(m) = self.member(project.id, *id).await? {
+                    let patterns = m.repositories.unwrap_or_default();
+                    if repository_matches(&patterns, project_name, repository.as_str()) {
+                        if let Some(role) = Role::from_id(m.role_id) {
+                            p = p.union(role.permissions());
+                        }
+                    }
+                }
+            }
+            Principal::Robot { permissions, .. } => {
+                for perm in permissions {
+                    p = p.union(perm.permissions_on(project_name, repository.as_str()));
+                }
+            }
+        }
+        Ok(apply_allow_lists(&project, ip, p))
+    }
+
+    /// What `who` may do on a project as a whole (management API): the role's
+    /// permissions when the membership is not limited to repositories, else
+    /// only `PULL|LIST` if any; `NONE` for an unknown project (unless admin).
+    pub async fn project_permissions(&self, who: &Principal, project: &str) -> Result<Permissions> {
+        if self.config.mode == AuthMode::None || who.is_sysadmin() {
+            return Ok(Permissions::ALL);
+        }
+        let Some(project) = self.project(project).await? else {
+            return Ok(Permissions::NONE);
+        };
+        let mut p = if project.public {
+            Permissions::PULL.union(Permissions::LIST)
+        } else {
+            Permissions::NONE
+        };
+        match who {
+            Principal::User { id, .. } => {
+                if let Some(m) = self.member(project.id, *id).await? {
+                    if let Some(role) = Role::from_id(m.role_id) {
+                        p = p.union(if m.repositories.is_some() {
+                            role.permissions().without(Permissions::MANAGE)
+                        } else {
+                            role.permissions()
+                        });
+                    }
+                }
+            }
+            Principal::Robot { permissions, .. } => {
+                for perm in permissions {
+                    let whole = RobotPermission {
+                        repositories: Vec::new(),
+                        ..perm.clone()
+                    };
+                    p = p.union(whole.permissions_on(&project.name, &project.name));
+                }
+            }
+            Principal::Anonymous => {}
+        }
+        Ok(p)
+    }
+
+    /// The scopes of `requested` that `who` may have: each repository scope's
+    /// actions intersected with [`Auth::permissions`] (`*` = all permitted),
+    /// scopes with nothing left dropped; `registry:catalog:*` for everyone (the
+    /// catalog filters its answer per caller). Token spec §Requesting a Token.
+    pub async fn grant(
+        &self,
+        who: &Principal,
+        requested: &[Scope],
+        ip: Option<IpAddr>,
+    ) -> Result<Vec<Scope>> {
+        let mut granted = Vec::new();
+        for scope in requested {
+            match scope.kind.as_str() {
+                "repository" => {
+                    let Ok(repo) = RepositoryName::parse(&scope.name) else {
+                        continue;
+                    };
+                    let wants_push = scope.actions.iter().any(|a| a == "push" || a == "*");
+                    let perms = self.permissions(who, &repo, ip, wants_push).await?;
+                    let mut actions: Vec<String> = Vec::new();
+                    for a in &scope.actions {
+                        let one = [a.as_str()];
+                        let names: &[&str] = if a == "*" {
+                            &["pull", "push", "delete"]
+                        } else {
+                            &one
+                        };
+                        for name in names {
+                            let need = match *name {
+                                "pull" => Permissions::PULL,
+                                "push" => Permissions::PUSH,
+                                "delete" => Permissions::DELETE,
+                                _ => continue,
+                            };
+                            if perms.contains(need) && !actions.iter().any(|x| x == name) {
+                                actions.push((*name).to_owned());
+                            }
+                        }
+                    }
+                    if !actions.is_empty() {
+                        granted.push(Scope {
+                            kind: scope.kind.clone(),
+                            name: scope.name.clone(),
+                            actions,
+                        });
+                    }
+                }
+                "registry" if scope.name == "catalog" && scope.actions.iter().any(|a| a == "*") => {
+                    granted.push(Scope {
+                        kind: "registry".into(),
+                        name: "catalog".into(),
+                        actions: vec!["*".into()],
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(granted)
+    }
+
+    /// Verifies a bearer token (signature, `aud`, `iss`, expiry); verified
+    /// tokens are cached until they expire. Refresh tokens are refused here.
+    pub fn verify_token(&self, token: &str) -> std::result::Result<Claims, TokenError> {
+        let key = {
+            let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+            let mut k = [0u8; 32];
+            k.copy_from_slice(d.as_ref());
+            k
+        };
+        if let Some(c) = self.verified.get(&key) {
+            if c.exp > token::unix_now() {
+                return Ok(c);
+            }
+            self.verified.remove(&key);
+            return Err(TokenError::Invalid("token expired".into()));
+        }
+        let claims = self.tokens.verify(token)?;
+        if claims.berth_kind.is_some() {
+            return Err(TokenError::Invalid(
+                "a refresh token is not an access token".into(),
+            ));
+        }
+        self.verified.insert(key, claims.clone());
+        Ok(claims)
+    }
+
+    /// The principal a refresh token was issued to, if it is still valid (for
+    /// users: the password has not changed since).
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Option<Principal>> {
+        let Ok(claims) = self.tokens.verify(refresh_token) else {
+            return Ok(None);
+        };
+        if claims.berth_kind.as_deref() != Some("refresh") {
+            return Ok(None);
+        }
+        if let Some(pwd) = claims.berth_pwd {
+            match self.meta.user_by_name(&claims.sub).await? {
+                Some(u) if u.password_changed_at == pwd => {}
+                _ => return Ok(None),
+            }
+        }
+        self.principals.remove(&claims.sub);
+        self.principal_by_name(&claims.sub).await
+    }
+
+    /// A refresh token for `who` (token spec `offline_token=true`).
+    pub async fn issue_refresh(&self, who: &Principal) -> Result<Option<String>> {
+        let pwd = match who {
+            Principal::User { id, .. } => self
+                .meta
+                .user_by_id(*id)
+                .await?
+                .map(|u| u.password_changed_at),
+            Principal::Robot { .. } => None,
+            Principal::Anonymous => return Ok(None),
+        };
+        Ok(self
+            .tokens
+            .issue_refresh(who.name(), self.config.refresh_ttl, pwd)
+            .ok())
+    }
+}
+
+fn apply_allow_lists(project: &ProjectRecord, ip: Option<IpAddr>, p: Permissions) -> Permissions {
+    let allowed = |cidrs: &[String]| {
+        cidrs.is_empty()
+            || ip.is_some_and(|ip| {
+                cidrs.iter().any(|c| {
+                    c.parse::<ipnet::IpNet>()
+                        .map(|n| n.contains(&ip))
+                        .unwrap_or_else(|_| c.parse::<IpAddr>().map(|a| a == ip).unwrap_or(false))
+                })
+            })
+    };
+    let mut p = p;
+    if !allowed(&project.pull_cidrs) {
+        p = p.without(Permissions::PULL).without(Permissions::LIST);
+    }
+    if !allowed(&project.push_cidrs) {
+        p = p.without(Permissions::PUSH).without(Permissions::DELETE);
+    }
+    p
+}
+
+async fn hash_blocking(password: String) -> String {
+    tokio::task::spawn_blocking(move || secret::hash_password(&password))
+        .await
+        .unwrap_or_default()
+}
+
+/// argon2 verification on the blocking pool; with `None` it verifies against a
+/// fixed dummy hash so unknown names cost as much as known ones.
+async fn verify_blocking(password: String, phc: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || match phc {
+        Some(h) => secret::verify_password(&password, &h),
+        None => {
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let h = DUMMY.get_or_init(|| secret::hash_password("berth-dummy-password"));
+            secret::verify_password(&password, h);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Hashes a password on the blocking pool (argon2id).
+pub async fn hash_password(password: &str) -> String {
+    hash_blocking(password.to_owned()).await
+}
