@@ -5,12 +5,16 @@
 //! or remove a tag). Writes go through the same core operations as the
 //! distribution API, so the manifest cache and any push policy see them.
 //!
-//! A project is, until projects are stored, the first component of a repository
-//! name (`library` for one-component names; see `RepositoryName::project`).
+//! A repository's project is the first component of its name (`library` for
+//! one-component names; see `RepositoryName::project`). A project exists when it
+//! is stored (the `projects` table) or holds a repository, and `library` always
+//! does; the projects listing shows both kinds, stored ones with their record.
 
 use std::collections::BTreeMap;
 
-use berth_meta::{ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagRow, TextMatch};
+use berth_meta::{
+    ArtifactFilter, ArtifactRow, ProjectRecord, RepositoryFilter, RepositoryRow, TagRow, TextMatch,
+};
 use berth_oci::{ChildKind, Digest, Reference, RepositoryName, Tag, DEFAULT_PROJECT};
 use serde_json::Value;
 
@@ -84,6 +88,19 @@ pub enum TagCreated {
     AlreadyExists(Digest),
 }
 
+/// A project as the management API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectInfo {
+    /// Project name.
+    pub name: String,
+    /// The stored project, when there is one (id, visibility, owner, times).
+    pub record: Option<ProjectRecord>,
+    /// Login name of the owner, when the stored project has one.
+    pub owner_name: Option<String>,
+    /// Repositories in the project.
+    pub repo_count: u64,
+}
+
 /// Result of a component check: `Err` holds what is wrong.
 pub type Check = std::result::Result<(), String>;
 
@@ -124,9 +141,10 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 impl Registry {
-    /// True when the project has at least one repository; `library` always exists.
+    /// True when the project is stored or has at least one repository; `library`
+    /// always exists.
     pub async fn project_exists(&self, project: &str) -> Result<bool> {
-        if project == DEFAULT_PROJECT {
+        if project == DEFAULT_PROJECT || self.meta.project_by_name(project).await?.is_some() {
             return Ok(true);
         }
         let filter = RepositoryFilter {
@@ -136,9 +154,42 @@ impl Registry {
         Ok(self.meta.repository_rows(&filter, 0, 0).await?.1 > 0)
     }
 
-    /// Every project that has a repository, by name.
+    /// The stored project's id, if it is stored.
+    pub async fn project_id(&self, project: &str) -> Result<Option<i64>> {
+        Ok(self.meta.project_by_name(project).await?.map(|p| p.id))
+    }
+
+    /// Every project name: stored ones and those that have a repository, by name.
     pub async fn projects(&self) -> Result<Vec<String>> {
-        Ok(self.meta.repository_projects().await?)
+        let mut names = self.meta.repository_projects().await?;
+        names.extend(self.meta.projects_all().await?.into_iter().map(|p| p.name));
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// One project with its record, owner and repository count; `None` when it
+    /// does not exist (see [`Registry::project_exists`]).
+    pub async fn project_info(&self, project: &str) -> Result<Option<ProjectInfo>> {
+        if !self.project_exists(project).await? {
+            return Ok(None);
+        }
+        let record = self.meta.project_by_name(project).await?;
+        let owner_name = match record.as_ref().and_then(|r| r.owner_id) {
+            Some(id) => self.meta.user_by_id(id).await?.map(|u| u.username),
+            None => None,
+        };
+        let filter = RepositoryFilter {
+            project: Some(project.to_string()),
+            name: None,
+        };
+        let (_, repo_count) = self.meta.repository_rows(&filter, 0, 0).await?;
+        Ok(Some(ProjectInfo {
+            name: project.to_string(),
+            record,
+            owner_name,
+            repo_count,
+        }))
     }
 
     /// Repositories matching `filter`, by name, `limit` after skipping `offset`.

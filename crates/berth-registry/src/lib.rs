@@ -32,7 +32,8 @@ pub mod uploads;
 pub use access::{Access, AccessPolicy, Action};
 pub use auth::{Auth, AuthConfig, AuthMode, Login, Permissions, Principal};
 pub use berth_meta::{
-    ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
+    ArtifactFilter, ArtifactRow, ProjectRecord, RepositoryFilter, RepositoryRow, TagMatch, TagRow,
+    TextMatch,
 };
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
