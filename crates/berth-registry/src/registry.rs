@@ -37,6 +37,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The metadata store (shared with the account service, `berth_registry::Auth`).
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
+    }
+
     /// Opens the embedded default: blobs under `<data_dir>/blobs`, metadata in
     /// `<data_dir>/meta.db` (SQLite).
     ///

@@ -20,8 +20,15 @@ pub enum ApiError {
     NoRoute,
     /// The endpoint exists but not with this method (405 UNSUPPORTED).
     MethodNotAllowed,
-    /// The access policy refused the request (401 UNAUTHORIZED).
-    Unauthorized,
+    /// No (valid) credentials for what the request needs: 401 UNAUTHORIZED
+    /// with this `WWW-Authenticate` challenge (Docker token spec §How to
+    /// authenticate), e.g. `Bearer realm="…/v2/token",service="berth",scope="repository:a:pull"`.
+    Unauthorized {
+        /// The challenge; `None` sends none.
+        challenge: Option<String>,
+        /// Detail for the error body.
+        detail: Option<String>,
+    },
 }
 
 /// A registry error and the headers to add to its response (e.g. the `Range` and
@@ -103,15 +110,21 @@ impl IntoResponse for ApiError {
                 ),
                 HeaderMap::new(),
             ),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                body(
-                    ErrorCode::Unauthorized.as_str(),
-                    ErrorCode::Unauthorized.message(),
-                    None,
-                ),
-                HeaderMap::new(),
-            ),
+            ApiError::Unauthorized { challenge, detail } => {
+                let mut headers = HeaderMap::new();
+                if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    headers.insert(axum::http::header::WWW_AUTHENTICATE, v);
+                }
+                (
+                    StatusCode::UNAUTHORIZED,
+                    body(
+                        ErrorCode::Unauthorized.as_str(),
+                        ErrorCode::Unauthorized.message(),
+                        detail,
+                    ),
+                    headers,
+                )
+            }
         };
         let mut resp = (status, [("content-type", "application/json")], text).into_response();
         resp.headers_mut().extend(headers);

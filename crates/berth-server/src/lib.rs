@@ -8,6 +8,8 @@
 //!   are matched from the right, since `<name>` may itself contain `/`).
 //! - [`handlers`] — one module per API resource: base, blobs, uploads, manifests,
 //!   tags, catalog, referrers.
+//! - [`auth`] — credentials, challenges, 401 vs 403: the `/v2` side of `berth_registry::auth`.
+//! - [`token`] — `/v2/token`, the Docker token endpoint (GET and OAuth2 POST).
 //! - [`error`] — [`error::ApiError`], the single place where failures become
 //!   `{"errors":[{"code","message","detail"}]}` responses.
 //! - [`limits`] — per-client rate limit and open-upload-session quota.
@@ -17,6 +19,7 @@
 //! - [`api`] — the Harbor-compatible management API under `/api/v2.0`.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod handlers;
 pub mod limits;
@@ -24,5 +27,6 @@ pub mod listener;
 pub mod middleware;
 pub mod route;
 pub mod server;
+pub mod token;
 
 pub use server::{router, AppState};

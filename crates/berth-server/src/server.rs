@@ -3,19 +3,26 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
-use berth_registry::{AccessPolicy, Registry};
+use berth_registry::{AccessPolicy, Auth, Registry};
 
 use crate::limits::{RateLimiter, UploadQuota};
-use crate::{handlers, middleware};
+use crate::{handlers, middleware, token};
 
 /// What every handler shares.
 pub struct AppState {
     /// The registry core.
     pub registry: Registry,
-    /// Who may do what.
+    /// Who may do what when no [`Auth`] is configured (anonymous everything).
     pub policy: AccessPolicy,
+    /// Authentication and authorization; `None` = anonymous (as `auth.mode = none`).
+    pub auth: Option<Arc<Auth>>,
+    /// `auth.realm`: the token endpoint URL put in challenges; `None` derives it
+    /// from the request's `Host`.
+    pub realm: Option<String>,
+    /// Serving HTTPS (for the derived realm's scheme).
+    pub tls: bool,
     /// An upload body that sends nothing for this long is cut off (its chunk is
     /// rolled back), so a stalled client cannot pin a session forever.
     pub body_idle_timeout: std::time::Duration,
@@ -35,6 +42,9 @@ impl AppState {
         AppState {
             registry,
             policy,
+            auth: None,
+            realm: None,
+            tls: false,
             body_idle_timeout: std::time::Duration::from_secs(120),
             rate: RateLimiter::new(0, 0),
             upload_quota: UploadQuota::new(1000, std::time::Duration::from_secs(3600)),
@@ -47,6 +57,7 @@ impl AppState {
 /// API under `/api/v2.0` ([`crate::api`]).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/v2/token", get(token::get).post(token::post))
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))

@@ -25,6 +25,18 @@
 //! cert = "/etc/berth/tls.crt"   # BERTH_TLS_CERT, --tls-cert (PEM chain)
 //! key = "/etc/berth/tls.key"    # BERTH_TLS_KEY, --tls-key (PEM key)
 //!
+//! [auth]
+//! mode = "token"                # BERTH_AUTH_MODE, --auth-mode: token | basic | none
+//! service = "berth"             # `service` in challenges, `aud` of tokens
+//! realm = ""                    # token endpoint URL in challenges (default: from the Host header)
+//! token_ttl_secs = 300          # lifetime of registry tokens
+//! refresh_ttl_secs = 2592000    # lifetime of refresh tokens (30 days)
+//! auto_create_projects = false  # a user's first push creates a private project they administer
+//! credential_cache_secs = 60    # verified Basic credentials cached this long
+//! login_failures_per_user = 10  # failed logins per user name per window before lockout (0: off)
+//! login_failures_per_ip = 100   # failed logins per client address per window (0: off)
+//! login_failure_window_secs = 300
+//!
 //! [cache]
 //! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
 //! manifest_ttl_ms = 2000        # how stale a cached tag may be w.r.t. other processes
@@ -54,6 +66,82 @@ pub struct Config {
     pub cache: CacheSection,
     /// TLS.
     pub tls: TlsSection,
+    /// Authentication.
+    pub auth: AuthSection,
+}
+
+/// `[auth]`: how clients authenticate (see `berth_registry::auth`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// `token` (default), `basic` or `none`.
+    pub mode: String,
+    /// Service name. Default `berth`.
+    pub service: String,
+    /// Token endpoint URL for challenges; empty derives `<scheme>://<Host>/v2/token`.
+    pub realm: String,
+    /// Registry token lifetime, seconds. Default 300.
+    pub token_ttl_secs: u64,
+    /// Refresh token lifetime, seconds. Default 30 days.
+    pub refresh_ttl_secs: u64,
+    /// First push by a user creates the project. Default false.
+    pub auto_create_projects: bool,
+    /// Seconds verified Basic credentials stay cached. Default 60.
+    pub credential_cache_secs: u64,
+    /// Failed logins per user per window before lockout. Default 10.
+    pub login_failures_per_user: u32,
+    /// Failed logins per address per window before lockout. Default 100.
+    pub login_failures_per_ip: u32,
+    /// Lockout window, seconds. Default 300.
+    pub login_failure_window_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        let d = berth_registry::AuthConfig::default();
+        AuthSection {
+            mode: d.mode.as_str().into(),
+            service: d.service,
+            realm: String::new(),
+            token_ttl_secs: d.token_ttl.as_secs(),
+            refresh_ttl_secs: d.refresh_ttl.as_secs(),
+            auto_create_projects: d.auto_create_projects,
+            credential_cache_secs: d.credential_cache_ttl.as_secs(),
+            login_failures_per_user: d.login_failures_per_user,
+            login_failures_per_ip: d.login_failures_per_ip,
+            login_failure_window_secs: d.login_failure_window.as_secs(),
+        }
+    }
+}
+
+impl AuthSection {
+    /// The registry's auth settings; the admin password comes from
+    /// `BERTH_ADMIN_PASSWORD` (environment only: never in a file).
+    pub fn to_auth_config(&self) -> anyhow::Result<berth_registry::AuthConfig> {
+        let mode = berth_registry::AuthMode::parse(&self.mode).ok_or_else(|| {
+            anyhow::anyhow!("auth.mode {:?} is not one of token, basic, none", self.mode)
+        })?;
+        if self.token_ttl_secs == 0 {
+            anyhow::bail!("auth.token_ttl_secs must be at least 1");
+        }
+        Ok(berth_registry::AuthConfig {
+            mode,
+            service: self.service.clone(),
+            issuer: self.service.clone(),
+            token_ttl: std::time::Duration::from_secs(self.token_ttl_secs),
+            refresh_ttl: std::time::Duration::from_secs(self.refresh_ttl_secs.max(1)),
+            auto_create_projects: self.auto_create_projects,
+            admin_password: std::env::var("BERTH_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+            credential_cache_ttl: std::time::Duration::from_secs(self.credential_cache_secs),
+            login_failures_per_user: self.login_failures_per_user,
+            login_failures_per_ip: self.login_failures_per_ip,
+            login_failure_window: std::time::Duration::from_secs(
+                self.login_failure_window_secs.max(1),
+            ),
+        })
+    }
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM). Both or neither.
@@ -139,6 +227,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             cache: CacheSection::default(),
             tls: TlsSection::default(),
+            auth: AuthSection::default(),
         }
     }
 }
@@ -184,6 +273,7 @@ impl Config {
 
     /// Refuses settings that would make the registry misbehave silently.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.auth.to_auth_config()?;
         if self.limits.max_page == 0 {
             anyhow::bail!("limits.max_page must be at least 1 (0 would make every tags and catalog listing empty)");
         }

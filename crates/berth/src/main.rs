@@ -3,6 +3,7 @@
 //! - `berth serve`: run the registry (OCI Distribution v1.1 on `/v2`).
 //! - `berth fsck`: verify stored blobs and manifest references.
 
+mod admin;
 mod config;
 mod serve;
 
@@ -43,6 +44,9 @@ enum Command {
         /// PEM private key for --tls-cert.
         #[arg(long, env = "BERTH_TLS_KEY")]
         tls_key: Option<PathBuf>,
+        /// Authentication: token (default), basic, or none (anonymous everything).
+        #[arg(long, env = "BERTH_AUTH_MODE")]
+        auth_mode: Option<String>,
     },
     /// Verify every stored blob's digest and every manifest's references.
     /// Exits 0 when clean, 1 when it finds problems, 2 when it cannot run.
@@ -59,6 +63,67 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Manage users (works on the data directory; safe while `serve` runs).
+    User {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: admin::UserCmd,
+    },
+    /// Manage projects, their visibility, IP allow-lists and members.
+    Project {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: admin::ProjectCmd,
+    },
+    /// Manage robot accounts (`robot$<project>+<name>`).
+    Robot {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: admin::RobotCmd,
+    },
+    /// Manage personal access tokens (usable as passwords in `docker login`).
+    Token {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: admin::TokenCmd,
+    },
+}
+
+/// Where the data lives, for the operator subcommands.
+#[derive(clap::Args)]
+struct DataDirArgs {
+    /// TOML configuration file (its `data_dir` and `[auth]` are used).
+    #[arg(long, env = "BERTH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut cfg = Config::load(self.config.as_deref())?;
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+async fn admin_command(
+    at: &DataDirArgs,
+    run: impl AsyncFnOnce(&berth_registry::Auth) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = at.load()?;
+    init_logging(log_filter("warn")?);
+    let (registry, auth) = admin::open(&cfg.data_dir, cfg.auth.to_auth_config()?).await?;
+    let result = run(&auth).await;
+    registry.close().await;
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
@@ -141,6 +206,7 @@ fn main() -> ExitCode {
                 log_level,
                 tls_cert,
                 tls_key,
+                auth_mode,
             } => {
                 let mut cfg = Config::load(config.as_deref())?;
                 if let Some(l) = listen {
@@ -157,6 +223,9 @@ fn main() -> ExitCode {
                 }
                 if tls_key.is_some() {
                     cfg.tls.key = tls_key;
+                }
+                if let Some(m) = auth_mode {
+                    cfg.auth.mode = m;
                 }
                 cfg.validate()?;
                 init_logging(log_filter(&cfg.log_level)?);
@@ -179,6 +248,18 @@ fn main() -> ExitCode {
             }
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError)),
+            Command::User { at, cmd } => {
+                admin_command(&at, async |a| admin::user(a, cmd).await).await
+            }
+            Command::Project { at, cmd } => {
+                admin_command(&at, async |a| admin::project(a, cmd).await).await
+            }
+            Command::Robot { at, cmd } => {
+                admin_command(&at, async |a| admin::robot(a, cmd).await).await
+            }
+            Command::Token { at, cmd } => {
+                admin_command(&at, async |a| admin::token(a, cmd).await).await
+            }
         }
     });
     match result {

@@ -18,13 +18,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
         .with_manifest_cache(&cfg.cache_config());
-    tracing::warn!(
-        "authentication is not enabled in this build: anyone who can reach {} can pull, push and delete",
-        cfg.listen
-    );
+    let auth_config = cfg.auth.to_auth_config()?;
+    let mode = auth_config.mode;
+    let (auth, generated) = berth_registry::Auth::open(registry.meta().clone(), auth_config)
+        .await
+        .context("opening the account store")?;
+    if let Some(password) = generated {
+        // The one sanctioned exception to "secrets are never logged": shown once,
+        // at the first start, and stored only hashed.
+        eprintln!(
+            "berth: created user \"admin\" with password: {password}\n\
+             berth: this is shown only once; change it with `berth user passwd admin` \
+             (or set BERTH_ADMIN_PASSWORD before the first start)"
+        );
+    }
+    if mode == berth_registry::AuthMode::None {
+        tracing::warn!(
+            "auth.mode = none: anyone who can reach {} can pull, push and delete",
+            cfg.listen
+        );
+    }
     let state = Arc::new(AppState {
         registry,
         policy: AccessPolicy::Anonymous,
+        auth: Some(Arc::new(auth)),
+        realm: Some(cfg.auth.realm.clone()).filter(|r| !r.is_empty()),
+        tls: cfg.tls.cert.is_some(),
         body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
         rate: berth_server::limits::RateLimiter::new(
             cfg.limits.rate_per_second,

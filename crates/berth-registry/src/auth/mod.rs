@@ -494,6 +494,24 @@ impl Auth {
         Ok(apply_allow_lists(&project, ip, p))
     }
 
+    /// True when `ip` passes the project's allow-lists for `needed` (pull
+    /// list for `PULL`/`LIST`, push list for `PUSH`/`DELETE`). Checked on every
+    /// request, also for tokens issued earlier.
+    pub async fn address_allowed(
+        &self,
+        repository: &RepositoryName,
+        ip: Option<IpAddr>,
+        needed: Permissions,
+    ) -> Result<bool> {
+        if self.config.mode == AuthMode::None {
+            return Ok(true);
+        }
+        match self.project(repository.project()).await? {
+            Some(project) => Ok(apply_allow_lists(&project, ip, Permissions::ALL).contains(needed)),
+            None => Ok(true),
+        }
+    }
+
     /// What `who` may do on a project as a whole (management API): the role's
     /// permissions when the membership is not limited to repositories, else
     /// only `PULL|LIST` if any; `NONE` for an unknown project (unless admin).

@@ -46,6 +46,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Drops every `key` parameter.
+    pub fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+
     /// `key` as a page size; absent or not a number → `None`.
     pub fn page_size(&self, key: &str) -> Option<u32> {
         self.get(key).and_then(|v| v.parse().ok())
@@ -128,10 +133,33 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
             ));
         }
     }
-    if !state.policy.allows(&access(&route, &method)) {
-        return Err(ApiError::Unauthorized);
+    let needs = access(&route, &method);
+    if !state.policy.allows(&needs) {
+        return Err(ApiError::Unauthorized {
+            challenge: None,
+            detail: None,
+        });
     }
-    let query = Query::parse(req.uri().query());
+    let caller = crate::auth::authorize(&state, &needs, req.headers(), client).await?;
+    let mut query = Query::parse(req.uri().query());
+    if let Route::Tags(repo) = &route {
+        // Limited guests may pull but not list.
+        let held = crate::auth::permissions(&state, &caller, repo).await?;
+        if !held.contains(berth_registry::Permissions::LIST) {
+            return Err(Error::Denied.into());
+        }
+    }
+    if let (Route::UploadStart(_), Some(_)) = (&route, query.get("mount")) {
+        // A mount reads the source: without pull on it (or without `from`,
+        // which would mount from anywhere), fall back to a plain upload.
+        let source_ok = match query.get("from").map(berth_oci::RepositoryName::parse) {
+            Some(Ok(from)) => crate::auth::may_pull(&state, &caller, &from).await,
+            _ => !crate::auth::enabled(&state),
+        };
+        if !source_ok {
+            query.remove("mount");
+        }
+    }
     let (parts, body) = req.into_parts();
     let h = &parts.headers;
     let reg = &state.registry;
@@ -146,7 +174,7 @@ async fn route(state: Arc<AppState>, req: Request) -> ApiResult {
     let body_stream = |body: Body, idle| limited(body_stream(body, idle), max_chunk);
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => base::get(),
-        (Route::Catalog, Method::GET) => catalog::get(reg, &query).await,
+        (Route::Catalog, Method::GET) => catalog::get(&state, &caller, &query).await,
         (Route::Tags(repo), Method::GET) => tags::list(reg, &repo, &query).await,
         (Route::Manifest(repo, r), Method::GET) => manifests::get(reg, &repo, &r, true).await,
         (Route::Manifest(repo, r), Method::HEAD) => manifests::get(reg, &repo, &r, false).await,

@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The `admin` password every test server starts with.
+pub const ADMIN_PASSWORD: &str = "admin-test-password";
+
 /// A `berth serve` child process. Killed (SIGKILL) when dropped.
 pub struct Berth {
     pub addr: String,
@@ -24,13 +27,21 @@ impl Berth {
         Self::start_with(data_dir, &[])
     }
 
-    /// Like [`Berth::start`], with extra `serve` arguments.
+    /// Like [`Berth::start`], with extra `serve` arguments. Without an
+    /// `--auth-mode` among them the server runs with `--auth-mode none` (the
+    /// tests written before authentication); the `admin` password is always
+    /// [`ADMIN_PASSWORD`].
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Berth {
+        let mut args: Vec<&str> = extra.to_vec();
+        if !extra.contains(&"--auth-mode") {
+            args.extend(["--auth-mode", "none"]);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra)
+            .args(&args)
             .env("BERTH_LOG_LEVEL", "info")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

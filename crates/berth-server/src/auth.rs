@@ -1,0 +1,336 @@
+//! Authentication on the `/v2` API: reads credentials (Bearer token or HTTP
+//! Basic), asks [`Auth`] what the caller may do, and turns a refusal into the
+//! answer docker, containerd, podman and skopeo expect:
+//!
+//! - no or invalid credentials → 401 UNAUTHORIZED with a challenge naming the
+//!   scope the request needs (`WWW-Authenticate: Bearer realm="<base>/v2/token",
+//!   service="<service>",scope="repository:<name>:pull,push"`), and
+//!   `error="insufficient_scope"` when a token lacks it (Docker token spec
+//!   §How to authenticate);
+//! - credentials that may not do it → 403 DENIED "requested access to the
+//!   resource is denied", also for repositories in projects the caller cannot
+//!   see (existence is not leaked).
+//!
+//! A token that lacks a scope its subject does hold gets the 401 challenge, not
+//! 403, so a client that fetched a token for another scope fetches a new one.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use base64::Engine;
+use berth_oci::RepositoryName;
+use berth_registry::auth::{AuthMode, Scope};
+use berth_registry::{Access, Action, Auth, Error, Login, Permissions, Principal};
+
+use crate::error::ApiError;
+use crate::server::AppState;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// The scopes of the bearer token the request carried, if any.
+    pub token_scopes: Option<Vec<Scope>>,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+}
+
+impl Caller {
+    /// An anonymous caller without a token.
+    pub fn anonymous(ip: Option<IpAddr>) -> Caller {
+        Caller {
+            principal: Principal::Anonymous,
+            token_scopes: None,
+            ip,
+        }
+    }
+}
+
+/// Credentials in an `Authorization` header.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// None sent.
+    None,
+    /// `Basic base64(user:password)`.
+    Basic(String, String),
+    /// `Bearer <token>`.
+    Bearer(String),
+    /// Something else, or undecodable.
+    Malformed,
+}
+
+/// Reads the `Authorization` header (RFC 7617 Basic, RFC 6750 Bearer; scheme
+/// names are case-insensitive).
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Credentials::None;
+    };
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        return Credentials::Bearer(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        if let Some((user, pass)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+            return Credentials::Basic(user.to_owned(), pass.to_owned());
+        }
+    }
+    Credentials::Malformed
+}
+
+/// The token endpoint's URL for challenges: `auth.realm` when configured, else
+/// `<scheme>://<Host>/v2/token` from the request (`X-Forwarded-Proto` honoured).
+pub fn realm(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(r) = &state.realm {
+        return r.clone();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or(if state.tls { "https" } else { "http" });
+    format!("{scheme}://{host}/v2/token")
+}
+
+/// The scope a request needs, as challenge text (`None` for `/v2/`).
+pub fn scope_of(access: &Access) -> Option<String> {
+    match access {
+        Access::Base => None,
+        Access::Catalog => Some("registry:catalog:*".into()),
+        Access::Repository(name, actions) => Some(format!(
+            "repository:{}:{}",
+            name,
+            actions
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )),
+    }
+}
+
+/// A 401 with the challenge of the configured mode.
+pub fn challenge(
+    auth: &Auth,
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+    error: Option<&str>,
+) -> ApiError {
+    let text = match auth.mode() {
+        AuthMode::Basic => format!("Basic realm=\"{}\"", auth.config().service),
+        _ => {
+            let mut c = format!(
+                "Bearer realm=\"{}\",service=\"{}\"",
+                realm(state, headers),
+                auth.config().service
+            );
+            if let Some(s) = scope {
+                c.push_str(&format!(",scope=\"{s}\""));
+            }
+            if let Some(e) = error {
+                c.push_str(&format!(",error=\"{e}\""));
+            }
+            c
+        }
+    };
+    ApiError::Unauthorized {
+        challenge: Some(text),
+        detail: scope.map(|s| format!("this request needs {s}")),
+    }
+}
+
+fn throttled(wait: std::time::Duration) -> ApiError {
+    ApiError::from(Error::TooManyRequests).with_header(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(wait.as_secs().max(1)),
+    )
+}
+
+/// Identifies the caller of a `/v2` request and checks it may have `access`.
+pub async fn authorize(
+    state: &AppState,
+    access: &Access,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
+    let Some(auth) = state.auth.as_deref() else {
+        return Ok(Caller::anonymous(ip));
+    };
+    if auth.mode() == AuthMode::None {
+        return Ok(Caller::anonymous(ip));
+    }
+    let scope = scope_of(access);
+    let deny_unauth =
+        |error: Option<&str>| challenge(auth, state, headers, scope.as_deref(), error);
+    let caller = match credentials(headers) {
+        Credentials::None => Caller::anonymous(ip),
+        Credentials::Bearer(token) if auth.mode() == AuthMode::Token => {
+            let Ok(claims) = auth.verify_token(&token) else {
+                return Err(deny_unauth(Some("invalid_token")));
+            };
+            let Some(principal) = auth
+                .principal_by_name(&claims.sub)
+                .await
+                .map_err(ApiError::from)?
+            else {
+                return Err(deny_unauth(Some("invalid_token")));
+            };
+            Caller {
+                principal,
+                token_scopes: Some(claims.access),
+                ip,
+            }
+        }
+        Credentials::Basic(user, pass) => match auth.login(&user, &pass, ip).await? {
+            Login::Ok(principal) => Caller {
+                principal,
+                token_scopes: None,
+                ip,
+            },
+            Login::Invalid => return Err(deny_unauth(None)),
+            Login::Throttled(wait) => return Err(throttled(wait)),
+        },
+        Credentials::Bearer(_) | Credentials::Malformed => return Err(deny_unauth(None)),
+    };
+    match access {
+        Access::Base => {
+            if caller.principal.is_authenticated() || caller.token_scopes.is_some() {
+                Ok(caller)
+            } else {
+                Err(deny_unauth(None))
+            }
+        }
+        Access::Catalog => match &caller.token_scopes {
+            Some(scopes)
+                if !scopes
+                    .iter()
+                    .any(|s| s.kind == "registry" && s.name == "catalog") =>
+            {
+                Err(deny_unauth(Some("insufficient_scope")))
+            }
+            None if !caller.principal.is_authenticated() => Err(deny_unauth(None)),
+            _ => Ok(caller),
+        },
+        Access::Repository(name, actions) => {
+            let needed = Permissions::of_actions(actions);
+            if let Some(scopes) = &caller.token_scopes {
+                if token_allows(scopes, name, actions) {
+                    // The token holds the scope; IP allow-lists still apply on every request.
+                    if auth.address_allowed(name, ip, needed).await? {
+                        return Ok(caller);
+                    }
+                    return Err(Error::Denied.into());
+                }
+                let held = auth.permissions(&caller.principal, name, ip, false).await?;
+                if held.contains(needed) || !caller.principal.is_authenticated() {
+                    return Err(deny_unauth(Some("insufficient_scope")));
+                }
+                return Err(Error::Denied.into());
+            }
+            let wants_push = actions.contains(&Action::Push);
+            let held = auth
+                .permissions(&caller.principal, name, ip, wants_push)
+                .await?;
+            if held.contains(needed) {
+                Ok(caller)
+            } else if caller.principal.is_authenticated() {
+                Err(Error::Denied.into())
+            } else {
+                Err(deny_unauth(None))
+            }
+        }
+    }
+}
+
+/// True when the token's scopes hold every action on `name`.
+fn token_allows(scopes: &[Scope], name: &RepositoryName, actions: &[Action]) -> bool {
+    actions.iter().all(|a| {
+        scopes.iter().any(|s| {
+            s.kind == "repository"
+                && s.name == name.as_str()
+                && s.actions.iter().any(|x| x == a.as_str() || x == "*")
+        })
+    })
+}
+
+/// What the caller may do on `name` beyond the token's scopes: used for tag
+/// listing (limited guests may pull but not list) and catalog filtering.
+pub async fn permissions(
+    state: &AppState,
+    caller: &Caller,
+    name: &RepositoryName,
+) -> Result<Permissions, ApiError> {
+    match state.auth.as_deref() {
+        Some(auth) if auth.mode() != AuthMode::None => Ok(auth
+            .permissions(&caller.principal, name, caller.ip, false)
+            .await?),
+        _ => Ok(Permissions::ALL),
+    }
+}
+
+/// True when the caller may read `from` (a cross-repository mount source): by
+/// token scope, or by permission when authenticated with Basic.
+pub async fn may_pull(state: &AppState, caller: &Caller, from: &RepositoryName) -> bool {
+    let Some(auth) = state.auth.as_deref() else {
+        return true;
+    };
+    if auth.mode() == AuthMode::None {
+        return true;
+    }
+    if let Some(scopes) = &caller.token_scopes {
+        return token_allows(scopes, from, &[Action::Pull])
+            && auth
+                .address_allowed(from, caller.ip, Permissions::PULL)
+                .await
+                .unwrap_or(false);
+    }
+    auth.permissions(&caller.principal, from, caller.ip, false)
+        .await
+        .map(|p| p.contains(Permissions::PULL))
+        .unwrap_or(false)
+}
+
+/// True when auth is on (mode token or basic).
+pub fn enabled(state: &AppState) -> bool {
+    state
+        .auth
+        .as_deref()
+        .is_some_and(|a| a.mode() != AuthMode::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_basic_and_bearer_credentials() {
+        let mut h = HeaderMap::new();
+        assert_eq!(credentials(&h), Credentials::None);
+        h.insert(
+            "authorization",
+            "Basic YWxpY2U6cHc6eA==".parse().expect("hv"),
+        );
+        assert_eq!(
+            credentials(&h),
+            Credentials::Basic("alice".into(), "pw:x".into())
+        );
+        h.insert("authorization", "bearer abc.def".parse().expect("hv"));
+        assert_eq!(credentials(&h), Credentials::Bearer("abc.def".into()));
+        h.insert("authorization", "Basic !!!".parse().expect("hv"));
+        assert_eq!(credentials(&h), Credentials::Malformed);
+    }
+}

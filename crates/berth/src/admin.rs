@@ -1,0 +1,471 @@
+//! Operator subcommands over the account store, working on the data directory
+//! directly (safe while `berth serve` runs: SQLite in WAL mode; a running
+//! server sees changes within seconds, its caches being short-lived):
+//! `berth user`, `berth project`, `berth robot`, `berth token`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Context;
+use berth_registry::auth::{AccountError, RobotPermission, Role};
+use berth_registry::{Auth, Limits, Registry};
+use clap::Subcommand;
+
+/// `berth user …`
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user. The password is read from BERTH_NEW_PASSWORD or stdin.
+    Add {
+        /// Login name.
+        name: String,
+        /// Make the user a system administrator.
+        #[arg(long)]
+        admin: bool,
+        /// E-mail address.
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (read from BERTH_NEW_PASSWORD or stdin).
+    Passwd {
+        /// Login name.
+        name: String,
+    },
+    /// Delete a user.
+    Delete {
+        /// Login name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `berth project …`
+#[derive(Subcommand)]
+pub enum ProjectCmd {
+    /// Create a project.
+    Create {
+        /// Project name (the first component of its repositories' names).
+        name: String,
+        /// Anyone, also anonymous callers, may pull.
+        #[arg(long)]
+        public: bool,
+    },
+    /// List projects.
+    List,
+    /// Change visibility and IP allow-lists.
+    Set {
+        /// Project name.
+        name: String,
+        /// Public (anonymous pull) or not.
+        #[arg(long)]
+        public: Option<bool>,
+        /// CIDRs that may pull (repeatable; none = any address).
+        #[arg(long = "pull-cidr")]
+        pull_cidrs: Vec<String>,
+        /// CIDRs that may push and delete (repeatable; none = any address).
+        #[arg(long = "push-cidr")]
+        push_cidrs: Vec<String>,
+    },
+    /// Give a user a role: projectAdmin, maintainer, developer, guest, limitedGuest.
+    Member {
+        /// Project name.
+        project: String,
+        /// User name.
+        user: String,
+        /// Role name.
+        role: String,
+        /// Limit the role to these repository globs (relative to the project; repeatable).
+        #[arg(long = "repository")]
+        repositories: Vec<String>,
+    },
+    /// Delete a project's record, members and robots.
+    Delete {
+        /// Project name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `berth robot …`
+#[derive(Subcommand)]
+pub enum RobotCmd {
+    /// Create a robot account; prints its name and secret (shown once).
+    Create {
+        /// Short name; the account is `robot$<project>+<name>` (or `robot$<name>` without --project).
+        name: String,
+        /// Owning project (omit for a system robot, then give --all-projects).
+        #[arg(long)]
+        project: Option<String>,
+        /// A system robot's permissions apply in every project.
+        #[arg(long)]
+        all_projects: bool,
+        /// Actions: pull, push, delete (comma-separated).
+        #[arg(long, default_value = "pull")]
+        actions: String,
+        /// Limit to these repository globs (relative to the project; repeatable).
+        #[arg(long = "repository")]
+        repositories: Vec<String>,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        expires_days: Option<i64>,
+    },
+    /// List robot accounts.
+    List,
+    /// Disable a robot (its credentials stop working).
+    Disable {
+        /// Full name or id.
+        robot: String,
+    },
+    /// Enable a disabled robot.
+    Enable {
+        /// Full name or id.
+        robot: String,
+    },
+    /// Replace a robot's secret (generated, or BERTH_NEW_PASSWORD when set); prints it.
+    Secret {
+        /// Full name or id.
+        robot: String,
+    },
+    /// Delete a robot account.
+    Delete {
+        /// Full name or id.
+        robot: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `berth token …` (personal access tokens, usable as a password in `docker login`).
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a token for a user; prints the secret (shown once).
+    Create {
+        /// User name.
+        user: String,
+        /// Token name (unique per user).
+        name: String,
+        /// Expire after this many days (default: never).
+        #[arg(long)]
+        expires_days: Option<i64>,
+    },
+    /// List a user's tokens.
+    List {
+        /// User name.
+        user: String,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// User name.
+        user: String,
+        /// Token name.
+        name: String,
+    },
+}
+
+/// Opens the data directory's account store.
+pub async fn open(
+    data_dir: &Path,
+    cfg: berth_registry::AuthConfig,
+) -> anyhow::Result<(Registry, Auth)> {
+    let registry = Registry::open(data_dir, Limits::default())
+        .await
+        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let (auth, generated) = Auth::open(registry.meta().clone(), cfg).await?;
+    if let Some(p) = generated {
+        eprintln!(
+            "berth: created user \"admin\" with password: {p}\nberth: this is shown only once"
+        );
+    }
+    Ok((registry, auth))
+}
+
+fn new_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("BERTH_NEW_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("new password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Asks "really?" on a terminal; refuses without a terminal unless `yes`.
+pub fn confirm(what: &str, yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{what}: refusing without confirmation; pass --yes");
+    }
+    eprint!("{what}? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("cancelled")
+    }
+}
+
+fn days_from_now(days: Option<i64>) -> Option<i64> {
+    days.map(|d| berth_meta_now() + d * 86_400_000)
+}
+
+fn berth_meta_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn err(e: AccountError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Runs a `berth user` subcommand.
+pub async fn user(auth: &Auth, cmd: UserCmd) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Add { name, admin, email } => {
+            let pw = new_password()?;
+            let u = auth
+                .create_user(&name, &pw, &email, "", admin)
+                .await
+                .map_err(err)?;
+            println!(
+                "created user {} (id {}){}",
+                u.username,
+                u.id,
+                if admin { ", system admin" } else { "" }
+            );
+        }
+        UserCmd::List => {
+            let (users, _) = auth.meta().users_list("", 0, u64::MAX >> 1).await?;
+            for u in users {
+                println!(
+                    "{}\t{}\t{}",
+                    u.id,
+                    u.username,
+                    if u.sysadmin { "admin" } else { "" }
+                );
+            }
+        }
+        UserCmd::Passwd { name } => {
+            let u = auth.user(&name).await.map_err(err)?;
+            let pw = new_password()?;
+            auth.set_password(u.id, &pw).await.map_err(err)?;
+            println!("password of {name} changed");
+        }
+        UserCmd::Delete { name, yes } => {
+            let u = auth.user(&name).await.map_err(err)?;
+            confirm(&format!("delete user {name}"), yes)?;
+            auth.delete_user(u.id).await.map_err(err)?;
+            println!("deleted user {name}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `berth project` subcommand.
+pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
+    match cmd {
+        ProjectCmd::Create { name, public } => {
+            let owner = auth.meta().user_by_name("admin").await?.map(|u| u.id);
+            let p = auth
+                .create_project(&name, public, owner)
+                .await
+                .map_err(err)?;
+            println!(
+                "created project {} (id {}, {})",
+                p.name,
+                p.id,
+                if public { "public" } else { "private" }
+            );
+        }
+        ProjectCmd::List => {
+            for p in auth.meta().projects_all().await? {
+                println!(
+                    "{}\t{}\t{}\tpull:{}\tpush:{}",
+                    p.id,
+                    p.name,
+                    if p.public { "public" } else { "private" },
+                    p.pull_cidrs.join(","),
+                    p.push_cidrs.join(",")
+                );
+            }
+        }
+        ProjectCmd::Set {
+            name,
+            public,
+            pull_cidrs,
+            push_cidrs,
+        } => {
+            let current = auth.project_named(&name).await.map_err(err)?;
+            let p = auth
+                .update_project(
+                    &name,
+                    public.unwrap_or(current.public),
+                    &pull_cidrs,
+                    &push_cidrs,
+                )
+                .await
+                .map_err(err)?;
+            println!(
+                "project {}: {}",
+                p.name,
+                if p.public { "public" } else { "private" }
+            );
+        }
+        ProjectCmd::Member {
+            project,
+            user,
+            role,
+            repositories,
+        } => {
+            let r = Role::from_name(&role).ok_or_else(|| {
+                anyhow::anyhow!("unknown role {role:?}: projectAdmin, maintainer, developer, guest, limitedGuest")
+            })?;
+            let repos = (!repositories.is_empty()).then_some(repositories.as_slice());
+            auth.set_member(&project, &user, r, repos)
+                .await
+                .map_err(err)?;
+            println!("{user} is {} of {project}", r.name());
+        }
+        ProjectCmd::Delete { name, yes } => {
+            auth.project_named(&name).await.map_err(err)?;
+            confirm(&format!("delete project {name}"), yes)?;
+            auth.delete_project(&name).await.map_err(err)?;
+            println!("deleted project {name}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `berth robot` subcommand.
+pub async fn robot(auth: &Auth, cmd: RobotCmd) -> anyhow::Result<()> {
+    match cmd {
+        RobotCmd::Create {
+            name,
+            project,
+            all_projects,
+            actions,
+            repositories,
+            expires_days,
+        } => {
+            if project.is_none() && !all_projects {
+                anyhow::bail!("give --project P, or --all-projects for a system robot");
+            }
+            let perm = RobotPermission {
+                project: project.clone().unwrap_or_else(|| "*".into()),
+                repositories,
+                actions: actions
+                    .split(',')
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
+            };
+            let secret = std::env::var("BERTH_NEW_PASSWORD").ok();
+            let created = auth
+                .create_robot(
+                    project.as_deref(),
+                    &name,
+                    "",
+                    &[perm],
+                    days_from_now(expires_days),
+                    secret.as_deref(),
+                )
+                .await
+                .map_err(err)?;
+            println!("name: {}\nsecret: {}", created.robot.name, created.secret);
+        }
+        RobotCmd::List => {
+            for r in auth.meta().robots_list(None).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    r.id,
+                    r.name,
+                    if r.disabled { "disabled" } else { "enabled" },
+                    r.permissions
+                );
+            }
+        }
+        RobotCmd::Disable { robot } => set_disabled(auth, &robot, true).await?,
+        RobotCmd::Enable { robot } => set_disabled(auth, &robot, false).await?,
+        RobotCmd::Secret { robot } => {
+            let r = auth.robot(&robot).await.map_err(err)?;
+            let given = std::env::var("BERTH_NEW_PASSWORD").ok();
+            let secret = auth
+                .refresh_robot_secret(r.id, given.as_deref())
+                .await
+                .map_err(err)?;
+            println!("name: {}\nsecret: {secret}", r.name);
+        }
+        RobotCmd::Delete { robot, yes } => {
+            let r = auth.robot(&robot).await.map_err(err)?;
+            confirm(&format!("delete robot {}", r.name), yes)?;
+            auth.delete_robot(r.id).await.map_err(err)?;
+            println!("deleted {}", r.name);
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(auth: &Auth, robot: &str, disabled: bool) -> anyhow::Result<()> {
+    let r = auth.robot(robot).await.map_err(err)?;
+    let perms: Vec<RobotPermission> = serde_json::from_str(&r.permissions).unwrap_or_default();
+    auth.update_robot(r.id, &r.description, &perms, r.expires_at, disabled)
+        .await
+        .map_err(err)?;
+    println!(
+        "{} {}",
+        r.name,
+        if disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
+}
+
+/// Runs a `berth token` subcommand.
+pub async fn token(auth: &Auth, cmd: TokenCmd) -> anyhow::Result<()> {
+    match cmd {
+        TokenCmd::Create {
+            user,
+            name,
+            expires_days,
+        } => {
+            let u = auth.user(&user).await.map_err(err)?;
+            let (_, secret) = auth
+                .create_access_token(u.id, &name, days_from_now(expires_days))
+                .await
+                .map_err(err)?;
+            println!("{secret}");
+        }
+        TokenCmd::List { user } => {
+            let u = auth.user(&user).await.map_err(err)?;
+            for t in auth.meta().access_tokens_of(u.id).await? {
+                println!(
+                    "{}\t{}\t{}",
+                    t.id,
+                    t.name,
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        TokenCmd::Revoke { user, name } => {
+            let u = auth.user(&user).await.map_err(err)?;
+            auth.revoke_access_token(u.id, &name).await.map_err(err)?;
+            println!("revoked {name}");
+        }
+    }
+    Ok(())
+}
