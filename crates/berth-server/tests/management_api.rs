@@ -715,3 +715,122 @@ async fn openapi_document_matches_the_live_routes() {
         assert!(status.is_success(), "{method} {concrete}: {status} {body}");
     }
 }
+
+/// A second server on the same data directory as `reg`, with HTTP Basic
+/// authentication on; returns its base URL and the account service.
+async fn start_with_basic_auth(
+    reg: &TestRegistry,
+) -> (
+    String,
+    std::sync::Arc<berth_registry::Auth>,
+    tokio::task::JoinHandle<()>,
+) {
+    use berth_registry::auth::AuthMode;
+    use berth_registry::{AccessPolicy, Auth, AuthConfig, Limits, Registry};
+    let registry = Registry::open(reg.dir.path(), Limits::default())
+        .await
+        .unwrap();
+    let config = AuthConfig {
+        mode: AuthMode::Basic,
+        admin_password: Some("admin-password".into()),
+        ..AuthConfig::default()
+    };
+    let (auth, _) = Auth::open(registry.meta().clone(), config).await.unwrap();
+    let auth = std::sync::Arc::new(auth);
+    let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
+    state.auth = Some(auth.clone());
+    let app = berth_server::router(std::sync::Arc::new(state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    (format!("http://{addr}"), auth, task)
+}
+
+#[tokio::test]
+async fn with_authentication_private_projects_need_a_member_and_changes_need_the_role() {
+    let reg = TestRegistry::start().await;
+    reg.push_image("team/app", "v1", "a").await;
+    reg.push_image("library/pub", "v1", "b").await;
+    let (base, auth, task) = start_with_basic_auth(&reg).await;
+    auth.create_project("team", false, None).await.unwrap();
+    auth.create_user("bob", "bob-password", "", "", false)
+        .await
+        .unwrap();
+    auth.create_user("eve", "eve-password", "", "", false)
+        .await
+        .unwrap();
+    auth.set_member("team", "bob", berth_registry::auth::Role::Guest, None)
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let url = |p: &str| format!("{base}{API}{p}");
+    let get = |p: &str, who: Option<(&str, &str)>| {
+        let mut r = c.get(url(p));
+        if let Some((u, pw)) = who {
+            r = r.basic_auth(u, Some(pw));
+        }
+        r.send()
+    };
+    let list = "/projects/team/repositories";
+    assert_eq!(
+        harbor_error(get(list, None).await.unwrap()).await,
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED".into())
+    );
+    assert_eq!(
+        harbor_error(get(list, Some(("eve", "eve-password"))).await.unwrap()).await,
+        (StatusCode::FORBIDDEN, "FORBIDDEN".into())
+    );
+    assert_eq!(
+        harbor_error(get(list, Some(("bob", "wrong-password"))).await.unwrap()).await,
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED".into())
+    );
+    for who in [("bob", "bob-password"), ("admin", "admin-password")] {
+        let r = get(list, Some(who)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{who:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(names(&v), ["team/app"]);
+        assert!(v[0]["project_id"].as_i64().unwrap() > 0);
+    }
+    // library is public: anyone may read, only members may change.
+    let r = get("/projects/library/repositories", None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .delete(url("/projects/library/repositories/pub"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        harbor_error(r).await,
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED".into())
+    );
+    // A guest may not delete; a system administrator may.
+    let del = url("/projects/team/repositories/app/artifacts/v1");
+    let r = c
+        .delete(&del)
+        .basic_auth("bob", Some("bob-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        harbor_error(r).await,
+        (StatusCode::FORBIDDEN, "FORBIDDEN".into())
+    );
+    let r = c
+        .delete(&del)
+        .basic_auth("admin", Some("admin-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Search shows only what the caller may list.
+    let r = get("/search?q=app", None).await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["repository"], json!([]));
+    task.abort();
+}

@@ -37,7 +37,7 @@ pub struct Artifact {
     pub manifest_media_type: String,
     /// `artifactType`, or the config media type of an image manifest.
     pub artifact_type: String,
-    /// Id of the project (0 until projects are stored).
+    /// Id of the project (0 when the project is not stored, only implied by names).
     pub project_id: i64,
     /// Id of the repository.
     pub repository_id: i64,
@@ -318,6 +318,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
+    authz::can_list_project(&state, &caller, &p.project_name).await?;
     let page = PageParams {
         page: q.page,
         page_size: q.page_size,
@@ -334,7 +335,19 @@ pub async fn list(
             q.with_tag.unwrap_or(true),
         )
         .await?;
-    let body: Vec<Artifact> = list.items.into_iter().map(Artifact::from).collect();
+    let project_id = state
+        .registry
+        .project_id(&p.project_name)
+        .await?
+        .unwrap_or(0);
+    let body: Vec<Artifact> = list
+        .items
+        .into_iter()
+        .map(|a| Artifact {
+            project_id,
+            ..Artifact::from(a)
+        })
+        .collect();
     Ok((page.headers(list.total, &uri), Json(body)).into_response())
 }
 
@@ -354,7 +367,15 @@ pub async fn get(
     if !q.with_tag.unwrap_or(true) {
         info.tags.clear();
     }
-    Ok(Json(info.into()))
+    let project_id = state
+        .registry
+        .project_id(&p.project_name)
+        .await?
+        .unwrap_or(0);
+    Ok(Json(Artifact {
+        project_id,
+        ..Artifact::from(info)
+    }))
 }
 
 /// Deletes an artifact and every tag on it (by tag: the artifact the tag is on).
@@ -368,7 +389,7 @@ pub async fn delete(
     ApiPath(p): ApiPath<ArtifactPath>,
 ) -> ApiResult<()> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_delete_artifact(&caller, &p.project_name)?;
+    authz::can_delete_artifact(&state, &caller, &repo.name).await?;
     let reference = parse_reference(&p.reference)?;
     state
         .registry
@@ -391,6 +412,7 @@ pub async fn list_tags(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
+    authz::can_list_project(&state, &caller, &p.project_name).await?;
     let page = pq.page()?;
     let reference = parse_reference(&p.reference)?;
     let info = state.registry.artifact(&repo, &reference).await?;
@@ -419,7 +441,7 @@ pub async fn create_tag(
     ApiJson(body): ApiJson<TagReq>,
 ) -> ApiResult<Response> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_create_tag(&caller, &p.project_name)?;
+    authz::can_create_tag(&state, &caller, &repo.name).await?;
     let reference = parse_reference(&p.reference)?;
     let tag = parse_tag(&body.name)?;
     match state
@@ -448,7 +470,7 @@ pub async fn delete_tag(
     ApiPath(p): ApiPath<TagPath>,
 ) -> ApiResult<()> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_delete_tag(&caller, &p.project_name)?;
+    authz::can_delete_tag(&state, &caller, &repo.name).await?;
     let reference = parse_reference(&p.reference)?;
     let tag = parse_tag(&p.tag_name)?;
     state

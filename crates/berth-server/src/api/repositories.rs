@@ -5,6 +5,7 @@
 //! `{repository_name}` is relative to the project and double-URL-encoded when it
 //! contains `/` (`team/a/b` is `/projects/team/repositories/a%252Fb`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, State};
@@ -27,7 +28,7 @@ use crate::server::AppState;
 pub struct Repository {
     /// Repository id.
     pub id: i64,
-    /// Id of its project (0 until projects are stored).
+    /// Id of its project (0 when the project is not stored, only implied by names).
     pub project_id: i64,
     /// Full name as pushed (`team/app`; a one-component name of `library` as pushed, `busybox`).
     pub name: String,
@@ -57,6 +58,33 @@ impl From<RepositoryRow> for Repository {
             update_time: rfc3339(r.updated_at),
         }
     }
+}
+
+/// Harbor `Repository`s with their projects' ids (looked up once per project;
+/// 0 for a project that is not stored).
+pub(crate) async fn with_project_ids(
+    state: &AppState,
+    rows: Vec<RepositoryRow>,
+) -> ApiResult<Vec<Repository>> {
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let project = RepositoryName::parse(&row.name)
+            .map(|n| n.project().to_string())
+            .unwrap_or_default();
+        let id = match ids.get(&project) {
+            Some(id) => *id,
+            None => {
+                let id = state.registry.project_id(&project).await?.unwrap_or(0);
+                ids.insert(project, id);
+                id
+            }
+        };
+        let mut repo = Repository::from(row);
+        repo.project_id = id;
+        out.push(repo);
+    }
+    Ok(out)
 }
 
 /// Query of repository listings.
@@ -96,7 +124,7 @@ pub(crate) async fn resolve(
     project: &str,
     repository: &str,
 ) -> ApiResult<RepositoryRow> {
-    authz::can_read_project(caller, project)?;
+    authz::can_read_project(state, caller, project).await?;
     let relative = super::repository_param(repository);
     Ok(state
         .registry
@@ -125,7 +153,7 @@ async fn listing(
         .registry
         .repositories(&filter, page.offset(), page.page_size)
         .await?;
-    let body: Vec<Repository> = list.items.into_iter().map(Repository::from).collect();
+    let body = with_project_ids(state, list.items).await?;
     Ok((page.headers(list.total, uri), Json(body)).into_response())
 }
 
@@ -157,7 +185,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
-    authz::can_read_project(&caller, &p.project_name)?;
+    authz::can_list_project(&state, &caller, &p.project_name).await?;
     if !state.registry.project_exists(&p.project_name).await? {
         return Err(ApiError::NotFound(format!(
             "project {} not found",
@@ -177,7 +205,10 @@ pub async fn get(
     ApiPath(p): ApiPath<RepositoryPath>,
 ) -> ApiResult<Json<Repository>> {
     let row = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    Ok(Json(row.into()))
+    let mut one = with_project_ids(&state, vec![row]).await?;
+    one.pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::Internal("repository vanished".into()))
 }
 
 /// Deletes a repository with all its artifacts and tags; blobs stay until
@@ -192,7 +223,7 @@ pub async fn delete(
     ApiPath(p): ApiPath<RepositoryPath>,
 ) -> ApiResult<()> {
     let row = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_delete_repository(&caller, &p.project_name)?;
+    authz::can_delete_repository(&state, &caller, &row.name).await?;
     let name = RepositoryName::parse(&row.name).map_err(berth_registry::Error::from)?;
     state.registry.repository_delete(&name).await?;
     Ok(())

@@ -28,7 +28,7 @@ pub struct Search {
 /// A project in search results (the fields of Harbor's `Project` berth knows).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchProject {
-    /// Project id (0 until projects are stored).
+    /// Project id (0 when the project is not stored).
     pub project_id: i64,
     /// Project name.
     pub name: String,
@@ -41,7 +41,7 @@ pub struct SearchProject {
 /// Harbor's `SearchRepository`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchRepository {
-    /// Project id (0 until projects are stored).
+    /// Project id (0 when the project is not stored).
     pub project_id: i64,
     /// Project name.
     pub project_name: String,
@@ -78,7 +78,10 @@ pub async fn search(
     let (projects, repos) = state.registry.search(&text).await?;
     let mut project = Vec::new();
     for name in projects {
-        if authz::can_read_project(&caller, &name).is_err() {
+        if authz::can_list_project(&state, &caller, &name)
+            .await
+            .is_err()
+        {
             continue;
         }
         let filter = RepositoryFilter {
@@ -86,9 +89,9 @@ pub async fn search(
             name: None,
         };
         let repo_count = state.registry.repositories(&filter, 0, 0).await?.total;
-        let public = authz::project_is_public(&name);
+        let public = authz::project_is_public(&state, &name).await?;
         project.push(SearchProject {
-            project_id: 0,
+            project_id: state.registry.project_id(&name).await?.unwrap_or(0),
             metadata: BTreeMap::from([("public".to_string(), public.to_string())]),
             name,
             repo_count,
@@ -100,12 +103,15 @@ pub async fn search(
             continue;
         };
         let project_name = parsed.project().to_string();
-        if authz::can_read_project(&caller, &project_name).is_err() {
+        if authz::can_list_project(&state, &caller, &project_name)
+            .await
+            .is_err()
+        {
             continue;
         }
         repository.push(SearchRepository {
-            project_id: 0,
-            project_public: authz::project_is_public(&project_name),
+            project_id: state.registry.project_id(&project_name).await?.unwrap_or(0),
+            project_public: authz::project_is_public(&state, &project_name).await?,
             project_name,
             repository_name: r.name,
             pull_count: r.pull_count,
