@@ -159,9 +159,11 @@ impl Registry {
         Ok(self.meta.project_by_name(project).await?.map(|p| p.id))
     }
 
-    /// Every project name: stored ones and those that have a repository, by name.
+    /// Every project name: `library`, stored ones and those that have a
+    /// repository, by name.
     pub async fn projects(&self) -> Result<Vec<String>> {
         let mut names = self.meta.repository_projects().await?;
+        names.push(DEFAULT_PROJECT.to_string());
         names.extend(self.meta.projects_all().await?.into_iter().map(|p| p.name));
         names.sort();
         names.dedup();

@@ -40,7 +40,9 @@ pub use blobs::BlobRead;
 pub use cache::CacheConfig;
 pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
-pub use inventory::{ArtifactChild, ArtifactInfo, HealthReport, Listing, Platform, TagCreated};
+pub use inventory::{
+    ArtifactChild, ArtifactInfo, HealthReport, Listing, Platform, ProjectInfo, TagCreated,
+};
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};
 pub use registry::{Limits, Registry};

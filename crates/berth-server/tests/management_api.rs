@@ -647,6 +647,9 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/search"),
     ("get", "/repositories"),
+    ("get", "/projects"),
+    ("head", "/projects"),
+    ("get", "/projects/{project_name}"),
     ("get", "/projects/{project_name}/repositories"),
     ("get", "/projects/{project_name}/repositories/{repository_name}"),
     ("delete", "/projects/{project_name}/repositories/{repository_name}"),
@@ -700,7 +703,12 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{reference}", "v1")
             .replace("{tag_name}", "v9");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let mut req = reg.request(m, &format!("{API}{concrete}"));
+        let query = if method == "head" {
+            "?project_name=p"
+        } else {
+            ""
+        };
+        let mut req = reg.request(m, &format!("{API}{concrete}{query}"));
         if method == "post" {
             req = req.json(&json!({"name": "v9"}));
         }
@@ -709,7 +717,7 @@ async fn openapi_document_matches_the_live_routes() {
         let body = r.text().await.unwrap();
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         assert!(
-            !body.contains("no such endpoint"),
+            method == "head" || !body.contains("no such endpoint"),
             "{method} {path} is documented but not routed"
         );
         assert!(status.is_success(), "{method} {concrete}: {status} {body}");
@@ -833,4 +841,39 @@ async fn with_authentication_private_projects_need_a_member_and_changes_need_the
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["repository"], json!([]));
     task.abort();
+}
+
+#[tokio::test]
+async fn projects_are_listed_from_repository_names_and_checked_with_head() {
+    let reg = TestRegistry::start().await;
+    reg.push_image("team/app", "v1", "a").await;
+    reg.push_image("team/web", "v1", "b").await;
+    reg.push_image("ops/db", "v1", "c").await;
+    let (status, v, total, _) = get_json(&reg, "/projects").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(names(&v), ["library", "ops", "team"]);
+    assert_eq!(total.as_deref(), Some("3"));
+    let (_, v, _, _) = get_json(&reg, "/projects/team").await;
+    assert_eq!(v["name"], "team");
+    assert_eq!(v["repo_count"], 2);
+    assert_eq!(v["metadata"]["public"], "true");
+    let (_, v, total, link) = get_json(&reg, "/projects?q=name%3D~a&page_size=1").await;
+    assert_eq!(names(&v), ["library"]);
+    assert_eq!(total.as_deref(), Some("2"));
+    assert!(link.unwrap().contains("rel=\"next\""));
+    let (_, v, _, _) = get_json(&reg, "/projects?name=op").await;
+    assert_eq!(names(&v), ["ops"]);
+    let r = reg
+        .req(Method::HEAD, &format!("{API}/projects?project_name=ops"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = reg
+        .req(Method::HEAD, &format!("{API}/projects?project_name=nope"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = reg.req(Method::GET, &format!("{API}/projects/nope")).await;
+    assert_eq!(
+        harbor_error(r).await,
+        (StatusCode::NOT_FOUND, "NOT_FOUND".into())
+    );
 }

@@ -9,6 +9,7 @@
 //! - [`pagination`] — `page`/`page_size`, `X-Total-Count`, `Link`.
 //! - [`query`] — Harbor's `q` filter syntax.
 //! - [`system`] — `/health`, `/systeminfo`, `/ping`.
+//! - [`projects`] — `/projects` (list, existence, one project; read side).
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
 //! - [`search`] — `/search`.
@@ -37,6 +38,7 @@ pub mod authz;
 pub mod error;
 pub mod openapi;
 pub mod pagination;
+pub mod projects;
 pub mod query;
 pub mod repositories;
 pub mod search;
@@ -69,6 +71,8 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::ping))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
+        .routes(routes!(projects::list, projects::head))
+        .routes(routes!(projects::get))
         .routes(routes!(repositories::list_all))
         .routes(routes!(repositories::list))
         .routes(routes!(repositories::get, repositories::delete))
