@@ -646,6 +646,7 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/ping"),
     ("get", "/openapi.json"),
     ("get", "/search"),
+    ("get", "/users/current"),
     ("get", "/repositories"),
     ("get", "/projects"),
     ("head", "/projects"),
@@ -720,6 +721,11 @@ async fn openapi_document_matches_the_live_routes() {
             method == "head" || !body.contains("no such endpoint"),
             "{method} {path} is documented but not routed"
         );
+        if path == "/users/current" {
+            // Anonymous without authentication: routed, and 401 in Harbor's shape.
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            continue;
+        }
         assert!(status.is_success(), "{method} {concrete}: {status} {body}");
     }
 }
@@ -836,6 +842,20 @@ async fn with_authentication_private_projects_need_a_member_and_changes_need_the
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // The current user.
+    let r = get("/users/current", Some(("bob", "bob-password")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["username"], "bob");
+    assert_eq!(v["sysadmin_flag"], false);
+    assert!(v["user_id"].as_i64().unwrap() > 0);
+    let r = get("/users/current", None).await.unwrap();
+    assert_eq!(
+        harbor_error(r).await,
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED".into())
+    );
     // Search shows only what the caller may list.
     let r = get("/search?q=app", None).await.unwrap();
     let v: Value = r.json().await.unwrap();

@@ -13,6 +13,7 @@
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
 //! - [`search`] — `/search`.
+//! - [`users`] — `/users/current`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
 //!   annotations and served at `/api/v2.0/openapi.json`.
 //!
@@ -43,6 +44,7 @@ pub mod query;
 pub mod repositories;
 pub mod search;
 pub mod system;
+pub mod users;
 
 /// Where the management API is mounted.
 pub const BASE_PATH: &str = "/api/v2.0";
@@ -71,6 +73,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::ping))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
+        .routes(routes!(users::current))
         .routes(routes!(projects::list, projects::head))
         .routes(routes!(projects::get))
         .routes(routes!(repositories::list_all))
