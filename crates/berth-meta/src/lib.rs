@@ -9,6 +9,8 @@
 //! - [`quota`] — per-project quotas and storage usage.
 //! - [`stats`] — pull/push statistics per manifest, tag and project-day; job run history.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
+//! - [`catalog_queries`] — filtered, paged listings of repositories, artifacts and
+//!   tags for the management API, and repository deletion.
 //!
 //! # Schema (SQLite, `migrations/sqlite/`)
 //!
@@ -49,6 +51,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod catalog_queries;
 pub mod error;
 pub mod gc;
 pub mod policies;
@@ -60,6 +63,9 @@ pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
 };
 pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS};
+pub use catalog_queries::{
+    ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
+};
 pub use error::MetaError;
 pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
 pub use policies::{

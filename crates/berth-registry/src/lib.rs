@@ -10,6 +10,9 @@
 //! - [`manifests`] — push (validate, check references, store, tag), pull, delete.
 //! - [`listing`] — tags list, catalog, referrers.
 //! - [`cache`] — hot manifests in memory, invalidated on every local change.
+//! - [`inventory`] — repositories and artifacts as the management API shows them
+//!   (sizes, tags, platforms, image attributes), repository and artifact deletion,
+//!   tag creation, search, health.
 //! - [`fsck`] — consistency check of stored blobs and references.
 //! - [`gc`] — online garbage collection, blob holds for commits, run history.
 //! - [`quota`] — per-project storage quotas and usage.
@@ -27,6 +30,7 @@ pub mod cache;
 pub mod error;
 pub mod fsck;
 pub mod gc;
+pub mod inventory;
 pub mod listing;
 pub mod manifests;
 pub mod policy;
@@ -38,6 +42,10 @@ pub mod uploads;
 pub use access::{Access, AccessPolicy, Action};
 pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Login, Permissions, Principal};
+pub use berth_meta::{
+    ArtifactFilter, ArtifactRow, ProjectRecord, RepositoryFilter, RepositoryRow, TagMatch, TagRow,
+    TextMatch,
+};
 pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
@@ -45,6 +53,9 @@ pub use cache::CacheConfig;
 pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport, GcStep, GcTrigger};
+pub use inventory::{
+    ArtifactChild, ArtifactInfo, HealthReport, Listing, Platform, ProjectInfo, TagCreated,
+};
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};
 pub use policy::immutability::ImmutableRule;

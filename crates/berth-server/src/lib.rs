@@ -17,7 +17,9 @@
 //! - [`middleware`] — the per-request log line and the `Docker-Distribution-API-Version` header.
 //! - [`audit`] — the audit trail hook: which requests are recorded, as what.
 //! - [`server`] — [`AppState`] and [`router`].
+//! - [`api`] — the Harbor-compatible management API under `/api/v2.0`.
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod error;

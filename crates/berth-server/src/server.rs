@@ -56,13 +56,15 @@ impl AppState {
     }
 }
 
-/// The distribution API router: everything under `/v2`.
+/// The distribution API router: everything under `/v2`, and the management
+/// API under `/api/v2.0` ([`crate::api`]).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v2/token", get(token::get).post(token::post))
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))
+        .merge(crate::api::router())
         .fallback(handlers::not_found)
         // Bodies are streamed, never buffered whole, except manifests, which are
         // read with their own limit (`Limits::max_manifest_bytes`).

@@ -1,0 +1,211 @@
+//! The management API under `/api/v2.0`: Harbor's resource paths and JSON
+//! shapes for what berth covers, so Harbor's scripts, `harbor-cli` and the
+//! Harbor Terraform provider carry over. berth adds fields or paths where it
+//! goes beyond Harbor and never changes the meaning of Harbor's.
+//!
+//! Module map:
+//! - [`error`] — [`error::ApiError`], Harbor's `{"errors":[{"code","message"}]}`.
+//! - [`authz`] — the caller and every access decision.
+//! - [`pagination`] — `page`/`page_size`, `X-Total-Count`, `Link`.
+//! - [`query`] — Harbor's `q` filter syntax.
+//! - [`system`] — `/health`, `/systeminfo`, `/ping`.
+//! - [`projects`] — `/projects` (list, existence, one project; read side).
+//! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
+//! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
+//! - [`search`] — `/search`.
+//! - [`users`] — `/users/current`.
+//! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
+//!   annotations and served at `/api/v2.0/openapi.json`.
+//!
+//! Routes and document come from the same list ([`api_routes`]): each handler
+//! is registered with `utoipa_axum::routes!`, which routes it and adds its
+//! `#[utoipa::path]` to the document, so the two cannot drift apart.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::server::AppState;
+use error::ApiError;
+
+pub mod artifacts;
+pub mod authz;
+pub mod error;
+pub mod openapi;
+pub mod pagination;
+pub mod projects;
+pub mod query;
+pub mod repositories;
+pub mod search;
+pub mod system;
+pub mod users;
+
+/// Where the management API is mounted.
+pub const BASE_PATH: &str = "/api/v2.0";
+
+/// The management API router, mounted at [`BASE_PATH`]. Unknown paths below it
+/// answer 404 and known paths with another method 405, both in Harbor's error shape.
+pub fn router() -> Router<Arc<AppState>> {
+    let (routes, _) = api_routes().split_for_parts();
+    let api = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new().nest(BASE_PATH, api)
+}
+
+/// The OpenAPI document of [`router`]; paths are relative to the server URL
+/// [`BASE_PATH`], as in Harbor's swagger (`basePath: /api/v2.0`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+/// Every route with its documentation.
+fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(system::systeminfo))
+        .routes(routes!(system::ping))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(search::search))
+        .routes(routes!(users::current))
+        .routes(routes!(projects::list, projects::head))
+        .routes(routes!(projects::get))
+        .routes(routes!(repositories::list_all))
+        .routes(routes!(repositories::list))
+        .routes(routes!(repositories::get, repositories::delete))
+        .routes(routes!(artifacts::list))
+        .routes(routes!(artifacts::get, artifacts::delete))
+        .routes(routes!(artifacts::list_tags, artifacts::create_tag))
+        .routes(routes!(artifacts::delete_tag))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint in the management API".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("method not allowed on this endpoint".into())
+}
+
+/// `axum::extract::Path` with a Harbor error body on rejection.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// `axum::extract::Query` with a Harbor error body on rejection.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// `axum::Json` with a Harbor error body on rejection.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(req, state)
+            .await
+            .map(|j| ApiJson(j.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// A repository name from a path segment. Harbor's clients encode the `/` of a
+/// name twice (`a%252Fb`); the router decodes once (`a%2Fb`), this decodes the
+/// second time (`a/b`). A name encoded once (`a%2Fb`) arrives decoded and is
+/// unchanged by the second pass, since names cannot contain `%`.
+pub fn repository_param(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Harbor's "never" time, for an artifact or tag never pulled.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00.000Z";
+
+/// Unix milliseconds as RFC 3339 UTC with milliseconds (`2024-05-01T12:00:00.000Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// [`rfc3339`] of an optional time, [`ZERO_TIME`] when absent.
+pub fn rfc3339_or_zero(ms: Option<i64>) -> String {
+    ms.map_or_else(|| ZERO_TIME.to_string(), rfc3339)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(1_767_225_599_999), "2025-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_or_zero(None), ZERO_TIME);
+    }
+
+    #[test]
+    fn double_encoded_names_decode_once_more() {
+        assert_eq!(repository_param("a%2Fb"), "a/b");
+        assert_eq!(repository_param("a/b"), "a/b");
+        assert_eq!(repository_param("app"), "app");
+    }
+}

@@ -1,0 +1,194 @@
+//! Projects, read side (Harbor `project` resource): `GET /projects`,
+//! `HEAD /projects?project_name=`, `GET /projects/{project_name}`.
+//!
+//! A project is a stored one (created with `berth project create`, by a first
+//! push, or `library`) or one implied by repository names; an implied project
+//! has `project_id` 0 and no owner.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_registry::{ProjectInfo, TextMatch};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::authz::{self, Caller};
+use super::error::{ApiError, ApiResult, Errors};
+use super::pagination::PageParams;
+use super::{query, rfc3339, ApiPath, ApiQuery, ZERO_TIME};
+use crate::server::AppState;
+
+/// Harbor's `Project`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Project {
+    /// Project id (0 for a project implied by repository names only).
+    pub project_id: i64,
+    /// Project name.
+    pub name: String,
+    /// Owner's user id (0 when none).
+    pub owner_id: i64,
+    /// Owner's login name (empty when none).
+    pub owner_name: String,
+    /// Creation time, RFC 3339 (zero time for an implied project).
+    pub creation_time: String,
+    /// Last change, RFC 3339 (zero time for an implied project).
+    pub update_time: String,
+    /// Always false (deleted projects are gone).
+    pub deleted: bool,
+    /// Repositories in the project.
+    pub repo_count: u64,
+    /// Project metadata: `public` is `"true"` or `"false"`.
+    pub metadata: BTreeMap<String, String>,
+}
+
+async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
+    let public = match &info.record {
+        Some(r) => r.public,
+        None => authz::project_is_public(state, &info.name).await?,
+    };
+    let (id, owner, created, updated) = match &info.record {
+        Some(r) => (
+            r.id,
+            r.owner_id.unwrap_or(0),
+            rfc3339(r.created_at),
+            rfc3339(r.updated_at),
+        ),
+        None => (0, 0, ZERO_TIME.to_string(), ZERO_TIME.to_string()),
+    };
+    Ok(Project {
+        project_id: id,
+        name: info.name,
+        owner_id: owner,
+        owner_name: info.owner_name.unwrap_or_default(),
+        creation_time: created,
+        update_time: updated,
+        deleted: false,
+        repo_count: info.repo_count,
+        metadata: BTreeMap::from([("public".to_string(), public.to_string())]),
+    })
+}
+
+/// Query of `GET /projects`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Filter, Harbor syntax; keys: `name` (`x`, `~x`, `(x y)`), `public` (`true`/`false`).
+    pub q: Option<String>,
+    /// Projects whose name contains this.
+    pub name: Option<String>,
+    /// Only public (true) or private (false) projects.
+    pub public: Option<bool>,
+    /// Page number, from 1.
+    pub page: Option<i64>,
+    /// Entries per page (default 10, at most 100).
+    pub page_size: Option<i64>,
+}
+
+fn text_matches(m: &TextMatch, v: &str) -> bool {
+    match m {
+        TextMatch::Exact(x) => v == x,
+        TextMatch::Contains(x) => v.contains(x.as_str()),
+        TextMatch::OneOf(xs) => xs.iter().any(|x| x == v),
+    }
+}
+
+/// Projects the caller may read, by name.
+#[utoipa::path(get, path = "/projects", tag = "project", params(ListQuery),
+    responses(
+        (status = 200, body = [Project], headers(("X-Total-Count" = u64), ("Link" = String))),
+        (status = 400, body = Errors)))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Response> {
+    let page = PageParams {
+        page: q.page,
+        page_size: q.page_size,
+    }
+    .page()?;
+    let parsed = query::parse(q.q.as_deref())?;
+    parsed.only(&["name", "public"])?;
+    let name = parsed.text("name")?;
+    let public = match parsed.get("public") {
+        None => q.public,
+        Some(query::QValue::Exact(v)) => Some(v.parse::<bool>().map_err(|_| {
+            ApiError::BadRequest(format!("public must be true or false, not {v:?}"))
+        })?),
+        Some(_) => return Err(ApiError::BadRequest("public takes true or false".into())),
+    };
+    let mut all = Vec::new();
+    for p in state.registry.projects().await? {
+        if name.as_ref().is_some_and(|m| !text_matches(m, &p))
+            || q.name.as_ref().is_some_and(|n| !p.contains(n.as_str()))
+            || authz::can_read_project(&state, &caller, &p).await.is_err()
+        {
+            continue;
+        }
+        let Some(info) = state.registry.project_info(&p).await? else {
+            continue;
+        };
+        let project = project_of(&state, info).await?;
+        if public.is_some_and(|want| project.metadata["public"] != want.to_string()) {
+            continue;
+        }
+        all.push(project);
+    }
+    let total = all.len() as u64;
+    let body: Vec<Project> = all
+        .into_iter()
+        .skip(page.offset().min(usize::MAX as u64) as usize)
+        .take(page.page_size as usize)
+        .collect();
+    Ok((page.headers(total, &uri), Json(body)).into_response())
+}
+
+/// Query of `HEAD /projects`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeadQuery {
+    /// The project name to look for.
+    pub project_name: Option<String>,
+}
+
+/// Whether a project exists: 200, or 404.
+#[utoipa::path(head, path = "/projects", tag = "project", params(HeadQuery),
+    responses((status = 200, description = "The project exists"),
+        (status = 404, description = "No such project")))]
+pub async fn head(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(q): ApiQuery<HeadQuery>,
+) -> ApiResult<StatusCode> {
+    let name = q
+        .project_name
+        .ok_or_else(|| ApiError::BadRequest("project_name is required".into()))?;
+    if state.registry.project_exists(&name).await? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::NotFound(format!("project {name} not found")))
+    }
+}
+
+/// One project, by name.
+#[utoipa::path(get, path = "/projects/{project_name}", tag = "project",
+    params(super::repositories::ProjectPath),
+    responses((status = 200, body = Project), (status = 401, body = Errors),
+        (status = 403, body = Errors), (status = 404, body = Errors)))]
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(p): ApiPath<super::repositories::ProjectPath>,
+) -> ApiResult<Json<Project>> {
+    authz::can_read_project(&state, &caller, &p.project_name).await?;
+    let info = state
+        .registry
+        .project_info(&p.project_name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("project {} not found", p.project_name)))?;
+    Ok(Json(project_of(&state, info).await?))
+}

@@ -1,0 +1,160 @@
+//! `/health`, `/systeminfo`, `/ping` (Harbor's `health`, `systeminfo`, `ping`).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::authz::{self, Caller};
+use super::error::{ApiResult, Errors};
+use crate::server::AppState;
+
+/// Harbor's `OverallHealthStatus`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverallHealthStatus {
+    /// `healthy` when every component is, else `unhealthy`.
+    pub status: String,
+    /// Each component checked.
+    pub components: Vec<ComponentHealthStatus>,
+}
+
+/// Harbor's `ComponentHealthStatus`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentHealthStatus {
+    /// `core` (this server), `database` (the metadata store), `storage` (the blob store).
+    pub name: String,
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    /// What is wrong, when unhealthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn component(name: &str, check: &Result<(), String>) -> ComponentHealthStatus {
+    ComponentHealthStatus {
+        name: name.into(),
+        status: if check.is_ok() {
+            "healthy"
+        } else {
+            "unhealthy"
+        }
+        .into(),
+        error: check.as_ref().err().cloned(),
+    }
+}
+
+/// Health of berth's components: `core` answers, `database` runs a query on
+/// the metadata store, `storage` checks the blob store's root. Always 200; the
+/// `status` fields tell.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "Health of each component", body = OverallHealthStatus)))]
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<OverallHealthStatus> {
+    let report = state.registry.health().await;
+    let components = vec![
+        component("core", &Ok(())),
+        component("database", &report.database),
+        component("storage", &report.storage),
+    ];
+    let healthy = components.iter().all(|c| c.status == "healthy");
+    Json(OverallHealthStatus {
+        status: if healthy { "healthy" } else { "unhealthy" }.into(),
+        components,
+    })
+}
+
+/// Harbor's `GeneralInfo`, with the fields meaningful for berth.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GeneralInfo {
+    /// berth's version, `v<semver>` (Harbor's version field, which clients show).
+    pub harbor_version: String,
+    /// berth's version (berth extension).
+    pub berth_version: String,
+    /// The registry's host (and port) as the client addressed it.
+    pub registry_url: String,
+    /// `<scheme>://<host>` as the client addressed it (`X-Forwarded-Proto`
+    /// names the scheme behind a proxy; else `http`, or the request's own).
+    pub external_url: String,
+    /// How users authenticate: `db_auth` (berth's own user database).
+    pub auth_mode: String,
+    /// Whether an external identity provider is the primary sign-in (Harbor's
+    /// OIDC primary mode); always false.
+    pub primary_auth_mode: bool,
+    /// Who may create projects: `adminonly` or `everyone`.
+    pub project_creation_restriction: String,
+    /// Whether users may sign themselves up.
+    pub self_registration: bool,
+    /// Whether a CA certificate can be downloaded from the API.
+    pub has_ca_root: bool,
+    /// The blob store's driver: `filesystem`.
+    pub registry_storage_provider_name: String,
+    /// Whether the registry refuses writes.
+    pub read_only: bool,
+    /// Notary (content trust v1) is not part of berth.
+    pub with_notary: bool,
+    /// ChartMuseum is not part of berth (charts are OCI artifacts).
+    pub with_chartmuseum: bool,
+    /// Webhook notifications.
+    pub notification_enable: bool,
+    /// The server's time, RFC 3339.
+    pub current_time: String,
+}
+
+/// General information about the registry, for anyone.
+#[utoipa::path(get, path = "/systeminfo", tag = "systeminfo",
+    responses((status = 200, description = "General information", body = GeneralInfo),
+        (status = 500, body = Errors)))]
+pub async fn systeminfo(
+    caller: Caller,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> ApiResult<Json<GeneralInfo>> {
+    authz::can_read_system_info(&caller)?;
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get("host"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.scheme_str().map(str::to_string))
+        .unwrap_or_else(|| "http".into());
+    let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    Ok(Json(GeneralInfo {
+        harbor_version: version.clone(),
+        berth_version: version,
+        external_url: format!("{scheme}://{host}"),
+        registry_url: host,
+        auth_mode: "db_auth".into(),
+        primary_auth_mode: false,
+        project_creation_restriction: "adminonly".into(),
+        self_registration: false,
+        has_ca_root: false,
+        registry_storage_provider_name: "filesystem".into(),
+        read_only: false,
+        with_notary: false,
+        with_chartmuseum: false,
+        notification_enable: false,
+        current_time: super::rfc3339(berth_now_ms()),
+    }))
+}
+
+fn berth_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Liveness: answers `Pong`.
+#[utoipa::path(get, path = "/ping", tag = "ping",
+    responses((status = 200, description = "The server answers", body = String, content_type = "text/plain")))]
+pub async fn ping() -> &'static str {
+    "Pong"
+}
