@@ -21,7 +21,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_registry::auth::{AuthMode, Scope};
-use berth_registry::{Auth, Error, Login, Principal};
+use berth_registry::{Actor, AuditAction, AuditEntry, Auth, Error, Login, Outcome, Principal};
 use http_body_util::BodyExt;
 use serde_json::json;
 
@@ -70,6 +70,7 @@ fn check_service(auth: &Auth, service: Option<&str>) -> Result<(), ApiError> {
 }
 
 async fn answer(
+    state: &AppState,
     auth: &Auth,
     who: &Principal,
     scopes: &[Scope],
@@ -107,6 +108,19 @@ async fn answer(
         }
     }
     tracing::debug!(sub = who.name(), scope = %scope_text, "token issued");
+    state.audit.record(
+        AuditEntry::new(
+            crate::auth::actor(who),
+            AuditAction::TokenIssue,
+            Outcome::Success,
+        )
+        .ip(ip)
+        .detail(if scope_text.is_empty() {
+            "no scope".to_owned()
+        } else {
+            scope_text.clone()
+        }),
+    );
     Ok((
         StatusCode::OK,
         [
@@ -119,21 +133,46 @@ async fn answer(
 }
 
 async fn login(
+    state: &AppState,
     auth: &Auth,
     user: &str,
     pass: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<Principal, ApiError> {
+    let attempt = |outcome: Outcome, detail: &str| {
+        let actor = if user.starts_with("robot$") {
+            Actor::robot(user)
+        } else {
+            Actor::user(user)
+        };
+        AuditEntry::new(actor, AuditAction::Login, outcome)
+            .ip(ip)
+            .detail(detail)
+    };
     match auth.login(user, pass, ip).await? {
-        Login::Ok(p) => Ok(p),
+        Login::Ok(p) => {
+            state
+                .audit
+                .record(attempt(Outcome::Success, "token endpoint"));
+            Ok(p)
+        }
         Login::Invalid => {
             tracing::info!(user, ip = ?ip, "login failed");
+            state
+                .audit
+                .record(attempt(Outcome::Failure, "incorrect username or password"));
             Err(unauthorized("incorrect username or password"))
         }
-        Login::Throttled(wait) => Err(ApiError::from(Error::TooManyRequests).with_header(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from(wait.as_secs().max(1)),
-        )),
+        Login::Throttled(wait) => {
+            state.audit.record(attempt(
+                Outcome::Failure,
+                "throttled after repeated failures",
+            ));
+            Err(ApiError::from(Error::TooManyRequests).with_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(wait.as_secs().max(1)),
+            ))
+        }
     }
 }
 
@@ -156,7 +195,7 @@ async fn get_inner(state: &AppState, req: Request) -> Result<Response, ApiError>
     );
     let who = match credentials(req.headers()) {
         Credentials::None => Principal::Anonymous,
-        Credentials::Basic(user, pass) => login(auth, &user, &pass, ip).await?,
+        Credentials::Basic(user, pass) => login(state, auth, &user, &pass, ip).await?,
         Credentials::Bearer(_) | Credentials::Malformed => {
             return Err(unauthorized(
                 "the token endpoint takes HTTP Basic credentials",
@@ -164,7 +203,7 @@ async fn get_inner(state: &AppState, req: Request) -> Result<Response, ApiError>
         }
     };
     let offline = first(&q, "offline_token").is_some_and(|v| v == "true");
-    answer(auth, &who, &scopes, ip, offline).await
+    answer(state, auth, &who, &scopes, ip, offline).await
 }
 
 /// `POST /v2/token` (OAuth2 password and refresh-token grants).
@@ -205,7 +244,7 @@ async fn post_inner(state: &AppState, req: Request) -> Result<Response, ApiError
         Some("password") => {
             let user = first(&form, "username").unwrap_or("");
             let pass = first(&form, "password").unwrap_or("");
-            login(auth, user, pass, ip).await?
+            login(state, auth, user, pass, ip).await?
         }
         Some("refresh_token") => {
             let token = first(&form, "refresh_token").unwrap_or("");
@@ -223,5 +262,5 @@ async fn post_inner(state: &AppState, req: Request) -> Result<Response, ApiError
         }
     };
     let offline = first(&form, "access_type") == Some("offline");
-    answer(auth, &who, &scopes, ip, offline).await
+    answer(state, auth, &who, &scopes, ip, offline).await
 }

@@ -834,3 +834,74 @@ async fn ip_allow_lists_apply_to_token_issue_and_every_request() {
         serde_json::json!(["push"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_trail_names_the_actor_and_result_of_each_action() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    accounts(tmp.path());
+    let mut b = start(tmp.path(), &[]);
+    // A failed and a successful login at the token endpoint, then a push with the token.
+    let (s, _) = token(&b, Some(("dev", "wrong-password")), "service=berth").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let dev = Client::new(&b, Some(("dev", PW)));
+    assert_eq!(
+        dev.push_manifest("team/app", "v1", "dev").await.0,
+        StatusCode::CREATED
+    );
+    let (s, v) = token(
+        &b,
+        Some(("dev", PW)),
+        "service=berth&scope=repository:team/app:pull",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let t = v["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        get_with(&b, "/v2/team/app/manifests/v1", &t).await.status(),
+        StatusCode::OK
+    );
+    // A guest's push is refused; a robot-less anonymous delete is refused.
+    let guest = Client::new(&b, Some(("guest", PW)));
+    let (s, _) = guest.push_manifest("team/app", "g1", "guest").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let r = reqwest::Client::new()
+        .put(b.url("/v2/team/app/manifests/g2"))
+        .basic_auth("guest", Some(PW))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body("{}")
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(b.terminate(), "graceful stop flushes the audit writer");
+    let out = berth_ok(tmp.path(), &["audit", "export"], &[]);
+    let entries: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let find = |action: &str, actor: &str, result: &str| {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action && e["actor"] == actor && e["result"] == result)
+            .count()
+    };
+    assert_eq!(find("login", "dev", "failure"), 1, "{out}");
+    assert_eq!(find("login", "dev", "success"), 1, "{out}");
+    assert_eq!(find("token_issue", "dev", "success"), 1, "{out}");
+    assert_eq!(find("push", "dev", "success"), 1, "{out}");
+    assert_eq!(find("pull", "dev", "success"), 1, "{out}");
+    // The first attempt stopped at its blob upload (uploads are not audited); the
+    // manifest PUT is.
+    assert_eq!(find("push", "guest", "failure"), 1, "{out}");
+    let push = entries
+        .iter()
+        .find(|e| e["action"] == "push" && e["actor"] == "dev")
+        .expect("push entry");
+    assert_eq!(push["repository"], "team/app");
+    assert_eq!(push["reference"], "v1");
+    assert_eq!(push["source_ip"], "127.0.0.1");
+    assert_eq!(push["actor_kind"], "user");
+    let (code, out, _) = support::berth_cli(tmp.path(), &["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{out}");
+    drop(b);
+}

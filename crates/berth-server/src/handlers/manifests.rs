@@ -18,6 +18,7 @@ pub async fn put(
     reference: &Reference,
     headers: &HeaderMap,
     body: Body,
+    pusher: &str,
 ) -> ApiResult {
     let limit = reg.limits().max_manifest_bytes;
     let too_large = || Error::ManifestTooLarge { limit };
@@ -37,7 +38,13 @@ pub async fn put(
         }
     };
     let pushed = reg
-        .manifest_put(repo, reference, header(headers, "content-type"), bytes)
+        .manifest_put_as(
+            repo,
+            reference,
+            header(headers, "content-type"),
+            bytes,
+            pusher,
+        )
         .await?;
     let mut resp = StatusCode::CREATED.into_response();
     let h = resp.headers_mut();

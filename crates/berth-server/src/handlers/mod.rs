@@ -214,7 +214,7 @@ async fn authorized(
         (Route::Tags(repo), Method::GET) => tags::list(reg, &repo, &query).await,
         (Route::Manifest(repo, r), Method::GET) => manifests::get(reg, &repo, &r, true).await,
         (Route::Manifest(repo, r), Method::HEAD) => manifests::get(reg, &repo, &r, false).await,
-        (Route::Manifest(repo, r), Method::PUT) => manifests::put(reg, &repo, &r, h, body).await,
+        (Route::Manifest(repo, r), Method::PUT) => manifests::put(reg, &repo, &r, h, body, caller.principal.name()).await,
         (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(reg, &repo, &r).await,
         (Route::InvalidTag(_, tag), Method::GET | Method::HEAD | Method::DELETE) => {
             Err(Error::ManifestUnknown(tag).into())
