@@ -122,3 +122,106 @@ fn docker_push_pull_run_and_manifest_inspect() {
     let (code, report) = fsck(data.path());
     assert_eq!(code, 0, "{report}");
 }
+
+/// `docker` with its own client config (credentials) directory.
+fn docker_as(d: &Dockerd, config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .env("DOCKER_HOST", &d.host)
+        .env("DOCKER_CONFIG", config)
+        .args(args)
+        .output()
+        .expect("spawn docker")
+}
+
+#[test]
+fn docker_login_push_as_developer_pull_as_guest_and_refusals() {
+    let img = images();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let pw = [("BERTH_NEW_PASSWORD", "password-123")];
+    berth_ok(dir, &["project", "create", "team"], &[]);
+    berth_ok(dir, &["user", "add", "dev"], &pw);
+    berth_ok(dir, &["user", "add", "guest"], &pw);
+    berth_ok(dir, &["project", "member", "team", "dev", "developer"], &[]);
+    berth_ok(dir, &["project", "member", "team", "guest", "guest"], &[]);
+    let berth = Berth::start_with(dir, &["--auth-mode", "token"]);
+    let reg = berth.addr.clone();
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+    let config = tempfile::tempdir().unwrap();
+    let cfg = config.path();
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let fails = |out: std::process::Output| {
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).to_lowercase()
+    };
+
+    d.docker(&[
+        "load",
+        "-i",
+        img.join("busybox-amd64.docker.tar").to_str().unwrap(),
+    ]);
+    let name = format!("{reg}/team/app:1");
+    d.docker(&["tag", "test/busybox:amd64", &name]);
+    // Without login: the push is refused (docker words an anonymous token's
+    // insufficient scope as "denied", as with Docker Hub).
+    let err = fails(docker_as(&d, cfg, &["push", &name]));
+    assert!(
+        err.contains("unauthorized") || err.contains("denied"),
+        "{err}"
+    );
+    // A wrong password does not log in.
+    let err = fails(docker_as(
+        &d,
+        cfg,
+        &["login", "-u", "dev", "-p", "wrong-password", &reg],
+    ));
+    assert!(
+        err.contains("unauthorized") || err.contains("incorrect"),
+        "{err}"
+    );
+    // The developer logs in and pushes.
+    ok(docker_as(
+        &d,
+        cfg,
+        &["login", "-u", "dev", "-p", "password-123", &reg],
+    ));
+    ok(docker_as(&d, cfg, &["push", &name]));
+    // The guest pulls, but cannot push: "denied".
+    ok(docker_as(
+        &d,
+        cfg,
+        &["login", "-u", "guest", "-p", "password-123", &reg],
+    ));
+    d.docker(&["rmi", &name]);
+    ok(docker_as(&d, cfg, &["pull", &name]));
+    let other = format!("{reg}/team/app:guest");
+    d.docker(&["tag", &name, &other]);
+    let err = fails(docker_as(&d, cfg, &["push", &other]));
+    assert!(err.contains("denied"), "{err}");
+    // Logged out: the private project's image cannot be pulled.
+    ok(docker_as(&d, cfg, &["logout", &reg]));
+    d.docker(&["rmi", &name, &other]);
+    let err = fails(docker_as(&d, cfg, &["pull", &name]));
+    assert!(
+        err.contains("unauthorized")
+            || err.contains("denied")
+            || err.contains("authentication required"),
+        "{err}"
+    );
+}
