@@ -723,3 +723,218 @@ async fn verify_blocking(password: String, phc: Option<String>) -> bool {
 pub async fn hash_password(password: &str) -> String {
     hash_blocking(password.to_owned()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn auth(dir: &std::path::Path) -> (crate::Registry, Auth) {
+        let reg = crate::Registry::open(dir, crate::Limits::default())
+            .await
+            .expect("registry");
+        let cfg = AuthConfig {
+            admin_password: Some("admin-password".into()),
+            ..AuthConfig::default()
+        };
+        let (auth, generated) = Auth::open(reg.meta().clone(), cfg).await.expect("auth");
+        assert_eq!(generated, None, "the configured password is used");
+        (reg, auth)
+    }
+
+    fn user(id: i64, name: &str) -> Principal {
+        Principal::User {
+            id,
+            name: name.into(),
+            sysadmin: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_project_admins_and_system_admins_manage_members() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_reg, auth) = auth(tmp.path()).await;
+        auth.create_project("team", false, None)
+            .await
+            .expect("project");
+        let mut who = Vec::new();
+        for role in [
+            Role::ProjectAdmin,
+            Role::Maintainer,
+            Role::Developer,
+            Role::Guest,
+            Role::LimitedGuest,
+        ] {
+            let name = role.name().to_ascii_lowercase();
+            let u = auth
+                .create_user(&name, "password-123", "", "", false)
+                .await
+                .expect("user");
+            auth.set_member("team", &name, role, None)
+                .await
+                .expect("member");
+            who.push((role, user(u.id, &name)));
+        }
+        for (role, p) in &who {
+            let held = auth.project_permissions(p, "team").await.expect("perms");
+            assert_eq!(
+                held.contains(Permissions::MANAGE),
+                *role == Role::ProjectAdmin,
+                "{role:?}"
+            );
+            assert_eq!(
+                auth.project_permissions(p, "other").await.expect("perms"),
+                Permissions::NONE
+            );
+        }
+        let admin = auth
+            .meta()
+            .user_by_name("admin")
+            .await
+            .expect("db")
+            .expect("admin");
+        let admin = Principal::User {
+            id: admin.id,
+            name: admin.username,
+            sysadmin: admin.sysadmin,
+        };
+        assert_eq!(
+            auth.project_permissions(&admin, "team").await.expect("p"),
+            Permissions::ALL
+        );
+        // The library project exists from the first start and is public.
+        let lib = RepositoryName::parse("busybox").expect("name");
+        let anon = auth
+            .permissions(&Principal::Anonymous, &lib, None, false)
+            .await
+            .expect("p");
+        assert!(anon.contains(Permissions::PULL) && !anon.contains(Permissions::PUSH));
+    }
+
+    #[tokio::test]
+    async fn memberships_limited_to_repository_patterns() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_reg, auth) = auth(tmp.path()).await;
+        auth.create_project("team", false, None)
+            .await
+            .expect("project");
+        let u = auth
+            .create_user("carol", "password-123", "", "", false)
+            .await
+            .expect("user");
+        let patterns = vec!["web*".to_string()];
+        auth.set_member("team", "carol", Role::Developer, Some(&patterns))
+            .await
+            .expect("member");
+        let carol = user(u.id, "carol");
+        let web = RepositoryName::parse("team/web-app").expect("name");
+        let db = RepositoryName::parse("team/db").expect("name");
+        assert!(auth
+            .permissions(&carol, &web, None, false)
+            .await
+            .expect("p")
+            .contains(Permissions::PUSH));
+        assert_eq!(
+            auth.permissions(&carol, &db, None, false).await.expect("p"),
+            Permissions::NONE
+        );
+        // Scope intersection: asking for more than held grants only what is held.
+        let scopes =
+            Scope::parse_all(["repository:team/web-app:pull,push,delete repository:team/db:pull"]);
+        let granted = auth.grant(&carol, &scopes, None).await.expect("grant");
+        assert_eq!(granted.len(), 1);
+        assert_eq!(granted[0].actions, ["pull", "push"]);
+    }
+
+    #[tokio::test]
+    async fn wrong_secrets_disabled_or_expired_robots_and_revoked_tokens_do_not_log_in() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (_reg, auth) = auth(tmp.path()).await;
+        auth.create_project("team", false, None)
+            .await
+            .expect("project");
+        let perm = RobotPermission {
+            project: "team".into(),
+            repositories: vec![],
+            actions: vec!["pull".into()],
+        };
+        let ci = auth
+            .create_robot(
+                Some("team"),
+                "ci",
+                "",
+                std::slice::from_ref(&perm),
+                None,
+                None,
+            )
+            .await
+            .expect("robot");
+        assert_eq!(ci.robot.name, "robot$team+ci");
+        assert!(matches!(
+            auth.login("robot$team+ci", &ci.secret, None)
+                .await
+                .expect("login"),
+            Login::Ok(_)
+        ));
+        assert_eq!(
+            auth.login("robot$team+ci", "not-the-secret", None)
+                .await
+                .expect("l"),
+            Login::Invalid
+        );
+        auth.update_robot(ci.robot.id, "", std::slice::from_ref(&perm), None, true)
+            .await
+            .expect("disable");
+        assert_eq!(
+            auth.login("robot$team+ci", &ci.secret, None)
+                .await
+                .expect("l"),
+            Login::Invalid
+        );
+        let old = auth
+            .create_robot(Some("team"), "old", "", &[perm], Some(1), None)
+            .await
+            .expect("robot");
+        assert_eq!(
+            auth.login("robot$team+old", &old.secret, None)
+                .await
+                .expect("l"),
+            Login::Invalid
+        );
+        let u = auth
+            .create_user("dave", "password-123", "", "", false)
+            .await
+            .expect("u");
+        let (_, pat) = auth
+            .create_access_token(u.id, "laptop", None)
+            .await
+            .expect("pat");
+        assert!(matches!(
+            auth.login("dave", &pat, None).await.expect("l"),
+            Login::Ok(_)
+        ));
+        assert_eq!(
+            auth.login("erin", &pat, None).await.expect("l"),
+            Login::Invalid,
+            "bound to its owner"
+        );
+        auth.revoke_access_token(u.id, "laptop")
+            .await
+            .expect("revoke");
+        assert_eq!(
+            auth.login("dave", &pat, None).await.expect("l"),
+            Login::Invalid
+        );
+        // A password change is seen at once by this process.
+        assert!(matches!(
+            auth.login("dave", "password-123", None).await.expect("l"),
+            Login::Ok(_)
+        ));
+        auth.set_password(u.id, "another-password")
+            .await
+            .expect("passwd");
+        assert_eq!(
+            auth.login("dave", "password-123", None).await.expect("l"),
+            Login::Invalid
+        );
+    }
+}
