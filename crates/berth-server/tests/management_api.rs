@@ -663,7 +663,32 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
         "delete",
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/tags/{tag_name}",
     ),
+    ("get", "/projects/{project_name}/retention"),
+    ("put", "/projects/{project_name}/retention"),
+    ("delete", "/projects/{project_name}/retention"),
+    ("post", "/projects/{project_name}/retention/executions"),
+    ("get", "/projects/{project_name}/immutabletagrules"),
+    ("post", "/projects/{project_name}/immutabletagrules"),
+    ("put", "/projects/{project_name}/immutabletagrules/{immutable_rule_id}"),
+    ("delete", "/projects/{project_name}/immutabletagrules/{immutable_rule_id}"),
+    ("get", "/projects/{project_name}/tag-naming-rule"),
+    ("put", "/projects/{project_name}/tag-naming-rule"),
+    ("get", "/projects/{project_name}/summary"),
+    ("put", "/projects/{project_name}/quota"),
 ];
+
+/// Routes whose success needs a resource-specific body or existing policy:
+/// the live check only asserts they are routed (management_policies.rs tests them).
+fn needs_its_own_body(path: &str) -> bool {
+    [
+        "/retention",
+        "/immutabletagrules",
+        "/tag-naming-rule",
+        "/quota",
+    ]
+    .iter()
+    .any(|p| path.contains(p))
+}
 
 #[tokio::test]
 async fn openapi_document_matches_the_live_routes() {
@@ -702,7 +727,8 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{project_name}", "p")
             .replace("{repository_name}", "a%252Fb")
             .replace("{reference}", "v1")
-            .replace("{tag_name}", "v9");
+            .replace("{tag_name}", "v9")
+            .replace("{immutable_rule_id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {
             "?project_name=p"
@@ -721,6 +747,9 @@ async fn openapi_document_matches_the_live_routes() {
             method == "head" || !body.contains("no such endpoint"),
             "{method} {path} is documented but not routed"
         );
+        if needs_its_own_body(path) {
+            continue;
+        }
         if path == "/users/current" {
             // Anonymous without authentication: routed, and 401 in Harbor's shape.
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

@@ -39,6 +39,7 @@ pub mod authz;
 pub mod error;
 pub mod openapi;
 pub mod pagination;
+pub mod policies;
 pub mod projects;
 pub mod query;
 pub mod repositories;
@@ -83,6 +84,20 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(artifacts::get, artifacts::delete))
         .routes(routes!(artifacts::list_tags, artifacts::create_tag))
         .routes(routes!(artifacts::delete_tag))
+        .routes(routes!(
+            policies::get_retention,
+            policies::put_retention,
+            policies::delete_retention
+        ))
+        .routes(routes!(policies::run_retention))
+        .routes(routes!(policies::list_immutable, policies::add_immutable))
+        .routes(routes!(
+            policies::update_immutable,
+            policies::delete_immutable
+        ))
+        .routes(routes!(policies::get_naming, policies::put_naming))
+        .routes(routes!(policies::summary))
+        .routes(routes!(policies::put_quota))
 }
 
 async fn not_found() -> ApiError {
