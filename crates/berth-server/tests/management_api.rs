@@ -650,7 +650,15 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/repositories"),
     ("get", "/projects"),
     ("head", "/projects"),
+    ("post", "/projects"),
     ("get", "/projects/{project_name}"),
+    ("put", "/projects/{project_name}"),
+    ("delete", "/projects/{project_name}"),
+    ("get", "/projects/{project_name}/members"),
+    ("post", "/projects/{project_name}/members"),
+    ("get", "/projects/{project_name}/members/{mid}"),
+    ("put", "/projects/{project_name}/members/{mid}"),
+    ("delete", "/projects/{project_name}/members/{mid}"),
     ("get", "/projects/{project_name}/repositories"),
     ("get", "/projects/{project_name}/repositories/{repository_name}"),
     ("delete", "/projects/{project_name}/repositories/{repository_name}"),
@@ -663,6 +671,18 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
         "delete",
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/tags/{tag_name}",
     ),
+];
+
+/// Routes of [`EXPECTED_ROUTES`] that need accounts ([`berth_registry::Auth`]).
+const ACCOUNT_ROUTES: &[(&str, &str)] = &[
+    ("post", "/projects"),
+    ("put", "/projects/{project_name}"),
+    ("delete", "/projects/{project_name}"),
+    ("get", "/projects/{project_name}/members"),
+    ("post", "/projects/{project_name}/members"),
+    ("get", "/projects/{project_name}/members/{mid}"),
+    ("put", "/projects/{project_name}/members/{mid}"),
+    ("delete", "/projects/{project_name}/members/{mid}"),
 ];
 
 #[tokio::test]
@@ -702,7 +722,8 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{project_name}", "p")
             .replace("{repository_name}", "a%252Fb")
             .replace("{reference}", "v1")
-            .replace("{tag_name}", "v9");
+            .replace("{tag_name}", "v9")
+            .replace("{mid}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {
             "?project_name=p"
@@ -721,6 +742,13 @@ async fn openapi_document_matches_the_live_routes() {
             method == "head" || !body.contains("no such endpoint"),
             "{method} {path} is documented but not routed"
         );
+        if ACCOUNT_ROUTES.iter().any(|(m, p)| m == method && p == path) {
+            // Accounts need an account service, which this server lacks:
+            // routed, and refused in Harbor's shape (tested with one in
+            // management_accounts.rs).
+            assert!(status.is_client_error(), "{method} {path}: {status} {body}");
+            continue;
+        }
         if path == "/users/current" {
             // Anonymous without authentication: routed, and 401 in Harbor's shape.
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");

@@ -227,3 +227,46 @@ pub async fn can_delete_tag(state: &AppState, caller: &Caller, repository: &str)
 pub fn can_read_system_info(_caller: &Caller) -> ApiResult<()> {
     Ok(())
 }
+
+/// May `caller` act as system administrator (create or delete projects, manage
+/// users and system robots, read the audit trail)? With authentication off,
+/// everyone may.
+pub fn can_administer(caller: &Caller, what: &str) -> ApiResult<()> {
+    if !caller.enforced || caller.principal.is_sysadmin() {
+        Ok(())
+    } else {
+        Err(caller.refuse(what))
+    }
+}
+
+/// May `caller` manage the project: change its settings, members and robots
+/// (project admin or system administrator, [`Permissions::MANAGE`])?
+pub async fn can_manage_project(state: &AppState, caller: &Caller, project: &str) -> ApiResult<()> {
+    let held = on_project(state, caller, project).await?;
+    require(
+        caller,
+        held,
+        Permissions::MANAGE,
+        &format!("manage project {project}"),
+    )
+}
+
+/// May `caller` act on the user account `user_id` (self-service: their own
+/// account; a system administrator: any)?
+pub fn can_act_on_user(caller: &Caller, user_id: i64, what: &str) -> ApiResult<()> {
+    if !caller.enforced
+        || caller.principal.is_sysadmin()
+        || caller.principal.user_id() == Some(user_id)
+    {
+        Ok(())
+    } else {
+        Err(caller.refuse(what))
+    }
+}
+
+impl Caller {
+    /// True when the caller is a system administrator or authentication is off.
+    pub fn is_administrator(&self) -> bool {
+        !self.enforced || self.principal.is_sysadmin()
+    }
+}

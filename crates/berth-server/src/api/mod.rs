@@ -9,7 +9,9 @@
 //! - [`pagination`] — `page`/`page_size`, `X-Total-Count`, `Link`.
 //! - [`query`] — Harbor's `q` filter syntax.
 //! - [`system`] — `/health`, `/systeminfo`, `/ping`.
-//! - [`projects`] — `/projects` (list, existence, one project; read side).
+//! - [`projects`] — `/projects` (list, existence, one project, create, update, delete).
+//! - [`members`] — `/projects/{p}/members[/{mid}]`.
+//! - [`manage`] — the account service and the audit trail of changes.
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
 //! - [`search`] — `/search`.
@@ -37,6 +39,8 @@ use error::ApiError;
 pub mod artifacts;
 pub mod authz;
 pub mod error;
+pub mod manage;
+pub mod members;
 pub mod openapi;
 pub mod pagination;
 pub mod projects;
@@ -74,8 +78,10 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
         .routes(routes!(users::current))
-        .routes(routes!(projects::list, projects::head))
-        .routes(routes!(projects::get))
+        .routes(routes!(projects::list, projects::head, projects::create))
+        .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(members::list, members::create))
+        .routes(routes!(members::get, members::update, members::delete))
         .routes(routes!(repositories::list_all))
         .routes(routes!(repositories::list))
         .routes(routes!(repositories::get, repositories::delete))
