@@ -615,3 +615,267 @@ async fn project_admins_manage_members_who_then_push_with_their_role() {
     assert_eq!(removed[1]["username"], "carol");
     assert_eq!(removed[1]["result"], "failure");
 }
+
+#[tokio::test]
+async fn administrators_manage_users_and_users_change_their_own_profile_and_password() {
+    let s = Server::start().await;
+    let new = json!({"username": "carol", "email": "c@example.com", "realname": "Carol", "password": "carol-password"});
+    let r = s
+        .call(Method::POST, "/users", None, Some(new.clone()))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s
+        .call(Method::POST, "/users", Some(ADMIN), Some(new.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let carol_id = s.auth.user("carol").await.unwrap().id;
+    assert_eq!(location(&r), format!("{API}/users/{carol_id}"));
+    let r = s.call(Method::POST, "/users", Some(ADMIN), Some(new)).await;
+    assert_eq!(harbor_error(r).await, err(StatusCode::CONFLICT, "CONFLICT"));
+    let weak = json!({"username": "dan", "password": "short"});
+    let r = s
+        .call(Method::POST, "/users", Some(ADMIN), Some(weak))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    s.auth
+        .create_user("dave", "dave-password", "", "", false)
+        .await
+        .unwrap();
+    let carol = ("carol", "carol-password");
+    let dave = ("dave", "dave-password");
+    let dave_id = s.auth.user("dave").await.unwrap().id;
+    // Listing is for administrators; q filters by name.
+    let r = s.call(Method::GET, "/users", Some(carol), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::GET,
+            "/users?q=username%3D~a&page_size=1",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("3"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let v: Value = s
+        .call(Method::GET, "/users?q=username%3Dcarol", Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v[0]["username"], "carol");
+    assert_eq!(v[0]["email"], "c@example.com");
+    assert_eq!(v[0]["realname"], "Carol");
+    assert_eq!(v[0]["sysadmin_flag"], false);
+    // One user: self or administrator.
+    let me = format!("/users/{carol_id}");
+    let r = s.call(Method::GET, &me, Some(carol), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.call(Method::GET, &me, Some(dave), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(Method::GET, "/users/999999", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &me,
+            Some(carol),
+            Some(json!({"email": "carol@example.org"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let u = s.auth.user("carol").await.unwrap();
+    assert_eq!(
+        (u.email.as_str(), u.realname.as_str()),
+        ("carol@example.org", "Carol")
+    );
+    // Own password: the old one is needed.
+    let pw = format!("/users/{carol_id}/password");
+    let r = s
+        .call(
+            Method::PUT,
+            &pw,
+            Some(carol),
+            Some(json!({"old_password": "wrong-password", "new_password": "carol-new-pass"})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &pw,
+            Some(dave),
+            Some(json!({"new_password": "dave-sets-it"})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &pw,
+            Some(carol),
+            Some(json!({"old_password": "carol-password", "new_password": "carol-new-pass"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let carol = ("carol", "carol-new-pass");
+    let r = s
+        .call(Method::GET, "/users/current", Some(carol), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .call(
+            Method::GET,
+            "/users/current",
+            Some(("carol", "carol-password")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The administrator resets dave's without the old one.
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("/users/{dave_id}/password"),
+            Some(ADMIN),
+            Some(json!({"new_password": "dave-reset-pw"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let dave = ("dave", "dave-reset-pw");
+    assert_eq!(
+        s.call(Method::GET, "/users/current", Some(dave), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Sysadmin flag: only administrators grant it; then carol lists users.
+    let flag = format!("/users/{carol_id}/sysadmin");
+    let r = s
+        .call(
+            Method::PUT,
+            &flag,
+            Some(carol),
+            Some(json!({"sysadmin_flag": true})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &flag,
+            Some(ADMIN),
+            Some(json!({"sysadmin_flag": true})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.call(Method::GET, "/users", Some(carol), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Delete: not by dave; the admin user never; dave cannot sign in after.
+    let dave_path = format!("/users/{dave_id}");
+    let r = s.call(Method::DELETE, &dave_path, Some(dave), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let admin_id = s.auth.user("admin").await.unwrap().id;
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/users/{admin_id}"),
+            Some(carol),
+            None,
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    let r = s.call(Method::DELETE, &dave_path, Some(carol), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .call(Method::GET, "/users/current", Some(dave), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s.call(Method::DELETE, &dave_path, Some(carol), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+
+    let created = s.audit_of(AuditAction::UserCreate).await;
+    assert_eq!(created.len(), 4, "{created:?}");
+    assert!(created
+        .iter()
+        .any(|e| e["username"] == "admin" && e["resource"] == "carol" && e["result"] == "success"));
+    let updates = s.audit_of(AuditAction::UserUpdate).await;
+    let details: Vec<(&str, &str, &str)> = updates
+        .iter()
+        .filter(|e| e["result"] == "success")
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap(),
+                e["resource"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            ("admin", "carol", "sysadmin=true"),
+            ("admin", "dave", "password"),
+            ("carol", "carol", "password"),
+            ("carol", "carol", "profile"),
+        ]
+    );
+    let deleted = s.audit_of(AuditAction::UserDelete).await;
+    let outcomes: Vec<(String, &str)> = deleted
+        .iter()
+        .map(|e| {
+            (
+                e["resource"].as_str().unwrap().to_string(),
+                e["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The last attempt names the user by id: it no longer exists.
+    let expected: Vec<(String, &str)> = [
+        (dave_id.to_string(), "failure"),
+        ("dave".into(), "success"),
+        ("admin".into(), "failure"),
+        ("dave".into(), "failure"),
+    ]
+    .into();
+    assert_eq!(outcomes, expected);
+}

@@ -647,6 +647,13 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/search"),
     ("get", "/users/current"),
+    ("get", "/users"),
+    ("post", "/users"),
+    ("get", "/users/{user_id}"),
+    ("put", "/users/{user_id}"),
+    ("delete", "/users/{user_id}"),
+    ("put", "/users/{user_id}/password"),
+    ("put", "/users/{user_id}/sysadmin"),
     ("get", "/repositories"),
     ("get", "/projects"),
     ("head", "/projects"),
@@ -683,6 +690,13 @@ const ACCOUNT_ROUTES: &[(&str, &str)] = &[
     ("get", "/projects/{project_name}/members/{mid}"),
     ("put", "/projects/{project_name}/members/{mid}"),
     ("delete", "/projects/{project_name}/members/{mid}"),
+    ("get", "/users"),
+    ("post", "/users"),
+    ("get", "/users/{user_id}"),
+    ("put", "/users/{user_id}"),
+    ("delete", "/users/{user_id}"),
+    ("put", "/users/{user_id}/password"),
+    ("put", "/users/{user_id}/sysadmin"),
 ];
 
 #[tokio::test]
@@ -723,7 +737,8 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{repository_name}", "a%252Fb")
             .replace("{reference}", "v1")
             .replace("{tag_name}", "v9")
-            .replace("{mid}", "1");
+            .replace("{mid}", "1")
+            .replace("{user_id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {
             "?project_name=p"

@@ -15,7 +15,7 @@
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
 //! - [`search`] — `/search`.
-//! - [`users`] — `/users/current`.
+//! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
 //!   annotations and served at `/api/v2.0/openapi.json`.
 //!
@@ -78,6 +78,10 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
         .routes(routes!(users::current))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::set_password))
+        .routes(routes!(users::set_sysadmin))
         .routes(routes!(projects::list, projects::head, projects::create))
         .routes(routes!(projects::get, projects::update, projects::delete))
         .routes(routes!(members::list, members::create))
