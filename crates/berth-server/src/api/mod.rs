@@ -14,6 +14,7 @@
 //! - [`manage`] — the account service and the audit trail of changes.
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
+//! - [`robots`] — `/robots[/{robot_id}]`.
 //! - [`search`] — `/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
@@ -46,6 +47,7 @@ pub mod pagination;
 pub mod projects;
 pub mod query;
 pub mod repositories;
+pub mod robots;
 pub mod search;
 pub mod system;
 pub mod users;
@@ -86,6 +88,8 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(projects::get, projects::update, projects::delete))
         .routes(routes!(members::list, members::create))
         .routes(routes!(members::get, members::update, members::delete))
+        .routes(routes!(robots::list, robots::create))
+        .routes(routes!(robots::get, robots::update, robots::refresh, robots::delete))
         .routes(routes!(repositories::list_all))
         .routes(routes!(repositories::list))
         .routes(routes!(repositories::get, repositories::delete))
