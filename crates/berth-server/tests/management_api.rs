@@ -647,10 +647,31 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/search"),
     ("get", "/users/current"),
+    ("get", "/users"),
+    ("post", "/users"),
+    ("get", "/users/{user_id}"),
+    ("put", "/users/{user_id}"),
+    ("delete", "/users/{user_id}"),
+    ("put", "/users/{user_id}/password"),
+    ("put", "/users/{user_id}/sysadmin"),
+    ("get", "/robots"),
+    ("post", "/robots"),
+    ("get", "/robots/{robot_id}"),
+    ("put", "/robots/{robot_id}"),
+    ("patch", "/robots/{robot_id}"),
+    ("delete", "/robots/{robot_id}"),
     ("get", "/repositories"),
     ("get", "/projects"),
     ("head", "/projects"),
+    ("post", "/projects"),
     ("get", "/projects/{project_name}"),
+    ("put", "/projects/{project_name}"),
+    ("delete", "/projects/{project_name}"),
+    ("get", "/projects/{project_name}/members"),
+    ("post", "/projects/{project_name}/members"),
+    ("get", "/projects/{project_name}/members/{mid}"),
+    ("put", "/projects/{project_name}/members/{mid}"),
+    ("delete", "/projects/{project_name}/members/{mid}"),
     ("get", "/projects/{project_name}/repositories"),
     ("get", "/projects/{project_name}/repositories/{repository_name}"),
     ("delete", "/projects/{project_name}/repositories/{repository_name}"),
@@ -690,6 +711,31 @@ fn needs_its_own_body(path: &str) -> bool {
     .any(|p| path.contains(p))
 }
 
+/// Routes of [`EXPECTED_ROUTES`] that need accounts ([`berth_registry::Auth`]).
+const ACCOUNT_ROUTES: &[(&str, &str)] = &[
+    ("post", "/projects"),
+    ("put", "/projects/{project_name}"),
+    ("delete", "/projects/{project_name}"),
+    ("get", "/projects/{project_name}/members"),
+    ("post", "/projects/{project_name}/members"),
+    ("get", "/projects/{project_name}/members/{mid}"),
+    ("put", "/projects/{project_name}/members/{mid}"),
+    ("delete", "/projects/{project_name}/members/{mid}"),
+    ("get", "/users"),
+    ("post", "/users"),
+    ("get", "/users/{user_id}"),
+    ("put", "/users/{user_id}"),
+    ("delete", "/users/{user_id}"),
+    ("put", "/users/{user_id}/password"),
+    ("put", "/users/{user_id}/sysadmin"),
+    ("get", "/robots"),
+    ("post", "/robots"),
+    ("get", "/robots/{robot_id}"),
+    ("put", "/robots/{robot_id}"),
+    ("patch", "/robots/{robot_id}"),
+    ("delete", "/robots/{robot_id}"),
+];
+
 #[tokio::test]
 async fn openapi_document_matches_the_live_routes() {
     let reg = TestRegistry::start().await;
@@ -728,7 +774,10 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{repository_name}", "a%252Fb")
             .replace("{reference}", "v1")
             .replace("{tag_name}", "v9")
-            .replace("{immutable_rule_id}", "1");
+            .replace("{immutable_rule_id}", "1")
+            .replace("{mid}", "1")
+            .replace("{robot_id}", "1")
+            .replace("{user_id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {
             "?project_name=p"
@@ -747,6 +796,13 @@ async fn openapi_document_matches_the_live_routes() {
             method == "head" || !body.contains("no such endpoint"),
             "{method} {path} is documented but not routed"
         );
+        if ACCOUNT_ROUTES.iter().any(|(m, p)| m == method && p == path) {
+            // Accounts need an account service, which this server lacks:
+            // routed, and refused in Harbor's shape (tested with one in
+            // management_accounts.rs).
+            assert!(status.is_client_error(), "{method} {path}: {status} {body}");
+            continue;
+        }
         if needs_its_own_body(path) {
             continue;
         }

@@ -250,3 +250,23 @@ pub async fn can_manage_project(state: &AppState, caller: &Caller, project: &str
         &format!("manage project {project}"),
     )
 }
+
+/// May `caller` act on the user account `user_id` (self-service: their own
+/// account; a system administrator: any)?
+pub fn can_act_on_user(caller: &Caller, user_id: i64, what: &str) -> ApiResult<()> {
+    if !caller.enforced
+        || caller.principal.is_sysadmin()
+        || caller.principal.user_id() == Some(user_id)
+    {
+        Ok(())
+    } else {
+        Err(caller.refuse(what))
+    }
+}
+
+impl Caller {
+    /// True when the caller is a system administrator or authentication is off.
+    pub fn is_administrator(&self) -> bool {
+        !self.enforced || self.principal.is_sysadmin()
+    }
+}

@@ -65,7 +65,8 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> &str {
+    /// The message for people.
+    pub fn message(&self) -> &str {
         match self {
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)
@@ -106,6 +107,18 @@ impl From<Error> for ApiError {
                 tracing::error!(error = %msg, "management API request failed");
                 ApiError::Internal("internal server error".into())
             }
+        }
+    }
+}
+
+impl From<berth_registry::auth::AccountError> for ApiError {
+    fn from(e: berth_registry::auth::AccountError) -> Self {
+        use berth_registry::auth::AccountError;
+        match e {
+            AccountError::Invalid(m) => ApiError::BadRequest(m),
+            AccountError::NotFound(m) => ApiError::NotFound(m),
+            AccountError::Conflict(m) => ApiError::Conflict(m),
+            AccountError::Meta(m) => ApiError::from(Error::from(m)),
         }
     }
 }

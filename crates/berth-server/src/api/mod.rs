@@ -9,11 +9,14 @@
 //! - [`pagination`] — `page`/`page_size`, `X-Total-Count`, `Link`.
 //! - [`query`] — Harbor's `q` filter syntax.
 //! - [`system`] — `/health`, `/systeminfo`, `/ping`.
-//! - [`projects`] — `/projects` (list, existence, one project; read side).
+//! - [`projects`] — `/projects` (list, existence, one project, create, update, delete).
+//! - [`members`] — `/projects/{p}/members[/{mid}]`.
+//! - [`manage`] — the account service and the audit trail of changes.
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
+//! - [`robots`] — `/robots[/{robot_id}]`.
 //! - [`search`] — `/search`.
-//! - [`users`] — `/users/current`.
+//! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
 //!   annotations and served at `/api/v2.0/openapi.json`.
 //!
@@ -37,12 +40,15 @@ use error::ApiError;
 pub mod artifacts;
 pub mod authz;
 pub mod error;
+pub mod manage;
+pub mod members;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
 pub mod projects;
 pub mod query;
 pub mod repositories;
+pub mod robots;
 pub mod search;
 pub mod system;
 pub mod users;
@@ -75,8 +81,21 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
         .routes(routes!(users::current))
-        .routes(routes!(projects::list, projects::head))
-        .routes(routes!(projects::get))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::set_password))
+        .routes(routes!(users::set_sysadmin))
+        .routes(routes!(projects::list, projects::head, projects::create))
+        .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(members::list, members::create))
+        .routes(routes!(members::get, members::update, members::delete))
+        .routes(routes!(robots::list, robots::create))
+        .routes(routes!(
+            robots::get,
+            robots::update,
+            robots::refresh,
+            robots::delete
+        ))
         .routes(routes!(repositories::list_all))
         .routes(routes!(repositories::list))
         .routes(routes!(repositories::get, repositories::delete))

@@ -1,5 +1,6 @@
-//! Projects, read side (Harbor `project` resource): `GET /projects`,
-//! `HEAD /projects?project_name=`, `GET /projects/{project_name}`.
+//! Projects (Harbor `project` resource): `GET /projects`,
+//! `HEAD /projects?project_name=`, `GET /projects/{project_name}`, and the
+//! write side `POST /projects`, `PUT|DELETE /projects/{project_name_or_id}`.
 //!
 //! A project is a stored one (created with `berth project create`, by a first
 //! push, or `library`) or one implied by repository names; an implied project
@@ -9,17 +10,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_registry::{ProjectInfo, TextMatch};
+use berth_registry::{AuditAction, ProjectInfo, TextMatch};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::authz::{self, Caller};
 use super::error::{ApiError, ApiResult, Errors};
+use super::manage::{self, Target};
 use super::pagination::PageParams;
-use super::{query, rfc3339, ApiPath, ApiQuery, ZERO_TIME};
+use super::{query, rfc3339, ApiJson, ApiPath, ApiQuery, ZERO_TIME};
 use crate::server::AppState;
 
 /// Harbor's `Project`.
@@ -191,4 +193,189 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("project {} not found", p.project_name)))?;
     Ok(Json(project_of(&state, info).await?))
+}
+
+/// Harbor's `ProjectReq` (`POST /projects`, `PUT /projects/{p}`), with berth's
+/// IP allow-lists.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ProjectReq {
+    /// Project name (required to create; ignored on update).
+    #[serde(default)]
+    pub project_name: Option<String>,
+    /// Deprecated in Harbor in favour of `metadata.public`; honoured when that is absent.
+    #[serde(default)]
+    pub public: Option<bool>,
+    /// Project metadata; berth reads `public` (`"true"` or `"false"`).
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Storage quota in bytes (accepted for compatibility; quotas are set with
+    /// berth's quota settings).
+    #[serde(default)]
+    pub storage_limit: Option<i64>,
+    /// berth extension: CIDRs (or addresses) allowed to pull; empty = any.
+    #[serde(default)]
+    pub pull_cidrs: Option<Vec<String>>,
+    /// berth extension: CIDRs (or addresses) allowed to push and delete; empty = any.
+    #[serde(default)]
+    pub push_cidrs: Option<Vec<String>>,
+}
+
+impl ProjectReq {
+    /// The requested visibility: `metadata.public`, else `public`.
+    fn visibility(&self) -> ApiResult<Option<bool>> {
+        match self.metadata.as_ref().and_then(|m| m.get("public")) {
+            Some(v) => v.parse::<bool>().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "metadata.public must be \"true\" or \"false\", not {v:?}"
+                ))
+            }),
+            None => Ok(self.public),
+        }
+    }
+}
+
+/// Creates a project (system administrators). 201 with `Location:
+/// /api/v2.0/projects/{id}`; 409 when it exists.
+#[utoipa::path(post, path = "/projects", tag = "project", request_body = ProjectReq,
+    responses((status = 201, description = "Created", headers(("Location" = String))),
+        (status = 400, body = Errors), (status = 401, body = Errors),
+        (status = 403, body = Errors), (status = 409, body = Errors),
+        (status = 412, body = Errors, description = "Accounts are not enabled")))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ProjectReq>,
+) -> ApiResult<Response> {
+    let name = req.project_name.clone().unwrap_or_default();
+    let result = async {
+        authz::can_administer(&caller, "create projects")?;
+        let auth = manage::accounts(&state)?;
+        if name.is_empty() {
+            return Err(ApiError::BadRequest("project_name is required".into()));
+        }
+        let public = req.visibility()?.unwrap_or(false);
+        let p = auth
+            .create_project(&name, public, caller.principal.user_id())
+            .await?;
+        if req.pull_cidrs.is_some() || req.push_cidrs.is_some() {
+            auth.update_project(
+                &name,
+                public,
+                req.pull_cidrs.as_deref().unwrap_or_default(),
+                req.push_cidrs.as_deref().unwrap_or_default(),
+            )
+            .await?;
+        }
+        Ok(p)
+    }
+    .await;
+    let p = manage::audited(
+        &state,
+        &caller,
+        AuditAction::ProjectCreate,
+        Target {
+            project: Some(&name),
+            ..Target::default()
+        },
+        result,
+    )?;
+    let location = format!("{}/projects/{}", super::BASE_PATH, p.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// Path of a project by name or id (`/projects/{project_name}`; a project id
+/// is accepted where no project has that name).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectNameOrId {
+    /// Project name or id.
+    pub project_name: String,
+}
+
+/// Changes a project's visibility (`metadata.public`) and berth's IP
+/// allow-lists (`pull_cidrs`, `push_cidrs`); absent fields keep their value.
+/// Project admins and system administrators.
+#[utoipa::path(put, path = "/projects/{project_name}", tag = "project",
+    params(ProjectNameOrId), request_body = ProjectReq,
+    responses((status = 200, description = "Updated"), (status = 400, body = Errors),
+        (status = 401, body = Errors), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(path): ApiPath<ProjectNameOrId>,
+    ApiJson(req): ApiJson<ProjectReq>,
+) -> ApiResult<StatusCode> {
+    let mut name = path.project_name.clone();
+    let result = async {
+        let auth = manage::accounts(&state)?;
+        name = manage::project_name(auth, &path.project_name).await?;
+        authz::can_manage_project(&state, &caller, &name).await?;
+        let current = auth.project_named(&name).await?;
+        let public = req.visibility()?.unwrap_or(current.public);
+        let pull = req.pull_cidrs.clone().unwrap_or(current.pull_cidrs);
+        let push = req.push_cidrs.clone().unwrap_or(current.push_cidrs);
+        auth.update_project(&name, public, &pull, &push).await?;
+        Ok(format!(
+            "public={public} pull_cidrs={pull:?} push_cidrs={push:?}"
+        ))
+    }
+    .await;
+    let detail = result.as_ref().ok().cloned().unwrap_or_default();
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::ProjectUpdate,
+        Target {
+            project: Some(&name),
+            account: None,
+            detail,
+        },
+        result,
+    )?;
+    Ok(StatusCode::OK)
+}
+
+/// Deletes a project with its members and robots (system administrators).
+/// 412 `PRECONDITION` while it still has repositories, as in Harbor.
+#[utoipa::path(delete, path = "/projects/{project_name}", tag = "project",
+    params(ProjectNameOrId),
+    responses((status = 200, description = "Deleted"), (status = 401, body = Errors),
+        (status = 403, body = Errors), (status = 404, body = Errors),
+        (status = 412, body = Errors, description = "The project has repositories")))]
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(path): ApiPath<ProjectNameOrId>,
+) -> ApiResult<StatusCode> {
+    let mut name = path.project_name.clone();
+    let result = async {
+        authz::can_administer(&caller, "delete projects")?;
+        let auth = manage::accounts(&state)?;
+        name = manage::project_name(auth, &path.project_name).await?;
+        let repos = state
+            .registry
+            .project_info(&name)
+            .await?
+            .map_or(0, |i| i.repo_count);
+        if repos > 0 {
+            return Err(ApiError::Precondition(format!(
+                "project {name} still has {repos} repositories; delete them first"
+            )));
+        }
+        auth.delete_project(&name).await?;
+        Ok(())
+    }
+    .await;
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::ProjectDelete,
+        Target {
+            project: Some(&name),
+            ..Target::default()
+        },
+        result,
+    )?;
+    Ok(StatusCode::OK)
 }

@@ -1,0 +1,99 @@
+//! Shared plumbing of the write side of the management API (projects,
+//! members, users, robots): the account service and the audit trail.
+//!
+//! Every change, allowed or refused, is recorded in the audit trail with the
+//! caller, their IP address, the target (for account actions: `repository` =
+//! the project, `reference` = the user, member or robot acted on) and, on
+//! failure, Harbor's error code and message in `detail`.
+
+use berth_registry::{AuditAction, AuditEntry, Auth, Outcome};
+
+use super::authz::Caller;
+use super::error::{ApiError, ApiResult};
+use crate::server::AppState;
+
+/// The account service. Users, projects, members and robots live in it; a
+/// server started without one (no `[auth]` section) answers 412 `PRECONDITION`.
+pub fn accounts(state: &AppState) -> ApiResult<&Auth> {
+    state.auth.as_deref().ok_or_else(|| {
+        ApiError::Precondition("accounts are not enabled on this server (configure [auth])".into())
+    })
+}
+
+/// What an audited change acted on.
+#[derive(Debug, Default, Clone)]
+pub struct Target<'a> {
+    /// The project (for project, member and project robot actions).
+    pub project: Option<&'a str>,
+    /// The user, member or robot acted on.
+    pub account: Option<&'a str>,
+    /// What changed, for people.
+    pub detail: String,
+}
+
+/// Records `result` of `action` by `caller` on `target` in the audit trail and
+/// passes it through.
+pub fn audited<T>(
+    state: &AppState,
+    caller: &Caller,
+    action: AuditAction,
+    target: Target<'_>,
+    result: ApiResult<T>,
+) -> ApiResult<T> {
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let mut entry =
+        AuditEntry::new(crate::auth::actor(&caller.principal), action, outcome).ip(caller.ip);
+    if let Some(p) = target.project {
+        entry = entry.repository(p);
+    }
+    if let Some(a) = target.account {
+        entry = entry.reference(a);
+    }
+    let detail = match &result {
+        Ok(_) => target.detail,
+        Err(e) => {
+            let (code, status) = e.code_and_status();
+            let why = format!("{} {code}: {}", status.as_u16(), e.message());
+            if target.detail.is_empty() {
+                why
+            } else {
+                format!("{}; {why}", target.detail)
+            }
+        }
+    };
+    if !detail.is_empty() {
+        entry = entry.detail(detail);
+    }
+    state.audit.record(entry);
+    result
+}
+
+/// A project by name, or by id when no project has that name (Harbor's
+/// `project_name_or_id`). Errors: 404.
+pub async fn project_name(auth: &Auth, name_or_id: &str) -> ApiResult<String> {
+    if let Some(p) = auth
+        .meta()
+        .project_by_name(name_or_id)
+        .await
+        .map_err(berth_registry::Error::from)?
+    {
+        return Ok(p.name);
+    }
+    if let Ok(id) = name_or_id.parse::<i64>() {
+        if let Some(p) = auth
+            .meta()
+            .project_by_id(id)
+            .await
+            .map_err(berth_registry::Error::from)?
+        {
+            return Ok(p.name);
+        }
+    }
+    Err(ApiError::NotFound(format!(
+        "project {name_or_id} not found"
+    )))
+}

@@ -1,0 +1,881 @@
+//! The write side of the management API under `/api/v2.0`: projects, members,
+//! users, robots and the audit trail, with HTTP Basic authentication on; each
+//! change is checked through Harbor's shapes, its refusals (401/403/404/409/
+//! 400/412), its effect on `/v2` and its audit entry.
+
+mod common;
+
+use std::sync::Arc;
+
+use berth_oci::{Algorithm, Digest};
+use berth_registry::auth::AuthMode;
+use berth_registry::{
+    AccessPolicy, AuditAction, AuditConfig, AuditLog, Auth, AuthConfig, Limits, Registry,
+};
+use common::*;
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{json, Value};
+
+const API: &str = "/api/v2.0";
+const ADMIN: (&str, &str) = ("admin", "admin-password");
+
+/// A server with HTTP Basic authentication and the audit trail on, over a
+/// fresh data directory holding `seed/app:v1`.
+struct Server {
+    base: String,
+    client: Client,
+    auth: Arc<Auth>,
+    audit: AuditLog,
+    task: tokio::task::JoinHandle<()>,
+    _reg: TestRegistry,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    async fn start() -> Server {
+        let reg = TestRegistry::start().await;
+        reg.push_image("seed/app", "v1", "seed").await;
+        let registry = Registry::open(reg.dir.path(), Limits::default())
+            .await
+            .unwrap();
+        let config = AuthConfig {
+            mode: AuthMode::Basic,
+            admin_password: Some(ADMIN.1.into()),
+            ..AuthConfig::default()
+        };
+        let (auth, _) = Auth::open(registry.meta().clone(), config).await.unwrap();
+        let auth = Arc::new(auth);
+        let audit = AuditLog::start(&registry, &AuditConfig::default());
+        let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
+        state.auth = Some(auth.clone());
+        state.audit = audit.clone();
+        let app = berth_server::router(Arc::new(state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
+        });
+        Server {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            auth,
+            audit,
+            task,
+            _reg: reg,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        who: Option<(&str, &str)>,
+        body: Option<Value>,
+    ) -> Response {
+        let url = if path.starts_with("/v2") {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}{API}{path}", self.base)
+        };
+        let mut r = self.client.request(method, url);
+        if let Some((u, p)) = who {
+            r = r.basic_auth(u, Some(p));
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// Pushes a one-layer image as `who`; returns the manifest PUT's status.
+    async fn push(&self, who: (&str, &str), repo: &str, tag: &str) -> StatusCode {
+        let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"r\":\"{repo}\"}}");
+        let layer = format!("layer of {repo}");
+        let mut descs = Vec::new();
+        for bytes in [config.as_bytes(), layer.as_bytes()] {
+            let d = Digest::of(Algorithm::Sha256, bytes);
+            let r = self
+                .client
+                .post(format!("{}/v2/{repo}/blobs/uploads/?digest={d}", self.base))
+                .basic_auth(who.0, Some(who.1))
+                .header("content-type", "application/octet-stream")
+                .body(bytes.to_vec())
+                .send()
+                .await
+                .unwrap();
+            if r.status() != StatusCode::CREATED {
+                return r.status();
+            }
+            descs.push((d, bytes.len()));
+        }
+        let m = image_manifest(
+            &descs[0].0,
+            descs[0].1,
+            &[(&descs[1].0, descs[1].1)],
+            None,
+            None,
+        );
+        self.client
+            .put(format!("{}/v2/{repo}/manifests/{tag}", self.base))
+            .basic_auth(who.0, Some(who.1))
+            .header("content-type", OCI_MANIFEST)
+            .body(m)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// Audit entries (Harbor shape) of `action`, newest first.
+    async fn audit_of(&self, action: AuditAction) -> Vec<Value> {
+        self.audit.flush().await;
+        let filter = berth_registry::audit::AuditFilter {
+            action: Some(action),
+            ..Default::default()
+        };
+        let (rows, _) = self.audit.query(&filter, 1, 100).await.unwrap();
+        rows.iter()
+            .map(berth_registry::audit::harbor_json)
+            .collect()
+    }
+}
+
+async fn harbor_error(r: Response) -> (StatusCode, String) {
+    let status = r.status();
+    let v: Value = r.json().await.expect("error body is JSON");
+    assert!(v["errors"][0]["message"].is_string(), "{v}");
+    (
+        status,
+        v["errors"][0]["code"].as_str().expect("code").to_string(),
+    )
+}
+
+fn err(status: StatusCode, code: &str) -> (StatusCode, String) {
+    (status, code.to_string())
+}
+
+fn location(r: &Response) -> String {
+    header(r, "location").expect("Location header")
+}
+
+#[tokio::test]
+async fn projects_are_created_updated_and_deleted_by_administrators() {
+    let s = Server::start().await;
+    s.auth
+        .create_user("bob", "bob-password", "", "", false)
+        .await
+        .unwrap();
+    let bob = ("bob", "bob-password");
+    let req = json!({"project_name": "team", "metadata": {"public": "false"}});
+    // Anonymous 401, a plain user 403.
+    let r = s
+        .call(Method::POST, "/projects", None, Some(req.clone()))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s
+        .call(Method::POST, "/projects", Some(bob), Some(req.clone()))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    // The administrator creates it: 201 + Location with the id.
+    let r = s
+        .call(Method::POST, "/projects", Some(ADMIN), Some(req.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = s.auth.project_named("team").await.unwrap().id;
+    assert_eq!(location(&r), format!("{API}/projects/{id}"));
+    let r = s
+        .call(Method::POST, "/projects", Some(ADMIN), Some(req))
+        .await;
+    assert_eq!(harbor_error(r).await, err(StatusCode::CONFLICT, "CONFLICT"));
+    let r = s
+        .call(
+            Method::POST,
+            "/projects",
+            Some(ADMIN),
+            Some(json!({"project_name": "Bad Name"})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    // Private: bob cannot read it; read back by the administrator.
+    let r = s.call(Method::GET, "/projects/team", Some(bob), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let v: Value = s
+        .call(Method::GET, "/projects/team", Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["metadata"]["public"], "false");
+    assert_eq!(v["project_id"], id);
+
+    assert_eq!(s.push(ADMIN, "team/app", "v1").await, StatusCode::CREATED);
+    // PUT by id: public, and a pull allow-list that excludes 127.0.0.1.
+    let r = s
+        .call(
+            Method::PUT,
+            "/projects/team",
+            Some(bob),
+            Some(json!({"metadata": {"public": "true"}})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("/projects/{id}"),
+            Some(ADMIN),
+            Some(json!({"metadata": {"public": "true"}, "pull_cidrs": ["10.0.0.0/8"]})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let p = s.auth.project_named("team").await.unwrap();
+    assert!(p.public);
+    assert_eq!(p.pull_cidrs, ["10.0.0.0/8"]);
+    assert!(p.push_cidrs.is_empty());
+    let r = s
+        .call(
+            Method::PUT,
+            "/projects/team",
+            Some(ADMIN),
+            Some(json!({"pull_cidrs": ["not-a-cidr"]})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    let r = s
+        .call(Method::PUT, "/projects/nope", Some(ADMIN), Some(json!({})))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    // The allow-list takes effect on /v2: bob (anyone, it is public) may not
+    // pull from 127.0.0.1 until the administrator clears the list.
+    let r = s
+        .call(Method::GET, "/v2/team/app/manifests/v1", Some(bob), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    s.call(
+        Method::PUT,
+        "/projects/team",
+        Some(ADMIN),
+        Some(json!({"pull_cidrs": []})),
+    )
+    .await;
+    let r = s
+        .call(Method::GET, "/v2/team/app/manifests/v1", Some(bob), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // DELETE: 412 while it has repositories, then 200 once they are gone.
+    let r = s
+        .call(Method::DELETE, "/projects/team", Some(bob), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(Method::DELETE, "/projects/team", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::PRECONDITION_FAILED, "PRECONDITION")
+    );
+    let r = s
+        .call(
+            Method::DELETE,
+            "/projects/team/repositories/app",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .call(Method::DELETE, "/projects/team", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(s.auth.project("team").await.unwrap().is_none());
+    let r = s
+        .call(Method::DELETE, "/projects/team", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+
+    // The audit trail has each attempt, refused ones as failures.
+    let created = s.audit_of(AuditAction::ProjectCreate).await;
+    let outcomes: Vec<(&str, &str)> = created
+        .iter()
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap(),
+                e["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("admin", "failure"),
+            ("admin", "failure"),
+            ("admin", "success"),
+            ("bob", "failure"),
+            ("anonymous", "failure")
+        ]
+    );
+    assert_eq!(created[2]["resource"], "team");
+    assert_eq!(created[2]["operation"], "create");
+    assert_eq!(created[2]["resource_type"], "project");
+    assert_eq!(created[2]["source_ip"], "127.0.0.1");
+    assert!(created[1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("409 CONFLICT"));
+    let updated = s.audit_of(AuditAction::ProjectUpdate).await;
+    assert!(updated
+        .iter()
+        .any(|e| e["result"] == "success" && e["detail"].as_str().unwrap().contains("10.0.0.0/8")));
+    let deleted = s.audit_of(AuditAction::ProjectDelete).await;
+    assert_eq!(
+        deleted.iter().filter(|e| e["result"] == "success").count(),
+        1
+    );
+    assert!(deleted
+        .iter()
+        .any(|e| e["detail"].as_str().unwrap_or("").contains("412")));
+}
+
+#[tokio::test]
+async fn project_admins_manage_members_who_then_push_with_their_role() {
+    let s = Server::start().await;
+    s.auth.create_project("team", false, None).await.unwrap();
+    for u in ["alice", "bob", "carol"] {
+        s.auth
+            .create_user(u, &format!("{u}-password"), "", "", false)
+            .await
+            .unwrap();
+    }
+    let alice = ("alice", "alice-password");
+    let bob = ("bob", "bob-password");
+    let carol = ("carol", "carol-password");
+    // The administrator makes alice project admin (by user id).
+    let alice_id = s.auth.user("alice").await.unwrap().id;
+    let r = s
+        .call(
+            Method::POST,
+            "/projects/team/members",
+            Some(ADMIN),
+            Some(json!({"role_id": 1, "member_user": {"user_id": alice_id}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(location(&r).starts_with(&format!("{API}/projects/team/members/")));
+    // Anonymous 401; bob (no member) 403; bob cannot push yet.
+    let r = s
+        .call(Method::GET, "/projects/team/members", None, None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let add_bob = json!({"role_id": 3, "member_user": {"username": "bob"}});
+    let r = s
+        .call(
+            Method::POST,
+            "/projects/team/members",
+            Some(bob),
+            Some(add_bob.clone()),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    assert_eq!(s.push(alice, "team/app", "v1").await, StatusCode::CREATED);
+    let pull = "/v2/team/app/manifests/v1";
+    assert_eq!(
+        s.call(Method::GET, pull, Some(bob), None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // alice adds bob as guest: 201, Location, then 409 a second time.
+    let r = s
+        .call(
+            Method::POST,
+            "/projects/team/members",
+            Some(alice),
+            Some(add_bob.clone()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let loc = location(&r);
+    let mid: i64 = loc.rsplit('/').next().unwrap().parse().unwrap();
+    let r = s
+        .call(
+            Method::POST,
+            "/projects/team/members",
+            Some(alice),
+            Some(add_bob),
+        )
+        .await;
+    assert_eq!(harbor_error(r).await, err(StatusCode::CONFLICT, "CONFLICT"));
+    for bad in [
+        json!({"role_id": 9, "member_user": {"username": "carol"}}),
+        json!({"role_id": 2}),
+    ] {
+        let r = s
+            .call(
+                Method::POST,
+                "/projects/team/members",
+                Some(alice),
+                Some(bad),
+            )
+            .await;
+        assert_eq!(
+            harbor_error(r).await,
+            err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+        );
+    }
+    let r = s
+        .call(
+            Method::POST,
+            "/projects/team/members",
+            Some(alice),
+            Some(json!({"role_id": 2, "member_user": {"username": "nobody"}})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    // Harbor's shape.
+    let r = s
+        .call(
+            Method::GET,
+            &format!("/projects/team/members/{mid}"),
+            Some(alice),
+            None,
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    let team_id = s.auth.project_named("team").await.unwrap().id;
+    assert_eq!(v["id"], mid);
+    assert_eq!(v["project_id"], team_id);
+    assert_eq!(v["entity_name"], "bob");
+    assert_eq!(v["entity_type"], "u");
+    assert_eq!(v["role_id"], 3);
+    assert_eq!(v["role_name"], "guest");
+    let r = s
+        .call(Method::GET, "/projects/team/members", Some(alice), None)
+        .await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("2"));
+    let v: Value = r.json().await.unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["entity_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    // A guest may pull but not push, and may not manage members.
+    assert_eq!(
+        s.call(Method::GET, pull, Some(bob), None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(s.push(bob, "team/app", "v2").await, StatusCode::FORBIDDEN);
+    let r = s
+        .call(Method::GET, "/projects/team/members", Some(bob), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    // Developer, limited to app*: pushes app, not other.
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("/projects/team/members/{mid}"),
+            Some(alice),
+            Some(json!({"role_id": 2, "repositories": ["app*"]})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(s.push(bob, "team/app", "v2").await, StatusCode::CREATED);
+    assert_eq!(s.push(bob, "team/other", "v1").await, StatusCode::FORBIDDEN);
+    let v: Value = s
+        .call(
+            Method::GET,
+            &format!("/projects/team/members/{mid}"),
+            Some(alice),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["role_name"].clone(), v["repositories"].clone()),
+        (json!("developer"), json!(["app*"]))
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("/projects/team/members/{mid}"),
+            Some(alice),
+            Some(json!({"role_id": 0})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    // A membership of another project is 404 here.
+    s.auth.create_project("other", false, None).await.unwrap();
+    let r = s
+        .call(
+            Method::GET,
+            &format!("/projects/other/members/{mid}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    // carol (no member) may not remove bob; alice may; bob loses access.
+    let path = format!("/projects/team/members/{mid}");
+    let r = s.call(Method::DELETE, &path, Some(carol), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s.call(Method::DELETE, &path, Some(alice), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.call(Method::GET, &path, Some(alice), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    assert_eq!(
+        s.call(Method::GET, pull, Some(bob), None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(s.push(bob, "team/app", "v3").await, StatusCode::FORBIDDEN);
+
+    let added = s.audit_of(AuditAction::MemberAdd).await;
+    let ok: Vec<(&str, &str)> = added
+        .iter()
+        .filter(|e| e["result"] == "success")
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap(),
+                e["resource"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ok, [("alice", "team:bob"), ("admin", "team:alice")]);
+    assert!(added
+        .iter()
+        .any(|e| e["username"] == "bob" && e["result"] == "failure"));
+    let updated = s.audit_of(AuditAction::MemberUpdate).await;
+    assert_eq!(updated[0]["result"], "failure");
+    assert_eq!(updated[1]["result"], "success");
+    assert!(updated[1]["detail"].as_str().unwrap().contains("developer"));
+    let removed = s.audit_of(AuditAction::MemberRemove).await;
+    assert_eq!(removed[0]["username"], "alice");
+    assert_eq!(removed[0]["result"], "success");
+    assert_eq!(removed[1]["username"], "carol");
+    assert_eq!(removed[1]["result"], "failure");
+}
+
+#[tokio::test]
+async fn administrators_manage_users_and_users_change_their_own_profile_and_password() {
+    let s = Server::start().await;
+    let new = json!({"username": "carol", "email": "c@example.com", "realname": "Carol", "password": "carol-password"});
+    let r = s
+        .call(Method::POST, "/users", None, Some(new.clone()))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s
+        .call(Method::POST, "/users", Some(ADMIN), Some(new.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let carol_id = s.auth.user("carol").await.unwrap().id;
+    assert_eq!(location(&r), format!("{API}/users/{carol_id}"));
+    let r = s.call(Method::POST, "/users", Some(ADMIN), Some(new)).await;
+    assert_eq!(harbor_error(r).await, err(StatusCode::CONFLICT, "CONFLICT"));
+    let weak = json!({"username": "dan", "password": "short"});
+    let r = s
+        .call(Method::POST, "/users", Some(ADMIN), Some(weak))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    s.auth
+        .create_user("dave", "dave-password", "", "", false)
+        .await
+        .unwrap();
+    let carol = ("carol", "carol-password");
+    let dave = ("dave", "dave-password");
+    let dave_id = s.auth.user("dave").await.unwrap().id;
+    // Listing is for administrators; q filters by name.
+    let r = s.call(Method::GET, "/users", Some(carol), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::GET,
+            "/users?q=username%3D~a&page_size=1",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("3"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    let v: Value = s
+        .call(Method::GET, "/users?q=username%3Dcarol", Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v[0]["username"], "carol");
+    assert_eq!(v[0]["email"], "c@example.com");
+    assert_eq!(v[0]["realname"], "Carol");
+    assert_eq!(v[0]["sysadmin_flag"], false);
+    // One user: self or administrator.
+    let me = format!("/users/{carol_id}");
+    let r = s.call(Method::GET, &me, Some(carol), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.call(Method::GET, &me, Some(dave), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(Method::GET, "/users/999999", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &me,
+            Some(carol),
+            Some(json!({"email": "carol@example.org"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let u = s.auth.user("carol").await.unwrap();
+    assert_eq!(
+        (u.email.as_str(), u.realname.as_str()),
+        ("carol@example.org", "Carol")
+    );
+    // Own password: the old one is needed.
+    let pw = format!("/users/{carol_id}/password");
+    let r = s
+        .call(
+            Method::PUT,
+            &pw,
+            Some(carol),
+            Some(json!({"old_password": "wrong-password", "new_password": "carol-new-pass"})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &pw,
+            Some(dave),
+            Some(json!({"new_password": "dave-sets-it"})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &pw,
+            Some(carol),
+            Some(json!({"old_password": "carol-password", "new_password": "carol-new-pass"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let carol = ("carol", "carol-new-pass");
+    let r = s
+        .call(Method::GET, "/users/current", Some(carol), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .call(
+            Method::GET,
+            "/users/current",
+            Some(("carol", "carol-password")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The administrator resets dave's without the old one.
+    let r = s
+        .call(
+            Method::PUT,
+            &format!("/users/{dave_id}/password"),
+            Some(ADMIN),
+            Some(json!({"new_password": "dave-reset-pw"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let dave = ("dave", "dave-reset-pw");
+    assert_eq!(
+        s.call(Method::GET, "/users/current", Some(dave), None)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Sysadmin flag: only administrators grant it; then carol lists users.
+    let flag = format!("/users/{carol_id}/sysadmin");
+    let r = s
+        .call(
+            Method::PUT,
+            &flag,
+            Some(carol),
+            Some(json!({"sysadmin_flag": true})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::PUT,
+            &flag,
+            Some(ADMIN),
+            Some(json!({"sysadmin_flag": true})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.call(Method::GET, "/users", Some(carol), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Delete: not by dave; the admin user never; dave cannot sign in after.
+    let dave_path = format!("/users/{dave_id}");
+    let r = s.call(Method::DELETE, &dave_path, Some(dave), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let admin_id = s.auth.user("admin").await.unwrap().id;
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/users/{admin_id}"),
+            Some(carol),
+            None,
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    let r = s.call(Method::DELETE, &dave_path, Some(carol), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .call(Method::GET, "/users/current", Some(dave), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s.call(Method::DELETE, &dave_path, Some(carol), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+
+    let created = s.audit_of(AuditAction::UserCreate).await;
+    assert_eq!(created.len(), 4, "{created:?}");
+    assert!(created
+        .iter()
+        .any(|e| e["username"] == "admin" && e["resource"] == "carol" && e["result"] == "success"));
+    let updates = s.audit_of(AuditAction::UserUpdate).await;
+    let details: Vec<(&str, &str, &str)> = updates
+        .iter()
+        .filter(|e| e["result"] == "success")
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap(),
+                e["resource"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            ("admin", "carol", "sysadmin=true"),
+            ("admin", "dave", "password"),
+            ("carol", "carol", "password"),
+            ("carol", "carol", "profile"),
+        ]
+    );
+    let deleted = s.audit_of(AuditAction::UserDelete).await;
+    let outcomes: Vec<(String, &str)> = deleted
+        .iter()
+        .map(|e| {
+            (
+                e["resource"].as_str().unwrap().to_string(),
+                e["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The last attempt names the user by id: it no longer exists.
+    let expected: Vec<(String, &str)> = [
+        (dave_id.to_string(), "failure"),
+        ("dave".into(), "success"),
+        ("admin".into(), "failure"),
+        ("dave".into(), "failure"),
+    ]
+    .into();
+    assert_eq!(outcomes, expected);
+}
