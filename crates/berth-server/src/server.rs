@@ -35,6 +35,12 @@ pub struct AppState {
     pub max_chunk_bytes: u64,
     /// The audit trail (pushes, pulls, deletes; see [`crate::audit`]).
     pub audit: AuditLog,
+    /// Settings of garbage-collection runs started through the management API
+    /// (`[gc]`: grace period, upload age); each request sets `dry_run` and
+    /// `delete_untagged`.
+    pub gc: berth_registry::GcOptions,
+    /// `gc.schedule` (cron), shown by `GET /api/v2.0/system/gc/schedule`.
+    pub gc_schedule: Option<String>,
 }
 
 impl AppState {
@@ -52,6 +58,8 @@ impl AppState {
             rate: RateLimiter::new(0, 0),
             upload_quota: UploadQuota::new(1000, std::time::Duration::from_secs(3600)),
             max_chunk_bytes: 0,
+            gc: berth_registry::GcOptions::default(),
+            gc_schedule: None,
         }
     }
 }

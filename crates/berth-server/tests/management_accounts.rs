@@ -54,6 +54,9 @@ impl Server {
         let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
         state.auth = Some(auth.clone());
         state.audit = audit.clone();
+        // Garbage collection through the API without a grace period, so a test
+        // sees an unreferenced blob go at once.
+        state.gc.grace_period = std::time::Duration::ZERO;
         let app = berth_server::router(Arc::new(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -81,7 +84,7 @@ impl Server {
         who: Option<(&str, &str)>,
         body: Option<Value>,
     ) -> Response {
-        let url = if path.starts_with("/v2") {
+        let url = if path.starts_with("/v2") || path.starts_with(API) {
             format!("{}{path}", self.base)
         } else {
             format!("{}{API}{path}", self.base)
@@ -878,4 +881,407 @@ async fn administrators_manage_users_and_users_change_their_own_profile_and_pass
     ]
     .into();
     assert_eq!(outcomes, expected);
+}
+
+#[tokio::test]
+async fn project_admins_create_robots_whose_secrets_push_until_disabled_or_deleted() {
+    let s = Server::start().await;
+    s.auth.create_project("ci", false, None).await.unwrap();
+    s.auth
+        .create_user("bob", "bob-password", "", "", false)
+        .await
+        .unwrap();
+    let bob = ("bob", "bob-password");
+    let create = json!({
+        "name": "builder",
+        "level": "project",
+        "duration": 30,
+        "permissions": [{"kind": "project", "namespace": "ci", "access": [
+            {"resource": "repository", "action": "pull"},
+            {"resource": "repository", "action": "push"}]}]
+    });
+    // Anonymous 401, a non-member 403, nothing created.
+    let r = s
+        .call(Method::POST, "/robots", None, Some(create.clone()))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s
+        .call(Method::POST, "/robots", Some(bob), Some(create.clone()))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    // Two projects in one project robot: 400.
+    let mut two = create.clone();
+    two["permissions"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"kind": "project", "namespace": "seed", "access": []}));
+    let r = s
+        .call(Method::POST, "/robots", Some(ADMIN), Some(two))
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    // The administrator creates it: 201, Harbor's RobotCreated, Location.
+    let r = s
+        .call(Method::POST, "/robots", Some(ADMIN), Some(create.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let loc = location(&r);
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(loc, format!("{API}/robots/{id}"));
+    assert_eq!(created["name"], "robot$ci+builder");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(created["expires_at"].as_i64().unwrap() > 0);
+    let r = s
+        .call(Method::POST, "/robots", Some(ADMIN), Some(create))
+        .await;
+    assert_eq!(harbor_error(r).await, err(StatusCode::CONFLICT, "CONFLICT"));
+    // The robot pushes into its project and nowhere else.
+    let robot = ("robot$ci+builder", secret.as_str());
+    assert_eq!(s.push(robot, "ci/app", "1").await, StatusCode::CREATED);
+    assert_eq!(s.push(robot, "seed/app", "x").await, StatusCode::FORBIDDEN);
+    // Read back: Harbor's Robot, without the secret.
+    let r = s.call(Method::GET, &loc, Some(ADMIN), None).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["level"], "project");
+    assert_eq!(v["duration"], 30);
+    assert_eq!(v["disable"], false);
+    assert_eq!(v["permissions"][0]["namespace"], "ci");
+    assert!(v.get("secret").is_none());
+    let r = s.call(Method::GET, "/robots", Some(ADMIN), None).await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("1"));
+    let r = s.call(Method::GET, "/robots", Some(bob), None).await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("0"));
+    let r = s.call(Method::GET, &loc, Some(bob), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    // Refreshing the secret to a chosen one: the old one stops working.
+    let r = s
+        .call(
+            Method::PATCH,
+            &loc,
+            Some(ADMIN),
+            Some(json!({"secret": "Chosen-secret-42"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["secret"], "Chosen-secret-42");
+    assert_eq!(s.push(robot, "ci/app", "2").await, StatusCode::UNAUTHORIZED);
+    let robot = ("robot$ci+builder", "Chosen-secret-42");
+    assert_eq!(s.push(robot, "ci/app", "2").await, StatusCode::CREATED);
+    // Disabled: refused; enabled again: works.
+    for (disable, expect) in [
+        (true, StatusCode::UNAUTHORIZED),
+        (false, StatusCode::CREATED),
+    ] {
+        let r = s
+            .call(
+                Method::PUT,
+                &loc,
+                Some(ADMIN),
+                Some(json!({"disable": disable})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            s.push(robot, "ci/app", "3").await,
+            expect,
+            "disable={disable}"
+        );
+    }
+    // Deleted: gone, and its secret with it.
+    let r = s.call(Method::DELETE, &loc, Some(ADMIN), None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s.call(Method::GET, &loc, Some(ADMIN), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    assert_eq!(s.push(robot, "ci/app", "4").await, StatusCode::UNAUTHORIZED);
+    // Each change is on record with its actor; the refused ones as failures.
+    let creates = s.audit_of(AuditAction::RobotCreate).await;
+    let results: Vec<(&str, &str)> = creates
+        .iter()
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap(),
+                e["result"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("admin", "failure"),
+            ("admin", "success"),
+            ("admin", "failure"),
+            ("bob", "failure"),
+            ("anonymous", "failure")
+        ]
+    );
+    assert_eq!(s.audit_of(AuditAction::RobotUpdate).await.len(), 3);
+    assert_eq!(s.audit_of(AuditAction::RobotDelete).await.len(), 1);
+}
+
+#[tokio::test]
+async fn administrators_query_the_audit_trail_with_harbor_filters_and_pages() {
+    let s = Server::start().await;
+    s.auth
+        .create_user("bob", "bob-password", "", "", false)
+        .await
+        .unwrap();
+    let bob = ("bob", "bob-password");
+    for name in ["p1", "p2", "p3"] {
+        let r = s
+            .call(
+                Method::POST,
+                "/projects",
+                Some(ADMIN),
+                Some(json!({"project_name": name, "storage_limit": 123_456})),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    // Harbor's storage_limit at creation is the project's quota.
+    let v: Value = s
+        .call(Method::GET, "/projects/p2/summary", Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["quota"]["hard"]["storage"], 123_456, "{v}");
+    assert_eq!(s.push(ADMIN, "p1/app", "v1").await, StatusCode::CREATED);
+    let r = s
+        .call(Method::GET, "/v2/p1/app/manifests/v1", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.audit.flush().await;
+    // Administrators only.
+    let r = s.call(Method::GET, "/audit-logs", None, None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    let r = s.call(Method::GET, "/audit-logs", Some(bob), None).await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    // Berth's action word, newest first, paged with X-Total-Count and Link.
+    let r = s
+        .call(
+            Method::GET,
+            "/audit-logs?q=action%3Dproject_create&page_size=2",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("3"));
+    let link = header(&r, "link").expect("Link header");
+    assert!(
+        link.contains("page=2") && link.contains("rel=\"next\""),
+        "{link}"
+    );
+    let v: Value = r.json().await.unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["p3", "p2"]);
+    assert_eq!(v[0]["operation"], "create");
+    assert_eq!(v[0]["resource_type"], "project");
+    assert_eq!(v[0]["username"], "admin");
+    // Harbor's operation + resource_type: the pull, with repository and tag.
+    let r = s
+        .call(
+            Method::GET,
+            "/audit-logs?q=operation%3Dpull,resource_type%3Dartifact",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["resource"], "p1/app:v1");
+    assert_eq!(v[0]["result"], "success");
+    // operation=create spans actions (projects and the push): merged by time.
+    let r = s
+        .call(
+            Method::GET,
+            "/audit-logs?q=operation%3Dcreate,username%3Dadmin",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    let actions: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["push", "project_create", "project_create", "project_create"]
+    );
+    // A time range before anything happened is empty; an unknown key is 400.
+    let r = s
+        .call(
+            Method::GET,
+            "/audit-logs?q=op_time%3D%5B2000-01-01%2000%3A00%3A00~2000-01-02%2000%3A00%3A00%5D",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("0"));
+    let r = s
+        .call(Method::GET, "/audit-logs?q=colour%3Dred", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+}
+
+#[tokio::test]
+async fn administrators_run_garbage_collection_and_read_its_history() {
+    let s = Server::start().await;
+    s.auth
+        .create_user("bob", "bob-password", "", "", false)
+        .await
+        .unwrap();
+    let bob = ("bob", "bob-password");
+    // A blob no manifest references (the grace period of this server is zero).
+    let stray = b"a layer whose manifest never came";
+    let d = Digest::of(Algorithm::Sha256, stray);
+    let r = s
+        .client
+        .post(format!("{}/v2/seed/app/blobs/uploads/?digest={d}", s.base))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .body(stray.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let run =
+        |dry_run: bool| json!({"schedule": {"type": "Manual"}, "parameters": {"dry_run": dry_run}});
+    let r = s
+        .call(
+            Method::POST,
+            "/system/gc/schedule",
+            Some(bob),
+            Some(run(false)),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::POST,
+            "/system/gc/schedule",
+            Some(ADMIN),
+            Some(json!({"schedule": {"type": "Daily"}})),
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::BAD_REQUEST, "BAD_REQUEST")
+    );
+    let blob = format!("/v2/seed/app/blobs/{d}");
+    let mut ids = Vec::new();
+    for dry_run in [true, false] {
+        let r = s
+            .call(
+                Method::POST,
+                "/system/gc/schedule",
+                Some(ADMIN),
+                Some(run(dry_run)),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let loc = location(&r);
+        // The run goes on in the background: poll its record.
+        let mut v = Value::Null;
+        for _ in 0..200 {
+            v = s
+                .call(Method::GET, &loc, Some(ADMIN), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if v["job_status"] != "Running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(v["job_status"], "Success", "{v}");
+        assert_eq!(v["job_name"], "GARBAGE_COLLECTION");
+        assert_eq!(v["job_kind"], "MANUAL");
+        assert!(v["blobs_deleted"].as_u64().unwrap() >= 1, "{v}");
+        let head = s
+            .call(Method::HEAD, &blob, Some(ADMIN), None)
+            .await
+            .status();
+        let expected = if dry_run {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(head, expected, "dry_run={dry_run}");
+        let log = s
+            .call(Method::GET, &format!("{loc}/log"), Some(ADMIN), None)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let verb = if dry_run { "would delete" } else { "deleted" };
+        assert!(log.contains(verb), "{log}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    // The image stays whole.
+    let r = s
+        .call(Method::GET, "/v2/seed/app/manifests/v1", Some(ADMIN), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // History, newest first.
+    let r = s.call(Method::GET, "/system/gc", Some(ADMIN), None).await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("2"));
+    let v: Value = r.json().await.unwrap();
+    let listed: Vec<i64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_i64().unwrap())
+        .collect();
+    ids.reverse();
+    assert_eq!(listed, ids);
+    let v: Value = s
+        .call(Method::GET, "/system/gc/schedule", Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["schedule"]["type"], "None");
+    let r = s
+        .call(Method::GET, "/system/gc/999999", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
 }

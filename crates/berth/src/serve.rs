@@ -58,6 +58,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         ),
         max_chunk_bytes: cfg.limits.max_chunk_bytes,
         audit,
+        gc: berth_registry::GcOptions {
+            trigger: berth_registry::GcTrigger::Manual,
+            ..cfg.gc_options()?
+        },
+        gc_schedule: cfg.gc.schedule.clone(),
     });
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {

@@ -15,6 +15,10 @@
 //! - [`repositories`] — `/repositories`, `/projects/{p}/repositories[/{r}]`.
 //! - [`artifacts`] — `…/artifacts[/{reference}]` and `…/artifacts/{reference}/tags[/{tag}]`.
 //! - [`robots`] — `/robots[/{robot_id}]`.
+//! - [`audit_logs`] — `/audit-logs`.
+//! - [`gc`] — `/system/gc[/{gc_id}[/log]]`, `/system/gc/schedule`.
+//! - [`policies`] — `/projects/{p}/retention`, `…/immutabletagrules`,
+//!   `…/tag-naming-rule`, `…/summary`, `…/quota`.
 //! - [`search`] — `/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
@@ -38,8 +42,10 @@ use crate::server::AppState;
 use error::ApiError;
 
 pub mod artifacts;
+pub mod audit_logs;
 pub mod authz;
 pub mod error;
+pub mod gc;
 pub mod manage;
 pub mod members;
 pub mod openapi;
@@ -117,6 +123,11 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(policies::get_naming, policies::put_naming))
         .routes(routes!(policies::summary))
         .routes(routes!(policies::put_quota))
+        .routes(routes!(audit_logs::list))
+        .routes(routes!(gc::history))
+        .routes(routes!(gc::get))
+        .routes(routes!(gc::log))
+        .routes(routes!(gc::get_schedule, gc::run))
 }
 
 async fn not_found() -> ApiError {

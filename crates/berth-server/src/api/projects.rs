@@ -208,8 +208,9 @@ pub struct ProjectReq {
     /// Project metadata; berth reads `public` (`"true"` or `"false"`).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
-    /// Storage quota in bytes (accepted for compatibility; quotas are set with
-    /// berth's quota settings).
+    /// Storage quota in bytes at creation (Harbor's field): `-1` unlimited,
+    /// absent = the configured default. Later changes: `PUT
+    /// /projects/{p}/quota`.
     #[serde(default)]
     pub storage_limit: Option<i64>,
     /// berth extension: CIDRs (or addresses) allowed to pull; empty = any.
@@ -254,6 +255,16 @@ pub async fn create(
             return Err(ApiError::BadRequest("project_name is required".into()));
         }
         let public = req.visibility()?.unwrap_or(false);
+        let quota = match req.storage_limit {
+            None | Some(0) => None,
+            Some(-1) => Some(i64::MAX as u64),
+            Some(n) if n > 0 => Some(n as u64),
+            Some(n) => {
+                return Err(ApiError::BadRequest(format!(
+                    "storage_limit must be bytes or -1 (unlimited), not {n}"
+                )))
+            }
+        };
         let p = auth
             .create_project(&name, public, caller.principal.user_id())
             .await?;
@@ -265,6 +276,9 @@ pub async fn create(
                 req.push_cidrs.as_deref().unwrap_or_default(),
             )
             .await?;
+        }
+        if let Some(bytes) = quota {
+            state.registry.set_project_quota(&name, Some(bytes)).await?;
         }
         Ok(p)
     }
