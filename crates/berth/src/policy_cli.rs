@@ -48,6 +48,9 @@ pub enum RetentionCmd {
         /// The project.
         #[arg(long)]
         project: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -110,6 +113,9 @@ pub enum TagRuleCmd {
         /// The project.
         #[arg(long)]
         project: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -166,7 +172,11 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
                 Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
                 None => anyhow::bail!("project {project} has no retention policy"),
             },
-            RetentionCmd::Delete { project } => {
+            RetentionCmd::Delete { project, yes } => {
+                if !yes && !confirm(&format!("remove the retention policy of project {project}"))? {
+                    println!("nothing removed");
+                    return Ok(());
+                }
                 registry.retention_policy_delete(&project).await?;
                 println!("retention policy of project {project} removed");
             }
@@ -259,7 +269,11 @@ pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
                 Some(p) => println!("{p}"),
                 None => println!("project {project} has no tag naming rule"),
             },
-            TagRuleCmd::Clear { project } => {
+            TagRuleCmd::Clear { project, yes } => {
+                if !yes && !confirm(&format!("remove the tag naming rule of project {project}"))? {
+                    println!("nothing removed");
+                    return Ok(());
+                }
                 registry.tag_naming_rule_set(&project, None).await?;
                 println!("project {project} has no tag naming rule now");
             }

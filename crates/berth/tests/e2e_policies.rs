@@ -162,6 +162,25 @@ fn skopeo_meets_immutable_tags_naming_rules_and_retention() {
         &["retention", "run", "--project", "dev", "--yes"],
     ));
     assert!(run.contains("deleted"), "{run}");
+    // Removing the policy asks too: refused without --yes, done with it.
+    assert!(
+        !berth(data.path(), &["retention", "delete", "--project", "dev"])
+            .status
+            .success()
+    );
+    ok(berth(
+        data.path(),
+        &["retention", "show", "--project", "dev"],
+    ));
+    ok(berth(
+        data.path(),
+        &["retention", "delete", "--project", "dev", "--yes"],
+    ));
+    assert!(
+        !berth(data.path(), &["retention", "show", "--project", "dev"])
+            .status
+            .success()
+    );
     let tags = skopeo(&["list-tags", "--tls-verify=false", &dest("dev/busybox")]);
     assert!(
         !tags.contains("\"old\"") && tags.contains("\"new\""),
