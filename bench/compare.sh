@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/compare.sh: berth side by side with CNCF Distribution (Debian's
-# docker-registry 2.8.2), both on loopback with filesystem storage and no auth,
+# docker-registry 2.8.2), both on loopback with filesystem storage and no auth
+# (berth: --auth-mode none; its audit trail stays on, as by default),
 # alternating A B A B for ROUNDS rounds (default 2), then writes bench/RESULTS.md.
 #
 #   ./bench/compare.sh                 # full run (64 MiB blobs, 5 s per manifest figure)
@@ -56,7 +57,7 @@ run_one() { # NAME ROUND
     mkdir -p "$dir"
     if [ "$name" = berth ]; then
         url=http://127.0.0.1:$BERTH_PORT
-        "$BERTH" serve --listen "127.0.0.1:$BERTH_PORT" --data-dir "$dir/data" --log-level warn >"$dir/log" 2>&1 &
+        "$BERTH" serve --listen "127.0.0.1:$BERTH_PORT" --data-dir "$dir/data" --auth-mode none --log-level warn >"$dir/log" 2>&1 &
     else
         url=http://127.0.0.1:$DIST_PORT
         dist_config "$dir" "$DIST_PORT"
@@ -77,7 +78,7 @@ done
 
 mkdir -p "$WORK/cold-b" "$WORK/cold-d"
 dist_config "$WORK/cold-d" "$DIST_PORT"
-COLD_B=$("$BENCH" cold-start --cmd "$BERTH serve --listen 127.0.0.1:$BERTH_PORT --data-dir $WORK/cold-b/data --log-level warn" --url "http://127.0.0.1:$BERTH_PORT")
+COLD_B=$("$BENCH" cold-start --cmd "$BERTH serve --listen 127.0.0.1:$BERTH_PORT --data-dir $WORK/cold-b/data --auth-mode none --log-level warn" --url "http://127.0.0.1:$BERTH_PORT")
 COLD_D=$("$BENCH" cold-start --cmd "docker-registry serve $WORK/cold-d/config.yml" --url "http://127.0.0.1:$DIST_PORT")
 
 a=(); b=()
