@@ -195,39 +195,46 @@ impl BlobStore {
 /// Streams `range` of a local file: each chunk is one positioned read straight
 /// into a fresh buffer on the blocking pool (no intermediate copy, as a
 /// `tokio::fs::File` would make), and no thread is held between chunks, so slow
-/// clients cannot exhaust the blocking pool.
+/// clients cannot exhaust the blocking pool. The next chunk is read while the
+/// current one is being sent (two chunks in flight per stream), so disk and
+/// socket work overlap on a single stream.
 fn file_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
     let file = Arc::new(file);
-    futures::stream::try_unfold(range.start, move |offset| {
-        let file = file.clone();
-        let end = range.end;
-        async move {
-            if offset >= end {
-                return Ok(None);
-            }
+    let end = range.end;
+    let offsets = (range.start..end).step_by(READ_CHUNK);
+    futures::stream::iter(offsets)
+        .map(move |offset| {
+            let file = file.clone();
             let want = (end - offset).min(READ_CHUNK as u64) as usize;
-            let chunk = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
-                use std::os::unix::fs::FileExt;
-                let mut buf = vec![0u8; want];
-                let mut filled = 0;
-                while filled < want {
-                    let n = file.read_at(&mut buf[filled..], offset + filled as u64)?;
-                    if n == 0 {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "blob shorter than recorded",
-                        ));
-                    }
-                    filled += n;
-                }
-                Ok(Bytes::from(buf))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            Ok(Some((chunk, offset + want as u64)))
+            async move {
+                tokio::task::spawn_blocking(move || read_chunk(&file, offset, want))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+        })
+        .buffered(READ_AHEAD)
+        .boxed()
+}
+
+/// Chunks read ahead of the one being sent, per blob read.
+const READ_AHEAD: usize = 2;
+
+/// `want` bytes of `file` at `offset`; a file shorter than that is an error.
+fn read_chunk(file: &std::fs::File, offset: u64, want: usize) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; want];
+    let mut filled = 0;
+    while filled < want {
+        let n = file.read_at(&mut buf[filled..], offset + filled as u64)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "blob shorter than recorded",
+            ));
         }
-    })
-    .boxed()
+        filled += n;
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Hashes a whole file; returns its digest and length.

@@ -190,6 +190,36 @@ async fn large_multi_buffer_upload_round_trips() {
 }
 
 #[tokio::test]
+async fn ranges_across_read_chunks_come_back_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open_local(dir.path()).unwrap();
+    let data: Vec<u8> = (0..(2 * 1024 * 1024 + 5))
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let d = Digest::of(Algorithm::Sha256, &data);
+    let id = UploadId::new();
+    store.upload_create(&id).await.unwrap();
+    let part = Bytes::from(data.clone());
+    store
+        .upload_append(&id, None, futures::stream::iter([Ok(part)]).boxed())
+        .await
+        .unwrap();
+    store.upload_commit(&id, &d).await.unwrap();
+    let len = data.len() as u64;
+    for r in [
+        0..len,
+        1..len,
+        524_287..524_289,
+        524_288..1_572_865,
+        len - 1..len,
+        7..7,
+    ] {
+        let got = read_to_vec(&store, &d, r.clone()).await;
+        assert_eq!(got, &data[r.start as usize..r.end as usize], "{r:?}");
+    }
+}
+
+#[tokio::test]
 async fn put_is_idempotent_and_listed_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = BlobStore::open_local(dir.path()).unwrap();

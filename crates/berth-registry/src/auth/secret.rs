@@ -2,7 +2,24 @@
 //! used as the credential-cache key.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// argon2id cost of new hashes: 7 MiB of memory, 5 passes, 1 lane — OWASP's
+/// Password Storage Cheat Sheet lists it as equivalent in strength to the
+/// crate's default (19 MiB, 2 passes). berth takes the low-memory end because a
+/// registry verifies logins concurrently (each hash holds its memory for its
+/// whole run): 16 parallel logins need 112 MiB instead of 304 MiB, and a small
+/// node's peak RSS stays small. Verification reads the cost from each stored
+/// PHC string, so hashes made with other parameters keep working.
+const MEMORY_KIB: u32 = 7 * 1024;
+const PASSES: u32 = 5;
+
+fn hasher() -> Argon2<'static> {
+    match Params::new(MEMORY_KIB, PASSES, 1, None) {
+        Ok(params) => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        Err(_) => Argon2::default(),
+    }
+}
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Hashes a password with argon2id and a random salt; returns the PHC string.
@@ -12,7 +29,7 @@ pub fn hash_password(password: &str) -> String {
     let _ = SystemRandom::new().fill(&mut salt);
     let salt = SaltString::encode_b64(&salt)
         .unwrap_or_else(|_| SaltString::from_b64("c2FsdHNhbHRzYWx0").expect("static salt"));
-    Argon2::default()
+    hasher()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .unwrap_or_default()
@@ -22,7 +39,7 @@ pub fn hash_password(password: &str) -> String {
 /// A malformed hash verifies nothing.
 pub fn verify_password(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
+        Ok(parsed) => hasher()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
@@ -98,6 +115,22 @@ mod tests {
         assert!(!verify_password("s3cret ", &h));
         assert!(!verify_password("s3cret", "not a hash"));
         assert_ne!(hash_password("s3cret"), h, "salted");
+    }
+
+    #[test]
+    fn new_hashes_use_the_low_memory_cost_and_old_ones_still_verify() {
+        let h = hash_password("s3cret");
+        assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
+        // A hash with the crate's default cost (19 MiB, 2 passes), as stored by
+        // earlier berth versions.
+        let salt = SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap();
+        let old = Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string();
+        assert!(old.contains("m=19456,t=2,p=1"), "{old}");
+        assert!(verify_password("s3cret", &old));
+        assert!(!verify_password("wrong", &old));
     }
 
     #[test]
