@@ -150,8 +150,12 @@ actions! {
     Pull = "pull", "pull", "artifact";
     /// Manifest deleted by digest.
     Delete = "delete", "delete", "artifact";
-    /// Tag deleted (manifest DELETE by tag).
+    /// Tag deleted (manifest DELETE by tag, or the management API).
     TagDelete = "tag_delete", "delete", "tag";
+    /// Tag added to an existing artifact through the management API (retag).
+    TagCreate = "tag_create", "create", "tag";
+    /// Repository deleted through the management API, with all it held.
+    RepositoryDelete = "repository_delete", "delete", "repository";
     /// Blob deleted from a repository.
     BlobDelete = "blob_delete", "delete", "blob";
     /// Login attempt (HTTP Basic, token endpoint, UI).

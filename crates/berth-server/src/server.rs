@@ -72,7 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))
-        .merge(crate::api::router())
+        .merge(crate::api::router(state.clone()))
         .fallback(handlers::not_found)
         // Bodies are streamed, never buffered whole, except manifests, which are
         // read with their own limit (`Limits::max_manifest_bytes`).

@@ -138,6 +138,22 @@ impl Server {
             .status()
     }
 
+    /// `actor resource result` of each audit entry of `action`, newest first.
+    async fn audit_lines(&self, action: AuditAction) -> Vec<String> {
+        self.audit_of(action)
+            .await
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["username"].as_str().unwrap(),
+                    e["resource"].as_str().unwrap(),
+                    e["result"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
     /// Audit entries (Harbor shape) of `action`, newest first.
     async fn audit_of(&self, action: AuditAction) -> Vec<Value> {
         self.audit.flush().await;
@@ -1000,6 +1016,40 @@ async fn project_admins_create_robots_whose_secrets_push_until_disabled_or_delet
             "disable={disable}"
         );
     }
+    // Harbor's UI sends many access pairs: those with a berth equivalent
+    // map, the rest are dropped (never granting more than asked).
+    let ui = json!({
+        "name": "ui", "level": "project", "duration": -1,
+        "permissions": [{"kind": "project", "namespace": "ci", "access": [
+            {"resource": "repository", "action": "list"},
+            {"resource": "repository", "action": "pull"},
+            {"resource": "artifact", "action": "read"},
+            {"resource": "tag", "action": "create"},
+            {"resource": "tag", "action": "list"},
+            {"resource": "scan", "action": "create"}]}]
+    });
+    let r = s.call(Method::POST, "/robots", Some(ADMIN), Some(ui)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ui_loc = location(&r);
+    let v: Value = s
+        .call(Method::GET, &ui_loc, Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = v["permissions"][0]["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["pull", "push"], "{v}");
+    let r = s
+        .call(Method::GET, "/robots?q=name%3D~builder", Some(ADMIN), None)
+        .await;
+    assert_eq!(header(&r, "x-total-count").as_deref(), Some("1"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v[0]["name"], "robot$ci+builder");
     // Deleted: gone, and its secret with it.
     let r = s.call(Method::DELETE, &loc, Some(ADMIN), None).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1023,6 +1073,7 @@ async fn project_admins_create_robots_whose_secrets_push_until_disabled_or_delet
     assert_eq!(
         results,
         [
+            ("admin", "success"),
             ("admin", "failure"),
             ("admin", "success"),
             ("admin", "failure"),
@@ -1283,5 +1334,183 @@ async fn administrators_run_garbage_collection_and_read_its_history() {
     assert_eq!(
         harbor_error(r).await,
         err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+}
+
+#[tokio::test]
+async fn projects_answer_by_id_and_content_changes_through_the_api_are_audited() {
+    let s = Server::start().await;
+    s.auth
+        .create_user("dev", "dev-password", "", "", false)
+        .await
+        .unwrap();
+    let dev = ("dev", "dev-password");
+    let r = s
+        .call(
+            Method::POST,
+            "/projects",
+            Some(ADMIN),
+            Some(json!({"project_name": "shop"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let by_id = location(&r);
+    let id: i64 = by_id.rsplit('/').next().unwrap().parse().unwrap();
+    let r = s
+        .call(
+            Method::POST,
+            "/projects/shop/members",
+            Some(ADMIN),
+            Some(json!({"role_id": 2, "member_user": {"username": "dev"}})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(s.push(dev, "shop/app", "v1").await, StatusCode::CREATED);
+    // The Location of a new project reads back, as do its sub-resources.
+    let v: Value = s
+        .call(Method::GET, &by_id, Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["name"], "shop", "{v}");
+    assert_eq!(v["project_id"], id);
+    for sub in [
+        "/repositories",
+        "/summary",
+        "/immutabletagrules",
+        "/members",
+    ] {
+        let r = s
+            .call(Method::GET, &format!("{by_id}{sub}"), Some(ADMIN), None)
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{by_id}{sub}");
+    }
+    // X-Is-Resource-Name: true means a name, and no project is named so.
+    let r = s
+        .client
+        .get(format!("{}{by_id}", s.base))
+        .basic_auth(ADMIN.0, Some(ADMIN.1))
+        .header("X-Is-Resource-Name", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = s
+        .call(
+            Method::GET,
+            "/projects/nosuch/immutabletagrules",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::NOT_FOUND, "NOT_FOUND")
+    );
+    // An immutable rule shows on the tags it protects.
+    let rule = json!({
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": "v*"}],
+        "scope_selectors": {"repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}]}
+    });
+    let r = s
+        .call(
+            Method::POST,
+            &format!("{by_id}/immutabletagrules"),
+            Some(ADMIN),
+            Some(rule),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let art = "/projects/shop/repositories/app/artifacts";
+    let v: Value = s
+        .call(Method::GET, art, Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v[0]["tags"][0]["name"], "v1");
+    assert_eq!(v[0]["tags"][0]["immutable"], true, "{v}");
+    let digest = v[0]["digest"].as_str().unwrap().to_string();
+    // Retag, untag, a refused untag and the artifact delete: each on record.
+    let r = s
+        .call(
+            Method::POST,
+            &format!("{art}/v1/tags"),
+            Some(dev),
+            Some(json!({"name": "rc"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = s
+        .call(Method::GET, &format!("{art}/rc/tags"), Some(ADMIN), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rc = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "rc")
+        .unwrap();
+    assert_eq!(rc["immutable"], false);
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("{art}/v1/tags/rc"),
+            Some(dev),
+            None,
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("{art}/v1/tags/rc"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("{art}/{digest}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        harbor_error(r).await,
+        err(StatusCode::PRECONDITION_FAILED, "PRECONDITION")
+    );
+    let r = s
+        .call(
+            Method::DELETE,
+            "/projects/shop/repositories/app",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        s.audit_lines(AuditAction::TagCreate).await,
+        ["dev shop/app:rc success"]
+    );
+    assert_eq!(
+        s.audit_lines(AuditAction::TagDelete).await,
+        ["admin shop/app:rc success", "dev shop/app:rc failure"]
+    );
+    assert_eq!(
+        s.audit_lines(AuditAction::Delete).await,
+        [format!("admin shop/app@{digest} failure")]
+    );
+    assert_eq!(
+        s.audit_lines(AuditAction::RepositoryDelete).await,
+        ["admin shop/app success"]
     );
 }

@@ -117,6 +117,13 @@ pub fn protecting<'a>(
 }
 
 impl Registry {
+    /// Whether an immutable rule of the repository's project protects `tag`
+    /// (Harbor's `immutable` flag of a tag). Uses the cached rules.
+    pub async fn tag_is_immutable(&self, repo: &RepositoryName, tag: &str) -> Result<bool> {
+        let rules = self.project_rules(repo.project()).await?;
+        Ok(protecting(&rules, repo, tag).is_some())
+    }
+
     /// The rules of a project, from the cache or loaded (see [`super::rules`]).
     /// A stored rule that no longer compiles is skipped with an error logged.
     pub(crate) async fn project_rules(&self, project: &str) -> Result<Arc<ProjectRules>> {

@@ -12,12 +12,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_oci::{Reference, RepositoryName, Tag as TagName};
-use berth_registry::{ArtifactFilter, ArtifactInfo, TagCreated, TagMatch, TagRow};
+use berth_registry::{ArtifactFilter, ArtifactInfo, AuditAction, TagCreated, TagMatch, TagRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::authz::{self, Caller};
 use super::error::{ApiError, ApiResult, Errors};
+use super::manage;
 use super::pagination::PageParams;
 use super::repositories::resolve;
 use super::{query, rfc3339, rfc3339_or_zero, ApiJson, ApiPath, ApiQuery};
@@ -340,7 +341,7 @@ pub async fn list(
         .project_id(&p.project_name)
         .await?
         .unwrap_or(0);
-    let body: Vec<Artifact> = list
+    let mut body: Vec<Artifact> = list
         .items
         .into_iter()
         .map(|a| Artifact {
@@ -348,6 +349,9 @@ pub async fn list(
             ..Artifact::from(a)
         })
         .collect();
+    for a in &mut body {
+        mark_immutable(&state, &repo.name, &mut a.tags).await?;
+    }
     Ok((page.headers(list.total, &uri), Json(body)).into_response())
 }
 
@@ -372,10 +376,24 @@ pub async fn get(
         .project_id(&p.project_name)
         .await?
         .unwrap_or(0);
-    Ok(Json(Artifact {
+    let mut artifact = Artifact {
         project_id,
         ..Artifact::from(info)
-    }))
+    };
+    mark_immutable(&state, &repo.name, &mut artifact.tags).await?;
+    Ok(Json(artifact))
+}
+
+/// Sets Harbor's `immutable` flag of each tag from the project's immutable rules.
+async fn mark_immutable(state: &AppState, repository: &str, tags: &mut [Tag]) -> ApiResult<()> {
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let repo = repo_name(repository)?;
+    for t in tags {
+        t.immutable = state.registry.tag_is_immutable(&repo, &t.name).await?;
+    }
+    Ok(())
 }
 
 /// Deletes an artifact and every tag on it (by tag: the artifact the tag is on).
@@ -389,13 +407,24 @@ pub async fn delete(
     ApiPath(p): ApiPath<ArtifactPath>,
 ) -> ApiResult<()> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_delete_artifact(&state, &caller, &repo.name).await?;
-    let reference = parse_reference(&p.reference)?;
-    state
-        .registry
-        .artifact_delete(&repo_name(&repo.name)?, &reference)
-        .await?;
-    Ok(())
+    let result = async {
+        authz::can_delete_artifact(&state, &caller, &repo.name).await?;
+        let reference = parse_reference(&p.reference)?;
+        state
+            .registry
+            .artifact_delete(&repo_name(&repo.name)?, &reference)
+            .await?;
+        Ok(())
+    }
+    .await;
+    manage::audited_content(
+        &state,
+        &caller,
+        AuditAction::Delete,
+        &repo.name,
+        Some(&p.reference),
+        result,
+    )
 }
 
 /// Tags of an artifact, by name.
@@ -417,13 +446,14 @@ pub async fn list_tags(
     let reference = parse_reference(&p.reference)?;
     let info = state.registry.artifact(&repo, &reference).await?;
     let total = info.tags.len() as u64;
-    let body: Vec<Tag> = info
+    let mut body: Vec<Tag> = info
         .tags
         .into_iter()
         .skip(page.offset().min(usize::MAX as u64) as usize)
         .take(page.page_size as usize)
         .map(|t| tag_of(t, repo.id, info.row.id))
         .collect();
+    mark_immutable(&state, &repo.name, &mut body).await?;
     Ok((page.headers(total, &uri), Json(body)).into_response())
 }
 
@@ -441,22 +471,33 @@ pub async fn create_tag(
     ApiJson(body): ApiJson<TagReq>,
 ) -> ApiResult<Response> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_create_tag(&state, &caller, &repo.name).await?;
-    let reference = parse_reference(&p.reference)?;
-    let tag = parse_tag(&body.name)?;
-    match state
-        .registry
-        .tag_create(&repo_name(&repo.name)?, &reference, &tag)
-        .await?
-    {
-        TagCreated::Created => {
-            let location = format!("{}/{}", uri.path().trim_end_matches('/'), tag.as_str());
-            Ok((StatusCode::CREATED, [("location", location)]).into_response())
+    let result = async {
+        authz::can_create_tag(&state, &caller, &repo.name).await?;
+        let reference = parse_reference(&p.reference)?;
+        let tag = parse_tag(&body.name)?;
+        match state
+            .registry
+            .tag_create(&repo_name(&repo.name)?, &reference, &tag)
+            .await?
+        {
+            TagCreated::Created => {
+                let location = format!("{}/{}", uri.path().trim_end_matches('/'), tag.as_str());
+                Ok((StatusCode::CREATED, [("location", location)]).into_response())
+            }
+            TagCreated::AlreadyExists(d) => Err(ApiError::Conflict(format!(
+                "the tag {tag} already exists on the artifact {d}"
+            ))),
         }
-        TagCreated::AlreadyExists(d) => Err(ApiError::Conflict(format!(
-            "the tag {tag} already exists on the artifact {d}"
-        ))),
     }
+    .await;
+    manage::audited_content(
+        &state,
+        &caller,
+        AuditAction::TagCreate,
+        &repo.name,
+        Some(&body.name),
+        result,
+    )
 }
 
 /// Removes a tag from an artifact; the artifact stays.
@@ -470,12 +511,23 @@ pub async fn delete_tag(
     ApiPath(p): ApiPath<TagPath>,
 ) -> ApiResult<()> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_delete_tag(&state, &caller, &repo.name).await?;
-    let reference = parse_reference(&p.reference)?;
-    let tag = parse_tag(&p.tag_name)?;
-    state
-        .registry
-        .tag_delete(&repo_name(&repo.name)?, &reference, &tag)
-        .await?;
-    Ok(())
+    let result = async {
+        authz::can_delete_tag(&state, &caller, &repo.name).await?;
+        let reference = parse_reference(&p.reference)?;
+        let tag = parse_tag(&p.tag_name)?;
+        state
+            .registry
+            .tag_delete(&repo_name(&repo.name)?, &reference, &tag)
+            .await?;
+        Ok(())
+    }
+    .await;
+    manage::audited_content(
+        &state,
+        &caller,
+        AuditAction::TagDelete,
+        &repo.name,
+        Some(&p.tag_name),
+        result,
+    )
 }

@@ -40,28 +40,63 @@ pub fn audited<T>(
     target: Target<'_>,
     result: ApiResult<T>,
 ) -> ApiResult<T> {
-    let outcome = if result.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    let mut entry =
-        AuditEntry::new(crate::auth::actor(&caller.principal), action, outcome).ip(caller.ip);
+    let mut entry = entry_of(caller, action, &result);
     if let Some(p) = target.project {
         entry = entry.repository(p);
     }
     if let Some(a) = target.account {
         entry = entry.reference(a);
     }
+    record(state, entry, target.detail, result)
+}
+
+/// Records `result` of a change to repository content made through the
+/// management API (an artifact or repository delete, a tag added or removed) as
+/// `caller`: `repository`, and `reference` as a digest or a tag. The same
+/// actions as on `/v2`, so the trail reads alike whichever API was used.
+pub fn audited_content<T>(
+    state: &AppState,
+    caller: &Caller,
+    action: AuditAction,
+    repository: &str,
+    reference: Option<&str>,
+    result: ApiResult<T>,
+) -> ApiResult<T> {
+    let mut entry = entry_of(caller, action, &result).repository(repository);
+    match reference {
+        Some(r) if r.contains(':') => entry = entry.digest(r),
+        Some(r) => entry = entry.reference(r),
+        None => {}
+    }
+    record(state, entry, String::new(), result)
+}
+
+fn entry_of<T>(caller: &Caller, action: AuditAction, result: &ApiResult<T>) -> AuditEntry {
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    AuditEntry::new(crate::auth::actor(&caller.principal), action, outcome).ip(caller.ip)
+}
+
+/// Adds `detail` (and, on failure, Harbor's error code and message) and hands
+/// the entry to the audit writer.
+fn record<T>(
+    state: &AppState,
+    mut entry: AuditEntry,
+    detail: String,
+    result: ApiResult<T>,
+) -> ApiResult<T> {
     let detail = match &result {
-        Ok(_) => target.detail,
+        Ok(_) => detail,
         Err(e) => {
             let (code, status) = e.code_and_status();
             let why = format!("{} {code}: {}", status.as_u16(), e.message());
-            if target.detail.is_empty() {
+            if detail.is_empty() {
                 why
             } else {
-                format!("{}; {why}", target.detail)
+                format!("{detail}; {why}")
             }
         }
     };

@@ -64,12 +64,65 @@ pub const BASE_PATH: &str = "/api/v2.0";
 
 /// The management API router, mounted at [`BASE_PATH`]. Unknown paths below it
 /// answer 404 and known paths with another method 405, both in Harbor's error shape.
-pub fn router() -> Router<Arc<AppState>> {
+///
+/// `/projects/{project_name_or_id}/…`: Harbor takes a project's name or its
+/// numeric id in every project path (the id is what `POST /projects` answers in
+/// `Location`, and what the Terraform provider keeps). [`project_id_to_name`]
+/// rewrites an id to the name before routing, so every handler sees names.
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let (routes, _) = api_routes().split_for_parts();
     let api = routes
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new().nest(BASE_PATH, api)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+    let api = tower::Layer::layer(
+        &axum::middleware::from_fn_with_state(state, project_id_to_name),
+        api,
+    );
+    Router::new().nest_service(BASE_PATH, api)
+}
+
+/// Rewrites `/projects/<id>[/…]` to `/projects/<name>[/…]` when `<id>` is all
+/// digits, no project has it as its name, a stored project has it as its id,
+/// and the request does not say `X-Is-Resource-Name: true` (Harbor's header
+/// for "this is a name"). Anything else passes unchanged (an unknown id then
+/// answers 404 from its handler).
+async fn project_id_to_name(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_name = req
+        .headers()
+        .get("x-is-resource-name")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if !is_name {
+        let uri = req.uri().clone();
+        if let Some(uri) = rewritten_project_uri(&state, &uri).await {
+            *req.uri_mut() = uri;
+        }
+    }
+    next.run(req).await
+}
+
+async fn rewritten_project_uri(state: &AppState, uri: &axum::http::Uri) -> Option<axum::http::Uri> {
+    let path = uri.path();
+    let rest = path.strip_prefix("/projects/")?;
+    let (segment, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let meta = state.auth.as_ref()?.meta();
+    if meta.project_by_name(segment).await.ok()?.is_some() {
+        return None;
+    }
+    let id: i64 = segment.parse().ok()?;
+    let project = meta.project_by_id(id).await.ok()??;
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    format!("/projects/{}{tail}{query}", project.name)
+        .parse()
+        .ok()
 }
 
 /// The OpenAPI document of [`router`]; paths are relative to the server URL

@@ -174,6 +174,7 @@ pub async fn list_immutable(
     ApiPath(p): ApiPath<ProjectPath>,
 ) -> ApiResult<Json<Vec<ImmutableRule>>> {
     authz::can_read_project(&state, &caller, &p.project_name).await?;
+    known_project(&state, &p.project_name).await?;
     Ok(Json(
         state
             .registry
@@ -269,6 +270,7 @@ pub async fn get_naming(
     ApiPath(p): ApiPath<ProjectPath>,
 ) -> ApiResult<Json<Value>> {
     authz::can_read_project(&state, &caller, &p.project_name).await?;
+    known_project(&state, &p.project_name).await?;
     let pattern = state
         .registry
         .tag_naming_rule(&p.project_name)

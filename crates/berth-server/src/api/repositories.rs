@@ -22,6 +22,7 @@ use super::error::{ApiError, ApiResult, Errors};
 use super::pagination::PageParams;
 use super::{query, rfc3339, ApiPath, ApiQuery};
 use crate::server::AppState;
+use berth_registry::AuditAction;
 
 /// Harbor's `Repository`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -223,8 +224,19 @@ pub async fn delete(
     ApiPath(p): ApiPath<RepositoryPath>,
 ) -> ApiResult<()> {
     let row = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_delete_repository(&state, &caller, &row.name).await?;
-    let name = RepositoryName::parse(&row.name).map_err(berth_registry::Error::from)?;
-    state.registry.repository_delete(&name).await?;
-    Ok(())
+    let result = async {
+        authz::can_delete_repository(&state, &caller, &row.name).await?;
+        let name = RepositoryName::parse(&row.name).map_err(berth_registry::Error::from)?;
+        state.registry.repository_delete(&name).await?;
+        Ok(())
+    }
+    .await;
+    super::manage::audited_content(
+        &state,
+        &caller,
+        AuditAction::RepositoryDelete,
+        &row.name,
+        None,
+        result,
+    )
 }

@@ -7,8 +7,14 @@
 //! Harbor's permissions (`{kind: "project", namespace, access: [{resource:
 //! "repository", action}]}`) map to berth's [`RobotPermission`]s, one per
 //! access entry; berth extension: an access entry may carry `repositories`
-//! (globs relative to the project) limiting it. Access entries for other
-//! resources than `repository` (and `artifact`, treated alike) are ignored.
+//! (globs relative to the project) limiting it.
+//!
+//! Harbor's UI and Terraform provider send many (resource, action) pairs;
+//! [`berth_action`] maps those with a berth equivalent (`repository` pull,
+//! push, delete; `artifact` delete; `tag` create → push, `tag` delete →
+//! delete) and drops the rest (listings, reads of metadata, scans, helm
+//! charts, …) rather than refusing the robot: a dropped entry never grants
+//! more than asked.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +25,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_registry::auth::RobotPermission;
-use berth_registry::{AuditAction, RobotRecord};
+use berth_registry::{AuditAction, RobotRecord, TextMatch};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -68,17 +74,29 @@ fn to_berth(perms: &[HarborRobotPermission]) -> ApiResult<Vec<RobotPermission>> 
             )));
         }
         for a in &p.access {
-            if a.resource != "repository" && a.resource != "artifact" {
+            let Some(action) = berth_action(&a.resource, &a.action) else {
                 continue;
-            }
+            };
             out.push(RobotPermission {
                 project: p.namespace.clone(),
                 repositories: a.repositories.clone().unwrap_or_default(),
-                actions: vec![a.action.clone()],
+                actions: vec![action.into()],
             });
         }
     }
     Ok(out)
+}
+
+/// berth's robot action for one of Harbor's (resource, action) access pairs;
+/// `None` for pairs berth has no permission for (ignored).
+fn berth_action(resource: &str, action: &str) -> Option<&'static str> {
+    match (resource, action) {
+        ("repository", "pull") | ("artifact", "pull") => Some("pull"),
+        ("repository", "push") | ("artifact", "push") | ("tag", "create") => Some("push"),
+        ("repository" | "artifact" | "tag", "delete") => Some("delete"),
+        ("repository" | "artifact", "*") => Some("*"),
+        _ => None,
+    }
 }
 
 fn to_harbor(perms: &[RobotPermission]) -> Vec<HarborRobotPermission> {
@@ -334,7 +352,8 @@ async fn can_manage_robot(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Filter, Harbor syntax; keys `Level` (`project`/`system`), `ProjectID`.
+    /// Filter, Harbor syntax; keys `Level` (`project`/`system`), `ProjectID`,
+    /// `name` (full name: `x`, `~x`, `(x y)`).
     pub q: Option<String>,
     /// Page number, from 1.
     pub page: Option<i64>,
@@ -362,7 +381,8 @@ pub async fn list(
     }
     .page()?;
     let parsed = query::parse(q.q.as_deref())?;
-    parsed.only(&["Level", "ProjectID"])?;
+    parsed.only(&["Level", "ProjectID", "name"])?;
+    let name = parsed.text("name")?;
     let exact = |k: &str| -> ApiResult<Option<String>> {
         match parsed.get(k) {
             None => Ok(None),
@@ -387,6 +407,15 @@ pub async fn list(
     {
         let robot = robot_of(&r);
         if level.as_ref().is_some_and(|l| *l != robot.level) {
+            continue;
+        }
+        let name_matches = match &name {
+            None => true,
+            Some(TextMatch::Exact(v)) => robot.name == *v,
+            Some(TextMatch::Contains(v)) => robot.name.contains(v.as_str()),
+            Some(TextMatch::OneOf(vs)) => vs.contains(&robot.name),
+        };
+        if !name_matches {
             continue;
         }
         let project = robot_project(&state, &r).await.ok().flatten();
@@ -499,6 +528,25 @@ async fn audit_robot<T>(
     )
 }
 
+/// What a robot update changes, for the audit trail: `disable=true duration=30
+/// permissions`.
+fn robot_change(req: &RobotUpdate) -> String {
+    let mut parts = Vec::new();
+    if let Some(d) = req.disable {
+        parts.push(format!("disable={d}"));
+    }
+    if let Some(d) = req.duration {
+        parts.push(format!("duration={d}"));
+    }
+    if req.description.is_some() {
+        parts.push("description".to_string());
+    }
+    if req.permissions.is_some() {
+        parts.push("permissions".to_string());
+    }
+    parts.join(" ")
+}
+
 /// Changes a robot.
 #[utoipa::path(put, path = "/robots/{robot_id}", tag = "robot", params(RobotPath),
     request_body = RobotUpdate,
@@ -546,12 +594,7 @@ pub async fn update(
         &caller,
         AuditAction::RobotUpdate,
         path.robot_id,
-        format!(
-            "disable={:?} duration={:?} permissions={}",
-            req.disable,
-            req.duration,
-            req.permissions.is_some()
-        ),
+        robot_change(&req),
         result,
     )
     .await?;
