@@ -56,8 +56,8 @@ pub struct AuditRow {
 pub struct AuditQuery {
     /// Exact actor name.
     pub actor: Option<String>,
-    /// Exact action (`push`, `pull`, ...).
-    pub action: Option<String>,
+    /// Any of these actions (`push`, `pull`, ...); empty: any action.
+    pub actions: Vec<String>,
     /// Exact repository name.
     pub repository: Option<String>,
     /// At or after this time, Unix ms.
@@ -93,8 +93,13 @@ fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &AuditQuery) {
     if let Some(a) = &q.actor {
         qb.push(" AND actor = ").push_bind(a.clone());
     }
-    if let Some(a) = &q.action {
-        qb.push(" AND action = ").push_bind(a.clone());
+    if !q.actions.is_empty() {
+        qb.push(" AND action IN (");
+        let mut list = qb.separated(", ");
+        for a in &q.actions {
+            list.push_bind(a.clone());
+        }
+        qb.push(")");
     }
     if let Some(r) = &q.repository {
         qb.push(" AND repository = ").push_bind(r.clone());
@@ -267,10 +272,15 @@ mod tests {
         assert_eq!(meta.audit_head().await.unwrap(), Some((3, "h3".into())));
 
         let q = AuditQuery {
-            action: Some("pull".into()),
+            actions: vec!["pull".into()],
             ..Default::default()
         };
         assert_eq!(meta.audit_count(&q).await.unwrap(), 1);
+        let q = AuditQuery {
+            actions: vec!["pull".into(), "push".into()],
+            ..Default::default()
+        };
+        assert_eq!(meta.audit_count(&q).await.unwrap(), 2);
         let all = meta
             .audit_entries(&AuditQuery::default(), 0, 10, true)
             .await

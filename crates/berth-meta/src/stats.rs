@@ -308,6 +308,15 @@ impl MetaStore {
         Ok(rows.into_iter().map(job_row).collect())
     }
 
+    /// How many runs of `kind` are recorded.
+    pub async fn job_runs_count(&self, kind: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_runs WHERE kind = ?")
+            .bind(kind)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// One job run by id.
     pub async fn job_run(&self, id: i64) -> Result<Option<JobRunRecord>> {
         let row = sqlx::query("SELECT * FROM job_runs WHERE id = ?")

@@ -461,13 +461,13 @@ pub enum ChainCheck {
     Broken(ChainBreak),
 }
 
-/// Filters for [`AuditLog::query`]; `None` means "any".
+/// Filters for [`AuditLog::query`]; `None` (and no actions) means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     /// Exact actor name.
     pub actor: Option<String>,
-    /// Action.
-    pub action: Option<AuditAction>,
+    /// Any of these actions; empty: any action.
+    pub actions: Vec<AuditAction>,
     /// Exact repository name.
     pub repository: Option<String>,
     /// At or after, Unix ms.
@@ -480,7 +480,11 @@ impl AuditFilter {
     fn to_query(&self, after_seq: Option<i64>) -> AuditQuery {
         AuditQuery {
             actor: self.actor.clone(),
-            action: self.action.map(|a| a.as_str().to_string()),
+            actions: self
+                .actions
+                .iter()
+                .map(|a| a.as_str().to_string())
+                .collect(),
             repository: self.repository.clone(),
             from_ms: self.from_ms,
             to_ms: self.to_ms,
@@ -1187,7 +1191,7 @@ mod tests {
         }
         let f = AuditFilter {
             actor: Some("anonymous".into()),
-            action: Some(AuditAction::Pull),
+            actions: vec![AuditAction::Pull],
             repository: Some("team/app".into()),
             ..Default::default()
         };

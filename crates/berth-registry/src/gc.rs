@@ -348,6 +348,12 @@ impl Registry {
         Ok(self.meta.job_runs(GC_JOB, offset, limit).await?)
     }
 
+    /// How many garbage-collection runs are recorded (`X-Total-Count` of
+    /// `GET /api/v2.0/system/gc`).
+    pub async fn gc_history_len(&self) -> Result<u64> {
+        Ok(self.meta.job_runs_count(GC_JOB).await?)
+    }
+
     /// One garbage-collection run (Harbor: `GET /api/v2.0/system/gc/{id}`);
     /// `None` when there is no such run.
     pub async fn gc_run_by_id(&self, id: i64) -> Result<Option<JobRunRecord>> {

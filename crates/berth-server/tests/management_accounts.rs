@@ -158,7 +158,7 @@ impl Server {
     async fn audit_of(&self, action: AuditAction) -> Vec<Value> {
         self.audit.flush().await;
         let filter = berth_registry::audit::AuditFilter {
-            action: Some(action),
+            actions: vec![action],
             ..Default::default()
         };
         let (rows, _) = self.audit.query(&filter, 1, 100).await.unwrap();

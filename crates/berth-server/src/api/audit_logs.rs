@@ -5,7 +5,7 @@
 //! [`berth_registry::audit::harbor_json`]), paged with `page`/`page_size`,
 //! `X-Total-Count` and `Link`. Filters in `q`: `username` (exact actor),
 //! `operation` (Harbor's `create`/`delete`/`pull`/`update`/`login`: the
-//! actions it covers), `resource_type` (Harbor's, e.g. `artifact`, `tag`,
+//! actions it covers, one query over all of them), `resource_type` (Harbor's, e.g. `artifact`, `tag`,
 //! `robot`), `op_time=[from~to]` (`YYYY-MM-DD hh:mm:ss` or RFC 3339, UTC) and
 //! berth's `action` (its own words, `push`, `member_add`, …) and `repository`
 //! (exact repository name or, for account changes, project).
@@ -130,44 +130,14 @@ pub async fn list(
     let (mut filter, actions) = filter_of(&query::parse(q.q.as_deref())?)?;
     let page_no = u32::try_from(page.page).unwrap_or(u32::MAX);
     let size = u32::try_from(page.page_size).unwrap_or(100);
-    let (rows, total) = match actions.as_deref() {
-        None => state.audit.query(&filter, page_no, size).await?,
-        Some([]) => (Vec::new(), 0),
-        Some([one]) => {
-            filter.action = Some(*one);
+    let (rows, total) = match actions {
+        // The filters select no action at all (e.g. `action=push,operation=delete`).
+        Some(actions) if actions.is_empty() => (Vec::new(), 0),
+        Some(actions) => {
+            filter.actions = actions;
             state.audit.query(&filter, page_no, size).await?
         }
-        Some(many) => {
-            // Several actions (an `operation` or `resource_type`): merge the
-            // newest `page × size` of each, by sequence number.
-            let want = u64::from(page_no) * u64::from(size);
-            let mut merged = Vec::new();
-            let mut total = 0;
-            for a in many {
-                filter.action = Some(*a);
-                let mut got = 0u64;
-                let mut p = 1;
-                while got < want {
-                    let (rows, n) = state.audit.query(&filter, p, 100).await?;
-                    if p == 1 {
-                        total += n;
-                    }
-                    if rows.is_empty() {
-                        break;
-                    }
-                    got += rows.len() as u64;
-                    merged.extend(rows);
-                    p += 1;
-                }
-            }
-            merged.sort_by_key(|r| std::cmp::Reverse(r.seq));
-            let rows = merged
-                .into_iter()
-                .skip(page.offset().min(usize::MAX as u64) as usize)
-                .take(size as usize)
-                .collect();
-            (rows, total)
-        }
+        None => state.audit.query(&filter, page_no, size).await?,
     };
     let body: Vec<serde_json::Value> = rows.iter().map(harbor_json).collect();
     Ok((page.headers(total, &uri), Json(body)).into_response())

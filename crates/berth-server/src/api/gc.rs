@@ -138,24 +138,9 @@ pub async fn history(
     let offset = u32::try_from(page.offset()).unwrap_or(u32::MAX);
     let size = u32::try_from(page.page_size).unwrap_or(100);
     let rows = state.registry.gc_history(offset, size).await?;
-    let total = count_runs(&state).await?;
+    let total = state.registry.gc_history_len().await?;
     let body: Vec<GcHistory> = rows.iter().map(history_of).collect();
     Ok((page.headers(total, &uri), Json(body)).into_response())
-}
-
-/// Number of recorded runs (paged through, 100 at a time).
-async fn count_runs(state: &AppState) -> ApiResult<u64> {
-    let mut n = 0u64;
-    loop {
-        let batch = state
-            .registry
-            .gc_history(u32::try_from(n).unwrap_or(u32::MAX), 100)
-            .await?;
-        n += batch.len() as u64;
-        if batch.len() < 100 {
-            return Ok(n);
-        }
-    }
 }
 
 /// Path of one run.

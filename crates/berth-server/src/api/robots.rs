@@ -250,12 +250,11 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<RobotCreate>,
 ) -> ApiResult<Response> {
-    let project = project_of_request(&req.level, &req.permissions)
-        .ok()
-        .flatten();
+    let requested = project_of_request(&req.level, &req.permissions);
+    let project = requested.as_ref().ok().cloned().flatten();
     let mut full = req.name.clone();
     let result = async {
-        let project = project_of_request(&req.level, &req.permissions)?;
+        let project = requested?;
         match &project {
             Some(p) => authz::can_manage_project(&state, &caller, p).await?,
             None => authz::can_administer(&caller, "create system robots")?,
