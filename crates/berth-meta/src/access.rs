@@ -218,6 +218,15 @@ impl MetaStore {
         Ok(stored)
     }
 
+    /// Removes an installation setting; `true` when it existed.
+    pub async fn setting_delete(&self, key: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM settings WHERE key = ?")
+            .bind(key)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     // ---- users ----
 
     /// Creates a user. Errors: a UNIQUE violation ([`is_conflict`]) when the name is taken.
@@ -275,6 +284,16 @@ impl MetaStore {
             .fetch_optional(&self.read)
             .await?;
         Ok(row.map(user_row))
+    }
+
+    /// How many system administrators there are other than user `id`.
+    pub async fn other_sysadmins(&self, id: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE sysadmin = 1 AND id <> ?")
+                .bind(id)
+                .fetch_one(&self.write)
+                .await?,
+        )
     }
 
     /// Users whose name contains `name_like` (all when empty), ordered by id;

@@ -160,15 +160,39 @@ fn throttled(wait: std::time::Duration) -> ApiError {
     )
 }
 
-/// Identifies the caller of a `/v2` request and checks it may have `access`.
+/// The scope text a challenge for `access` names: [`scope_of`], plus
+/// `repository:<from>:pull` for a cross-repository mount (`POST
+/// …/blobs/uploads/?mount=<digest>&from=<from>`), space-separated as
+/// Distribution's challenge does, so docker, containerd and the conformance
+/// suite fetch one token that can read the mount's source.
+pub fn challenge_scope(access: &Access, mount_from: Option<&RepositoryName>) -> Option<String> {
+    let own = scope_of(access);
+    match (own, mount_from) {
+        (Some(own), Some(from)) if from.as_str() != own_name(access) => {
+            Some(format!("{own} repository:{from}:pull"))
+        }
+        (own, _) => own,
+    }
+}
+
+fn own_name(access: &Access) -> &str {
+    match access {
+        Access::Repository(name, _) => name.as_str(),
+        _ => "",
+    }
+}
+
+/// Identifies the caller of a `/v2` request and checks it may have `access`;
+/// `scope` is the challenge's scope text ([`challenge_scope`]).
 pub async fn authorize(
     state: &AppState,
     access: &Access,
+    scope: Option<&str>,
     headers: &HeaderMap,
     ip: Option<IpAddr>,
 ) -> Result<Caller, ApiError> {
-    let caller = identify(state, access, headers, ip).await?;
-    check(state, &caller, access, headers).await?;
+    let caller = identify(state, access, scope, headers, ip).await?;
+    check(state, &caller, access, scope, headers).await?;
     Ok(caller)
 }
 
@@ -176,7 +200,8 @@ pub async fn authorize(
 /// credentials, 429 while the name or address is locked out.
 pub async fn identify(
     state: &AppState,
-    access: &Access,
+    _access: &Access,
+    scope: Option<&str>,
     headers: &HeaderMap,
     ip: Option<IpAddr>,
 ) -> Result<Caller, ApiError> {
@@ -186,17 +211,17 @@ pub async fn identify(
     if auth.mode() == AuthMode::None {
         return Ok(Caller::anonymous(ip));
     }
-    let scope = scope_of(access);
-    let deny_unauth =
-        |error: Option<&str>| challenge(auth, state, headers, scope.as_deref(), error);
+    let deny_unauth = |error: Option<&str>| challenge(auth, state, headers, scope, error);
     Ok(match credentials(headers) {
         Credentials::None => Caller::anonymous(ip),
         Credentials::Bearer(token) if auth.mode() == AuthMode::Token => {
             let Ok(claims) = auth.verify_token(&token) else {
                 return Err(deny_unauth(Some("invalid_token")));
             };
+            // The principal as it is now, by its bound credential: a deleted,
+            // disabled, demoted or re-keyed account loses its tokens too.
             let Some(principal) = auth
-                .principal_by_name(&claims.sub)
+                .token_principal(&claims)
                 .await
                 .map_err(ApiError::from)?
             else {
@@ -209,7 +234,7 @@ pub async fn identify(
             }
         }
         Credentials::Basic(user, pass) => match auth.login(&user, &pass, ip).await? {
-            Login::Ok(principal) => Caller {
+            Login::Ok(principal, _) => Caller {
                 principal,
                 token_scopes: None,
                 ip,
@@ -243,6 +268,7 @@ pub async fn check(
     state: &AppState,
     caller: &Caller,
     access: &Access,
+    scope: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     let Some(auth) = state.auth.as_deref() else {
@@ -252,9 +278,7 @@ pub async fn check(
         return Ok(());
     }
     let ip = caller.ip;
-    let scope = scope_of(access);
-    let deny_unauth =
-        |error: Option<&str>| challenge(auth, state, headers, scope.as_deref(), error);
+    let deny_unauth = |error: Option<&str>| challenge(auth, state, headers, scope, error);
     match access {
         Access::Base => {
             if caller.principal.is_authenticated() || caller.token_scopes.is_some() {
@@ -276,21 +300,29 @@ pub async fn check(
         },
         Access::Repository(name, actions) => {
             let needed = Permissions::of_actions(actions);
+            let wants_push = actions.contains(&Action::Push);
             if let Some(scopes) = &caller.token_scopes {
+                // A token's scopes are what it was granted; what it allows now is
+                // their intersection with what its principal holds now (roles,
+                // robot permissions, public flag, IP allow-lists), so revocation
+                // reaches tokens already issued. A push may create the project.
+                let held = auth
+                    .permissions(&caller.principal, name, ip, wants_push)
+                    .await?;
                 if token_allows(scopes, name, actions) {
-                    // The token holds the scope; IP allow-lists still apply on every request.
-                    if auth.address_allowed(name, ip, needed).await? {
+                    if held.contains(needed) {
                         return Ok(());
                     }
-                    return Err(Error::Denied.into());
+                    if caller.principal.is_authenticated() {
+                        return Err(Error::Denied.into());
+                    }
+                    return Err(deny_unauth(None));
                 }
-                let held = auth.permissions(&caller.principal, name, ip, false).await?;
                 if held.contains(needed) || !caller.principal.is_authenticated() {
                     return Err(deny_unauth(Some("insufficient_scope")));
                 }
                 return Err(Error::Denied.into());
             }
-            let wants_push = actions.contains(&Action::Push);
             let held = auth
                 .permissions(&caller.principal, name, ip, wants_push)
                 .await?;
@@ -341,11 +373,9 @@ pub async fn may_pull(state: &AppState, caller: &Caller, from: &RepositoryName) 
         return true;
     }
     if let Some(scopes) = &caller.token_scopes {
-        return token_allows(scopes, from, &[Action::Pull])
-            && auth
-                .address_allowed(from, caller.ip, Permissions::PULL)
-                .await
-                .unwrap_or(false);
+        if !token_allows(scopes, from, &[Action::Pull]) {
+            return false;
+        }
     }
     auth.permissions(&caller.principal, from, caller.ip, false)
         .await

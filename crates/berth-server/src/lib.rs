@@ -32,3 +32,17 @@ pub mod server;
 pub mod token;
 
 pub use server::{router, AppState};
+
+/// Client-supplied text cut to at most 128 bytes (at a character boundary),
+/// for log lines and error messages that echo it: a 40 KB user name must not
+/// become a 40 KB log line.
+pub fn clip(text: &str) -> &str {
+    if text.len() <= 128 {
+        return text;
+    }
+    let mut end = 128;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

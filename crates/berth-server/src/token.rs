@@ -11,7 +11,21 @@
 //!
 //! The answer: `{"token","access_token","expires_in","issued_at"[,"refresh_token"]}`;
 //! the token holds only the requested actions the caller is permitted
-//! (intersection, never an error for asking too much).
+//! (intersection, never an error for asking too much). Asking for a push
+//! scope never creates a project: only the push itself may
+//! (`auth.auto_create_projects`).
+//!
+//! Errors carry both shapes in one body, so OAuth2 clients and Docker clients
+//! each find theirs: RFC 6749 §5.2's `{"error","error_description"}` and the
+//! registry's `{"errors":[{"code","message"}]}`:
+//!
+//! | status | `error` | when |
+//! |---|---|---|
+//! | 400 | `unsupported_grant_type` | `grant_type` other than `password` / `refresh_token` |
+//! | 400 | `invalid_request` | missing parameter, wrong body type or size, wrong `service` |
+//! | 400 | `invalid_grant` | wrong password or secret (POST), invalid, expired or revoked refresh token |
+//! | 401 | `invalid_client` | wrong credentials on `GET` (HTTP Basic), or an `Authorization` scheme other than Basic |
+//! | 429 | `temporarily_unavailable` | login throttled (`Retry-After`) |
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -21,7 +35,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_registry::auth::{AuthMode, Scope};
-use berth_registry::{Actor, AuditAction, AuditEntry, Auth, Error, Login, Outcome, Principal};
+use berth_registry::{
+    Actor, AuditAction, AuditEntry, Auth, Credential, Error, Login, Outcome, Principal,
+};
 use http_body_util::BodyExt;
 use serde_json::json;
 
@@ -45,24 +61,104 @@ fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn unauthorized(message: &str) -> ApiError {
-    ApiError::Unauthorized {
-        challenge: None,
-        detail: Some(message.to_owned()),
+/// A refusal of the token endpoint (RFC 6749 §5.2 code + the registry's).
+#[derive(Debug)]
+pub enum TokenFailure {
+    /// Not a token request: the registry's own error (no token endpoint in
+    /// this mode, a metadata failure).
+    Registry(ApiError),
+    /// An OAuth2 error.
+    OAuth {
+        /// HTTP status.
+        status: StatusCode,
+        /// RFC 6749 §5.2 `error`.
+        error: &'static str,
+        /// `error_description` (and the registry error's detail).
+        description: String,
+        /// Seconds for `Retry-After`, when throttled.
+        retry_after: Option<u64>,
+    },
+}
+
+impl From<ApiError> for TokenFailure {
+    fn from(e: ApiError) -> Self {
+        TokenFailure::Registry(e)
     }
 }
 
-fn auth_of(state: &AppState) -> Result<&Auth, ApiError> {
+impl From<Error> for TokenFailure {
+    fn from(e: Error) -> Self {
+        TokenFailure::Registry(e.into())
+    }
+}
+
+fn oauth(status: StatusCode, error: &'static str, description: impl Into<String>) -> TokenFailure {
+    TokenFailure::OAuth {
+        status,
+        error,
+        description: description.into(),
+        retry_after: None,
+    }
+}
+
+fn invalid_request(description: impl Into<String>) -> TokenFailure {
+    oauth(StatusCode::BAD_REQUEST, "invalid_request", description)
+}
+
+impl IntoResponse for TokenFailure {
+    fn into_response(self) -> Response {
+        match self {
+            TokenFailure::Registry(e) => e.into_response(),
+            TokenFailure::OAuth {
+                status,
+                error,
+                description,
+                retry_after,
+            } => {
+                let code = match status {
+                    StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+                    StatusCode::TOO_MANY_REQUESTS => "TOOMANYREQUESTS",
+                    _ if error == "invalid_grant" => "DENIED",
+                    _ => "UNSUPPORTED",
+                };
+                let body = json!({
+                    "error": error,
+                    "error_description": description,
+                    "errors": [{"code": code, "message": description}],
+                });
+                let mut resp = (
+                    status,
+                    [
+                        ("content-type", "application/json"),
+                        ("cache-control", "no-store"),
+                    ],
+                    body.to_string(),
+                )
+                    .into_response();
+                if let Some(secs) = retry_after {
+                    resp.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(secs),
+                    );
+                }
+                resp
+            }
+        }
+    }
+}
+
+fn auth_of(state: &AppState) -> Result<&Auth, TokenFailure> {
     match state.auth.as_deref() {
         Some(a) if a.mode() == AuthMode::Token => Ok(a),
-        _ => Err(ApiError::NoRoute),
+        _ => Err(ApiError::NoRoute.into()),
     }
 }
 
-fn check_service(auth: &Auth, service: Option<&str>) -> Result<(), ApiError> {
+fn check_service(auth: &Auth, service: Option<&str>) -> Result<(), TokenFailure> {
     match service {
-        Some(s) if s != auth.config().service => Err(ApiError::BadRequest(format!(
-            "token requested for service {s:?}; this registry's service is {:?}",
+        Some(s) if s != auth.config().service => Err(invalid_request(format!(
+            "token requested for service {:?}; this registry's service is {:?}",
+            crate::clip(s),
             auth.config().service
         ))),
         _ => Ok(()),
@@ -73,10 +169,11 @@ async fn answer(
     state: &AppState,
     auth: &Auth,
     who: &Principal,
+    cred: Option<&Credential>,
     scopes: &[Scope],
     ip: Option<std::net::IpAddr>,
     want_refresh: bool,
-) -> Result<Response, ApiError> {
+) -> Result<Response, TokenFailure> {
     let granted = auth.grant(who, scopes, ip).await?;
     let scope_text = granted
         .iter()
@@ -92,6 +189,7 @@ async fn answer(
                 ""
             },
             granted,
+            cred.cloned(),
         )
         .map_err(|e| Error::Unsupported(e.to_string()))?;
     let issued_at = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(claims.iat));
@@ -102,8 +200,8 @@ async fn answer(
         "issued_at": issued_at.to_string(),
         "scope": scope_text,
     });
-    if want_refresh {
-        if let Some(refresh) = auth.issue_refresh(who).await? {
+    if let (true, Some(cred)) = (want_refresh, cred) {
+        if let Some(refresh) = auth.issue_refresh(who, cred).await? {
             body["refresh_token"] = json!(refresh);
         }
     }
@@ -132,13 +230,22 @@ async fn answer(
         .into_response())
 }
 
+/// How a wrong password is answered: `GET` (Docker token spec) 401
+/// `invalid_client`, `POST` (OAuth2 password grant) 400 `invalid_grant`.
+#[derive(Clone, Copy)]
+enum Flow {
+    Get,
+    Post,
+}
+
 async fn login(
     state: &AppState,
     auth: &Auth,
     user: &str,
     pass: &str,
     ip: Option<std::net::IpAddr>,
-) -> Result<Principal, ApiError> {
+    flow: Flow,
+) -> Result<(Principal, Credential), TokenFailure> {
     let attempt = |outcome: Outcome, detail: &str| {
         let actor = if user.starts_with("robot$") {
             Actor::robot(user)
@@ -150,28 +257,46 @@ async fn login(
             .detail(detail)
     };
     match auth.login(user, pass, ip).await? {
-        Login::Ok(p) => {
+        Login::Ok(p, cred) => {
             state
                 .audit
                 .record(attempt(Outcome::Success, "token endpoint"));
-            Ok(p)
+            Ok((p, cred))
         }
         Login::Invalid => {
-            tracing::info!(user, ip = ?ip, "login failed");
+            tracing::info!(user = crate::clip(user), ip = ?ip, "login failed");
             state
                 .audit
                 .record(attempt(Outcome::Failure, "incorrect username or password"));
-            Err(unauthorized("incorrect username or password"))
+            Err(match flow {
+                Flow::Get => oauth(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "incorrect username or password",
+                ),
+                Flow::Post => oauth(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "incorrect username or password",
+                ),
+            })
         }
         Login::Throttled(wait) => {
             state.audit.record(attempt(
                 Outcome::Failure,
                 "throttled after repeated failures",
             ));
-            Err(ApiError::from(Error::TooManyRequests).with_header(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(wait.as_secs().max(1)),
-            ))
+            let secs = wait.as_secs().max(1);
+            Err(TokenFailure::OAuth {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                error: "temporarily_unavailable",
+                description: format!(
+                    "too many failed logins for {:?} from this address; try again in {}",
+                    crate::clip(user),
+                    humantime::format_duration(Duration::from_secs(secs))
+                ),
+                retry_after: Some(secs),
+            })
         }
     }
 }
@@ -183,7 +308,7 @@ pub async fn get(State(state): State<Arc<AppState>>, req: Request) -> Response {
         .unwrap_or_else(|e| e.into_response())
 }
 
-async fn get_inner(state: &AppState, req: Request) -> Result<Response, ApiError> {
+async fn get_inner(state: &AppState, req: Request) -> Result<Response, TokenFailure> {
     let auth = auth_of(state)?;
     let ip = crate::listener::peer(req.extensions()).map(|a| a.ip());
     let q = pairs(req.uri().query().unwrap_or(""));
@@ -193,17 +318,22 @@ async fn get_inner(state: &AppState, req: Request) -> Result<Response, ApiError>
             .filter(|(k, _)| k == "scope")
             .map(|(_, v)| v.as_str()),
     );
-    let who = match credentials(req.headers()) {
-        Credentials::None => Principal::Anonymous,
-        Credentials::Basic(user, pass) => login(state, auth, &user, &pass, ip).await?,
+    let (who, cred) = match credentials(req.headers()) {
+        Credentials::None => (Principal::Anonymous, None),
+        Credentials::Basic(user, pass) => {
+            let (p, c) = login(state, auth, &user, &pass, ip, Flow::Get).await?;
+            (p, Some(c))
+        }
         Credentials::Bearer(_) | Credentials::Malformed => {
-            return Err(unauthorized(
+            return Err(oauth(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
                 "the token endpoint takes HTTP Basic credentials",
             ))
         }
     };
     let offline = first(&q, "offline_token").is_some_and(|v| v == "true");
-    answer(state, auth, &who, &scopes, ip, offline).await
+    answer(state, auth, &who, cred.as_ref(), &scopes, ip, offline).await
 }
 
 /// `POST /v2/token` (OAuth2 password and refresh-token grants).
@@ -213,54 +343,80 @@ pub async fn post(State(state): State<Arc<AppState>>, req: Request) -> Response 
         .unwrap_or_else(|e| e.into_response())
 }
 
-async fn read_form(headers: &HeaderMap, body: Body) -> Result<Vec<(String, String)>, ApiError> {
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Vec<(String, String)>, TokenFailure> {
     let ct = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.starts_with("application/x-www-form-urlencoded") {
-        return Err(Error::Unsupported(
-            "the token endpoint takes an application/x-www-form-urlencoded body".into(),
-        )
-        .into());
+        return Err(invalid_request(
+            "the token endpoint takes an application/x-www-form-urlencoded body",
+        ));
+    }
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_FORM_BYTES) {
+        return Err(invalid_request(format!(
+            "token request body over {MAX_FORM_BYTES} bytes"
+        )));
     }
     let limited = http_body_util::Limited::new(body, MAX_FORM_BYTES);
     let bytes = limited.collect().await.map_err(|_| {
-        ApiError::from(Error::SizeInvalid(format!(
-            "token request body over {MAX_FORM_BYTES} bytes"
-        )))
+        invalid_request(format!(
+            "token request body over {MAX_FORM_BYTES} bytes, or not received in time"
+        ))
     })?;
     Ok(pairs(&String::from_utf8_lossy(&bytes.to_bytes())))
 }
 
-async fn post_inner(state: &AppState, req: Request) -> Result<Response, ApiError> {
+async fn post_inner(state: &AppState, req: Request) -> Result<Response, TokenFailure> {
     let auth = auth_of(state)?;
     let ip = crate::listener::peer(req.extensions()).map(|a| a.ip());
     let (parts, body) = req.into_parts();
     let form = read_form(&parts.headers, body).await?;
     check_service(auth, first(&form, "service"))?;
     let scopes = Scope::parse_all(first(&form, "scope"));
-    let who = match first(&form, "grant_type") {
+    let (who, cred) = match first(&form, "grant_type") {
         Some("password") => {
-            let user = first(&form, "username").unwrap_or("");
-            let pass = first(&form, "password").unwrap_or("");
-            login(state, auth, user, pass, ip).await?
+            let (Some(user), Some(pass)) = (first(&form, "username"), first(&form, "password"))
+            else {
+                return Err(invalid_request(
+                    "the password grant needs username and password",
+                ));
+            };
+            login(state, auth, user, pass, ip, Flow::Post).await?
         }
         Some("refresh_token") => {
-            let token = first(&form, "refresh_token").unwrap_or("");
+            let Some(token) = first(&form, "refresh_token") else {
+                return Err(invalid_request(
+                    "the refresh_token grant needs refresh_token",
+                ));
+            };
             match auth.refresh(token).await? {
-                Some(p) => p,
-                None => return Err(unauthorized("invalid or expired refresh token")),
+                Some(found) => found,
+                None => {
+                    return Err(oauth(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "invalid, expired or revoked refresh token",
+                    ))
+                }
             }
         }
-        other => {
-            return Err(Error::Unsupported(format!(
-                "grant_type {:?} is not supported: use password or refresh_token",
-                other.unwrap_or("")
+        None => return Err(invalid_request("grant_type is missing")),
+        Some(other) => {
+            return Err(oauth(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                format!(
+                    "grant_type {:?} is not supported: use password or refresh_token",
+                    crate::clip(other)
+                ),
             ))
-            .into())
         }
     };
     let offline = first(&form, "access_type") == Some("offline");
-    answer(state, auth, &who, &scopes, ip, offline).await
+    answer(state, auth, &who, Some(&cred), &scopes, ip, offline).await
 }

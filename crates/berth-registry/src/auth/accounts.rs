@@ -43,11 +43,18 @@ pub fn valid_project_name(name: &str) -> bool {
         && berth_oci::RepositoryName::parse(name).is_ok()
 }
 
-/// A user name: 1–255 of `[a-z0-9._-]`, starting with a letter or digit (no `$`,
-/// which marks robots, and no `:`, which HTTP Basic cannot carry).
+/// User names berth keeps for itself: `anonymous` (the principal of requests
+/// without credentials, and the subject shown for them in the audit trail)
+/// and `system` (berth's own actor in the audit trail).
+pub const RESERVED_USERNAMES: &[&str] = &["anonymous", "system"];
+
+/// A user name: 1–255 of `[a-z0-9._-@]`, starting with a letter or digit (no `$`,
+/// which marks robots (`robot$…`), and no `:`, which HTTP Basic cannot carry),
+/// and none of [`RESERVED_USERNAMES`].
 pub fn valid_username(name: &str) -> bool {
     let b = name.as_bytes();
-    !b.is_empty()
+    !RESERVED_USERNAMES.contains(&name)
+        && !b.is_empty()
         && b.len() <= 255
         && b[0].is_ascii_alphanumeric()
         && b.iter()
@@ -57,7 +64,9 @@ pub fn valid_username(name: &str) -> bool {
 /// The minimum password length.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
-fn check_password(p: &str) -> Result<()> {
+/// Checks a new password against the policy (at least [`MIN_PASSWORD_LEN`]
+/// characters).
+pub(crate) fn check_password(p: &str) -> Result<()> {
     if p.chars().count() < MIN_PASSWORD_LEN {
         return Err(AccountError::Invalid(format!(
             "password must have at least {MIN_PASSWORD_LEN} characters"
@@ -105,9 +114,15 @@ impl Auth {
         realname: &str,
         sysadmin: bool,
     ) -> Result<UserRecord> {
-        if !valid_username(username) {
+        if RESERVED_USERNAMES.contains(&username) || username.starts_with("robot$") {
             return Err(AccountError::Invalid(format!(
-                "invalid user name {username:?}: use 1-255 of a-z 0-9 . _ - @, starting with a letter or digit"
+                "the user name {username:?} is reserved (anonymous callers, berth itself and robot accounts use it)"
+            )));
+        }
+        if !valid_username(username) {
+            let shown: String = username.chars().take(64).collect();
+            return Err(AccountError::Invalid(format!(
+                "invalid user name {shown:?}: use 1-255 of a-z 0-9 . _ - @, starting with a letter or digit"
             )));
         }
         check_password(password)?;
@@ -140,7 +155,30 @@ impl Auth {
         Ok(())
     }
 
-    /// Deletes a user. The `admin` user cannot be deleted.
+    /// Grants or revokes system administration. Errors: NotFound; Invalid when
+    /// it would demote the last system administrator (nobody could manage the
+    /// registry any more).
+    pub async fn set_sysadmin(&self, user_id: i64, sysadmin: bool) -> Result<()> {
+        let u = self
+            .meta()
+            .user_by_id(user_id)
+            .await?
+            .ok_or_else(|| AccountError::NotFound(format!("user {user_id} not found")))?;
+        if u.sysadmin && !sysadmin && self.meta().other_sysadmins(user_id).await? == 0 {
+            return Err(AccountError::Invalid(format!(
+                "{} is the last system administrator and cannot be demoted; make another user administrator first",
+                u.username
+            )));
+        }
+        self.meta()
+            .user_update(u.id, &u.email, &u.realname, sysadmin)
+            .await?;
+        self.invalidate();
+        Ok(())
+    }
+
+    /// Deletes a user. The `admin` user and the last system administrator
+    /// cannot be deleted.
     pub async fn delete_user(&self, user_id: i64) -> Result<()> {
         let user = self
             .meta()
@@ -151,6 +189,12 @@ impl Auth {
             return Err(AccountError::Invalid(
                 "the admin user cannot be deleted".into(),
             ));
+        }
+        if user.sysadmin && self.meta().other_sysadmins(user_id).await? == 0 {
+            return Err(AccountError::Invalid(format!(
+                "{} is the last system administrator and cannot be deleted; make another user administrator first",
+                user.username
+            )));
         }
         self.meta().user_delete(user_id).await?;
         self.invalidate();

@@ -18,6 +18,7 @@
 //!   holds a password); any account change clears the cache.
 
 pub mod accounts;
+pub mod credential;
 pub mod permissions;
 pub mod principal;
 pub mod secret;
@@ -32,6 +33,7 @@ use berth_oci::RepositoryName;
 use quick_cache::sync::Cache;
 
 pub use accounts::AccountError;
+pub use credential::Credential;
 pub use permissions::{repository_matches, Permissions, RobotPermission, Role};
 pub use principal::Principal;
 pub use token::{Claims, Scope, TokenError, TokenIssuer};
@@ -124,8 +126,9 @@ impl Default for AuthConfig {
 /// Result of checking credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Login {
-    /// Valid: the caller.
-    Ok(Principal),
+    /// Valid: the caller, and the credential it presented (what tokens
+    /// issued on this login are bound to).
+    Ok(Principal, Credential),
     /// Wrong name, password, secret or token; expired or disabled robot.
     Invalid,
     /// Too many failures recently; retry after this long.
@@ -143,9 +146,9 @@ pub struct Auth {
     tokens: TokenIssuer,
     keyed: secret::KeyedHash,
     throttle: LoginThrottle,
-    credentials: Cache<[u8; 32], (Principal, Instant, Option<i64>)>,
+    credentials: Cache<[u8; 32], (Credential, Instant)>,
+    bound: Cache<Credential, (Option<(Principal, Option<i64>)>, Instant)>,
     verified: Cache<[u8; 32], Claims>,
-    principals: Cache<String, (Option<Principal>, Instant)>,
     projects: Cache<String, (Option<ProjectRecord>, Instant)>,
     members: Cache<(i64, i64), (Option<MemberRecord>, Instant)>,
 }
@@ -184,8 +187,8 @@ impl Auth {
             tokens,
             keyed: secret::KeyedHash::new(),
             credentials: Cache::new(10_000),
+            bound: Cache::new(10_000),
             verified: Cache::new(10_000),
-            principals: Cache::new(10_000),
             projects: Cache::new(10_000),
             members: Cache::new(100_000),
             config,
@@ -200,7 +203,14 @@ impl Auth {
             Some(u) => u,
             None => {
                 let password = match &self.config.admin_password {
-                    Some(p) => p.clone(),
+                    Some(p) => {
+                        accounts::check_password(p).map_err(|e| {
+                            crate::Error::Unsupported(format!(
+                                "BERTH_ADMIN_PASSWORD is refused: {e}; choose a longer one, or unset it to have berth generate one"
+                            ))
+                        })?;
+                        p.clone()
+                    }
                     None => {
                         let p = secret::random_secret(20);
                         generated = Some(p.clone());
@@ -268,32 +278,45 @@ impl Auth {
     /// called after any account, project, member or robot change.
     pub fn invalidate(&self) {
         self.credentials.clear();
-        self.principals.clear();
+        self.bound.clear();
         self.projects.clear();
         self.members.clear();
     }
 
     /// Checks a user name and password (or personal access token, or robot
-    /// name and secret). argon2 runs on the blocking pool; a verified
-    /// credential is cached for `credential_cache_ttl`.
+    /// name and secret). argon2 runs on the blocking pool.
+    ///
+    /// A verified credential is cached for `credential_cache_ttl` (keyed by an
+    /// HMAC of name and secret), but the principal it names is looked up again
+    /// through [`Auth::credential_principal`] (at most 5 s stale), so a
+    /// deleted, disabled or demoted account loses a cached login too.
+    ///
+    /// Throttling ([`throttle`]): failures count per user name *and* source
+    /// address, so nobody can lock a victim out from another address; a
+    /// caller presenting a cached-valid credential is never throttled.
     pub async fn login(&self, username: &str, password: &str, ip: Option<IpAddr>) -> Result<Login> {
+        let key = self.keyed.tag(&[username, password]);
+        if let Some((cred, at)) = self.credentials.get(&key) {
+            if at.elapsed() < self.config.credential_cache_ttl {
+                if let Some(p) = self.credential_principal(&cred).await? {
+                    return Ok(Login::Ok(p, cred));
+                }
+            }
+            self.credentials.remove(&key);
+        }
         if let Some(wait) = self.throttle.check(username, ip) {
             return Ok(Login::Throttled(wait));
         }
-        let key = self.keyed.tag(&[username, password]);
-        if let Some((p, at, until)) = self.credentials.get(&key) {
-            let live = until.is_none_or(|u| u > berth_meta::store::now_ms());
-            if live && at.elapsed() < self.config.credential_cache_ttl {
-                return Ok(Login::Ok(p));
-            }
-        }
         let found = self.check_credentials(username, password).await?;
         match found {
-            Some((principal, until)) => {
-                self.throttle.succeeded(username);
-                self.credentials
-                    .insert(key, (principal.clone(), Instant::now(), until));
-                Ok(Login::Ok(principal))
+            Some((principal, cred, until)) => {
+                self.throttle.succeeded(username, ip);
+                self.credentials.insert(key, (cred.clone(), Instant::now()));
+                self.bound.insert(
+                    cred.clone(),
+                    (Some((principal.clone(), until)), Instant::now()),
+                );
+                Ok(Login::Ok(principal, cred))
             }
             None => {
                 self.throttle.failed(username, ip);
@@ -302,11 +325,35 @@ impl Auth {
         }
     }
 
+    /// Checks a secret without touching the login cache, for re-authentication
+    /// (the `old_password` of a password change): throttled like a login per
+    /// name and address. `Ok(None)` = wrong; `Err(wait)` = throttled.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<std::result::Result<Option<Principal>, Duration>> {
+        if let Some(wait) = self.throttle.check(username, ip) {
+            return Ok(Err(wait));
+        }
+        match self.check_credentials(username, password).await? {
+            Some((p, Credential::Password { .. }, _)) => {
+                self.throttle.succeeded(username, ip);
+                Ok(Ok(Some(p)))
+            }
+            _ => {
+                self.throttle.failed(username, ip);
+                Ok(Ok(None))
+            }
+        }
+    }
+
     async fn check_credentials(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<(Principal, Option<i64>)>> {
+    ) -> Result<Option<(Principal, Credential, Option<i64>)>> {
         let now = berth_meta::store::now_ms();
         if username.starts_with("robot$") {
             let Some(robot) = self.meta.robot_by_name(username).await? else {
@@ -318,15 +365,12 @@ impl Auth {
             if !(ok && live) {
                 return Ok(None);
             }
-            let permissions = serde_json::from_str(&robot.permissions).unwrap_or_default();
-            return Ok(Some((
-                Principal::Robot {
-                    id: robot.id,
-                    name: robot.name,
-                    permissions,
-                },
-                robot.expires_at,
-            )));
+            let cred = Credential::Robot {
+                id: robot.id,
+                generation: credential::secret_generation(&robot.secret_hash),
+            };
+            let until = robot.expires_at;
+            return Ok(Some((robot_principal(robot), cred, until)));
         }
         let user = self.meta.user_by_name(username).await?;
         // A personal access token used as the password.
@@ -335,14 +379,11 @@ impl Auth {
             if let Some((token, owner)) = self.meta.access_token_by_hash(&hash).await? {
                 let live = token.revoked_at.is_none() && token.expires_at.is_none_or(|e| e > now);
                 if live && owner.username == username {
-                    return Ok(Some((
-                        Principal::User {
-                            id: owner.id,
-                            name: owner.username,
-                            sysadmin: owner.sysadmin,
-                        },
-                        token.expires_at,
-                    )));
+                    let cred = Credential::AccessToken {
+                        uid: owner.id,
+                        id: token.id,
+                    };
+                    return Ok(Some((user_principal(owner), cred, token.expires_at)));
                 }
             }
         }
@@ -354,50 +395,91 @@ impl Auth {
         if !verify_blocking(password.to_owned(), Some(user.password_hash.clone())).await {
             return Ok(None);
         }
-        Ok(Some((
-            Principal::User {
-                id: user.id,
-                name: user.username,
-                sysadmin: user.sysadmin,
-            },
-            None,
-        )))
+        let cred = Credential::Password {
+            uid: user.id,
+            generation: user.password_changed_at,
+        };
+        Ok(Some((user_principal(user), cred, None)))
     }
 
-    /// The principal a token subject names (users and live robots); `None` for
-    /// an unknown, disabled or expired one. Cached for a few seconds.
-    pub async fn principal_by_name(&self, name: &str) -> Result<Option<Principal>> {
-        if name.is_empty() || name == "anonymous" {
-            return Ok(Some(Principal::Anonymous));
-        }
-        if let Some((p, at)) = self.principals.get(name) {
+    /// The principal `cred` authenticates today, or `None` once the credential
+    /// no longer holds (see [`credential`] for what ends each kind). Looked up
+    /// again at most every 5 s per credential; any account change made in this
+    /// process clears the cache at once.
+    pub async fn credential_principal(&self, cred: &Credential) -> Result<Option<Principal>> {
+        Ok(self.credential_state(cred).await?.map(|(p, _)| p))
+    }
+
+    /// [`Auth::credential_principal`] with the credential's expiry (Unix ms).
+    async fn credential_state(&self, cred: &Credential) -> Result<Option<(Principal, Option<i64>)>> {
+        let now = berth_meta::store::now_ms();
+        let live = |s: &Option<(Principal, Option<i64>)>| {
+            s.as_ref()
+                .filter(|(_, until)| until.is_none_or(|u| u > now))
+                .cloned()
+        };
+        if let Some((state, at)) = self.bound.get(cred) {
             if at.elapsed() < CACHE_FRESH {
-                return Ok(p);
+                return Ok(live(&state));
             }
         }
-        let now = berth_meta::store::now_ms();
-        let p = if name.starts_with("robot$") {
-            self.meta.robot_by_name(name).await?.and_then(|r| {
-                let live = !r.disabled && r.expires_at.is_none_or(|e| e > now);
-                live.then(|| Principal::Robot {
-                    id: r.id,
-                    name: r.name,
-                    permissions: serde_json::from_str(&r.permissions).unwrap_or_default(),
-                })
-            })
-        } else {
-            self.meta
-                .user_by_name(name)
+        let state = match cred {
+            Credential::Password { uid, generation } => self
+                .meta
+                .user_by_id(*uid)
                 .await?
-                .map(|u| Principal::User {
-                    id: u.id,
-                    name: u.username,
-                    sysadmin: u.sysadmin,
+                .filter(|u| u.password_changed_at == *generation)
+                .map(|u| (user_principal(u), None)),
+            Credential::AccessToken { uid, id } => {
+                let token = self
+                    .meta
+                    .access_tokens_of(*uid)
+                    .await?
+                    .into_iter()
+                    .find(|t| t.id == *id && t.revoked_at.is_none());
+                match token {
+                    Some(t) => self
+                        .meta
+                        .user_by_id(*uid)
+                        .await?
+                        .map(|u| (user_principal(u), t.expires_at)),
+                    None => None,
+                }
+            }
+            Credential::Robot { id, generation } => self
+                .meta
+                .robot_by_id(*id)
+                .await?
+                .filter(|r| {
+                    !r.disabled && credential::secret_generation(&r.secret_hash) == *generation
                 })
+                .map(|r| {
+                    let until = r.expires_at;
+                    (robot_principal(r), until)
+                }),
         };
-        self.principals
-            .insert(name.to_owned(), (p.clone(), Instant::now()));
-        Ok(p)
+        self.bound
+            .insert(cred.clone(), (state.clone(), Instant::now()));
+        Ok(live(&state))
+    }
+
+    /// The principal an access token speaks for today: anonymous for an
+    /// anonymous token; for others the principal its bound credential
+    /// ([`Claims::berth_cred`]) authenticates now, with its current flags and
+    /// robot permissions. `None` (refuse the token) when the credential no
+    /// longer holds, when the token carries none (issued before credential
+    /// binding), or when it names another subject.
+    pub async fn token_principal(&self, claims: &Claims) -> Result<Option<Principal>> {
+        if claims.sub.is_empty() {
+            return Ok(Some(Principal::Anonymous));
+        }
+        let Some(cred) = &claims.berth_cred else {
+            return Ok(None);
+        };
+        Ok(self
+            .credential_principal(cred)
+            .await?
+            .filter(|p| p.name() == claims.sub))
     }
 
     /// A project by name (cached for a few seconds).
@@ -461,10 +543,14 @@ impl Auth {
             }
         }
         let Some(project) = project else {
-            return Ok(if who.is_sysadmin() {
-                Permissions::ALL
-            } else {
-                Permissions::NONE
+            // What the caller would hold once their push created the project
+            // (a token may be granted for it; the push itself creates it).
+            return Ok(match who {
+                Principal::User { sysadmin: true, .. } => Permissions::ALL,
+                Principal::User { .. } if self.config.auto_create_projects => {
+                    Role::ProjectAdmin.permissions()
+                }
+                _ => Permissions::NONE,
             });
         };
         let mut p = if project.public {
@@ -570,8 +656,8 @@ impl Auth {
                     let Ok(repo) = RepositoryName::parse(&scope.name) else {
                         continue;
                     };
-                    let wants_push = scope.actions.iter().any(|a| a == "push" || a == "*");
-                    let perms = self.permissions(who, &repo, ip, wants_push).await?;
+                    // Never creates a project: only a real push may (see `permissions`).
+                    let perms = self.permissions(who, &repo, ip, false).await?;
                     let mut actions: Vec<String> = Vec::new();
                     for a in &scope.actions {
                         let one = [a.as_str()];
@@ -639,40 +725,63 @@ impl Auth {
         Ok(claims)
     }
 
-    /// The principal a refresh token was issued to, if it is still valid (for
-    /// users: the password has not changed since).
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Option<Principal>> {
+    /// The principal and credential a refresh token was issued on, while that
+    /// credential still holds ([`credential`]): a rotated robot secret, a
+    /// revoked or expired personal access token, a changed password or a
+    /// deleted (even if recreated) account ends it.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Option<(Principal, Credential)>> {
         let Ok(claims) = self.tokens.verify(refresh_token) else {
             return Ok(None);
         };
         if claims.berth_kind.as_deref() != Some("refresh") {
             return Ok(None);
         }
-        if let Some(pwd) = claims.berth_pwd {
-            match self.meta.user_by_name(&claims.sub).await? {
-                Some(u) if u.password_changed_at == pwd => {}
-                _ => return Ok(None),
-            }
+        let Some(cred) = claims.berth_cred else {
+            return Ok(None);
+        };
+        // A refresh is rare and decisive: read the credential fresh.
+        self.bound.remove(&cred);
+        match self.credential_state(&cred).await? {
+            Some((p, _)) if p.name() == claims.sub => Ok(Some((p, cred))),
+            _ => Ok(None),
         }
-        self.principals.remove(&claims.sub);
-        self.principal_by_name(&claims.sub).await
     }
 
-    /// A refresh token for `who` (token spec `offline_token=true`).
-    pub async fn issue_refresh(&self, who: &Principal) -> Result<Option<String>> {
-        let pwd = match who {
-            Principal::User { id, .. } => self
-                .meta
-                .user_by_id(*id)
-                .await?
-                .map(|u| u.password_changed_at),
-            Principal::Robot { .. } => None,
-            Principal::Anonymous => return Ok(None),
+    /// A refresh token for `who` bound to `cred` (token spec
+    /// `offline_token=true`): valid for `refresh_ttl`, never longer than the
+    /// credential itself (a personal access token's or robot's expiry).
+    pub async fn issue_refresh(&self, who: &Principal, cred: &Credential) -> Result<Option<String>> {
+        if !who.is_authenticated() {
+            return Ok(None);
+        }
+        let Some((_, until)) = self.credential_state(cred).await? else {
+            return Ok(None);
         };
-        Ok(self
-            .tokens
-            .issue_refresh(who.name(), self.config.refresh_ttl, pwd)
-            .ok())
+        let mut ttl = self.config.refresh_ttl;
+        if let Some(until) = until {
+            let left = until.saturating_sub(berth_meta::store::now_ms()).max(0) as u64;
+            ttl = ttl.min(Duration::from_millis(left));
+            if ttl < Duration::from_secs(1) {
+                return Ok(None);
+            }
+        }
+        Ok(self.tokens.issue_refresh(who.name(), ttl, cred.clone()).ok())
+    }
+}
+
+fn user_principal(u: berth_meta::UserRecord) -> Principal {
+    Principal::User {
+        id: u.id,
+        name: u.username,
+        sysadmin: u.sysadmin,
+    }
+}
+
+fn robot_principal(r: berth_meta::RobotRecord) -> Principal {
+    Principal::Robot {
+        permissions: serde_json::from_str(&r.permissions).unwrap_or_default(),
+        id: r.id,
+        name: r.name,
     }
 }
 
@@ -873,7 +982,7 @@ mod tests {
             auth.login("robot$team+ci", &ci.secret, None)
                 .await
                 .expect("login"),
-            Login::Ok(_)
+            Login::Ok(..)
         ));
         assert_eq!(
             auth.login("robot$team+ci", "not-the-secret", None)
@@ -910,7 +1019,7 @@ mod tests {
             .expect("pat");
         assert!(matches!(
             auth.login("dave", &pat, None).await.expect("l"),
-            Login::Ok(_)
+            Login::Ok(..)
         ));
         assert_eq!(
             auth.login("erin", &pat, None).await.expect("l"),
@@ -927,7 +1036,7 @@ mod tests {
         // A password change is seen at once by this process.
         assert!(matches!(
             auth.login("dave", "password-123", None).await.expect("l"),
-            Login::Ok(_)
+            Login::Ok(..)
         ));
         auth.set_password(u.id, "another-password")
             .await

@@ -10,6 +10,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde::{Deserialize, Serialize};
 
+use super::credential::Credential;
+
 /// One requested or granted resource scope: `repository:team/app:pull,push`,
 /// `registry:catalog:*` (token spec §Requesting a Token, "scope").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,10 +90,11 @@ pub struct Claims {
     /// `refresh` for refresh tokens (accepted only by the token endpoint).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub berth_kind: Option<String>,
-    /// For users' refresh tokens: the password change time they were issued
-    /// under; a later password change invalidates them.
+    /// The credential the subject authenticated with (absent for anonymous
+    /// tokens): checked again on every use, so the token dies with it
+    /// ([`super::credential`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub berth_pwd: Option<i64>,
+    pub berth_cred: Option<Credential>,
 }
 
 /// Why a token was refused.
@@ -163,27 +166,26 @@ impl TokenIssuer {
         self.ttl
     }
 
-    /// Signs an access token for `sub` with the granted scopes. Returns the
-    /// token and its claims.
-    pub fn issue(&self, sub: &str, access: Vec<Scope>) -> Result<(String, Claims), TokenError> {
-        self.sign(sub, access, self.ttl, None, None)
+    /// Signs an access token for `sub` with the granted scopes, bound to the
+    /// credential `cred` (`None`: anonymous). Returns the token and its claims.
+    pub fn issue(
+        &self,
+        sub: &str,
+        access: Vec<Scope>,
+        cred: Option<Credential>,
+    ) -> Result<(String, Claims), TokenError> {
+        self.sign(sub, access, self.ttl, None, cred)
     }
 
-    /// Signs a refresh token for `sub` valid for `ttl`.
+    /// Signs a refresh token for `sub` valid for `ttl`, bound to `cred`.
     pub fn issue_refresh(
         &self,
         sub: &str,
         ttl: Duration,
-        password_changed_at: Option<i64>,
+        cred: Credential,
     ) -> Result<String, TokenError> {
-        self.sign(
-            sub,
-            Vec::new(),
-            ttl,
-            Some("refresh".into()),
-            password_changed_at,
-        )
-        .map(|(t, _)| t)
+        self.sign(sub, Vec::new(), ttl, Some("refresh".into()), Some(cred))
+            .map(|(t, _)| t)
     }
 
     fn sign(
@@ -192,7 +194,7 @@ impl TokenIssuer {
         access: Vec<Scope>,
         ttl: Duration,
         kind: Option<String>,
-        pwd: Option<i64>,
+        cred: Option<Credential>,
     ) -> Result<(String, Claims), TokenError> {
         let now = unix_now();
         let claims = Claims {
@@ -205,18 +207,22 @@ impl TokenIssuer {
             jti: super::secret::random_hex(16),
             access,
             berth_kind: kind,
-            berth_pwd: pwd,
+            berth_cred: cred,
         };
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        Ok((token, claims))
+        Ok((low_s(&token), claims))
     }
 
     /// Verifies signature, algorithm, `aud` (= the service), `iss`, `exp` and
-    /// `nbf` (no leeway); returns the claims.
+    /// `nbf` (no leeway); returns the claims. Refused besides: a header with a
+    /// `crit` member (RFC 7515 §4.1.11: berth understands no extension, so any
+    /// listed one is unknown) and a non-canonical ECDSA signature (`s` above
+    /// n/2, the malleable twin of a valid signature; berth signs low-S only).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        strict_shape(token)?;
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&[&self.service]);
         v.set_issuer(&[&self.issuer]);
@@ -227,6 +233,83 @@ impl TokenIssuer {
             .map(|d| d.claims)
             .map_err(|e| TokenError::Invalid(e.to_string()))
     }
+}
+
+/// The order of the P-256 group, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+/// floor(n / 2): the largest canonical (low) `s`.
+const P256_HALF_N: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// `n - s` for a 32-byte big-endian `s < n`.
+fn negate_mod_n(s: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(P256_N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+/// Rewrites a freshly signed ES256 JWS to its low-S form (`s` → `n - s` when
+/// `s > n/2`; both verify, only the low one is accepted by [`TokenIssuer::verify`]).
+fn low_s(token: &str) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Some((signed, sig)) = token.rsplit_once('.') else {
+        return token.to_owned();
+    };
+    let Ok(mut raw) = b64.decode(sig) else {
+        return token.to_owned();
+    };
+    if raw.len() != 64 || raw[32..] <= P256_HALF_N[..] {
+        return token.to_owned();
+    }
+    let s = negate_mod_n(&raw[32..]);
+    raw[32..].copy_from_slice(&s);
+    format!("{signed}.{}", b64.encode(raw))
+}
+
+/// The checks `jsonwebtoken` does not make: no `crit` header member, and a
+/// 64-byte `r || s` signature with `s <= n/2`.
+fn strict_shape(token: &str) -> Result<(), TokenError> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let bad = |m: &str| TokenError::Invalid(m.to_owned());
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad("a token has three dot-separated parts"));
+    };
+    let header = b64
+        .decode(header)
+        .map_err(|_| bad("the token header is not base64url"))?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|_| bad("the token header is not a JSON object"))?;
+    if header.contains_key("crit") {
+        return Err(bad(
+            "the token header lists critical extensions berth does not understand",
+        ));
+    }
+    let sig = b64
+        .decode(sig)
+        .map_err(|_| bad("the token signature is not base64url"))?;
+    if sig.len() != 64 {
+        return Err(bad("an ES256 signature is 64 bytes"));
+    }
+    if sig[32..] > P256_HALF_N[..] {
+        return Err(bad("non-canonical (high-S) ECDSA signature"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -270,7 +353,7 @@ mod tests {
     fn tokens_round_trip_and_bind_to_their_service() {
         let a = issuer("svc");
         let scope = Scope::parse("repository:a:pull").expect("scope");
-        let (t, claims) = a.issue("alice", vec![scope.clone()]).expect("issue");
+        let (t, claims) = a.issue("alice", vec![scope.clone()], None).expect("issue");
         let back = a.verify(&t).expect("verify");
         assert_eq!(back, claims);
         assert_eq!(back.access, vec![scope]);
@@ -293,8 +376,52 @@ mod tests {
         let key = generate_key().expect("key");
         let one = TokenIssuer::new(&key, "one", "berth", Duration::from_secs(60)).expect("1");
         let two = TokenIssuer::new(&key, "two", "berth", Duration::from_secs(60)).expect("2");
-        let (t, _) = one.issue("alice", vec![]).expect("issue");
+        let (t, _) = one.issue("alice", vec![], None).expect("issue");
         assert!(one.verify(&t).is_ok());
         assert!(two.verify(&t).is_err(), "aud is checked");
+    }
+
+    fn resign(a: &TokenIssuer, header_json: &str, payload_b64: &str) -> String {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let signing_input = format!("{}.{payload_b64}", b64.encode(header_json));
+        let sig =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &a.encoding, Algorithm::ES256)
+                .expect("sign");
+        low_s(&format!("{signing_input}.{sig}"))
+    }
+
+    #[test]
+    fn jwt_strictness_refuses_unknown_crit_headers() {
+        let a = issuer("svc");
+        let (t, _) = a.issue("alice", vec![], None).expect("issue");
+        let payload = t.split('.').nth(1).expect("payload");
+        let plain = resign(&a, r#"{"alg":"ES256","typ":"JWT"}"#, payload);
+        assert!(a.verify(&plain).is_ok(), "re-signed without crit verifies");
+        let crit = resign(
+            &a,
+            r#"{"alg":"ES256","typ":"JWT","crit":["exp-ext"],"exp-ext":1}"#,
+            payload,
+        );
+        let err = a.verify(&crit).expect_err("crit refused");
+        assert!(err.to_string().contains("critical"), "{err}");
+    }
+
+    #[test]
+    fn jwt_strictness_refuses_high_s_signatures() {
+        let a = issuer("svc");
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for _ in 0..8 {
+            let (t, _) = a.issue("alice", vec![], None).expect("issue");
+            let (signed, sig) = t.rsplit_once('.').expect("sig");
+            let mut raw = b64.decode(sig).expect("b64");
+            assert!(raw[32..] <= P256_HALF_N[..], "berth signs low-S");
+            assert!(a.verify(&t).is_ok());
+            // The malleable twin: (r, n - s) is a valid ECDSA signature too.
+            let high = negate_mod_n(&raw[32..]);
+            raw[32..].copy_from_slice(&high);
+            let twin = format!("{signed}.{}", b64.encode(&raw));
+            let err = a.verify(&twin).expect_err("high-S refused");
+            assert!(err.to_string().contains("high-S"), "{err}");
+        }
     }
 }

@@ -319,7 +319,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_list_project(&state, &caller, &p.project_name).await?;
+    authz::can_list_repository(&state, &caller, &repo.name).await?;
     let page = PageParams {
         page: q.page,
         page_size: q.page_size,
@@ -441,7 +441,7 @@ pub async fn list_tags(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     let repo = resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
-    authz::can_list_project(&state, &caller, &p.project_name).await?;
+    authz::can_list_repository(&state, &caller, &repo.name).await?;
     let page = pq.page()?;
     let reference = parse_reference(&p.reference)?;
     let info = state.registry.artifact(&repo, &reference).await?;

@@ -2,10 +2,11 @@
 //! [`Caller`] and ask one `can_*` function before they act; nothing else in
 //! `api/` decides who may do what.
 //!
-//! Credentials are those of the `/v2` API ([`crate::auth::credentials`]): HTTP
-//! Basic (user password, personal access token or robot secret, as `harbor-cli`
-//! and the Terraform provider send) or a Bearer token from `/v2/token` (in
-//! `auth.mode = token`). The decisions are [`Auth`]'s: a project's role
+//! Credentials: HTTP Basic (user password, personal access token or robot
+//! secret, as `harbor-cli` and the Terraform provider send). A Bearer token
+//! from `/v2/token` is refused here: registry tokens are what every docker
+//! client and CI log holds, scoped to repositories, and must never act as the
+//! account (docs/security.md). The decisions are [`Auth`]'s: a project's role
 //! permissions ([`Auth::project_permissions`]) for project-wide reads, a
 //! repository's ([`Auth::permissions`], which also applies the project's IP
 //! allow-lists) for changes to one repository. A refusal is 401 `UNAUTHORIZED`
@@ -59,22 +60,36 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let principal = match crate::auth::credentials(&parts.headers) {
             Credentials::None => Principal::Anonymous,
             Credentials::Basic(user, pass) => match auth.login(&user, &pass, ip).await? {
-                Login::Ok(p) => p,
-                Login::Invalid => return Err(invalid()),
+                Login::Ok(p, _) => p,
+                Login::Invalid => {
+                    state
+                        .audit
+                        .record(failed_login(&user, ip, "incorrect username or password"));
+                    return Err(invalid());
+                }
                 Login::Throttled(wait) => {
+                    state.audit.record(failed_login(
+                        &user,
+                        ip,
+                        "throttled after repeated failures",
+                    ));
                     return Err(ApiError::TooManyRequests(format!(
-                        "too many failed logins; retry in {} s",
-                        wait.as_secs().max(1)
-                    )))
+                        "too many failed logins for {:?} from this address; try again in {}",
+                        crate::clip(&user),
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            wait.as_secs().max(1)
+                        ))
+                    )));
                 }
             },
-            Credentials::Bearer(token) if auth.mode() == AuthMode::Token => {
-                let claims = auth.verify_token(&token).map_err(|_| invalid())?;
-                auth.principal_by_name(&claims.sub)
-                    .await?
-                    .ok_or_else(invalid)?
+            Credentials::Bearer(_) => {
+                return Err(ApiError::Unauthorized(
+                    "registry tokens from /v2/token are not accepted by the management API; \
+                     use HTTP Basic with a password, personal access token or robot secret"
+                        .into(),
+                ))
             }
-            Credentials::Bearer(_) | Credentials::Malformed => return Err(invalid()),
+            Credentials::Malformed => return Err(invalid()),
         };
         Ok(Caller {
             principal,
@@ -84,13 +99,52 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// The audit entry of a failed management-API login (as on `/v2`).
+fn failed_login(user: &str, ip: Option<IpAddr>, why: &str) -> berth_registry::AuditEntry {
+    let actor = if user.starts_with("robot$") {
+        berth_registry::Actor::robot(user)
+    } else {
+        berth_registry::Actor::user(user)
+    };
+    berth_registry::AuditEntry::new(
+        actor,
+        berth_registry::AuditAction::Login,
+        berth_registry::Outcome::Failure,
+    )
+    .ip(ip)
+    .detail(format!("HTTP Basic on /api/v2.0: {why}"))
+}
+
+/// The one answer to an anonymous caller refused anything: the same text
+/// whether or not the object exists, naming nothing.
+pub const SIGN_IN: &str = "authentication required";
+
+/// The one answer to an authenticated caller refused something it may not
+/// see: the same whether or not the object exists, naming nothing.
+pub const FORBIDDEN: &str =
+    "forbidden: the caller lacks the permission, or the resource does not exist";
+
 impl Caller {
+    /// The refusal of `what`: 401 [`SIGN_IN`] for anonymous callers, 403
+    /// [`FORBIDDEN`] for others. `what` is logged at debug level only (it may
+    /// name a private project), never sent.
     fn refuse(&self, what: &str) -> ApiError {
+        tracing::debug!(
+            caller = self.principal.name(),
+            what,
+            "management API refusal"
+        );
         if self.principal.is_authenticated() {
-            ApiError::Forbidden(format!("{} may not {what}", self.principal.name()))
+            ApiError::Forbidden(FORBIDDEN.into())
         } else {
-            ApiError::Unauthorized(format!("sign in to {what}"))
+            ApiError::Unauthorized(SIGN_IN.into())
         }
+    }
+
+    /// [`Caller::refuse`] for use outside this module (a handler that found
+    /// the object out of the caller's reach after authorization).
+    pub fn refusal(&self) -> ApiError {
+        self.refuse("see this resource")
     }
 }
 
@@ -158,6 +212,44 @@ pub async fn can_list_project(state: &AppState, caller: &Caller, project: &str) 
         Permissions::PULL.union(Permissions::LIST),
         &format!("list project {project}"),
     )
+}
+
+/// May `caller` read the repository's metadata (an artifact, a tag, the
+/// repository itself)? Exactly what a `/v2` pull of it needs: pull permission
+/// on that repository by [`Auth::permissions`], the function `/v2` uses
+/// (repository-limited memberships and robots, the pull IP allow-list).
+pub async fn can_read_repository(
+    state: &AppState,
+    caller: &Caller,
+    repository: &str,
+) -> ApiResult<()> {
+    let held = on_repository(state, caller, repository).await?;
+    require(caller, held, Permissions::PULL, "read a repository")
+}
+
+/// May `caller` list the repository's artifacts and tags (what the `/v2` tags
+/// list needs: pull and list; limited guests may pull but not list)?
+pub async fn can_list_repository(
+    state: &AppState,
+    caller: &Caller,
+    repository: &str,
+) -> ApiResult<()> {
+    let held = on_repository(state, caller, repository).await?;
+    require(
+        caller,
+        held,
+        Permissions::PULL.union(Permissions::LIST),
+        "list a repository",
+    )
+}
+
+/// True when [`can_list_repository`] allows (for filtering listings and
+/// search results); an unparseable name is not shown.
+pub async fn repository_listed(state: &AppState, caller: &Caller, repository: &str) -> bool {
+    if !caller.enforced {
+        return true;
+    }
+    can_list_repository(state, caller, repository).await.is_ok()
 }
 
 /// May `caller` list repositories across all projects (`GET /repositories`)?

@@ -118,7 +118,11 @@ pub struct RepositoryPath {
     pub repository_name: String,
 }
 
-/// Resolves a repository path to its row, after the read check.
+/// Resolves a repository path to its row, after the read checks: the project
+/// ([`authz::can_read_project`]), then the repository itself with the `/v2`
+/// pull rule ([`authz::can_read_repository`]), checked on the name asked for
+/// before it is looked up (so a refusal does not depend on existence) and on
+/// the stored name after.
 pub(crate) async fn resolve(
     state: &AppState,
     caller: &Caller,
@@ -127,14 +131,24 @@ pub(crate) async fn resolve(
 ) -> ApiResult<RepositoryRow> {
     authz::can_read_project(state, caller, project).await?;
     let relative = super::repository_param(repository);
-    Ok(state
+    if RepositoryName::parse(&format!("{project}/{relative}")).is_ok() {
+        authz::can_read_repository(state, caller, &format!("{project}/{relative}")).await?;
+    }
+    let row = state
         .registry
         .resolve_repository(project, &relative)
-        .await?)
+        .await?;
+    authz::can_read_repository(state, caller, &row.name).await?;
+    Ok(row)
 }
+
+/// Most repositories of one project filtered per repository in memory (for
+/// callers whose access may differ between repositories).
+const MAX_FILTERED: u64 = 100_000;
 
 async fn listing(
     state: &AppState,
+    caller: &Caller,
     project: Option<String>,
     q: &ListQuery,
     uri: &Uri,
@@ -150,12 +164,35 @@ async fn listing(
         project,
         name: filter.text("name")?,
     };
-    let list = state
+    if caller.is_administrator() {
+        let list = state
+            .registry
+            .repositories(&filter, page.offset(), page.page_size)
+            .await?;
+        let body = with_project_ids(state, list.items).await?;
+        return Ok((page.headers(list.total, uri), Json(body)).into_response());
+    }
+    // Members limited to repository patterns, robots limited to some
+    // repositories, limited guests and callers outside an allow-list see only
+    // what they could list on /v2: filter each repository, then page.
+    let all = state
         .registry
-        .repositories(&filter, page.offset(), page.page_size)
+        .repositories(&filter, 0, MAX_FILTERED)
         .await?;
-    let body = with_project_ids(state, list.items).await?;
-    Ok((page.headers(list.total, uri), Json(body)).into_response())
+    let mut visible = Vec::new();
+    for r in all.items {
+        if authz::repository_listed(state, caller, &r.name).await {
+            visible.push(r);
+        }
+    }
+    let total = visible.len() as u64;
+    let items: Vec<RepositoryRow> = visible
+        .into_iter()
+        .skip(page.offset().min(usize::MAX as u64) as usize)
+        .take(page.page_size as usize)
+        .collect();
+    let body = with_project_ids(state, items).await?;
+    Ok((page.headers(total, uri), Json(body)).into_response())
 }
 
 /// Repositories of all projects, by name.
@@ -170,7 +207,7 @@ pub async fn list_all(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     authz::can_list_all_repositories(&caller)?;
-    listing(&state, None, &q, &uri).await
+    listing(&state, &caller, None, &q, &uri).await
 }
 
 /// Repositories of a project, by name.
@@ -193,7 +230,7 @@ pub async fn list(
             p.project_name
         )));
     }
-    listing(&state, Some(p.project_name), &q, &uri).await
+    listing(&state, &caller, Some(p.project_name), &q, &uri).await
 }
 
 /// One repository.

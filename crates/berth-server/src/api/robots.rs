@@ -372,7 +372,7 @@ pub async fn list(
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Response> {
     if !caller.principal.is_authenticated() && !caller.is_administrator() {
-        return Err(ApiError::Unauthorized("sign in to list robots".into()));
+        return Err(ApiError::Unauthorized(authz::SIGN_IN.into()));
     }
     let page = PageParams {
         page: q.page,
@@ -453,10 +453,20 @@ async fn managed_robot(
 ) -> ApiResult<(RobotRecord, Option<String>)> {
     let auth = manage::accounts(state)?;
     if !caller.principal.is_authenticated() && !caller.is_administrator() {
-        return Err(ApiError::Unauthorized("sign in to manage robots".into()));
+        return Err(ApiError::Unauthorized(authz::SIGN_IN.into()));
     }
-    let r = auth.robot(&id.to_string()).await?;
-    let project = robot_project(state, &r).await?;
+    // Existence is told to system administrators only: anyone else gets the
+    // same refusal for an unknown robot as for another project's.
+    let r = match auth.robot(&id.to_string()).await {
+        Ok(r) => r,
+        Err(_) if !caller.is_administrator() => return Err(caller.refusal()),
+        Err(e) => return Err(e.into()),
+    };
+    let project = match robot_project(state, &r).await {
+        Ok(p) => p,
+        Err(_) if !caller.is_administrator() => return Err(caller.refusal()),
+        Err(e) => return Err(e),
+    };
     can_manage_robot(state, caller, project.as_deref()).await?;
     Ok((r, project))
 }

@@ -106,6 +106,7 @@ pub async fn search(
         if authz::can_list_project(&state, &caller, &project_name)
             .await
             .is_err()
+            || !authz::repository_listed(&state, &caller, &r.name).await
         {
             continue;
         }

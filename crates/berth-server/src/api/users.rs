@@ -352,15 +352,22 @@ pub async fn set_password(
         let u = user_by_id(&state, path.user_id).await?;
         let own = caller.principal.user_id() == Some(u.id);
         if own || !caller.is_administrator() {
+            // Throttled like a login (per name and address): a stolen session
+            // or PAT cannot brute-force the password through this check.
             let old = req.old_password.clone().unwrap_or_default();
-            let hash = u.password_hash.clone();
-            let ok = tokio::task::spawn_blocking(move || {
-                berth_registry::auth::secret::verify_password(&old, &hash)
-            })
-            .await
-            .unwrap_or(false);
-            if !ok {
-                return Err(ApiError::BadRequest("old_password is wrong".into()));
+            let auth = manage::accounts(&state)?;
+            match auth.check_password(&u.username, &old, caller.ip).await? {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(ApiError::BadRequest("old_password is wrong".into())),
+                Err(wait) => {
+                    return Err(ApiError::TooManyRequests(format!(
+                        "too many wrong passwords for {:?} from this address; try again in {}",
+                        crate::clip(&u.username),
+                        humantime::format_duration(std::time::Duration::from_secs(
+                            wait.as_secs().max(1)
+                        ))
+                    )))
+                }
             }
         }
         Ok(manage::accounts(&state)?
@@ -403,14 +410,9 @@ pub async fn set_sysadmin(
     let name = name_of(&state, path.user_id).await;
     let result = async {
         authz::can_administer(&caller, "change administrators")?;
-        let u = user_by_id(&state, path.user_id).await?;
-        let auth = manage::accounts(&state)?;
-        auth.meta()
-            .user_update(u.id, &u.email, &u.realname, req.sysadmin_flag)
-            .await
-            .map_err(berth_registry::Error::from)?;
-        auth.invalidate();
-        Ok(())
+        Ok(manage::accounts(&state)?
+            .set_sysadmin(path.user_id, req.sysadmin_flag)
+            .await?)
     }
     .await;
     manage::audited(

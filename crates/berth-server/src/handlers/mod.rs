@@ -149,9 +149,20 @@ async fn route(state: Arc<AppState>, parsed: Result<Route, RouteError>, req: Req
             detail: None,
         });
     }
-    let caller = crate::auth::identify(&state, &needs, req.headers(), client).await?;
+    let mount_from = match (&route, &method) {
+        (Route::UploadStart(_), &Method::POST) => {
+            let q = Query::parse(req.uri().query());
+            q.get("mount")
+                .and(q.get("from"))
+                .and_then(|f| berth_oci::RepositoryName::parse(f).ok())
+        }
+        _ => None,
+    };
+    let scope = crate::auth::challenge_scope(&needs, mount_from.as_ref());
+    let caller =
+        crate::auth::identify(&state, &needs, scope.as_deref(), req.headers(), client).await?;
     let actor = crate::auth::actor(&caller.principal);
-    let result = authorized(state, route, method, req, caller, client, needs).await;
+    let result = authorized(state, route, method, req, caller, needs, scope).await;
     match result {
         Ok(mut resp) => {
             resp.extensions_mut().insert(actor);
@@ -173,10 +184,11 @@ async fn authorized(
     method: Method,
     req: Request,
     caller: crate::auth::Caller,
-    client: Option<std::net::IpAddr>,
     needs: Access,
+    scope: Option<String>,
 ) -> ApiResult {
-    crate::auth::check(&state, &caller, &needs, req.headers()).await?;
+    let client = caller.ip;
+    crate::auth::check(&state, &caller, &needs, scope.as_deref(), req.headers()).await?;
     let mut query = Query::parse(req.uri().query());
     if let Route::Tags(repo) = &route {
         // Limited guests may pull but not list.
