@@ -25,6 +25,8 @@
 //! blobs(digest, size, created_at)                           bytes installed in the blob store
 //! audit_log(seq, at, actor, actor_kind, source_ip, action, repository, reference,
 //!           digest, result, detail, prev_hash, hash)         append-only, hash-chained
+//! audit_checkpoints(first_seq, last_seq, last_hash, at, entries, archive_sha256, archive)
+//!                                                            trims of audit_log (migration 6)
 //! blob_holds(digest, holder, expires_at)                     a commit in progress (gc must keep it)
 //! blob_sweeps(digest, marked_at)                             gc is deleting these bytes
 //! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
@@ -62,7 +64,7 @@ pub mod store;
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
 };
-pub use audit::{AuditQuery, AuditRow, AUDIT_GENESIS};
+pub use audit::{AuditCheckpoint, AuditQuery, AuditRow, AuditTrimOutcome, AUDIT_GENESIS};
 pub use catalog_queries::{
     ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
 };

@@ -6,7 +6,16 @@
 //!   writer.
 //! - One writer task per process appends each batch in one SQLite transaction,
 //!   continuing the hash chain from the last stored entry. Identical pulls within
-//!   one batch are coalesced into one entry (see [`AuditLog::record`]).
+//!   one batch are coalesced into one entry; failed logins and anonymous token
+//!   issues are coalesced over a time window into counted entries, with the
+//!   number of distinct ones held in memory bounded (see [`AuditLog::record`]).
+//! - Every text field is capped ([`MAX_FIELD_BYTES`], [`MAX_DETAIL_BYTES`]), so
+//!   no request can make an entry large.
+//! - Retention: [`AuditLog::trim`] archives the oldest entries to a JSON-lines
+//!   file and deletes them behind an [`AuditCheckpoint`]; [`AuditLog::verify`]
+//!   then starts at the checkpoint's anchored hash and [`verify_archive`] checks
+//!   an archive links up to it. With `retention` set, [`AuditLog::start`] runs
+//!   [`AuditLog::trim_expired`] once a day.
 //! - The chain: `hash = SHA-256(prev_hash || canonical(entry))` (both hashes as
 //!   64 lowercase hex characters); [`canonical`] is the exact encoding.
 //!   [`AuditLog::verify`] walks it and names the first broken entry.
@@ -15,21 +24,22 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::BufRead;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_meta::{AuditQuery, AuditRow, MetaStore};
+use berth_meta::{AuditQuery, AuditRow, AuditTrimOutcome, MetaStore};
 use berth_oci::{Algorithm, Hasher};
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::Result;
 use crate::registry::Registry;
 
-pub use berth_meta::AUDIT_GENESIS;
+pub use berth_meta::{AuditCheckpoint, AUDIT_GENESIS};
 
 /// A stored audit entry, as read back (its `seq`, `prev_hash` and `hash` set).
 pub type AuditRecord = AuditRow;
@@ -188,8 +198,14 @@ actions! {
     RobotDelete = "robot_delete", "delete", "robot";
     /// A permission or policy changed.
     PermissionChange = "permission_change", "update", "permission";
-    /// The audit writer dropped entries (its buffer was full); the detail says how many.
+    /// The audit writer dropped entries (its buffer was full), or counted entries
+    /// beyond the coalescing bounds without recording them one by one; the detail
+    /// says how many and which.
     AuditDropped = "audit_dropped", "delete", "audit_log";
+    /// Old entries were archived and trimmed behind a checkpoint; reference:
+    /// `<first>..<last>` (the trimmed seqs), digest: the archive's SHA-256,
+    /// detail: how many, the anchor hash and the archive path.
+    AuditTrim = "audit_trim", "delete", "audit_log";
 }
 
 impl fmt::Display for AuditAction {
@@ -217,13 +233,51 @@ impl Outcome {
     }
 }
 
+/// Longest actor name, repository, reference or digest stored, in bytes; longer
+/// ones are cut by [`cap_text`].
+pub const MAX_FIELD_BYTES: usize = 256;
+
+/// Longest detail stored, in bytes (a coalescing note included).
+pub const MAX_DETAIL_BYTES: usize = 1024;
+
+/// Cuts `s` to at most `cap` bytes, at a char boundary, ending with the marker
+/// `…(truncated, N bytes)` where N is its original length. Shorter text is left
+/// as it is (so capping twice changes nothing). `cap` must leave room for the
+/// marker (about 30 bytes).
+pub fn cap_text(s: &mut String, cap: usize) {
+    if s.len() <= cap {
+        return;
+    }
+    let marker = format!("…(truncated, {} bytes)", s.len());
+    let mut keep = cap.saturating_sub(marker.len());
+    while keep > 0 && !s.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    s.truncate(keep);
+    s.push_str(&marker);
+}
+
+/// `detail; note`, the detail cut so the whole stays within [`MAX_DETAIL_BYTES`].
+fn with_note(detail: Option<String>, note: &str) -> String {
+    match detail {
+        Some(mut d) => {
+            cap_text(
+                &mut d,
+                MAX_DETAIL_BYTES.saturating_sub(note.len() + 2).max(64),
+            );
+            format!("{d}; {note}")
+        }
+        None => note.to_string(),
+    }
+}
+
 /// One thing to record. Build with [`AuditEntry::new`] and the setters.
 ///
 /// Targets: `repository`, `reference` (tag) and `digest` for registry actions;
 /// for account actions, `repository` holds the project (when project-scoped),
 /// `reference` the name of the user, robot or member acted on, and `detail`
 /// what changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuditEntry {
     /// When, Unix milliseconds.
     pub at_ms: i64,
@@ -291,27 +345,48 @@ impl AuditEntry {
         self
     }
 
+    /// Sets the time, Unix milliseconds.
+    pub fn at(mut self, at_ms: i64) -> Self {
+        self.at_ms = at_ms;
+        self
+    }
+
+    /// Caps every text field: the actor name, repository, reference and digest
+    /// at [`MAX_FIELD_BYTES`], the detail at [`MAX_DETAIL_BYTES`] (see
+    /// [`cap_text`]). [`AuditLog::record`] applies it to every entry.
+    pub fn capped(mut self) -> Self {
+        cap_text(&mut self.actor.name, MAX_FIELD_BYTES);
+        for f in [&mut self.repository, &mut self.reference, &mut self.digest]
+            .into_iter()
+            .flatten()
+        {
+            cap_text(f, MAX_FIELD_BYTES);
+        }
+        if let Some(d) = &mut self.detail {
+            cap_text(d, MAX_DETAIL_BYTES);
+        }
+        self
+    }
+
     fn into_row(self, count: u32, last_at: i64) -> AuditRow {
+        let mut this = self.capped();
         let detail = if count > 1 {
             let c = format!("coalesced {count} pulls, the last at {}", rfc3339(last_at));
-            Some(match self.detail {
-                Some(d) => format!("{d}; {c}"),
-                None => c,
-            })
+            Some(with_note(this.detail.take(), &c))
         } else {
-            self.detail
+            this.detail.take()
         };
         AuditRow {
             seq: 0,
-            at: self.at_ms,
-            actor: self.actor.name,
-            actor_kind: self.actor.kind.as_str().into(),
-            source_ip: self.source_ip.map(|ip| ip.to_string()),
-            action: self.action.as_str().into(),
-            repository: self.repository,
-            reference: self.reference,
-            digest: self.digest,
-            result: self.result.as_str().into(),
+            at: this.at_ms,
+            actor: this.actor.name,
+            actor_kind: this.actor.kind.as_str().into(),
+            source_ip: this.source_ip.map(|ip| ip.to_string()),
+            action: this.action.as_str().into(),
+            repository: this.repository,
+            reference: this.reference,
+            digest: this.digest,
+            result: this.result.as_str().into(),
             detail,
             prev_hash: String::new(),
             hash: String::new(),
@@ -381,6 +456,8 @@ pub struct ChainVerifier {
     next_seq: i64,
     prev_hash: String,
     checked: u64,
+    /// The last trimmed entry, when the chain starts at a checkpoint.
+    anchor: Option<i64>,
 }
 
 impl Default for ChainVerifier {
@@ -389,11 +466,23 @@ impl Default for ChainVerifier {
             next_seq: 1,
             prev_hash: AUDIT_GENESIS.to_string(),
             checked: 0,
+            anchor: None,
         }
     }
 }
 
 impl ChainVerifier {
+    /// A chain that starts after a checkpoint: the first entry must be
+    /// `last_seq + 1` and its `prev_hash` the anchored `last_hash`.
+    pub fn after_checkpoint(last_seq: i64, last_hash: &str) -> ChainVerifier {
+        ChainVerifier {
+            next_seq: last_seq + 1,
+            prev_hash: last_hash.to_string(),
+            checked: 0,
+            anchor: Some(last_seq),
+        }
+    }
+
     /// Checks the next entry: its seq follows the previous one, its `prev_hash` is
     /// the previous entry's hash, and its hash matches its content.
     pub fn check(&mut self, row: &AuditRow) -> std::result::Result<(), ChainBreak> {
@@ -414,7 +503,11 @@ impl ChainVerifier {
             }));
         }
         if row.prev_hash != self.prev_hash {
-            return Err(broken(if self.next_seq == 1 {
+            return Err(broken(if let (Some(a), 0) = (self.anchor, self.checked) {
+                format!(
+                    "does not link to the checkpoint: its prev_hash differs from the anchored hash of trimmed entry {a} (it was altered, or the checkpoint was)"
+                )
+            } else if self.next_seq == 1 {
                 "does not start the chain: its prev_hash is not the genesis value (entries before it were deleted, or it was altered)".into()
             } else {
                 format!(
@@ -452,10 +545,12 @@ impl ChainVerifier {
 pub enum ChainCheck {
     /// Every entry checks out.
     Intact {
-        /// How many entries.
+        /// How many entries (after the checkpoint, when there is one).
         entries: u64,
         /// The last entry's hash: keep it elsewhere to detect a rewritten tail later.
         head_hash: String,
+        /// The latest checkpoint the chain starts from (`None`: from genesis).
+        checkpoint: Option<AuditCheckpoint>,
     },
     /// The first broken entry.
     Broken(ChainBreak),
@@ -509,6 +604,20 @@ pub struct AuditConfig {
     /// dropped (and counted in an `audit_dropped` entry) rather than grow memory
     /// without bound while the database is stuck. Default 100 000.
     pub max_pending: usize,
+    /// How long a failed login or an anonymous token issue absorbs identical
+    /// ones after it: the first is written at once, the rest are counted and
+    /// written as one entry when the window closes. Default 60 s.
+    pub coalesce_window: Duration,
+    /// Distinct coalescing windows held in memory at most; beyond it, new
+    /// distinct entries are counted into an `audit_dropped` entry instead of
+    /// being recorded. Default 10 000.
+    pub max_coalesce_keys: usize,
+    /// Entries older than this are archived and trimmed once a day by the
+    /// process that [`AuditLog::start`]s the log ([`AuditLog::trim_expired`]);
+    /// `None` (the default): keep everything.
+    pub retention: Option<Duration>,
+    /// Where scheduled trims write their archives; `None`: `<data_dir>/audit-archive`.
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl Default for AuditConfig {
@@ -517,9 +626,22 @@ impl Default for AuditConfig {
             enabled: true,
             batch_delay: Duration::from_millis(50),
             max_pending: 100_000,
+            coalesce_window: Duration::from_secs(60),
+            max_coalesce_keys: 10_000,
+            retention: None,
+            archive_dir: None,
         }
     }
 }
+
+/// Distinct coalescing windows one source (an IPv4 address, an IPv6 /64) may
+/// hold per action and result; beyond it, its further distinct entries within
+/// the window are counted into one `audit_dropped` entry for that source. Stops
+/// one client spraying user names or scopes from writing an entry per request.
+pub const MAX_KEYS_PER_SOURCE: usize = 32;
+
+/// How often, at most, the writer closes expired coalescing windows.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Identical pulls in one batch become one entry: the fields that must match.
 fn same_pull(a: &AuditEntry, b: &AuditEntry) -> bool {
@@ -544,6 +666,296 @@ fn pull_key(e: &AuditEntry) -> u64 {
     h.finish()
 }
 
+/// Entries coalesced over a time window: failed logins, and token issues to
+/// anonymous callers — what an unauthenticated client can cause at will.
+fn coalescible(e: &AuditEntry) -> bool {
+    (e.action == AuditAction::Login && e.result == Outcome::Failure)
+        || (e.action == AuditAction::TokenIssue && e.actor.kind == ActorKind::Anonymous)
+}
+
+/// `60 s`, `250 ms`.
+fn span_text(ms: i64) -> String {
+    if ms >= 1000 && ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// One open window: its first entry was written at `opened_at`; `repeats`
+/// identical ones came after it, between `first_repeat` and `last_repeat`.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    opened_at: i64,
+    repeats: u64,
+    first_repeat: i64,
+    last_repeat: i64,
+}
+
+impl Window {
+    fn opened(at: i64) -> Window {
+        Window {
+            opened_at: at,
+            repeats: 0,
+            first_repeat: at,
+            last_repeat: at,
+        }
+    }
+
+    fn add(&mut self, at: i64) {
+        if self.repeats == 0 {
+            self.first_repeat = at;
+            self.last_repeat = at;
+        } else {
+            self.first_repeat = self.first_repeat.min(at);
+            self.last_repeat = self.last_repeat.max(at);
+        }
+        self.repeats = self.repeats.saturating_add(1);
+    }
+
+    /// Closed by `now`: the window length passed (or the clock went back).
+    fn expired(&self, now: i64, window_ms: i64) -> bool {
+        now < self.opened_at || now - self.opened_at >= window_ms
+    }
+
+    fn between(&self) -> String {
+        if self.repeats == 1 || self.first_repeat == self.last_repeat {
+            format!("at {}", rfc3339(self.last_repeat))
+        } else {
+            format!(
+                "between {} and {}",
+                rfc3339(self.first_repeat),
+                rfc3339(self.last_repeat)
+            )
+        }
+    }
+}
+
+/// The per-source bound's key: action, result and source (IPv6 by /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct SourceKey {
+    action: AuditAction,
+    result: Outcome,
+    source: Option<IpAddr>,
+}
+
+impl SourceKey {
+    fn of(e: &AuditEntry) -> SourceKey {
+        let source = e.source_ip.map(|ip| match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(bits.into())
+            }
+        });
+        SourceKey {
+            action: e.action,
+            result: e.result,
+            source,
+        }
+    }
+
+    fn source_text(&self) -> String {
+        match self.source {
+            Some(IpAddr::V6(v6)) => format!("{v6}/64"),
+            Some(ip) => ip.to_string(),
+            None => "no address".into(),
+        }
+    }
+}
+
+/// What [`Coalescer::offer`] decided about an entry.
+#[derive(Debug)]
+enum Offer {
+    /// Counted into an open window (or an overflow count): write nothing now.
+    Absorbed,
+    /// The first of a new window: write it.
+    Write(AuditEntry),
+    /// No room to write it (the pending buffer is full): count it as dropped.
+    Dropped,
+}
+
+/// Windows of failed logins and anonymous token issues (see [`coalescible`]).
+/// Memory is bounded: at most `max_keys` windows, at most
+/// [`MAX_KEYS_PER_SOURCE`] per source, at most `max_keys` per-source overflow
+/// counts, plus one overflow count per action and result.
+#[derive(Debug, Default)]
+struct Coalescer {
+    /// The window's first entry (its `at_ms` zeroed: the key) → the window.
+    windows: HashMap<AuditEntry, Window>,
+    /// Open windows per source.
+    per_source: HashMap<SourceKey, usize>,
+    /// Entries of sources over [`MAX_KEYS_PER_SOURCE`], counted.
+    source_overflow: HashMap<SourceKey, Window>,
+    /// Entries beyond every other bound, counted by action and result.
+    overflow: HashMap<(AuditAction, Outcome), Window>,
+    last_sweep: i64,
+}
+
+impl Coalescer {
+    fn is_empty(&self) -> bool {
+        self.windows.is_empty() && self.source_overflow.is_empty() && self.overflow.is_empty()
+    }
+
+    /// Takes a coalescible entry; windows it closes on the way (an expired one
+    /// with its key) go to `closed` as counted entries.
+    fn offer(
+        &mut self,
+        entry: AuditEntry,
+        window_ms: i64,
+        max_keys: usize,
+        room: bool,
+        closed: &mut Vec<AuditEntry>,
+    ) -> Offer {
+        let at = entry.at_ms;
+        let mut key = entry;
+        key.at_ms = 0;
+        if let Some(w) = self.windows.get_mut(&key) {
+            if !w.expired(at, window_ms) {
+                w.add(at);
+                return Offer::Absorbed;
+            }
+            if let Some(w) = self.windows.remove(&key) {
+                self.close(&key, &w, window_ms, closed);
+            }
+        }
+        let src = SourceKey::of(&key);
+        let open_here = self.per_source.get(&src).copied().unwrap_or(0);
+        if self.windows.len() >= max_keys {
+            self.overflow
+                .entry((key.action, key.result))
+                .or_insert_with(|| Window::opened(at))
+                .add(at);
+            return Offer::Absorbed;
+        }
+        if open_here >= MAX_KEYS_PER_SOURCE {
+            if let Some(w) = self.source_overflow.get_mut(&src) {
+                w.add(at);
+            } else if self.source_overflow.len() < max_keys {
+                let mut w = Window::opened(at);
+                w.add(at);
+                self.source_overflow.insert(src, w);
+            } else {
+                self.overflow
+                    .entry((key.action, key.result))
+                    .or_insert_with(|| Window::opened(at))
+                    .add(at);
+            }
+            return Offer::Absorbed;
+        }
+        if !room {
+            return Offer::Dropped;
+        }
+        *self.per_source.entry(src).or_insert(0) += 1;
+        self.windows.insert(key.clone(), Window::opened(at));
+        key.at_ms = at;
+        Offer::Write(key)
+    }
+
+    /// A window ends: its source frees a slot, and its repeats (if any) become
+    /// one counted entry.
+    fn close(&mut self, key: &AuditEntry, w: &Window, window_ms: i64, out: &mut Vec<AuditEntry>) {
+        let src = SourceKey::of(key);
+        if let Some(n) = self.per_source.get_mut(&src) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(&src);
+            }
+        }
+        if w.repeats == 0 {
+            return;
+        }
+        let mut e = key.clone();
+        e.at_ms = w.last_repeat;
+        let note = format!(
+            "{} more identical {} {} (coalesced within {} of the first)",
+            w.repeats,
+            if w.repeats == 1 { "entry" } else { "entries" },
+            w.between(),
+            span_text(window_ms)
+        );
+        e.detail = Some(with_note(e.detail.take(), &note));
+        out.push(e);
+    }
+
+    /// Closes the windows and overflow counts that expired by `now` (all of them
+    /// with `all`), writing their counted entries to `out`. Without `all`, does
+    /// the work at most once per [`SWEEP_INTERVAL`] (or window, if shorter).
+    fn sweep(
+        &mut self,
+        now: i64,
+        all: bool,
+        window_ms: i64,
+        max_keys: usize,
+        out: &mut Vec<AuditEntry>,
+    ) {
+        let every = (SWEEP_INTERVAL.as_millis() as i64).min(window_ms);
+        if !all && now >= self.last_sweep && now - self.last_sweep < every {
+            return;
+        }
+        self.last_sweep = now;
+        if self.is_empty() {
+            return;
+        }
+        let done: Vec<AuditEntry> = self
+            .windows
+            .iter()
+            .filter(|(_, w)| all || w.expired(now, window_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in done {
+            if let Some(w) = self.windows.remove(&k) {
+                self.close(&k, &w, window_ms, out);
+            }
+        }
+        let span = span_text(window_ms);
+        let done: Vec<SourceKey> = self
+            .source_overflow
+            .iter()
+            .filter(|(_, w)| all || w.expired(now, window_ms))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in done {
+            if let Some(w) = self.source_overflow.remove(&k) {
+                out.push(
+                    AuditEntry::new(Actor::system(), AuditAction::AuditDropped, Outcome::Failure)
+                        .ip(k.source)
+                        .detail(format!(
+                            "{} {} entries ({}) from {} {} not recorded one by one: more than {MAX_KEYS_PER_SOURCE} distinct actors or details from this source within {span}",
+                            w.repeats,
+                            k.action,
+                            k.result.as_str(),
+                            k.source_text(),
+                            w.between()
+                        ))
+                        .at(w.last_repeat),
+                );
+            }
+        }
+        let done: Vec<(AuditAction, Outcome)> = self
+            .overflow
+            .iter()
+            .filter(|(_, w)| all || w.expired(now, window_ms))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in done {
+            if let Some(w) = self.overflow.remove(&k) {
+                out.push(
+                    AuditEntry::new(Actor::system(), AuditAction::AuditDropped, Outcome::Failure)
+                        .detail(format!(
+                            "{} {} entries ({}) {} not recorded one by one: more than {max_keys} distinct ones were being coalesced within {span}",
+                            w.repeats,
+                            k.0,
+                            k.1.as_str(),
+                            w.between()
+                        ))
+                        .at(w.last_repeat),
+                );
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     /// Entries with their coalesced count and the time of the last one.
@@ -552,6 +964,25 @@ struct Pending {
     pulls: HashMap<u64, usize>,
     dropped: u64,
     flushes: Vec<oneshot::Sender<()>>,
+    /// Failed logins and anonymous token issues, over batches.
+    coalescer: Coalescer,
+}
+
+impl Pending {
+    fn push(&mut self, e: AuditEntry) {
+        let at = e.at_ms;
+        self.entries.push((e, 1, at));
+    }
+
+    /// Moves the coalescer's expired (with `all`, every) windows to the batch.
+    fn sweep(&mut self, now: i64, all: bool, w: &Writer) {
+        let mut out = Vec::new();
+        self.coalescer
+            .sweep(now, all, w.window_ms, w.max_keys, &mut out);
+        for e in out {
+            self.push(e);
+        }
+    }
 }
 
 struct Writer {
@@ -560,8 +991,13 @@ struct Writer {
     closing: AtomicBool,
     max_pending: usize,
     batch_delay: Duration,
+    window_ms: i64,
+    max_keys: usize,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     written: AtomicU64,
+    /// Wakes the retention task to stop.
+    stop_retention: Notify,
+    retention_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// The audit trail of one registry process. Cheap to clone.
@@ -574,7 +1010,10 @@ pub struct AuditLog {
 impl AuditLog {
     /// Starts the writer task over the registry's database (needs a tokio
     /// runtime). With `enabled = false`, [`record`](Self::record) does nothing but
-    /// queries and verification still read the stored trail.
+    /// queries and verification still read the stored trail. With `retention`
+    /// set, also starts the retention task: [`AuditLog::trim_expired`] a minute
+    /// after the start and then once a day, archiving to `archive_dir` (default
+    /// `<data_dir>/audit-archive`); [`shutdown`](Self::shutdown) stops it.
     pub fn start(registry: &Registry, cfg: &AuditConfig) -> AuditLog {
         if !cfg.enabled {
             return AuditLog::disabled(registry);
@@ -586,12 +1025,30 @@ impl AuditLog {
             closing: AtomicBool::new(false),
             max_pending: cfg.max_pending.max(1),
             batch_delay: cfg.batch_delay,
+            window_ms: (cfg.coalesce_window.as_millis().min(i64::MAX as u128) as i64).max(1),
+            max_keys: cfg.max_coalesce_keys.max(1),
             task: Mutex::new(None),
             written: AtomicU64::new(0),
+            stop_retention: Notify::new(),
+            retention_task: Mutex::new(None),
         });
         let task = tokio::spawn(run_writer(meta.clone(), writer.clone()));
         if let Ok(mut t) = writer.task.lock() {
             *t = Some(task);
+        }
+        if let Some(retention) = cfg.retention.filter(|r| !r.is_zero()) {
+            let dir = cfg
+                .archive_dir
+                .clone()
+                .unwrap_or_else(|| registry.blobs.root().join("audit-archive"));
+            let reader = AuditLog {
+                meta: meta.clone(),
+                writer: None,
+            };
+            let task = tokio::spawn(run_retention(reader, writer.clone(), retention, dir));
+            if let Ok(mut t) = writer.retention_task.lock() {
+                *t = Some(task);
+            }
         }
         AuditLog {
             meta,
@@ -616,6 +1073,16 @@ impl AuditLog {
         Ok(AuditLog { meta, writer: None })
     }
 
+    /// Opens the trail of `<data_dir>/meta.db` for maintenance (`berth audit
+    /// trim`), migrating the schema if needed; safe while `serve` runs. Records
+    /// nothing.
+    ///
+    /// Errors: [`crate::Error::Meta`] when the database cannot be opened.
+    pub async fn open_for_maintenance(data_dir: &Path) -> Result<AuditLog> {
+        let meta = MetaStore::open_sqlite(&data_dir.join("meta.db")).await?;
+        Ok(AuditLog { meta, writer: None })
+    }
+
     /// True when entries are recorded.
     pub fn enabled(&self) -> bool {
         self.writer.is_some()
@@ -623,16 +1090,51 @@ impl AuditLog {
 
     /// Queues an entry; returns at once and never fails the caller.
     ///
+    /// Every text field is capped first ([`AuditEntry::capped`]).
+    ///
     /// Pulls (action `pull`) identical in actor, IP, repository, reference, digest
     /// and result that wait in the same batch are coalesced into the first one;
-    /// its detail then says how many and when the last was. Other entries are kept
-    /// one by one. When more than `max_pending` entries wait (the database is
-    /// stuck), further entries are dropped and counted; the writer records the
-    /// count as an `audit_dropped` entry with its next batch.
+    /// its detail then says how many and when the last was.
+    ///
+    /// Failed logins and token issues to anonymous callers are coalesced over
+    /// time: the first is written; identical ones (every field but the time
+    /// equal) within `coalesce_window` after it are counted, and when the window
+    /// closes (or on [`flush`](Self::flush)/[`shutdown`](Self::shutdown)) one
+    /// entry with the same fields records them, its detail ending `N more
+    /// identical entries between T1 and T2 (coalesced …)`. At most
+    /// `max_coalesce_keys` windows are open, at most [`MAX_KEYS_PER_SOURCE`] per
+    /// source; entries beyond these bounds are counted into an `audit_dropped`
+    /// entry (per source, or overall) written when its window closes.
+    ///
+    /// Other entries are kept one by one. When more than `max_pending` entries
+    /// wait (the database is stuck), further entries are dropped and counted; the
+    /// writer records the count as an `audit_dropped` entry with its next batch.
     pub fn record(&self, entry: AuditEntry) {
         let Some(w) = &self.writer else { return };
+        let entry = entry.capped();
         let Ok(mut p) = w.pending.lock() else { return };
         let was_empty = p.entries.is_empty();
+        if coalescible(&entry) {
+            let room = p.entries.len() < w.max_pending;
+            let mut closed = Vec::new();
+            let offer = p
+                .coalescer
+                .offer(entry, w.window_ms, w.max_keys, room, &mut closed);
+            for e in closed {
+                p.push(e);
+            }
+            match offer {
+                Offer::Absorbed => {}
+                Offer::Write(e) => p.push(e),
+                Offer::Dropped => p.dropped += 1,
+            }
+            let wake = was_empty && !p.entries.is_empty();
+            drop(p);
+            if wake {
+                w.wake.notify_one();
+            }
+            return;
+        }
         if entry.action == AuditAction::Pull {
             let key = pull_key(&entry);
             if let Some(&i) = p.pulls.get(&key) {
@@ -656,15 +1158,16 @@ impl AuditLog {
             p.dropped += 1;
             return;
         }
-        let at = entry.at_ms;
-        p.entries.push((entry, 1, at));
+        p.push(entry);
         drop(p);
         if was_empty {
             w.wake.notify_one();
         }
     }
 
-    /// Waits until everything recorded before the call is stored.
+    /// Waits until everything recorded before the call is stored, the counts of
+    /// open coalescing windows included (those windows close: the next identical
+    /// entry is written anew).
     pub async fn flush(&self) {
         let Some(w) = &self.writer else { return };
         let (tx, rx) = oneshot::channel();
@@ -677,11 +1180,17 @@ impl AuditLog {
         let _ = rx.await;
     }
 
-    /// Writes what is pending and stops the writer (call on shutdown, after the
-    /// last request finished). Later entries are ignored.
+    /// Writes what is pending (open coalescing windows included) and stops the
+    /// writer and the retention task (call on shutdown, after the last request
+    /// finished). Later entries are ignored.
     pub async fn shutdown(&self) {
         let Some(w) = &self.writer else { return };
         w.closing.store(true, Ordering::SeqCst);
+        w.stop_retention.notify_one();
+        let retention = w.retention_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = retention {
+            let _ = task.await;
+        }
         w.wake.notify_one();
         let task = w.task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
@@ -727,10 +1236,43 @@ impl AuditLog {
             .await?)
     }
 
-    /// Walks the whole chain from the first entry and reports the first entry
-    /// that is missing, out of place or altered.
+    /// Every checkpoint (trim) of the trail, oldest first.
+    pub async fn checkpoints(&self) -> Result<Vec<AuditCheckpoint>> {
+        Ok(self.meta.audit_checkpoints().await?)
+    }
+
+    /// Walks the whole chain and reports the first entry that is missing, out of
+    /// place or altered. Without checkpoints it starts at genesis; otherwise the
+    /// checkpoints must follow one another, and the chain starts after the latest
+    /// one: its first entry's `prev_hash` must be the anchored hash, no entry
+    /// behind the checkpoint may remain, and the chain must hold the `audit_trim`
+    /// entry recording that trim, with the same anchor and archive digest.
     pub async fn verify(&self) -> Result<ChainCheck> {
-        let mut v = ChainVerifier::default();
+        let cps = self.meta.audit_checkpoints().await?;
+        let mut expected_first = 1;
+        for cp in &cps {
+            if cp.first_seq != expected_first {
+                return Ok(ChainCheck::Broken(ChainBreak {
+                    seq: cp.first_seq,
+                    reason: format!(
+                        "starts a checkpoint (trimmed entries {}..{}) but the previous checkpoint ends at entry {}: the checkpoints were altered",
+                        cp.first_seq,
+                        cp.last_seq,
+                        expected_first - 1
+                    ),
+                }));
+            }
+            expected_first = cp.last_seq + 1;
+        }
+        let latest = cps.last().cloned();
+        let mut v = match &latest {
+            Some(cp) => ChainVerifier::after_checkpoint(cp.last_seq, &cp.last_hash),
+            None => ChainVerifier::default(),
+        };
+        let trim_ref = latest
+            .as_ref()
+            .map(|cp| format!("{}..{}", cp.first_seq, cp.last_seq));
+        let mut trim_recorded = latest.is_none();
         let mut after = 0;
         loop {
             let rows = self
@@ -739,31 +1281,353 @@ impl AuditLog {
             let Some(last) = rows.last() else { break };
             after = last.seq;
             for row in &rows {
+                if let Some(cp) = &latest {
+                    if row.seq <= cp.last_seq {
+                        return Ok(ChainCheck::Broken(ChainBreak {
+                            seq: row.seq,
+                            reason: format!(
+                                "is behind the checkpoint through entry {} but still stored: the checkpoint does not describe this trail (forged?)",
+                                cp.last_seq
+                            ),
+                        }));
+                    }
+                }
                 if let Err(b) = v.check(row) {
                     return Ok(ChainCheck::Broken(b));
                 }
+                if let (Some(cp), Some(r)) = (&latest, &trim_ref) {
+                    if row.action == AuditAction::AuditTrim.as_str()
+                        && row.reference.as_deref() == Some(r.as_str())
+                    {
+                        let digest = format!("sha256:{}", cp.archive_sha256);
+                        let anchored = row
+                            .detail
+                            .as_deref()
+                            .is_some_and(|d| d.contains(&cp.last_hash));
+                        if row.digest.as_deref() != Some(digest.as_str()) || !anchored {
+                            return Ok(ChainCheck::Broken(ChainBreak {
+                                seq: row.seq,
+                                reason: format!(
+                                    "records the trim of entries {r} with another anchor or archive digest than the stored checkpoint: the checkpoint was altered"
+                                ),
+                            }));
+                        }
+                        trim_recorded = true;
+                    }
+                }
             }
+        }
+        if let (false, Some(cp)) = (trim_recorded, &latest) {
+            return Ok(ChainCheck::Broken(ChainBreak {
+                seq: cp.last_seq + 1,
+                reason: format!(
+                    "and the rest of the chain hold no audit_trim entry for the checkpoint through entry {}: the checkpoint was forged, or the trail after it removed",
+                    cp.last_seq
+                ),
+            }));
         }
         Ok(ChainCheck::Intact {
             entries: v.checked(),
             head_hash: v.head_hash().to_string(),
+            checkpoint: latest,
         })
+    }
+
+    /// What trimming entries older than `before_ms` would remove: the stored
+    /// entries from the first one up to (not including) the first entry at or
+    /// after `before_ms` (the whole trail when all are older). `None` when
+    /// nothing is that old.
+    pub async fn plan_trim(&self, before_ms: i64) -> Result<Option<TrimPlan>> {
+        let Some((first, head)) = self.meta.audit_span().await? else {
+            return Ok(None);
+        };
+        let last = match self.meta.audit_first_seq_since(before_ms).await? {
+            Some(s) => s - 1,
+            None => head,
+        };
+        Ok((last >= first).then_some(TrimPlan {
+            first_seq: first,
+            last_seq: last,
+            before_ms,
+        }))
+    }
+
+    /// Trims per `plan`: verifies the whole chain (refusing a broken one: its
+    /// tampering would be archived and anchored), writes entries
+    /// `first_seq..=last_seq` to `archive` as JSON lines ([`record_json`], the
+    /// export format; written to `<archive>.partial`, fsynced, renamed, mode
+    /// 0600), then in one transaction stores the checkpoint, deletes the entries
+    /// and appends an `audit_trim` entry (actor `system`, detail starting with
+    /// `origin`). `replace` allows overwriting an existing archive file.
+    ///
+    /// Errors: [`TrimError`]; on a conflict (the trail changed) the archive is
+    /// removed, on a database error it is kept (the commit may have happened).
+    pub async fn trim(
+        &self,
+        plan: &TrimPlan,
+        archive: &Path,
+        origin: &str,
+        replace: bool,
+    ) -> std::result::Result<TrimReport, TrimError> {
+        if let ChainCheck::Broken(b) = self.verify().await? {
+            return Err(TrimError::Broken(b));
+        }
+        if !replace && archive.exists() {
+            return Err(TrimError::Archive {
+                path: archive.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the archive file exists already",
+                ),
+            });
+        }
+        let (sha, last_hash, entries) = self.write_archive(plan, archive).await?;
+        let cp = AuditCheckpoint {
+            first_seq: plan.first_seq,
+            last_seq: plan.last_seq,
+            last_hash: last_hash.clone(),
+            at: berth_meta::store::now_ms(),
+            entries,
+            archive_sha256: sha.clone(),
+            archive: archive.display().to_string(),
+        };
+        let note = AuditEntry::new(Actor::system(), AuditAction::AuditTrim, Outcome::Success)
+            .reference(format!("{}..{}", plan.first_seq, plan.last_seq))
+            .digest(format!("sha256:{sha}"))
+            .detail(format!(
+                "{origin}: {entries} entries older than {} archived and deleted; anchor {last_hash}; archive {}",
+                rfc3339(plan.before_ms),
+                archive.display()
+            ))
+            .into_row(1, 0);
+        match self.meta.audit_trim(&cp, note, chain_hash).await {
+            Ok(AuditTrimOutcome::Trimmed(row)) => Ok(TrimReport {
+                checkpoint: cp,
+                archive: archive.to_path_buf(),
+                note_seq: row.seq,
+            }),
+            Ok(AuditTrimOutcome::Conflict(why)) => {
+                let _ = tokio::fs::remove_file(archive).await;
+                Err(TrimError::Conflict(why))
+            }
+            Err(e) => Err(TrimError::Store(e.into())),
+        }
+    }
+
+    /// The scheduled trim: entries older than `retention` (by their time) are
+    /// archived to `<dir>/audit-<first>-<last>.jsonl` (the directory created mode
+    /// 0700) and trimmed, as [`AuditLog::trim`]. `Ok(None)` when nothing is that
+    /// old. [`AuditLog::start`] calls it once a day when `retention` is set.
+    pub async fn trim_expired(
+        &self,
+        retention: Duration,
+        dir: &Path,
+    ) -> std::result::Result<Option<TrimReport>, TrimError> {
+        let before = berth_meta::store::now_ms()
+            .saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
+        let Some(plan) = self.plan_trim(before).await? else {
+            return Ok(None);
+        };
+        let mut b = tokio::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        b.mode(0o700);
+        b.create(dir).await.map_err(|source| TrimError::Archive {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(format!("audit-{}-{}.jsonl", plan.first_seq, plan.last_seq));
+        // A file of that name is left over from a trim that never committed
+        // (the trail would start after it otherwise): replace it.
+        let origin = format!(
+            "scheduled retention ({} days)",
+            retention.as_secs() / 86_400
+        );
+        self.trim(&plan, &path, &origin, true).await.map(Some)
+    }
+
+    /// Writes the plan's entries to `<path>.partial`, fsyncs, renames to `path`
+    /// and fsyncs the directory. Returns the file's SHA-256, the last entry's
+    /// hash and the count.
+    async fn write_archive(
+        &self,
+        plan: &TrimPlan,
+        path: &Path,
+    ) -> std::result::Result<(String, String, i64), TrimError> {
+        use tokio::io::AsyncWriteExt;
+        let io_err = |source| TrimError::Archive {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let mut opts = tokio::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        opts.mode(0o600);
+        let mut file = opts.open(&partial).await.map_err(io_err)?;
+        let mut sha = Hasher::new(Algorithm::Sha256);
+        let mut next = plan.first_seq;
+        let mut last_hash = String::new();
+        while next <= plan.last_seq {
+            let rows = self
+                .entries_after(&AuditFilter::default(), next - 1, 1000)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut buf = Vec::new();
+            for r in rows.iter().take_while(|r| r.seq <= plan.last_seq) {
+                if r.seq != next {
+                    let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(TrimError::Conflict(format!(
+                        "entry {next} is missing while archiving"
+                    )));
+                }
+                buf.extend_from_slice(record_json(r).to_string().as_bytes());
+                buf.push(b'\n');
+                last_hash.clone_from(&r.hash);
+                next += 1;
+            }
+            sha.update(&buf);
+            file.write_all(&buf).await.map_err(io_err)?;
+        }
+        if next <= plan.last_seq {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(TrimError::Conflict(format!(
+                "entries {next}..{} are gone (trimmed concurrently?)",
+                plan.last_seq
+            )));
+        }
+        file.flush().await.map_err(io_err)?;
+        file.sync_all().await.map_err(io_err)?;
+        drop(file);
+        tokio::fs::rename(&partial, path).await.map_err(io_err)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Ok(d) = tokio::fs::File::open(parent).await {
+                let _ = d.sync_all().await;
+            }
+        }
+        let count = plan.last_seq - plan.first_seq + 1;
+        Ok((sha.finish().hex().to_string(), last_hash, count))
+    }
+}
+
+/// Entries to trim: `first_seq..=last_seq`, all before `before_ms` (see
+/// [`AuditLog::plan_trim`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrimPlan {
+    /// The first stored entry.
+    pub first_seq: i64,
+    /// The last entry to trim.
+    pub last_seq: i64,
+    /// The cut-off time asked for, Unix ms.
+    pub before_ms: i64,
+}
+
+impl TrimPlan {
+    /// How many entries.
+    pub fn entries(&self) -> u64 {
+        (self.last_seq - self.first_seq + 1).max(0) as u64
+    }
+}
+
+/// What [`AuditLog::trim`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrimReport {
+    /// The stored checkpoint.
+    pub checkpoint: AuditCheckpoint,
+    /// The archive written.
+    pub archive: PathBuf,
+    /// `seq` of the `audit_trim` entry recording the trim.
+    pub note_seq: i64,
+}
+
+/// Why [`AuditLog::trim`] did not trim.
+#[derive(Debug, thiserror::Error)]
+pub enum TrimError {
+    /// The chain does not verify: trimming would archive and anchor the damage.
+    #[error("the audit trail is broken ({0}); nothing trimmed: investigate first")]
+    Broken(ChainBreak),
+    /// Writing the archive failed.
+    #[error("archive {}: {source}", path.display())]
+    Archive {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The trail changed under the trim (another trim ran); nothing trimmed.
+    #[error("nothing trimmed: {0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+impl From<berth_meta::MetaError> for TrimError {
+    fn from(e: berth_meta::MetaError) -> Self {
+        TrimError::Store(e.into())
+    }
+}
+
+/// A day.
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The retention task: trims a minute after the start, then daily, until
+/// [`AuditLog::shutdown`].
+async fn run_retention(log: AuditLog, w: Arc<Writer>, retention: Duration, dir: PathBuf) {
+    let mut wait = Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = w.stop_retention.notified() => return,
+        }
+        if w.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        match log.trim_expired(retention, &dir).await {
+            Ok(Some(r)) => tracing::info!(
+                entries = r.checkpoint.entries,
+                first = r.checkpoint.first_seq,
+                last = r.checkpoint.last_seq,
+                anchor = %r.checkpoint.last_hash,
+                archive = %r.archive.display(),
+                "audit: trimmed entries past the retention period"
+            ),
+            Ok(None) => tracing::debug!("audit: nothing past the retention period"),
+            Err(e) => tracing::error!("audit: scheduled trim failed: {e}"),
+        }
+        wait = DAY;
     }
 }
 
 async fn run_writer(meta: MetaStore, w: Arc<Writer>) {
     loop {
-        let idle = w
-            .pending
-            .lock()
-            .map(|p| p.entries.is_empty() && p.flushes.is_empty() && p.dropped == 0)
-            .unwrap_or(true);
         let closing = w.closing.load(Ordering::SeqCst);
+        let (idle, coalescing) = match w.pending.lock() {
+            Ok(mut p) => {
+                let all = closing || !p.flushes.is_empty();
+                p.sweep(berth_meta::store::now_ms(), all, &w);
+                (
+                    p.entries.is_empty() && p.flushes.is_empty() && p.dropped == 0,
+                    !p.coalescer.is_empty(),
+                )
+            }
+            Err(_) => return,
+        };
         if idle && closing {
             return;
         }
         if idle {
-            w.wake.notified().await;
+            if coalescing {
+                // Open windows close by time: look again shortly.
+                let tick = SWEEP_INTERVAL.min(Duration::from_millis(w.window_ms as u64));
+                let _ = tokio::time::timeout(tick, w.wake.notified()).await;
+            } else {
+                w.wake.notified().await;
+            }
             continue;
         }
         let urgent = closing || w.pending.lock().map_or(true, |p| !p.flushes.is_empty());
@@ -771,21 +1635,28 @@ async fn run_writer(meta: MetaStore, w: Arc<Writer>) {
             // Gather more; a flush or shutdown cuts the wait short.
             let _ = tokio::time::timeout(w.batch_delay, w.wake.notified()).await;
         }
-        let taken = match w.pending.lock() {
-            Ok(mut p) => std::mem::take(&mut *p),
+        let (entries, dropped, flushes) = match w.pending.lock() {
+            Ok(mut p) => {
+                let all = w.closing.load(Ordering::SeqCst) || !p.flushes.is_empty();
+                p.sweep(berth_meta::store::now_ms(), all, &w);
+                p.pulls.clear();
+                (
+                    std::mem::take(&mut p.entries),
+                    std::mem::take(&mut p.dropped),
+                    std::mem::take(&mut p.flushes),
+                )
+            }
             Err(_) => return,
         };
-        let mut rows: Vec<AuditRow> = taken
-            .entries
+        let mut rows: Vec<AuditRow> = entries
             .into_iter()
             .map(|(e, n, last)| e.into_row(n, last))
             .collect();
-        if taken.dropped > 0 {
+        if dropped > 0 {
             rows.push(
                 AuditEntry::new(Actor::system(), AuditAction::AuditDropped, Outcome::Failure)
                     .detail(format!(
-                        "{} entries dropped: more than the pending limit waited to be written",
-                        taken.dropped
+                        "{dropped} entries dropped: more than the pending limit waited to be written"
                     ))
                     .into_row(1, 0),
             );
@@ -818,7 +1689,7 @@ async fn run_writer(meta: MetaStore, w: Arc<Writer>) {
                 }
             }
         }
-        for f in taken.flushes {
+        for f in flushes {
             let _ = f.send(());
         }
     }
@@ -844,6 +1715,156 @@ pub fn record_json(r: &AuditRecord) -> serde_json::Value {
         "detail": r.detail,
         "prev_hash": r.prev_hash,
         "hash": r.hash,
+    })
+}
+
+/// Reads back one line of [`record_json`] (an export or archive line); `None`
+/// when a field is missing or of the wrong type. `at_ms` is the time used.
+pub fn record_from_json(v: &serde_json::Value) -> Option<AuditRecord> {
+    let text = |k: &str| v.get(k)?.as_str().map(str::to_string);
+    let opt = |k: &str| -> Option<Option<String>> {
+        match v.get(k)? {
+            serde_json::Value::Null => Some(None),
+            serde_json::Value::String(s) => Some(Some(s.clone())),
+            _ => None,
+        }
+    };
+    Some(AuditRow {
+        seq: v.get("seq")?.as_i64()?,
+        at: v.get("at_ms")?.as_i64()?,
+        actor: text("actor")?,
+        actor_kind: text("actor_kind")?,
+        source_ip: opt("source_ip")?,
+        action: text("action")?,
+        repository: opt("repository")?,
+        reference: opt("reference")?,
+        digest: opt("digest")?,
+        result: text("result")?,
+        detail: opt("detail")?,
+        prev_hash: text("prev_hash")?,
+        hash: text("hash")?,
+    })
+}
+
+/// Where an archive's chain starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveStart {
+    /// At entry 1, from the genesis value.
+    Genesis,
+    /// Right after this earlier checkpoint, from its anchored hash.
+    Checkpoint(AuditCheckpoint),
+}
+
+/// The result of [`verify_archive`].
+// One value per archive checked: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveCheck {
+    /// The archive is an intact chain from `start` to a checkpoint's anchor.
+    Intact {
+        /// Entries in the archive.
+        entries: u64,
+        /// Its first and last `seq`.
+        first_seq: i64,
+        /// Its last `seq` (the checkpoint's `last_seq`).
+        last_seq: i64,
+        /// Where its chain starts.
+        start: ArchiveStart,
+        /// The checkpoint whose anchor its last entry's hash is.
+        checkpoint: AuditCheckpoint,
+        /// SHA-256 of the file's bytes.
+        sha256: String,
+        /// Whether that is the digest the checkpoint recorded (false: the file
+        /// was rewritten, e.g. re-exported, though its entries check out).
+        sha256_matches: bool,
+    },
+    /// Why it does not check out.
+    Broken(String),
+}
+
+/// Checks an archive file (JSON lines of [`record_json`], as `berth audit trim`
+/// writes them) against the trail's checkpoints: every line is an entry, the
+/// entries form an intact chain that starts at genesis (entry 1) or right after
+/// one of `checkpoints` (its first `prev_hash` the anchored hash), and it ends
+/// at a checkpoint's `last_seq` with that checkpoint's anchored hash.
+///
+/// Errors: reading the file failed.
+pub fn verify_archive(
+    path: &Path,
+    checkpoints: &[AuditCheckpoint],
+) -> std::io::Result<ArchiveCheck> {
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut sha = Hasher::new(Algorithm::Sha256);
+    let mut line = Vec::new();
+    let mut verifier: Option<ChainVerifier> = None;
+    let mut start = ArchiveStart::Genesis;
+    let (mut first_seq, mut last_seq, mut n) = (0, 0, 0u64);
+    let mut lineno = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        lineno += 1;
+        sha.update(&line);
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let Some(row) = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .as_ref()
+            .and_then(record_from_json)
+        else {
+            return Ok(ArchiveCheck::Broken(format!(
+                "line {lineno} is not an audit entry"
+            )));
+        };
+        let v = match &mut verifier {
+            Some(v) => v,
+            None => {
+                first_seq = row.seq;
+                let v = if row.seq == 1 {
+                    ChainVerifier::default()
+                } else if let Some(cp) = checkpoints.iter().find(|c| c.last_seq == row.seq - 1) {
+                    start = ArchiveStart::Checkpoint(cp.clone());
+                    ChainVerifier::after_checkpoint(cp.last_seq, &cp.last_hash)
+                } else {
+                    return Ok(ArchiveCheck::Broken(format!(
+                        "the archive starts at entry {}, which follows neither the genesis nor a checkpoint",
+                        row.seq
+                    )));
+                };
+                verifier.insert(v)
+            }
+        };
+        if let Err(b) = v.check(&row) {
+            return Ok(ArchiveCheck::Broken(format!("archive {b}")));
+        }
+        last_seq = row.seq;
+        n += 1;
+    }
+    let Some(v) = verifier else {
+        return Ok(ArchiveCheck::Broken("the archive holds no entries".into()));
+    };
+    let sha256 = sha.finish().hex().to_string();
+    let Some(cp) = checkpoints
+        .iter()
+        .find(|c| c.last_seq == last_seq && c.last_hash == v.head_hash())
+    else {
+        return Ok(ArchiveCheck::Broken(format!(
+            "the archive ends at entry {last_seq} (hash {}), which is no checkpoint's anchor: not the archive of a trim of this trail, or cut short",
+            v.head_hash()
+        )));
+    };
+    Ok(ArchiveCheck::Intact {
+        entries: n,
+        first_seq,
+        last_seq,
+        start,
+        sha256_matches: sha256 == cp.archive_sha256,
+        sha256,
+        checkpoint: cp.clone(),
     })
 }
 
@@ -1183,7 +2204,12 @@ mod tests {
         log.record(sample(AuditAction::Push));
         let ro = AuditLog::open_read_only(dir.path()).await.unwrap();
         match ro.verify().await.unwrap() {
-            ChainCheck::Intact { entries, head_hash } => {
+            ChainCheck::Intact {
+                entries,
+                head_hash,
+                checkpoint,
+            } => {
+                assert_eq!(checkpoint, None);
                 assert_eq!(entries, 6);
                 assert_eq!(head_hash.len(), 64);
             }
@@ -1260,5 +2286,443 @@ mod tests {
             0
         );
         reg.close().await;
+    }
+
+    fn failed_login(user: &str, ip: u8) -> AuditEntry {
+        AuditEntry::new(Actor::user(user), AuditAction::Login, Outcome::Failure)
+            .ip(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, ip))))
+            .detail("incorrect username or password")
+    }
+
+    fn anonymous_token(ip: u8) -> AuditEntry {
+        AuditEntry::new(
+            Actor::anonymous(),
+            AuditAction::TokenIssue,
+            Outcome::Success,
+        )
+        .ip(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, ip))))
+        .detail("no scope")
+    }
+
+    async fn all_rows(log: &AuditLog) -> Vec<AuditRow> {
+        log.entries_after(&AuditFilter::default(), 0, 10_000)
+            .await
+            .unwrap()
+    }
+
+    /// `N` of a detail ending `N more identical entries …`, 0 without one.
+    fn repeats(r: &AuditRow) -> u64 {
+        let d = r.detail.as_deref().unwrap_or("");
+        d.split("; ")
+            .find_map(|part| part.split_once(" more identical "))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn cap_text_cuts_at_a_char_boundary_and_says_how_long_it_was() {
+        let mut s = "a".repeat(256);
+        cap_text(&mut s, 256);
+        assert_eq!(s.len(), 256, "at the cap: unchanged");
+        let mut s = "é".repeat(20_000); // 40 000 bytes, two per char
+        cap_text(&mut s, 256);
+        assert!(s.len() <= 256, "{}", s.len());
+        assert!(s.ends_with("…(truncated, 40000 bytes)"), "{s}");
+        assert!(s.starts_with("éé"));
+        let once = s.clone();
+        cap_text(&mut s, 256);
+        assert_eq!(s, once, "capping twice changes nothing");
+    }
+
+    #[tokio::test]
+    async fn every_text_field_of_an_entry_is_capped() {
+        let (_dir, reg) = registry().await;
+        let log = AuditLog::start(&reg, &AuditConfig::default());
+        let huge = "ü".repeat(22_500); // 45 000 bytes
+        log.record(
+            AuditEntry::new(
+                Actor::user(huge.clone()),
+                AuditAction::Push,
+                Outcome::Failure,
+            )
+            .repository(huge.clone())
+            .reference(huge.clone())
+            .digest(huge.clone())
+            .detail(huge.clone()),
+        );
+        // Coalesced entries keep their note within the cap too.
+        for _ in 0..3 {
+            log.record(failed_login(&huge, 1).detail(huge.clone()));
+        }
+        log.flush().await;
+        let rows = all_rows(&log).await;
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        let marker = "…(truncated, 45000 bytes)";
+        let r = &rows[0];
+        for f in [
+            Some(&r.actor),
+            r.repository.as_ref(),
+            r.reference.as_ref(),
+            r.digest.as_ref(),
+        ] {
+            let f = f.unwrap();
+            assert!(f.len() <= MAX_FIELD_BYTES && f.ends_with(marker), "{f}");
+        }
+        let d = r.detail.as_deref().unwrap();
+        assert!(d.len() <= MAX_DETAIL_BYTES && d.ends_with(marker), "{d}");
+        assert!(rows[1].actor.len() <= MAX_FIELD_BYTES);
+        let counted = rows[2].detail.as_deref().unwrap();
+        assert!(counted.len() <= MAX_DETAIL_BYTES, "{}", counted.len());
+        assert_eq!(repeats(&rows[2]), 2, "{counted}");
+        assert!(matches!(
+            log.verify().await.unwrap(),
+            ChainCheck::Intact { .. }
+        ));
+        log.shutdown().await;
+        reg.close().await;
+    }
+
+    #[tokio::test]
+    async fn failed_logins_and_anonymous_token_issues_coalesce_across_batches_into_counted_entries()
+    {
+        let (dir, reg) = registry().await;
+        let log = AuditLog::start(
+            &reg,
+            &AuditConfig {
+                batch_delay: Duration::from_millis(1),
+                ..Default::default()
+            },
+        );
+        for i in 0..500 {
+            log.record(failed_login("mallory", 1));
+            log.record(anonymous_token(1));
+            log.record(anonymous_token(1));
+            log.record(anonymous_token(1));
+            log.record(anonymous_token(1));
+            if i % 100 == 0 {
+                // Let the writer commit a batch in between: coalescing spans batches.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        // Not coalesced: a successful login, a user's token, a failed push.
+        for _ in 0..2 {
+            log.record(
+                AuditEntry::new(Actor::user("alice"), AuditAction::Login, Outcome::Success)
+                    .ip(Some(IpAddr::V4(Ipv4Addr::LOCALHOST))),
+            );
+            log.record(AuditEntry::new(
+                Actor::user("alice"),
+                AuditAction::TokenIssue,
+                Outcome::Success,
+            ));
+        }
+        // A different detail is a different key.
+        log.record(failed_login("mallory", 1).detail("throttled after repeated failures"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let before_close = all_rows(&log).await;
+        assert_eq!(before_close.len(), 7, "{before_close:#?}");
+        assert!(before_close.iter().all(|r| repeats(r) == 0));
+        // The windows are still open: shutdown writes their counts.
+        log.shutdown().await;
+        let ro = AuditLog::open_read_only(dir.path()).await.unwrap();
+        let rows = all_rows(&ro).await;
+        assert_eq!(rows.len(), 9, "{rows:#?}");
+        let count = |action: &str, detail: &str| -> u64 {
+            rows.iter()
+                .filter(|r| {
+                    r.action == action && (r.result == "failure" || r.actor_kind == "anonymous")
+                })
+                .filter(|r| r.detail.as_deref().is_some_and(|d| d.starts_with(detail)))
+                // The first entry of a window stands for itself, a counted one for N.
+                .map(|r| repeats(r).max(1))
+                .sum()
+        };
+        assert_eq!(count("login", "incorrect"), 500);
+        assert_eq!(count("token_issue", "no scope"), 2000);
+        let counted = rows.iter().find(|r| repeats(r) == 1999).unwrap();
+        assert_eq!(counted.actor, "anonymous");
+        assert_eq!(counted.source_ip.as_deref(), Some("10.0.0.1"));
+        let d = counted.detail.as_deref().unwrap();
+        assert!(
+            d.starts_with("no scope; 1999 more identical entries between "),
+            "{d}"
+        );
+        assert!(matches!(
+            ro.verify().await.unwrap(),
+            ChainCheck::Intact { entries: 9, .. }
+        ));
+        reg.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_coalescing_window_closes_by_itself_and_the_next_identical_entry_opens_another() {
+        let (_dir, reg) = registry().await;
+        let log = AuditLog::start(
+            &reg,
+            &AuditConfig {
+                batch_delay: Duration::from_millis(1),
+                coalesce_window: Duration::from_millis(300),
+                ..Default::default()
+            },
+        );
+        for _ in 0..10 {
+            log.record(failed_login("mallory", 2));
+        }
+        // No flush: the writer closes the window on its own once 300 ms passed.
+        let mut rows = Vec::new();
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            rows = all_rows(&log).await;
+            if rows.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(rows.len(), 2, "{rows:#?}");
+        assert_eq!(repeats(&rows[0]), 0);
+        assert_eq!(repeats(&rows[1]), 9, "{:?}", rows[1].detail);
+        assert!(rows[1].detail.as_deref().unwrap().contains("within 300 ms"));
+        assert!(log
+            .writer
+            .as_ref()
+            .unwrap()
+            .pending
+            .lock()
+            .unwrap()
+            .coalescer
+            .is_empty());
+        // The next one is written at once, as the first of a new window.
+        log.record(failed_login("mallory", 2));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let rows = all_rows(&log).await;
+        assert_eq!(rows.len(), 3);
+        assert_eq!(repeats(&rows[2]), 0);
+        log.shutdown().await;
+        reg.close().await;
+    }
+
+    #[tokio::test]
+    async fn distinct_entries_beyond_the_key_bounds_are_counted_not_kept() {
+        let (_dir, reg) = registry().await;
+        let log = AuditLog::start(
+            &reg,
+            &AuditConfig {
+                batch_delay: Duration::from_secs(3600),
+                max_coalesce_keys: 5,
+                ..Default::default()
+            },
+        );
+        // 40 distinct sources: 5 windows open, the other 35 are only counted.
+        for ip in 0..40u8 {
+            log.record(failed_login(&format!("user{ip}"), ip));
+        }
+        {
+            let p = log.writer.as_ref().unwrap().pending.lock().unwrap();
+            assert_eq!(p.coalescer.windows.len(), 5);
+            assert_eq!(p.entries.len(), 5);
+        }
+        log.flush().await;
+        let rows = all_rows(&log).await;
+        assert_eq!(rows.len(), 6, "{rows:#?}");
+        let dropped = &rows[5];
+        assert_eq!(dropped.action, "audit_dropped");
+        let d = dropped.detail.as_deref().unwrap();
+        assert!(d.starts_with("35 login entries (failure) "), "{d}");
+        assert!(d.contains("more than 5 distinct"), "{d}");
+        log.shutdown().await;
+
+        // One source spraying user names: MAX_KEYS_PER_SOURCE written, the rest counted.
+        let log = AuditLog::start(
+            &reg,
+            &AuditConfig {
+                batch_delay: Duration::from_secs(3600),
+                ..Default::default()
+            },
+        );
+        for i in 0..100 {
+            log.record(failed_login(&format!("spray{i}"), 9));
+        }
+        log.flush().await;
+        let rows = all_rows(&log).await;
+        let new: Vec<_> = rows.iter().skip(6).collect();
+        assert_eq!(new.len(), MAX_KEYS_PER_SOURCE + 1, "{new:#?}");
+        let d = new.last().unwrap().detail.as_deref().unwrap();
+        assert!(
+            d.starts_with(&format!(
+                "{} login entries (failure) from 10.0.0.9 ",
+                100 - MAX_KEYS_PER_SOURCE
+            )),
+            "{d}"
+        );
+        assert_eq!(new.last().unwrap().source_ip.as_deref(), Some("10.0.0.9"));
+        log.shutdown().await;
+        reg.close().await;
+    }
+
+    /// A trail of `n` pushes, the first `old` of them at 1970 + i ms.
+    async fn old_trail(reg: &Registry, n: usize, old: usize) -> AuditLog {
+        let log = AuditLog::start(reg, &AuditConfig::default());
+        for i in 0..n {
+            let mut e = sample(AuditAction::Push).reference(format!("v{i}"));
+            if i < old {
+                e.at_ms = 1_000 + i as i64;
+            }
+            log.record(e);
+        }
+        log.flush().await;
+        log
+    }
+
+    #[tokio::test]
+    async fn trimming_archives_old_entries_behind_a_checkpoint_and_verify_starts_there() {
+        let (dir, reg) = registry().await;
+        let log = old_trail(&reg, 10, 6).await;
+        let plan = log.plan_trim(1_000_000).await.unwrap().unwrap();
+        assert_eq!((plan.first_seq, plan.last_seq, plan.entries()), (1, 6, 6));
+        let archive = dir.path().join("a1.jsonl");
+        let r = log.trim(&plan, &archive, "test", false).await.unwrap();
+        assert_eq!(r.note_seq, 11);
+        assert_eq!(r.checkpoint.entries, 6);
+        // Not twice into the same file.
+        assert!(matches!(
+            log.trim(&plan, &archive, "test", false).await,
+            Err(TrimError::Archive { .. })
+        ));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&archive).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let rows = all_rows(&log).await;
+        assert_eq!(rows.first().unwrap().seq, 7);
+        assert_eq!(rows.first().unwrap().prev_hash, r.checkpoint.last_hash);
+        let note = rows.last().unwrap();
+        assert_eq!(note.action, "audit_trim");
+        assert_eq!(note.reference.as_deref(), Some("1..6"));
+        match log.verify().await.unwrap() {
+            ChainCheck::Intact {
+                entries,
+                checkpoint,
+                ..
+            } => {
+                assert_eq!(entries, 5);
+                assert_eq!(checkpoint.as_ref(), Some(&r.checkpoint));
+            }
+            other => panic!("{other:?}"),
+        }
+        let cps = log.checkpoints().await.unwrap();
+        match verify_archive(&archive, &cps).unwrap() {
+            ArchiveCheck::Intact {
+                entries,
+                start,
+                sha256_matches,
+                ..
+            } => {
+                assert_eq!(entries, 6);
+                assert_eq!(start, ArchiveStart::Genesis);
+                assert!(sha256_matches);
+            }
+            other => panic!("{other:?}"),
+        }
+        // An edited archive line, or a truncated archive, fails.
+        let text = std::fs::read_to_string(&archive).unwrap();
+        let edited = dir.path().join("edited.jsonl");
+        std::fs::write(&edited, text.replacen("\"v2\"", "\"v9\"", 1)).unwrap();
+        match verify_archive(&edited, &cps).unwrap() {
+            ArchiveCheck::Broken(why) => assert!(why.contains("entry 3 was altered"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        let cut = dir.path().join("cut.jsonl");
+        let lines: Vec<_> = text.lines().take(5).collect();
+        std::fs::write(&cut, lines.join("\n")).unwrap();
+        assert!(matches!(
+            verify_archive(&cut, &cps).unwrap(),
+            ArchiveCheck::Broken(_)
+        ));
+
+        // The scheduled trim: everything older than a day (all 1970 entries are
+        // gone already; make more old ones), archived beside, from the checkpoint.
+        for i in 0..3 {
+            let mut e = sample(AuditAction::Pull).reference(format!("p{i}"));
+            e.at_ms = 2_000;
+            log.record(e);
+        }
+        log.flush().await;
+        // Entries 7..11 are recent, so only a cut-off in the future takes them.
+        let r2 = log
+            .trim(
+                &log.plan_trim(i64::MAX).await.unwrap().unwrap(),
+                &dir.path().join("a2.jsonl"),
+                "test",
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!((r2.checkpoint.first_seq, r2.checkpoint.last_seq), (7, 14));
+        let cps = log.checkpoints().await.unwrap();
+        match verify_archive(&dir.path().join("a2.jsonl"), &cps).unwrap() {
+            ArchiveCheck::Intact { start, .. } => {
+                assert_eq!(start, ArchiveStart::Checkpoint(r.checkpoint.clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Everything was trimmed but the note: the chain continues from it.
+        log.record(sample(AuditAction::Delete));
+        log.flush().await;
+        assert!(matches!(
+            log.verify().await.unwrap(),
+            ChainCheck::Intact { entries: 2, .. }
+        ));
+        log.shutdown().await;
+        reg.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_scheduled_trim_archives_entries_past_retention_into_the_archive_dir() {
+        let (dir, reg) = registry().await;
+        let log = old_trail(&reg, 5, 3).await;
+        let archive_dir = dir.path().join("audit-archive");
+        let r = log
+            .trim_expired(Duration::from_secs(86_400), &archive_dir)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.archive, archive_dir.join("audit-1-3.jsonl"));
+        assert!(r.archive.exists());
+        assert!(!archive_dir.join("audit-1-3.jsonl.partial").exists());
+        // Nothing more is that old.
+        assert!(log
+            .trim_expired(Duration::from_secs(86_400), &archive_dir)
+            .await
+            .unwrap()
+            .is_none());
+        match log.verify().await.unwrap() {
+            ChainCheck::Intact {
+                entries,
+                checkpoint,
+                ..
+            } => {
+                assert_eq!(entries, 3); // entries 4, 5 and the audit_trim note
+                assert_eq!(checkpoint.unwrap().last_seq, 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        log.shutdown().await;
+        reg.close().await;
+    }
+
+    #[test]
+    fn a_chain_after_a_checkpoint_must_start_next_to_it_and_link_to_its_anchor() {
+        let rows = chain(4);
+        let mut v = ChainVerifier::after_checkpoint(2, &rows[1].hash);
+        assert!(v.check(&rows[2]).is_ok() && v.check(&rows[3]).is_ok());
+        // Another anchor: the first remaining entry is named.
+        let mut v = ChainVerifier::after_checkpoint(2, &"e".repeat(64));
+        let b = v.check(&rows[2]).unwrap_err();
+        assert_eq!(b.seq, 3);
+        assert!(b.reason.contains("does not link to the checkpoint"), "{b}");
+        // Entries missing right after the checkpoint.
+        let mut v = ChainVerifier::after_checkpoint(1, &rows[0].hash);
+        assert!(v.check(&rows[2]).unwrap_err().reason.contains("missing"));
     }
 }

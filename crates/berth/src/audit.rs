@@ -1,12 +1,15 @@
-//! `berth audit verify` and `berth audit export`: read-only over `meta.db`, safe
-//! while `serve` runs (docs/audit.md).
+//! `berth audit verify`, `berth audit export` (read-only over `meta.db`) and
+//! `berth audit trim` (archive old entries, delete them behind a checkpoint);
+//! all safe while `serve` runs (docs/audit.md).
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use berth_registry::audit::{self, AuditFilter, AuditLog, ChainCheck};
+use berth_registry::audit::{
+    self, ArchiveCheck, ArchiveStart, AuditCheckpoint, AuditFilter, AuditLog, ChainCheck, TrimError,
+};
 
 async fn open(data_dir: &Path) -> anyhow::Result<AuditLog> {
     if !data_dir.join("meta.db").exists() {
@@ -17,21 +20,172 @@ async fn open(data_dir: &Path) -> anyhow::Result<AuditLog> {
         .with_context(|| format!("opening the audit trail in {}", data_dir.display()))
 }
 
-/// Walks the chain: exit 0 and the entry count and head hash when intact; exit 1
-/// and `entry <seq> <why>` for the first broken entry.
-pub async fn verify(data_dir: &Path) -> anyhow::Result<ExitCode> {
+fn checkpoint_text(cp: &AuditCheckpoint) -> String {
+    format!(
+        "entries {}..{} ({}) trimmed at {}, anchor hash {}, archive sha256 {} ({})",
+        cp.first_seq,
+        cp.last_seq,
+        cp.entries,
+        audit::rfc3339(cp.at),
+        cp.last_hash,
+        cp.archive_sha256,
+        cp.archive
+    )
+}
+
+/// Walks the chain: exit 0 and the entry count and head hash (and the
+/// checkpoint it starts at) when intact; exit 1 and `entry <seq> <why>` for the
+/// first broken entry. Each of `archives` is then checked against the
+/// checkpoints ([`audit::verify_archive`]); a broken one also exits 1.
+pub async fn verify(data_dir: &Path, archives: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
     let log = open(data_dir).await?;
     let check = log.verify().await.context("reading the audit trail")?;
-    Ok(match check {
-        ChainCheck::Intact { entries, head_hash } => {
+    let mut ok = match check {
+        ChainCheck::Intact {
+            entries,
+            head_hash,
+            checkpoint,
+        } => {
             println!("audit trail intact: {entries} entries, head hash {head_hash}");
-            ExitCode::SUCCESS
+            match checkpoint {
+                Some(cp) => println!(
+                    "starts at checkpoint: {}; entries before it are proven only by their archive (berth audit verify --archive)",
+                    checkpoint_text(&cp)
+                ),
+                None => println!("starts at genesis (never trimmed)"),
+            }
+            true
         }
         ChainCheck::Broken(b) => {
             println!("audit trail broken: {b}");
-            ExitCode::from(1)
+            false
         }
+    };
+    if !archives.is_empty() {
+        let cps = log.checkpoints().await.context("reading the checkpoints")?;
+        for path in archives {
+            let check = audit::verify_archive(path, &cps)
+                .with_context(|| format!("reading the archive {}", path.display()))?;
+            match check {
+                ArchiveCheck::Intact {
+                    entries,
+                    first_seq,
+                    last_seq,
+                    start,
+                    checkpoint,
+                    sha256,
+                    sha256_matches,
+                } => {
+                    let from = match start {
+                        ArchiveStart::Genesis => "genesis".to_string(),
+                        ArchiveStart::Checkpoint(c) => {
+                            format!("the checkpoint through entry {}", c.last_seq)
+                        }
+                    };
+                    println!(
+                        "archive {} intact: {entries} entries {first_seq}..{last_seq}, linked from {from} to the anchor of the checkpoint through entry {}; sha256 {sha256} {}",
+                        path.display(),
+                        checkpoint.last_seq,
+                        if sha256_matches {
+                            "as recorded"
+                        } else {
+                            "differs from the recorded one (the file was rewritten; its entries check out)"
+                        }
+                    );
+                }
+                ArchiveCheck::Broken(why) => {
+                    println!("archive {} broken: {why}", path.display());
+                    ok = false;
+                }
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+/// `--before`: a time ([`audit::parse_time`]) or an age in days (`90d`).
+fn cutoff(before: &str) -> anyhow::Result<i64> {
+    let b = before.trim();
+    if let Some(days) = b.strip_suffix(['d', 'D']) {
+        if !days.is_empty() && days.bytes().all(|c| c.is_ascii_digit()) {
+            let days: i64 = days.parse().context("--before: too many days")?;
+            let now = chrono::Utc::now().timestamp_millis();
+            return Ok(now.saturating_sub(days.saturating_mul(86_400_000)));
+        }
+    }
+    audit::parse_time(b).with_context(|| {
+        format!("--before {before:?}: use RFC 3339 UTC (2026-12-01T03:00:00Z), a date (2026-12-01), Unix milliseconds or an age (90d)")
+    })
+}
+
+/// Archives the entries before `before` to `archive` and trims them behind a
+/// checkpoint (only with `yes`; otherwise prints the plan). Exit 0 when done or
+/// nothing to do, 1 when the trail is broken (nothing trimmed).
+pub async fn trim(
+    data_dir: &Path,
+    before: &str,
+    archive: &Path,
+    yes: bool,
+) -> anyhow::Result<ExitCode> {
+    let before_ms = cutoff(before)?;
+    if !data_dir.join("meta.db").exists() {
+        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
+    }
+    if archive.exists() {
+        anyhow::bail!(
+            "the archive {} exists already: choose a new file (archives are kept, never overwritten)",
+            archive.display()
+        );
+    }
+    let log = AuditLog::open_for_maintenance(data_dir)
+        .await
+        .with_context(|| format!("opening the audit trail in {}", data_dir.display()))?;
+    let Some(plan) = log
+        .plan_trim(before_ms)
+        .await
+        .context("reading the audit trail")?
+    else {
+        println!(
+            "nothing to trim: no entry before {}",
+            audit::rfc3339(before_ms)
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !yes {
+        println!(
+            "would archive entries {}..{} ({} entries, before {}) to {} and delete them behind a checkpoint; run again with --yes",
+            plan.first_seq,
+            plan.last_seq,
+            plan.entries(),
+            audit::rfc3339(before_ms),
+            archive.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let origin = "berth audit trim";
+    match log.trim(&plan, archive, origin, false).await {
+        Ok(r) => {
+            println!(
+                "trimmed: {}; recorded as entry {}",
+                checkpoint_text(&r.checkpoint),
+                r.note_seq
+            );
+            println!(
+                "keep the archive, and the anchor hash {} somewhere this host cannot write",
+                r.checkpoint.last_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(TrimError::Broken(b)) => {
+            println!("audit trail broken: {b}; nothing trimmed");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("trimming the audit trail")),
+    }
 }
 
 /// Writes the entries between `since` and `until` (inclusive) as JSON lines,
