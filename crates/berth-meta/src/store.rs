@@ -110,12 +110,33 @@ pub(crate) fn digest_col(s: String) -> Result<Digest> {
     Digest::from_str(&s).map_err(|e| MetaError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
+/// Creates an absent database file empty with mode 0600. SQLite would create it
+/// 0644 (minus the umask), and it gives the `-wal` and `-shm` files the mode of
+/// the database: created here first, all three are private to berth's user. An
+/// existing file keeps its mode; failures are left for SQLite to report.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        if !path.exists() {
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 impl MetaStore {
     /// Opens (creating and migrating if needed) the SQLite database at `path`.
     ///
     /// Errors: [`MetaError::Database`] when the file cannot be opened,
     /// [`MetaError::Migrate`] when the schema cannot be brought up to date.
     pub async fn open_sqlite(path: &Path) -> Result<MetaStore> {
+        create_private(path);
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -80,6 +80,11 @@ pub enum Error {
     /// Too many requests.
     #[error("too many requests")]
     TooManyRequests,
+    /// Logins refused for a while after repeated failures (429
+    /// TOOMANYREQUESTS); the text says for whom and how long, e.g.
+    /// `too many failed logins for "alice" from this address; try again in 4m 51s`.
+    #[error("{0}")]
+    LoginThrottled(String),
     /// Blob storage failed (5xx).
     #[error("storage failure: {0}")]
     Storage(StorageError),
@@ -111,7 +116,7 @@ impl Error {
             Error::ManifestBlobUnknown(_) => ErrorCode::ManifestBlobUnknown,
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::Denied | Error::PolicyDenied(_) => ErrorCode::Denied,
-            Error::TooManyRequests => ErrorCode::TooManyRequests,
+            Error::TooManyRequests | Error::LoginThrottled(_) => ErrorCode::TooManyRequests,
             Error::Storage(_) | Error::Meta(_) => return None,
         })
     }
@@ -192,6 +197,7 @@ mod tests {
             (Error::Denied, "DENIED", 403),
             (Error::PolicyDenied("quota".into()), "DENIED", 403),
             (Error::TooManyRequests, "TOOMANYREQUESTS", 429),
+            (Error::LoginThrottled("x".into()), "TOOMANYREQUESTS", 429),
         ];
         for (err, code, status) in cases {
             assert_eq!(err.code().map(ErrorCode::as_str), Some(code), "{err}");

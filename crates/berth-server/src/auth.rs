@@ -87,7 +87,11 @@ pub fn credentials(headers: &HeaderMap) -> Credentials {
 }
 
 /// The token endpoint's URL for challenges: `auth.realm` when configured, else
-/// `<scheme>://<Host>/v2/token` from the request (`X-Forwarded-Proto` honoured).
+/// `<scheme>://<authority>/v2/token` from the request: its `Host`, or the
+/// HTTP/2 `:authority` ([`crate::middleware::authority_host`] copies it into
+/// `Host`), else the listen address ([`AppState::default_authority`]);
+/// `X-Forwarded-Proto` honoured. Behind a proxy that rewrites `Host`, set
+/// `auth.realm` (docs/security.md).
 pub fn realm(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(r) = &state.realm {
         return r.clone();
@@ -95,8 +99,8 @@ pub fn realm(state: &AppState, headers: &HeaderMap) -> String {
     let host = headers
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
-        .unwrap_or("localhost");
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic() && b != b'"'))
+        .unwrap_or(&state.default_authority);
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -153,8 +157,14 @@ pub fn challenge(
     }
 }
 
-fn throttled(wait: std::time::Duration) -> ApiError {
-    ApiError::from(Error::TooManyRequests).with_header(
+fn throttled(user: &str, wait: std::time::Duration) -> ApiError {
+    let secs = wait.as_secs().max(1);
+    ApiError::from(Error::LoginThrottled(format!(
+        "too many failed logins for {:?} from this address; try again in {}",
+        crate::clip(user),
+        humantime::format_duration(std::time::Duration::from_secs(secs))
+    )))
+    .with_header(
         axum::http::header::RETRY_AFTER,
         axum::http::HeaderValue::from(wait.as_secs().max(1)),
     )
@@ -256,7 +266,7 @@ pub async fn identify(
                 );
                 return Err(deny_unauth(None));
             }
-            Login::Throttled(wait) => return Err(throttled(wait)),
+            Login::Throttled(wait) => return Err(throttled(&user, wait)),
         },
         Credentials::Bearer(_) | Credentials::Malformed => return Err(deny_unauth(None)),
     })

@@ -86,7 +86,13 @@ impl IntoResponse for ApiError {
                     StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let text = match err.code() {
                     // A policy's refusal is its own message (clients show it).
-                    Some(code) if matches!(err, berth_registry::Error::PolicyDenied(_)) => {
+                    Some(code)
+                        if matches!(
+                            err,
+                            berth_registry::Error::PolicyDenied(_)
+                                | berth_registry::Error::LoginThrottled(_)
+                        ) =>
+                    {
                         body(code.as_str(), &err.to_string(), None)
                     }
                     Some(code) => body(code.as_str(), code.message(), Some(err.to_string())),

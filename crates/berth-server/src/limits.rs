@@ -5,6 +5,8 @@
 //!   `TOOMANYREQUESTS` with `Retry-After`.
 //! - [`UploadQuota`]: at most N upload sessions opened by one client that are
 //!   still open (finished, cancelled and hour-old sessions don't count).
+//! - [`guard_body`]: the deadline of a request body, so a body that trickles
+//!   or never arrives cannot hold a connection (or a buffer) open.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -147,6 +149,69 @@ impl UploadQuota {
     }
 }
 
+/// When a request body must arrive ([`guard_body`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline {
+    /// Longest wait for the next frame.
+    pub idle: Duration,
+    /// The whole body within this long of the request (buffered bodies).
+    pub total: Option<Duration>,
+    /// After `grace`, the body must have averaged at least this many bytes
+    /// per second since the request began (0: no minimum).
+    pub min_bytes_per_sec: u64,
+    /// When the minimum rate starts to count.
+    pub grace: Duration,
+}
+
+impl BodyDeadline {
+    /// How long the next frame may take, given `seen` bytes after `elapsed`.
+    fn next_wait(&self, seen: u64, elapsed: Duration) -> Duration {
+        let mut wait = self.idle;
+        if let Some(total) = self.total {
+            wait = wait.min(total.saturating_sub(elapsed));
+        }
+        if self.min_bytes_per_sec > 0 {
+            // `seen` bytes keep the rate up until seen / rate seconds in.
+            let kept = Duration::from_secs_f64(seen as f64 / self.min_bytes_per_sec as f64);
+            wait = wait.min(self.grace.max(kept).saturating_sub(elapsed));
+        }
+        wait
+    }
+}
+
+/// Wraps a request body so it fails (`io::ErrorKind::TimedOut`, which the
+/// reader turns into a refusal and, for uploads, a rolled-back chunk) when a
+/// frame does not come within the [`BodyDeadline`]. A client sending one byte
+/// every 10 s is cut off after `grace` (uploads) or `total` (buffered bodies).
+pub fn guard_body(body: axum::body::Body, deadline: BodyDeadline) -> axum::body::Body {
+    use futures::StreamExt;
+    let start = Instant::now();
+    let data = body.into_data_stream();
+    let stream = futures::stream::unfold(Some((data, 0u64)), move |state| async move {
+        let (mut data, seen) = state?;
+        let wait = deadline.next_wait(seen, start.elapsed());
+        match tokio::time::timeout(wait, data.next()).await {
+            Ok(Some(Ok(bytes))) => {
+                let seen = seen + bytes.len() as u64;
+                Some((Ok(bytes), Some((data, seen))))
+            }
+            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the request body did not arrive in time ({seen} bytes after {} s)",
+                        start.elapsed().as_secs()
+                    ),
+                )),
+                None,
+            )),
+        }
+    });
+    axum::body::Body::from_stream(stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +253,67 @@ mod tests {
             aged.may_open(A),
             "an hour-old (here: 10 ms) session no longer counts"
         );
+    }
+
+    #[test]
+    fn body_deadlines_follow_the_rules() {
+        let upload = BodyDeadline {
+            idle: Duration::from_secs(120),
+            total: None,
+            min_bytes_per_sec: 1024,
+            grace: Duration::from_secs(30),
+        };
+        // Before the grace ends only the idle timeout and the grace count.
+        assert_eq!(upload.next_wait(0, Duration::ZERO), Duration::from_secs(30));
+        // A trickle of a few bytes is cut at the end of the grace.
+        assert_eq!(
+            upload.next_wait(3, Duration::from_secs(29)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(upload.next_wait(3, Duration::from_secs(31)), Duration::ZERO);
+        // 100 KiB after 40 s keeps the rate up until 100 s in.
+        assert_eq!(
+            upload.next_wait(100 * 1024, Duration::from_secs(40)),
+            Duration::from_secs(60)
+        );
+        let buffered = BodyDeadline {
+            idle: Duration::from_secs(30),
+            total: Some(Duration::from_secs(30)),
+            min_bytes_per_sec: 0,
+            grace: Duration::from_secs(30),
+        };
+        assert_eq!(
+            buffered.next_wait(10, Duration::from_secs(25)),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_trickling_body_is_cut_off() {
+        use http_body_util::BodyExt;
+        let (mut tx, rx) =
+            futures::channel::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+        tokio::spawn(async move {
+            use futures::SinkExt;
+            for _ in 0..100 {
+                if tx.send(Ok(bytes::Bytes::from_static(b"x"))).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let body = guard_body(
+            axum::body::Body::from_stream(rx),
+            BodyDeadline {
+                idle: Duration::from_secs(10),
+                total: Some(Duration::from_millis(300)),
+                min_bytes_per_sec: 0,
+                grace: Duration::from_millis(300),
+            },
+        );
+        let start = Instant::now();
+        let err = body.collect().await.expect_err("cut off");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert!(err.to_string().contains("did not arrive in time"), "{err}");
     }
 }

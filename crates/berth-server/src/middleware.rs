@@ -1,8 +1,10 @@
-//! Request middleware: one log line per request and the API version header.
+//! Request middleware: one log line per request, the API version header, the
+//! security headers, and the deadline of every request body.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -42,4 +44,81 @@ pub async fn log_request(req: Request, next: Next) -> Response {
         "request"
     );
     resp
+}
+
+/// Headers every response carries (docs/security.md):
+/// - `X-Content-Type-Options: nosniff`: a browser never guesses a blob's type
+///   (a pushed "layer" could be HTML);
+/// - `Strict-Transport-Security: max-age=31536000` when serving TLS.
+pub async fn security_headers(
+    State(state): State<Arc<crate::server::AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if state.tls {
+        h.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
+}
+
+/// Puts every request body that has one under [`crate::limits::guard_body`]:
+/// uploads (`…/blobs/uploads/…`) are streamed and get the idle timeout and the
+/// minimum rate; every other body is buffered and must arrive whole within
+/// `body_read_timeout`.
+pub async fn body_deadline(
+    State(state): State<Arc<crate::server::AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    // A body known to be empty (no Content-Length and no chunking on
+    // HTTP/1.1, END_STREAM with the head on HTTP/2) needs no deadline.
+    if axum::body::HttpBody::is_end_stream(req.body()) && !crate::handlers::has_body(req.headers())
+    {
+        return next.run(req).await;
+    }
+    let upload = req.uri().path().contains("/blobs/uploads");
+    let deadline = if upload {
+        crate::limits::BodyDeadline {
+            idle: state.body_idle_timeout,
+            total: None,
+            min_bytes_per_sec: state.body_min_bytes_per_sec,
+            grace: state.body_read_timeout,
+        }
+    } else {
+        crate::limits::BodyDeadline {
+            idle: state.body_idle_timeout.min(state.body_read_timeout),
+            total: Some(state.body_read_timeout),
+            min_bytes_per_sec: 0,
+            grace: state.body_read_timeout,
+        }
+    };
+    let (parts, body) = req.into_parts();
+    let body = crate::limits::guard_body(body, deadline);
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Copies an HTTP/2 request's `:authority` (the URI's authority) into `Host`
+/// when the request has none, so everything that derives a URL from the
+/// request (the challenge realm, upload `Location`s) sees the name the client
+/// used, over HTTP/1.1 and HTTP/2 alike.
+pub async fn authority_host(mut req: Request, next: Next) -> Response {
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        if let Some(v) = req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(axum::http::header::HOST, v);
+        }
+    }
+    next.run(req).await
 }

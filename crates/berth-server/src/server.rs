@@ -21,11 +21,26 @@ pub struct AppState {
     /// `auth.realm`: the token endpoint URL put in challenges; `None` derives it
     /// from the request's `Host`.
     pub realm: Option<String>,
-    /// Serving HTTPS (for the derived realm's scheme).
+    /// Serving HTTPS (for the derived realm's scheme, and HSTS).
     pub tls: bool,
-    /// An upload body that sends nothing for this long is cut off (its chunk is
-    /// rolled back), so a stalled client cannot pin a session forever.
+    /// The authority put in a derived realm when a request names none (no
+    /// `Host`, no HTTP/2 `:authority`): the listen address.
+    pub default_authority: String,
+    /// A request body that sends nothing for this long is cut off (an
+    /// upload's chunk is rolled back), so a stalled client cannot pin a
+    /// connection or a session forever (`server.body_idle_timeout_secs`).
     pub body_idle_timeout: std::time::Duration,
+    /// A buffered request body (management API JSON, token form, manifest)
+    /// must arrive whole within this long; a streamed upload must, once it
+    /// has run this long, average at least [`AppState::body_min_bytes_per_sec`]
+    /// (`server.body_read_timeout_secs`). See [`crate::limits::guard_body`].
+    pub body_read_timeout: std::time::Duration,
+    /// The slowest average rate an upload body may trickle at, bytes per
+    /// second (`server.body_min_bytes_per_sec`; 0 = no minimum).
+    pub body_min_bytes_per_sec: u64,
+    /// Largest management API request body, bytes (`limits.max_api_body_bytes`):
+    /// a larger one is answered 413 before it is read past the limit.
+    pub max_api_body_bytes: usize,
     /// Requests per second per client (off by default).
     pub rate: RateLimiter,
     /// Open upload sessions per client.
@@ -44,8 +59,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with the defaults: body idle timeout 120 s, no rate limit, 1000 open
-    /// upload sessions per client, auditing off.
+    /// State with the defaults: body idle timeout 120 s, buffered bodies
+    /// within 30 s, uploads at least 1 KiB/s after 30 s, management API bodies
+    /// up to 1 MiB, no rate limit, 1000 open upload sessions per client,
+    /// auditing off.
     pub fn new(registry: Registry, policy: AccessPolicy) -> AppState {
         AppState {
             audit: AuditLog::disabled(&registry),
@@ -54,7 +71,11 @@ impl AppState {
             auth: None,
             realm: None,
             tls: false,
+            default_authority: "127.0.0.1:5000".into(),
             body_idle_timeout: std::time::Duration::from_secs(120),
+            body_read_timeout: std::time::Duration::from_secs(30),
+            body_min_bytes_per_sec: 1024,
+            max_api_body_bytes: 1024 * 1024,
             rate: RateLimiter::new(0, 0),
             upload_quota: UploadQuota::new(1000, std::time::Duration::from_secs(3600)),
             max_chunk_bytes: 0,
@@ -75,9 +96,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::api::router(state.clone()))
         .fallback(handlers::not_found)
         // Bodies are streamed, never buffered whole, except manifests, which are
-        // read with their own limit (`Limits::max_manifest_bytes`).
+        // read with their own limit (`Limits::max_manifest_bytes`), token
+        // forms (64 KiB) and management API bodies (`max_api_body_bytes`,
+        // set on that router).
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
         .layer(axum::middleware::from_fn(middleware::api_version))
+        .layer(axum::middleware::from_fn(middleware::authority_host))
         .layer(axum::middleware::from_fn(middleware::log_request))
         .with_state(state)
 }

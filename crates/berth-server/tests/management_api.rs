@@ -842,7 +842,9 @@ async fn start_with_basic_auth(
         admin_password: Some("admin-password".into()),
         ..AuthConfig::default()
     };
-    let (auth, _) = Auth::open(registry.meta().clone(), config).await.unwrap();
+    let (auth, _) = Auth::open(registry.meta().clone(), reg.dir.path(), config)
+        .await
+        .unwrap();
     let auth = std::sync::Arc::new(auth);
     let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
     state.auth = Some(auth.clone());

@@ -36,8 +36,11 @@ impl BlobStore {
     ///
     /// Errors: [`StorageError::Io`] when the directories cannot be created.
     pub fn open_local(root: &Path) -> Result<BlobStore> {
-        std::fs::create_dir_all(root.join("blobs"))?;
-        std::fs::create_dir_all(root.join("uploads"))?;
+        // Private to berth's user: the data directory (created here when
+        // absent), `blobs/` and `uploads/` are created 0700 (never looser,
+        // whatever the umask).
+        private_dir().recursive(true).create(root.join("blobs"))?;
+        private_dir().recursive(true).create(root.join("uploads"))?;
         let root = root.canonicalize()?;
         let store = LocalFileSystem::new_with_prefix(&root)?;
         Ok(BlobStore {
@@ -129,7 +132,7 @@ impl BlobStore {
             .join(format!("put-{}", uuid::Uuid::new_v4()));
         let blobs = self.root.join("blobs");
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&staging)?;
+            let mut f = private_file().open(&staging)?;
             f.write_all(&bytes)?;
             drop(f);
             let r = install(&staging, &target, &blobs);
@@ -283,13 +286,32 @@ fn create_dir_durable(dir: &Path, stop: &Path) -> std::io::Result<()> {
     }
     if let Some(up) = dir.parent() {
         create_dir_durable(up, stop)?;
-        match std::fs::create_dir(dir) {
+        match private_dir().create(dir) {
             Ok(()) => fsync_dir(up)?,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
     }
     Ok(())
+}
+
+/// A builder for directories only berth's user may enter (mode 0700). Existing
+/// directories keep the mode the operator gave them.
+pub(crate) fn private_dir() -> std::fs::DirBuilder {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b
+}
+
+/// Options that create (or truncate) a file only berth's user may read (mode
+/// 0600 when created).
+pub(crate) fn private_file() -> std::fs::OpenOptions {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o
 }
 
 pub(crate) fn fsync_dir(dir: &Path) -> std::io::Result<()> {

@@ -16,7 +16,7 @@ use berth_oci::{Algorithm, Digest, Hasher};
 use bytes::BytesMut;
 use futures::StreamExt;
 
-use crate::blob_store::{hasher_of_file, install, BlobStore, ByteStream};
+use crate::blob_store::{hasher_of_file, install, private_file, BlobStore, ByteStream};
 use crate::error::{Result, StorageError};
 
 /// Body bytes are gathered into buffers of up to this size before a blocking write+hash;
@@ -93,8 +93,16 @@ impl BlobStore {
     /// Creates an empty upload session on disk.
     pub async fn upload_create(&self, id: &UploadId) -> Result<()> {
         let dir = self.upload_dir(id);
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::File::create(dir.join("data")).await?;
+        // Created 0700 / 0600 (never looser, whatever the umask): the bytes of
+        // private images.
+        let mut mkdir = tokio::fs::DirBuilder::new();
+        mkdir.recursive(true);
+        #[cfg(unix)]
+        mkdir.mode(0o700);
+        mkdir.create(&dir).await?;
+        tokio::fs::OpenOptions::from(private_file())
+            .open(dir.join("data"))
+            .await?;
         Ok(())
     }
 

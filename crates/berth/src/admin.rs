@@ -173,10 +173,11 @@ pub async fn open(
     data_dir: &Path,
     cfg: berth_registry::AuthConfig,
 ) -> anyhow::Result<(Registry, Auth)> {
+    crate::serve::private_umask();
     let registry = Registry::open(data_dir, Limits::default())
         .await
         .with_context(|| format!("opening data directory {}", data_dir.display()))?;
-    let (auth, generated) = Auth::open(registry.meta().clone(), cfg).await?;
+    let (auth, generated) = Auth::open(registry.meta().clone(), data_dir, cfg).await?;
     if let Some(p) = generated {
         eprintln!(
             "berth: created user \"admin\" with password: {p}\nberth: this is shown only once"

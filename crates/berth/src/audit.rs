@@ -226,11 +226,20 @@ pub async fn export(
         let Some(last) = rows.last() else { break };
         after = last.seq;
         for r in &rows {
-            writeln!(out, "{}", audit::record_json(r)).context("writing the export")?;
-            n += 1;
+            match writeln!(out, "{}", audit::record_json(r)) {
+                Ok(()) => n += 1,
+                // `berth audit export | head`: the reader has all it wants.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => return Err(e).context("writing the export"),
+            }
         }
     }
-    out.flush().context("writing the export")?;
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        other => other.context("writing the export")?,
+    }
     if let Some(p) = output {
         eprintln!("exported {n} entries to {}", p.display());
     }

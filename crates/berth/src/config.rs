@@ -15,11 +15,14 @@
 //! rate_burst = 0                # bucket size (0: twice the rate)
 //! max_upload_sessions_per_client = 1000  # open upload sessions per client (0: unlimited)
 //! max_chunk_bytes = 0           # largest upload request body (0: unlimited)
+//! max_api_body_bytes = 1048576  # largest management API body (413 above)
 //!
 //! [server]
 //! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
 //! header_timeout_secs = 30      # time to send a request head / finish the TLS handshake
-//! body_idle_timeout_secs = 120  # an upload body that sends nothing this long is cut off
+//! body_idle_timeout_secs = 120  # a request body that sends nothing this long is cut off
+//! body_read_timeout_secs = 30   # buffered bodies arrive whole within this; uploads must then keep up
+//! body_min_bytes_per_sec = 1024 # slowest average upload rate after body_read_timeout_secs (0: off)
 //!
 //! [tls]                         # both or neither; HTTP/1.1 and HTTP/2 by ALPN
 //! cert = "/etc/berth/tls.crt"   # BERTH_TLS_CERT, --tls-cert (PEM chain)
@@ -36,6 +39,9 @@
 //! login_failures_per_user = 10  # failed logins per user name per window before lockout (0: off)
 //! login_failures_per_ip = 100   # failed logins per client address per window (0: off)
 //! login_failure_window_secs = 300
+//! # signing_key_file = "/etc/berth/token.pem"  # operator's token signing key (PEM or base64
+//! #   PKCS#8 P-256), only read; unset: <data_dir>/token-signing-key.pem, created 0600;
+//! #   BERTH_TOKEN_SIGNING_KEY (the key itself) overrides both
 //!
 //! [cache]
 //! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
@@ -54,6 +60,8 @@
 //! enabled = true                # record pushes, pulls, deletes, logins, account changes
 //! batch_delay_ms = 50           # the writer gathers entries this long per commit
 //! max_pending = 100000          # entries waiting beyond this are dropped (and counted)
+//! coalesce_window_secs = 60     # identical failed logins / anonymous token issues: one counted entry per window
+//! retention_days = 0            # archive and trim entries older than this, daily (0: keep forever)
 //! ```
 
 use std::net::SocketAddr;
@@ -114,6 +122,10 @@ pub struct AuthSection {
     pub login_failures_per_ip: u32,
     /// Lockout window, seconds. Default 300.
     pub login_failure_window_secs: u64,
+    /// Operator-managed token signing key file (PEM or base64 PKCS#8 P-256),
+    /// only read. Default: none, `<data_dir>/token-signing-key.pem` (created on
+    /// the first start). `BERTH_TOKEN_SIGNING_KEY` (the key itself) overrides it.
+    pub signing_key_file: Option<PathBuf>,
 }
 
 impl Default for AuthSection {
@@ -130,6 +142,7 @@ impl Default for AuthSection {
             login_failures_per_user: d.login_failures_per_user,
             login_failures_per_ip: d.login_failures_per_ip,
             login_failure_window_secs: d.login_failure_window.as_secs(),
+            signing_key_file: None,
         }
     }
 }
@@ -160,7 +173,22 @@ impl AuthSection {
             login_failure_window: std::time::Duration::from_secs(
                 self.login_failure_window_secs.max(1),
             ),
+            signing_key: self.signing_key_source(),
         })
+    }
+
+    /// Where the token signing key comes from: `BERTH_TOKEN_SIGNING_KEY` (the
+    /// key itself; environment overrides the file), else `signing_key_file`,
+    /// else the data directory's own key file.
+    fn signing_key_source(&self) -> berth_registry::auth::SigningKeySource {
+        use berth_registry::auth::{signing_key, SigningKeySource};
+        match std::env::var(signing_key::ENV_VAR) {
+            Ok(key) if !key.trim().is_empty() => SigningKeySource::Inline(key),
+            _ => match &self.signing_key_file {
+                Some(path) if !path.as_os_str().is_empty() => SigningKeySource::File(path.clone()),
+                _ => SigningKeySource::DataDir,
+            },
+        }
     }
 }
 
@@ -177,6 +205,14 @@ pub struct AuditSection {
     /// an `audit_dropped` entry), so a stuck database cannot exhaust memory.
     /// Identical pulls coalesce and rarely count against it. Default 100 000.
     pub max_pending: usize,
+    /// Seconds a failed login or an anonymous token issue absorbs identical ones
+    /// after it; they are written as one counted entry when the window closes.
+    /// Default 60.
+    pub coalesce_window_secs: u64,
+    /// Entries older than this many days are archived to
+    /// `<data_dir>/audit-archive/` and trimmed behind a checkpoint, once a day,
+    /// by `serve`. 0 (the default) keeps everything.
+    pub retention_days: u64,
 }
 
 impl Default for AuditSection {
@@ -186,6 +222,8 @@ impl Default for AuditSection {
             enabled: d.enabled,
             batch_delay_ms: d.batch_delay.as_millis() as u64,
             max_pending: d.max_pending,
+            coalesce_window_secs: d.coalesce_window.as_secs(),
+            retention_days: 0,
         }
     }
 }
@@ -344,6 +382,9 @@ pub struct LimitsConfig {
     /// monolithic POST), bytes. Default 0: unlimited, because docker and skopeo
     /// stream a whole layer in one PATCH. Over it: 413 SIZE_INVALID.
     pub max_chunk_bytes: u64,
+    /// Largest management API (`/api/v2.0`) request body, bytes. Default 1 MiB.
+    /// Over it: 413 PAYLOAD_TOO_LARGE before the body is read past the limit.
+    pub max_api_body_bytes: usize,
 }
 
 /// `[server]`.
@@ -355,9 +396,17 @@ pub struct ServerConfig {
     /// Seconds a client has to send a complete request head (and to finish the TLS
     /// handshake): a client trickling headers cannot hold a connection. Default 30.
     pub header_timeout_secs: u64,
-    /// Seconds an upload body may send nothing before the request is cut off and
-    /// the chunk rolled back. Default 120.
+    /// Seconds any request body may send nothing before the request is cut off
+    /// (an upload's chunk is rolled back). Default 120.
     pub body_idle_timeout_secs: u64,
+    /// Seconds a buffered request body (management API JSON, token form,
+    /// manifest) has to arrive whole; after this long an upload body must
+    /// average `body_min_bytes_per_sec`. Default 30.
+    pub body_read_timeout_secs: u64,
+    /// The slowest average rate, bytes per second, an upload body may keep
+    /// after `body_read_timeout_secs` (a body trickling 1 byte every 10 s is
+    /// cut off). Default 1024; 0 disables the minimum.
+    pub body_min_bytes_per_sec: u64,
 }
 
 impl Default for Config {
@@ -389,6 +438,7 @@ impl Default for LimitsConfig {
             rate_burst: 0,
             max_upload_sessions_per_client: 1000,
             max_chunk_bytes: 0,
+            max_api_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -399,6 +449,8 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             header_timeout_secs: 30,
             body_idle_timeout_secs: 120,
+            body_read_timeout_secs: 30,
+            body_min_bytes_per_sec: 1024,
         }
     }
 }
@@ -474,6 +526,11 @@ impl Config {
             enabled: self.audit.enabled,
             batch_delay: std::time::Duration::from_millis(self.audit.batch_delay_ms),
             max_pending: self.audit.max_pending,
+            coalesce_window: std::time::Duration::from_secs(self.audit.coalesce_window_secs.max(1)),
+            retention: (self.audit.retention_days > 0).then(|| {
+                std::time::Duration::from_secs(self.audit.retention_days.saturating_mul(86_400))
+            }),
+            ..Default::default()
         }
     }
 
@@ -506,6 +563,26 @@ mod tests {
         let c = Config::load(Some(&p)).unwrap();
         assert!(!c.audit_config().enabled);
         assert_eq!(c.audit_config().batch_delay.as_millis(), 5);
+        assert_eq!(c.audit_config().retention, None);
+        assert_eq!(c.audit_config().coalesce_window.as_secs(), 60);
+    }
+
+    #[test]
+    fn audit_retention_is_in_days_and_zero_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("berth.toml");
+        std::fs::write(
+            &p,
+            "[audit]\nretention_days = 90\ncoalesce_window_secs = 5\n",
+        )
+        .unwrap();
+        let a = Config::load(Some(&p)).unwrap().audit_config();
+        assert_eq!(
+            a.retention,
+            Some(std::time::Duration::from_secs(90 * 86_400))
+        );
+        assert_eq!(a.coalesce_window.as_secs(), 5);
+        assert_eq!(Config::default().audit_config().retention, None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - `berth gc`: garbage collection (safe while `serve` runs).
 //! - `berth quota`: set and show per-project storage quotas.
 //! - `berth retention`, `berth immutable`, `berth tag-rule`: project policies.
-//! - `berth audit verify|export`: check the audit trail's hash chain; export it.
+//! - `berth audit verify|export|trim`: check the audit trail's hash chain (and
+//!   archives); export it; archive and trim old entries behind a checkpoint.
 
 mod admin;
 mod audit;
@@ -98,8 +99,8 @@ enum Command {
         #[command(subcommand)]
         cmd: admin::TokenCmd,
     },
-    /// The audit trail: verify its hash chain, export it. Read-only; safe while
-    /// `serve` runs.
+    /// The audit trail: verify its hash chain, export it (both read-only), trim
+    /// old entries into an archive behind a checkpoint. Safe while `serve` runs.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -195,10 +196,11 @@ enum QuotaAction {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Walk the hash chain from the first entry. Exits 0 when intact (printing
-    /// the entry count and the head hash, worth keeping elsewhere), 1 naming the
-    /// first missing, reordered or altered entry ("entry <seq> ..."), 2 when it
-    /// cannot check.
+    /// Walk the hash chain from the first entry, or from the latest checkpoint
+    /// when the trail was trimmed. Exits 0 when intact (printing the entry count,
+    /// the head hash and the checkpoint, worth keeping elsewhere), 1 naming the
+    /// first missing, reordered or altered entry ("entry <seq> ...") or a bad
+    /// archive, 2 when it cannot check.
     Verify {
         /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
         #[arg(long, env = "BERTH_CONFIG")]
@@ -206,6 +208,32 @@ enum AuditCommand {
         /// Data directory [default: ./berth-data].
         #[arg(long, env = "BERTH_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Also check this archive of `berth audit trim` (repeatable): an intact
+        /// chain from genesis or a checkpoint up to a checkpoint's anchor.
+        #[arg(long)]
+        archive: Vec<PathBuf>,
+    },
+    /// Archive entries older than a time to a JSON-lines file (the export
+    /// format), then delete them in one transaction that stores a checkpoint
+    /// (the last trimmed entry's hash) the remaining chain starts from. Refuses a
+    /// broken trail. Without --yes, only says what it would do.
+    Trim {
+        /// TOML configuration file (its `data_dir` is used unless --data-dir is given).
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: Option<PathBuf>,
+        /// Data directory [default: ./berth-data].
+        #[arg(long, env = "BERTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Trim entries before this time: RFC 3339 UTC (2026-12-01T03:00:00Z), a
+        /// date (2026-12-01), Unix milliseconds, or an age such as 90d.
+        #[arg(long)]
+        before: String,
+        /// The archive file to write (must not exist); keep it.
+        #[arg(long)]
+        archive: PathBuf,
+        /// Really trim.
+        #[arg(long)]
+        yes: bool,
     },
     /// Write entries as JSON lines, oldest first, every field included.
     Export {
@@ -405,8 +433,13 @@ fn main() -> ExitCode {
             }
             Command::Audit { command } => async {
                 let (config, data_dir) = match &command {
-                    AuditCommand::Verify { config, data_dir }
+                    AuditCommand::Verify {
+                        config, data_dir, ..
+                    }
                     | AuditCommand::Export {
+                        config, data_dir, ..
+                    }
+                    | AuditCommand::Trim {
                         config, data_dir, ..
                     } => (config.clone(), data_dir.clone()),
                 };
@@ -416,7 +449,15 @@ fn main() -> ExitCode {
                 }
                 init_logging(log_filter("warn")?);
                 match &command {
-                    AuditCommand::Verify { .. } => audit::verify(&cfg.data_dir).await,
+                    AuditCommand::Verify { archive, .. } => {
+                        audit::verify(&cfg.data_dir, archive).await
+                    }
+                    AuditCommand::Trim {
+                        before,
+                        archive,
+                        yes,
+                        ..
+                    } => audit::trim(&cfg.data_dir, before, archive, *yes).await,
                     AuditCommand::Export {
                         since,
                         until,

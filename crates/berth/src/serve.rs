@@ -14,17 +14,26 @@ use crate::config::Config;
 /// Runs the registry until SIGTERM or SIGINT, then drains in-flight requests for
 /// up to `server.shutdown_grace_secs` and closes the metadata database.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    private_umask();
     let registry = Registry::open(&cfg.data_dir, cfg.registry_limits())
         .await
         .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
         .with_manifest_cache(&cfg.cache_config())
         .with_gc_grace(cfg.gc_options()?.grace_period)
         .with_default_quota(cfg.default_quota()?);
+    // Bound before the account store opens: a port that is taken fails the
+    // start before a generated admin password is shown (and lost).
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
     let auth_config = cfg.auth.to_auth_config()?;
     let mode = auth_config.mode;
-    let (auth, generated) = berth_registry::Auth::open(registry.meta().clone(), auth_config)
-        .await
-        .context("opening the account store")?;
+    let (auth, generated) =
+        berth_registry::Auth::open(registry.meta().clone(), &cfg.data_dir, auth_config)
+            .await
+            .context("opening the account store")?;
+    warn_if_secrets_are_shared(&cfg.data_dir);
     if let Some(password) = generated {
         // The one sanctioned exception to "secrets are never logged": shown once,
         // at the first start, and stored only hashed.
@@ -47,7 +56,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         auth: Some(Arc::new(auth)),
         realm: Some(cfg.auth.realm.clone()).filter(|r| !r.is_empty()),
         tls: cfg.tls.cert.is_some(),
-        body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs),
+        body_idle_timeout: Duration::from_secs(cfg.server.body_idle_timeout_secs.max(1)),
+        body_read_timeout: Duration::from_secs(cfg.server.body_read_timeout_secs.max(1)),
+        body_min_bytes_per_sec: cfg.server.body_min_bytes_per_sec,
+        max_api_body_bytes: cfg.limits.max_api_body_bytes.max(1024),
+        default_authority: addr.to_string(),
         rate: berth_server::limits::RateLimiter::new(
             cfg.limits.rate_per_second,
             cfg.limits.rate_burst,
@@ -72,10 +85,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
     };
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(data_dir = %cfg.data_dir.display(), %scheme, "listening on {addr}");
 
@@ -111,6 +120,32 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     state.registry.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sets the process umask to 0o077, so everything berth creates from here on
+/// (the SQLite files, blobs, uploads, the token signing key) is readable by
+/// its own user only: the data directory holds the signing key and password
+/// hashes, with which anyone could mint an admin token. The stores create
+/// their files 0600 / 0700 explicitly too; this covers everything else.
+pub fn private_umask() {
+    #[cfg(unix)]
+    // SAFETY: umask(2) only sets the process file mode creation mask; it cannot
+    // fail and touches no memory.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// Warns (see `berth_registry::auth::signing_key::warn_if_not_private`) when
+/// the data directory or the metadata database (with its `-wal` and `-shm`)
+/// is open to group or others; the key file is checked when it is loaded.
+/// Modes the operator chose are left alone.
+fn warn_if_secrets_are_shared(data_dir: &Path) {
+    use berth_registry::auth::signing_key::warn_if_not_private;
+    warn_if_not_private(data_dir);
+    for name in ["meta.db", "meta.db-wal", "meta.db-shm"] {
+        warn_if_not_private(&data_dir.join(name));
+    }
 }
 
 async fn shutdown_signal() {

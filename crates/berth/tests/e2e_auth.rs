@@ -641,7 +641,11 @@ async fn oauth2_post_issues_and_refreshes_tokens() {
     ])
     .await
     .expect("refresh");
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["error"],
+        "invalid_grant"
+    );
     // Unknown grant types are refused.
     let r = post(vec![("grant_type", "client_credentials".into())])
         .await

@@ -225,3 +225,78 @@ fn docker_login_push_as_developer_pull_as_guest_and_refusals() {
         "{err}"
     );
 }
+
+/// Bytes the process has read from sockets and files so far (`rchar` of
+/// `/proc/<pid>/io`): what a push sent it, give or take database pages.
+fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .expect("proc io")
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("rchar")
+}
+
+/// Cross-repository mounts work under token auth (docs/security.md): the push
+/// of the same image into a second repository mounts its layers instead of
+/// sending them again, because the mount's challenge names the source's pull
+/// scope as well.
+#[test]
+fn cross_repository_mounts_work_under_token_auth_with_docker() {
+    let img = images();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    berth_ok(dir, &["project", "create", "team"], &[]);
+    let berth = Berth::start_with(dir, &["--auth-mode", "token"]);
+    let reg = berth.addr.clone();
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+    let config = tempfile::tempdir().unwrap();
+    let cfg = config.path();
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    d.docker(&[
+        "load",
+        "-i",
+        img.join("busybox-amd64.docker.tar").to_str().unwrap(),
+    ]);
+    ok(docker_as(
+        &d,
+        cfg,
+        &["login", "-u", "admin", "-p", ADMIN_PASSWORD, &reg],
+    ));
+    let first = format!("{reg}/team/base:1");
+    let second = format!("{reg}/team/other:1");
+    d.docker(&["tag", "test/busybox:amd64", &first]);
+    d.docker(&["tag", "test/busybox:amd64", &second]);
+    let before = bytes_read(berth.pid());
+    ok(docker_as(&d, cfg, &["push", &first]));
+    let first_push = bytes_read(berth.pid()) - before;
+    let before = bytes_read(berth.pid());
+    let out = ok(docker_as(&d, cfg, &["push", &second]));
+    let second_push = bytes_read(berth.pid()) - before;
+    assert!(
+        out.contains("Mounted from team/base"),
+        "docker did not mount: {out}"
+    );
+    // No layer was sent again: every layer line of the second push is a mount
+    // (or already there), and the server read less than in the first push.
+    assert!(
+        !out.lines().any(|l| l.contains(": Pushed")),
+        "docker re-sent a layer: {out}"
+    );
+    assert!(
+        second_push < first_push,
+        "the second push sent {second_push} bytes, the first {first_push}"
+    );
+}

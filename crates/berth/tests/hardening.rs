@@ -382,3 +382,286 @@ async fn an_upload_body_over_the_chunk_limit_is_refused_and_rolled_back() {
         "refused chunks left nothing behind"
     );
 }
+
+/// A `berth serve` whose stderr is kept (the harness only forwards it), for
+/// the tests that read its warnings. Killed when dropped.
+struct Logged {
+    child: std::process::Child,
+    addr: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Logged {
+    fn start(data: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Logged {
+        use std::io::BufRead;
+        let mut cmd = Command::new(berth_bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .env("BERTH_LOG_LEVEL", "info")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("BERTH_TOKEN_SIGNING_KEY")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn berth");
+        let stderr = child.stderr.take().expect("stderr");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(i) = line.find("listening on ") {
+                    let addr = line[i + 13..].split_whitespace().next().unwrap_or("");
+                    let _ = tx.send(addr.to_string());
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("berth did not start: {:?}", lines.lock().unwrap()));
+        Logged { child, addr, lines }
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Every directory and file under `root` (itself included), with its mode.
+#[cfg(unix)]
+fn modes_under(root: &std::path::Path) -> Vec<(std::path::PathBuf, bool, u32)> {
+    let mut out = vec![(root.to_path_buf(), true, mode_of(root))];
+    for entry in std::fs::read_dir(root).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(modes_under(&p));
+        } else {
+            out.push((p.clone(), false, mode_of(&p)));
+        }
+    }
+    out
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn secrets_on_disk_are_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let berth = Logged::start(&data, &["--auth-mode", "none"], &[]);
+    let base = format!("http://{}", berth.addr);
+    let c = reqwest::Client::new();
+    let sha = |b: &[u8]| {
+        format!(
+            "sha256:{}",
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
+        )
+    };
+    // A whole push (blobs monolithic, the manifest through the staged put)...
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let layer = vec![7u8; 50_000];
+    for blob in [&config, &layer] {
+        let r = c
+            .post(format!(
+                "{base}/v2/secret/app/blobs/uploads/?digest={}",
+                sha(blob)
+            ))
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha(&layer), "size": layer.len()}],
+    })
+    .to_string();
+    let r = c
+        .put(format!("{base}/v2/secret/app/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // ...and an upload left open, so uploads/<id>/data exists.
+    let r = c
+        .post(format!("{base}/v2/secret/app/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let url = if location.starts_with('/') {
+        format!("{base}{location}")
+    } else {
+        location
+    };
+    let r = c
+        .patch(url)
+        .header("content-type", "application/octet-stream")
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+
+    for name in [
+        "meta.db",
+        "meta.db-wal",
+        "meta.db-shm",
+        "token-signing-key.pem",
+    ] {
+        assert_eq!(mode_of(&data.join(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode_of(&data), 0o700);
+    let all = modes_under(&data);
+    let (dirs, files): (Vec<_>, Vec<_>) = all.iter().partition(|(_, is_dir, _)| *is_dir);
+    assert!(dirs.iter().any(|(p, ..)| p.ends_with("blobs/sha256")));
+    assert!(files.iter().any(|(p, ..)| p.ends_with("data")), "{files:?}");
+    assert!(files.len() >= 8, "{files:?}");
+    for (p, is_dir, mode) in &all {
+        let want = if *is_dir { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{} has mode {mode:04o}", p.display());
+    }
+    let key = std::fs::read_to_string(data.join("token-signing-key.pem")).unwrap();
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+
+    // The key is not in the database.
+    let out = run(Command::new("sqlite3")
+        .arg(data.join("meta.db"))
+        .arg("SELECT count(*) FROM settings WHERE key = 'token_signing_key_es256'"));
+    assert_eq!(out.trim(), "0");
+    // A fresh, private data directory draws no warning.
+    assert!(
+        !berth.log().iter().any(|l| l.contains("other local users")),
+        "{:?}",
+        berth.log()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_loose_data_dir_and_key_file_are_reported_at_start_and_left_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // An operator-managed key, readable by everyone.
+    let key = dir.path().join("operator-key.b64");
+    std::fs::write(
+        &key,
+        berth_registry::auth::token::generate_key().expect("key"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[auth]\nsigning_key_file = {:?}\n",
+            key.display().to_string()
+        ),
+    );
+    let berth = Logged::start(&data, &["--auth-mode", "none", "--config", &cfg], &[]);
+    let log = berth.log();
+    let warned = |path: &std::path::Path, mode: &str, fix: &str| {
+        log.iter().any(|l| {
+            l.contains("WARN")
+                && l.contains(&format!("{} has mode {mode}", path.display()))
+                && l.contains(&format!("chmod {fix} {}", path.display()))
+        })
+    };
+    assert!(warned(&data, "0755", "700"), "{log:#?}");
+    assert!(warned(&key, "0644", "600"), "{log:#?}");
+    // Warned, not changed; the operator's key is used, none is generated.
+    assert_eq!(mode_of(&data), 0o755);
+    assert_eq!(mode_of(&key), 0o644);
+    assert!(!data.join("token-signing-key.pem").exists());
+    // What berth creates itself is still private.
+    assert_eq!(mode_of(&data.join("meta.db")), 0o600);
+    assert_eq!(mode_of(&data.join("blobs")), 0o700);
+}
+
+#[test]
+fn an_unusable_signing_key_refuses_the_start_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(berth_bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra)
+            .env_remove("BERTH_TOKEN_SIGNING_KEY")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // A server that starts anyway would never exit: wait 30 s at most.
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("berth serve started with an unusable signing key");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "started with an unusable key");
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    };
+    let err = serve(&[], &[("BERTH_TOKEN_SIGNING_KEY", "not-a-key-S3CRET")]);
+    assert!(err.contains("BERTH_TOKEN_SIGNING_KEY"), "{err}");
+    assert!(!err.contains("S3CRET"), "the key was printed: {err}");
+    let missing = dir.path().join("missing.pem");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[auth]\nsigning_key_file = {:?}\n",
+            missing.display().to_string()
+        ),
+    );
+    let err = serve(&["--config", &cfg], &[]);
+    assert!(
+        err.contains(&format!("{} does not exist", missing.display())),
+        "{err}"
+    );
+}

@@ -11,17 +11,20 @@
 //!   Harbor's roles, optionally limited to repository globs; IP allow-lists
 //!   (CIDR) for pull and for push/delete apply to every caller.
 //! - Tokens: Docker token authentication with ES256 JWTs ([`token`]); the key
-//!   is generated on first start and kept in the metadata store so every node
-//!   of a scale-out shares it.
+//!   is generated on first start into a 0600 file in the data directory, or
+//!   given by the operator ([`signing_key`]; every node of a scale-out gets the
+//!   same one).
 //! - Verified Basic credentials are cached for `credential_cache_ttl`, keyed by
 //!   an HMAC of the credential under a per-process random key (the cache never
 //!   holds a password); any account change clears the cache.
 
 pub mod accounts;
 pub mod credential;
+pub mod fuzzing;
 pub mod permissions;
 pub mod principal;
 pub mod secret;
+pub mod signing_key;
 pub mod throttle;
 pub mod token;
 
@@ -36,6 +39,7 @@ pub use accounts::AccountError;
 pub use credential::Credential;
 pub use permissions::{repository_matches, Permissions, RobotPermission, Role};
 pub use principal::Principal;
+pub use signing_key::SigningKeySource;
 pub use token::{Claims, Scope, TokenError, TokenIssuer};
 
 use crate::error::Result;
@@ -103,6 +107,9 @@ pub struct AuthConfig {
     pub login_failures_per_ip: u32,
     /// The lockout window.
     pub login_failure_window: Duration,
+    /// Where the token signing key comes from ([`signing_key`]); default: the
+    /// data directory's `token-signing-key.pem`.
+    pub signing_key: SigningKeySource,
 }
 
 impl Default for AuthConfig {
@@ -119,6 +126,7 @@ impl Default for AuthConfig {
             login_failures_per_user: 10,
             login_failures_per_ip: 100,
             login_failure_window: Duration::from_secs(300),
+            signing_key: SigningKeySource::default(),
         }
     }
 }
@@ -136,6 +144,10 @@ pub enum Login {
 }
 
 const SIGNING_KEY_SETTING: &str = "token_signing_key_es256";
+/// What a credential authenticates today: the principal and the credential's
+/// expiry (Unix ms; `None` = never).
+type Bound = (Principal, Option<i64>);
+
 const CACHE_FRESH: Duration = Duration::from_secs(5);
 
 /// The authentication and authorization service. One per process; cheap to
@@ -147,30 +159,27 @@ pub struct Auth {
     keyed: secret::KeyedHash,
     throttle: LoginThrottle,
     credentials: Cache<[u8; 32], (Credential, Instant)>,
-    bound: Cache<Credential, (Option<(Principal, Option<i64>)>, Instant)>,
+    bound: Cache<Credential, (Option<Bound>, Instant)>,
     verified: Cache<[u8; 32], Claims>,
     projects: Cache<String, (Option<ProjectRecord>, Instant)>,
     members: Cache<(i64, i64), (Option<MemberRecord>, Instant)>,
 }
 
 impl Auth {
-    /// Opens the service: loads (or on first start generates and stores) the
-    /// token signing key, creates the `admin` user and the public `library`
-    /// project when absent. Returns the admin password when it was generated
-    /// here, to be shown once.
+    /// Opens the service: loads the token signing key from
+    /// `config.signing_key` (on first start with the default source, generates
+    /// it into `<data_dir>/token-signing-key.pem`; see [`signing_key`]),
+    /// creates the `admin` user and the public `library` project when absent.
+    /// Returns the admin password when it was generated here, to be shown once.
     ///
-    /// Errors: metadata failures; an unreadable stored key (a corrupted
-    /// settings row) as [`crate::Error::Unsupported`].
-    pub async fn open(meta: MetaStore, config: AuthConfig) -> Result<(Auth, Option<String>)> {
-        let key = match meta.setting(SIGNING_KEY_SETTING).await? {
-            Some(k) => k,
-            None => {
-                let fresh = token::generate_key().ok_or_else(|| {
-                    crate::Error::Unsupported("cannot generate a token signing key".into())
-                })?;
-                meta.setting_init(SIGNING_KEY_SETTING, &fresh).await?
-            }
-        };
+    /// Errors: metadata failures; a key that cannot be read or parsed as
+    /// [`crate::Error::Unsupported`].
+    pub async fn open(
+        meta: MetaStore,
+        data_dir: &std::path::Path,
+        config: AuthConfig,
+    ) -> Result<(Auth, Option<String>)> {
+        let key = signing_key::load_or_create(&meta, data_dir, &config.signing_key).await?;
         let tokens = TokenIssuer::new(&key, &config.service, &config.issuer, config.token_ttl)
             .ok_or_else(|| {
                 crate::Error::Unsupported(format!(
@@ -411,7 +420,10 @@ impl Auth {
     }
 
     /// [`Auth::credential_principal`] with the credential's expiry (Unix ms).
-    async fn credential_state(&self, cred: &Credential) -> Result<Option<(Principal, Option<i64>)>> {
+    async fn credential_state(
+        &self,
+        cred: &Credential,
+    ) -> Result<Option<(Principal, Option<i64>)>> {
         let now = berth_meta::store::now_ms();
         let live = |s: &Option<(Principal, Option<i64>)>| {
             s.as_ref()
@@ -750,7 +762,11 @@ impl Auth {
     /// A refresh token for `who` bound to `cred` (token spec
     /// `offline_token=true`): valid for `refresh_ttl`, never longer than the
     /// credential itself (a personal access token's or robot's expiry).
-    pub async fn issue_refresh(&self, who: &Principal, cred: &Credential) -> Result<Option<String>> {
+    pub async fn issue_refresh(
+        &self,
+        who: &Principal,
+        cred: &Credential,
+    ) -> Result<Option<String>> {
         if !who.is_authenticated() {
             return Ok(None);
         }
@@ -765,7 +781,10 @@ impl Auth {
                 return Ok(None);
             }
         }
-        Ok(self.tokens.issue_refresh(who.name(), ttl, cred.clone()).ok())
+        Ok(self
+            .tokens
+            .issue_refresh(who.name(), ttl, cred.clone())
+            .ok())
     }
 }
 
@@ -845,7 +864,9 @@ mod tests {
             admin_password: Some("admin-password".into()),
             ..AuthConfig::default()
         };
-        let (auth, generated) = Auth::open(reg.meta().clone(), cfg).await.expect("auth");
+        let (auth, generated) = Auth::open(reg.meta().clone(), dir, cfg)
+            .await
+            .expect("auth");
         assert_eq!(generated, None, "the configured password is used");
         (reg, auth)
     }

@@ -25,6 +25,9 @@ pub enum ApiError {
     Conflict(String),
     /// 412 `PRECONDITION`: a policy (tag immutability, quota, …) refuses it.
     Precondition(String),
+    /// 413 `PAYLOAD_TOO_LARGE`: the request body is over
+    /// `limits.max_api_body_bytes`.
+    PayloadTooLarge(String),
     /// 429 `TOO_MANY_REQUESTS` (a berth extension; Harbor does not rate-limit).
     TooManyRequests(String),
     /// 500 `INTERNAL_SERVER_ERROR`: a failure of the server, logged in full.
@@ -43,7 +46,7 @@ pub struct Errors {
 pub struct ErrorItem {
     /// Harbor's error code: `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`,
     /// `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `CONFLICT`, `PRECONDITION`,
-    /// `TOO_MANY_REQUESTS`, `INTERNAL_SERVER_ERROR`.
+    /// `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`, `INTERNAL_SERVER_ERROR`.
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => ("METHOD_NOT_ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
             ApiError::Conflict(_) => ("CONFLICT", StatusCode::CONFLICT),
             ApiError::Precondition(_) => ("PRECONDITION", StatusCode::PRECONDITION_FAILED),
+            ApiError::PayloadTooLarge(_) => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::TooManyRequests(_) => ("TOO_MANY_REQUESTS", StatusCode::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("INTERNAL_SERVER_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -75,6 +79,7 @@ impl ApiError {
             | ApiError::MethodNotAllowed(m)
             | ApiError::Conflict(m)
             | ApiError::Precondition(m)
+            | ApiError::PayloadTooLarge(m)
             | ApiError::TooManyRequests(m)
             | ApiError::Internal(m) => m,
         }
@@ -102,7 +107,7 @@ impl From<Error> for ApiError {
             | Error::ManifestUnknown(_) => ApiError::NotFound(msg),
             Error::Denied => ApiError::Forbidden(msg),
             Error::PolicyDenied(_) => ApiError::Precondition(msg),
-            Error::TooManyRequests => ApiError::TooManyRequests(msg),
+            Error::TooManyRequests | Error::LoginThrottled(_) => ApiError::TooManyRequests(msg),
             Error::Storage(_) | Error::Meta(_) => {
                 tracing::error!(error = %msg, "management API request failed");
                 ApiError::Internal("internal server error".into())

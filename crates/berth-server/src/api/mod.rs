@@ -74,12 +74,79 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let api = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.max_api_body_bytes,
+        ))
+        .layer(axum::middleware::from_fn(no_store))
         .with_state(state.clone());
     let api = tower::Layer::layer(
-        &axum::middleware::from_fn_with_state(state, project_id_to_name),
+        &axum::middleware::from_fn_with_state(state.clone(), project_id_to_name),
+        api,
+    );
+    let api = tower::Layer::layer(
+        &axum::middleware::from_fn_with_state(state, before_the_body),
         api,
     );
     Router::new().nest_service(BASE_PATH, api)
+}
+
+/// Checks what can be checked before a request body is read, so no caller can
+/// make the server buffer a body it would refuse anyway:
+/// - a declared `Content-Length` over `limits.max_api_body_bytes` → 413 at
+///   once (a body without one is cut at the limit by the JSON extractor);
+/// - a state-changing request (any method but GET/HEAD/OPTIONS) without
+///   credentials while authentication is on → 401, since no management
+///   change is open to anonymous callers. Credentials that are present are
+///   verified by the [`authz::Caller`] extractor, which runs before the body
+///   extractor of every handler.
+async fn before_the_body(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_api_body_bytes as u64) {
+        return ApiError::PayloadTooLarge(format!(
+            "request body of {} bytes is over the management API's limit of {} bytes (limits.max_api_body_bytes)",
+            declared.unwrap_or(0),
+            state.max_api_body_bytes
+        ))
+        .into_response();
+    }
+    let writes = !matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let enforced = state
+        .auth
+        .as_deref()
+        .is_some_and(|a| a.mode() != berth_registry::AuthMode::None);
+    if writes
+        && enforced
+        && crate::auth::credentials(req.headers()) == crate::auth::Credentials::None
+    {
+        return ApiError::Unauthorized(authz::SIGN_IN.into()).into_response();
+    }
+    next.run(req).await
+}
+
+/// `Cache-Control: no-store` on every management API answer: they carry
+/// account data and one-time secrets that no cache may keep.
+async fn no_store(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 /// Rewrites `/projects/<id>[/…]` to `/projects/<name>[/…]` when `<id>` is all
@@ -244,7 +311,16 @@ where
         axum::Json::<T>::from_request(req, state)
             .await
             .map(|j| ApiJson(j.0))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(format!(
+                        "request body too large for the management API ({})",
+                        e.body_text()
+                    ))
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })
     }
 }
 

@@ -235,8 +235,12 @@ async fn authorized(
             "invalid tag {tag:?}: tags are 1-128 characters of [A-Za-z0-9_.-] and must not start with '.' or '-'"
         ))
         .into()),
-        (Route::Blob(repo, d), Method::GET) => blobs::get(reg, &repo, &d, h).await,
-        (Route::Blob(repo, d), Method::HEAD) => blobs::head(reg, &repo, &d).await,
+        (Route::Blob(repo, d), Method::GET) => {
+            shared_cache_only_if_public(&state, &repo, blobs::get(reg, &repo, &d, h).await).await
+        }
+        (Route::Blob(repo, d), Method::HEAD) => {
+            shared_cache_only_if_public(&state, &repo, blobs::head(reg, &repo, &d).await).await
+        }
         (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,
         (Route::UploadStart(repo), Method::POST) => uploads::start(&state, client, &repo, &query, h, body_stream(body, idle)).await,
         (Route::Upload(repo, id), Method::GET) => uploads::status(reg, &repo, &id).await,
@@ -248,6 +252,32 @@ async fn authorized(
         (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,
         _ => Err(ApiError::MethodNotAllowed),
     }
+}
+
+/// Blobs are immutable (`Cache-Control: max-age=31536000`), but a shared
+/// cache (a proxy or CDN in front of the registry) must not serve a private
+/// project's bytes to others: those answers say `private`.
+async fn shared_cache_only_if_public(
+    state: &AppState,
+    repo: &berth_oci::RepositoryName,
+    result: ApiResult,
+) -> ApiResult {
+    let mut resp = result?;
+    let public = match state.auth.as_deref() {
+        Some(auth) if auth.mode() != berth_registry::AuthMode::None => auth
+            .project(repo.project())
+            .await
+            .map_err(ApiError::from)?
+            .is_some_and(|p| p.public),
+        _ => true,
+    };
+    if !public {
+        resp.headers_mut().insert(
+            "cache-control",
+            axum::http::HeaderValue::from_static("private, max-age=31536000"),
+        );
+    }
+    Ok(resp)
 }
 
 /// Cuts a body off (failing it, so its chunk is rolled back) past `max` bytes;

@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 /// The `admin` password every test server starts with.
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
+/// The binary under test: `BERTH_TEST_BIN` when set (to run a test against
+/// another build, e.g. to see a new test fail on the code before a fix),
+/// else the one cargo built for this test.
+pub fn berth_bin() -> PathBuf {
+    std::env::var_os("BERTH_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+}
+
 /// A `berth serve` child process. Killed (SIGKILL) when dropped.
 pub struct Berth {
     pub addr: String,
@@ -36,7 +45,7 @@ impl Berth {
         if !extra.contains(&"--auth-mode") {
             args.extend(["--auth-mode", "none"]);
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let mut child = Command::new(berth_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(&args)
@@ -125,7 +134,7 @@ impl Drop for Berth {
 
 /// Runs `berth fsck --data-dir DIR`; returns (exit code, stdout).
 pub fn fsck(data_dir: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let out = Command::new(berth_bin())
         .args(["fsck", "--data-dir"])
         .arg(data_dir)
         .output()
@@ -210,7 +219,7 @@ pub fn file_digest(path: &Path) -> String {
 /// Runs `berth <args> --data-dir DIR` with extra environment; returns (exit
 /// code, stdout, stderr). The admin password is [`ADMIN_PASSWORD`].
 pub fn berth_cli(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let mut c = Command::new(berth_bin());
     c.args(args)
         .arg("--data-dir")
         .arg(data_dir)
