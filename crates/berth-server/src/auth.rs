@@ -266,7 +266,23 @@ pub async fn identify(
                 );
                 return Err(deny_unauth(None));
             }
-            Login::Throttled(wait) => return Err(throttled(&user, wait)),
+            Login::Throttled(wait) => {
+                let actor = if user.starts_with("robot$") {
+                    berth_registry::Actor::robot(user.as_str())
+                } else {
+                    berth_registry::Actor::user(user.as_str())
+                };
+                state.audit.record(
+                    berth_registry::AuditEntry::new(
+                        actor,
+                        berth_registry::AuditAction::Login,
+                        berth_registry::Outcome::Failure,
+                    )
+                    .ip(ip)
+                    .detail("HTTP Basic on /v2: throttled after repeated failures"),
+                );
+                return Err(throttled(&user, wait));
+            }
         },
         Credentials::Bearer(_) | Credentials::Malformed => return Err(deny_unauth(None)),
     })

@@ -62,10 +62,12 @@ pub enum ProjectCmd {
         /// Public (anonymous pull) or not.
         #[arg(long)]
         public: Option<bool>,
-        /// CIDRs that may pull (repeatable; none = any address).
+        /// CIDRs that may pull (repeatable). Replaces the list; not given: the
+        /// list is kept; `any`: the list is cleared (any address may pull).
         #[arg(long = "pull-cidr")]
         pull_cidrs: Vec<String>,
-        /// CIDRs that may push and delete (repeatable; none = any address).
+        /// CIDRs that may push and delete (repeatable). Replaces the list; not
+        /// given: kept; `any`: cleared (any address).
         #[arg(long = "push-cidr")]
         push_cidrs: Vec<String>,
     },
@@ -168,12 +170,35 @@ pub enum TokenCmd {
     },
 }
 
+/// Refuses a data directory that does not exist, or that holds other files
+/// but no `meta.db`: run from the wrong directory, an account command must not
+/// quietly start a new, empty registry there. An existing empty directory is
+/// accepted (accounts may be prepared before the first `serve`).
+pub fn require_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    if data_dir.join("meta.db").exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(data_dir).map(|mut d| d.next().is_none());
+    match empty {
+        Ok(true) => Ok(()),
+        Ok(false) => anyhow::bail!(
+            "{} is not a berth data directory (it has files but no meta.db); use --data-dir or BERTH_DATA_DIR",
+            data_dir.display()
+        ),
+        Err(_) => anyhow::bail!(
+            "no berth data directory at {} (use --data-dir or BERTH_DATA_DIR; `berth serve` creates one)",
+            data_dir.display()
+        ),
+    }
+}
+
 /// Opens the data directory's account store.
 pub async fn open(
     data_dir: &Path,
     cfg: berth_registry::AuthConfig,
 ) -> anyhow::Result<(Registry, Auth)> {
     crate::serve::private_umask();
+    require_data_dir(data_dir)?;
     let registry = Registry::open(data_dir, Limits::default())
         .await
         .with_context(|| format!("opening data directory {}", data_dir.display()))?;
@@ -309,13 +334,21 @@ pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
             push_cidrs,
         } => {
             let current = auth.project_named(&name).await.map_err(err)?;
+            // Only what is given changes: `project set team --public false`
+            // must never drop an allow-list (it would open the project).
+            let list = |given: Vec<String>, kept: &[String]| -> Vec<String> {
+                if given.is_empty() {
+                    kept.to_vec()
+                } else if given.iter().all(|c| c == "any") {
+                    Vec::new()
+                } else {
+                    given
+                }
+            };
+            let pull = list(pull_cidrs, &current.pull_cidrs);
+            let push = list(push_cidrs, &current.push_cidrs);
             let p = auth
-                .update_project(
-                    &name,
-                    public.unwrap_or(current.public),
-                    &pull_cidrs,
-                    &push_cidrs,
-                )
+                .update_project(&name, public.unwrap_or(current.public), &pull, &push)
                 .await
                 .map_err(err)?;
             println!(

@@ -157,6 +157,15 @@ impl AuthSection {
         if self.token_ttl_secs == 0 {
             anyhow::bail!("auth.token_ttl_secs must be at least 1");
         }
+        if let Ok(p) = std::env::var("BERTH_ADMIN_PASSWORD") {
+            let n = p.chars().count();
+            if n > 0 && n < berth_registry::auth::accounts::MIN_PASSWORD_LEN {
+                anyhow::bail!(
+                    "BERTH_ADMIN_PASSWORD is refused: password must have at least {} characters; choose a longer one, or unset it to have berth generate one",
+                    berth_registry::auth::accounts::MIN_PASSWORD_LEN
+                );
+            }
+        }
         Ok(berth_registry::AuthConfig {
             mode,
             service: self.service.clone(),

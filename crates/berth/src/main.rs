@@ -357,6 +357,9 @@ impl std::fmt::Display for UsageError {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    // Everything berth creates (databases, blobs, archives, keys) is for its
+    // own user only (docs/security.md).
+    serve::private_umask();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

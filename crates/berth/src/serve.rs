@@ -15,6 +15,16 @@ use crate::config::Config;
 /// up to `server.shutdown_grace_secs` and closes the metadata database.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     private_umask();
+    // Settings first: a refused setting must not leave a new data directory.
+    let auth_config = cfg.auth.to_auth_config()?;
+    let existed = cfg.data_dir.join("meta.db").exists();
+    let _lock = lock_data_dir(&cfg.data_dir)?;
+    if existed && std::env::var_os("BERTH_ADMIN_PASSWORD").is_some() {
+        tracing::warn!(
+            "BERTH_ADMIN_PASSWORD is ignored: {} already holds a registry (it sets the admin password on the first start only; use `berth user passwd admin`)",
+            cfg.data_dir.display()
+        );
+    }
     let registry = Registry::open(&cfg.data_dir, cfg.registry_limits())
         .await
         .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
@@ -27,7 +37,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    let auth_config = cfg.auth.to_auth_config()?;
     let mode = auth_config.mode;
     let (auth, generated) =
         berth_registry::Auth::open(registry.meta().clone(), &cfg.data_dir, auth_config)
@@ -120,6 +129,51 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     state.registry.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Creates the data directory (0700) when missing and takes an exclusive
+/// advisory lock on `<data_dir>/serve.lock` for the life of the process: a
+/// second `serve` on the same directory refuses to start (two servers would
+/// each run their own caches, schedules and audit writer over one database).
+/// The CLI commands documented as safe beside `serve` take no such lock.
+/// The lock also proves the directory is writable before anything else.
+///
+/// Errors name the path and the operation.
+pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let path = data_dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "cannot write to data directory {}: opening {}",
+                data_dir.display(),
+                path.display()
+            )
+        })?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            anyhow::bail!(
+                "another `berth serve` is already running on data directory {} (it holds the lock {}); stop it, or give this one its own --data-dir",
+                data_dir.display(),
+                path.display()
+            );
+        }
+        return Err(err).with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(file)
 }
 
 /// Sets the process umask to 0o077, so everything berth creates from here on

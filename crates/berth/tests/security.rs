@@ -214,6 +214,19 @@ async fn bounded_request_bodies_everywhere() {
     for r in [one, two].into_iter().flatten() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
+    // Anonymous with a large declared body: still the 401 (nothing says
+    // whether the body would fit), and never cached.
+    let r = http()
+        .post(b.url("/api/v2.0/users"))
+        .header("content-type", "application/json")
+        .header("content-length", (1u64 << 30).to_string())
+        .body(gibibyte())
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+    }
     // An administrator's 1 GiB body: 413, declared or not.
     let r = api(&b, reqwest::Method::POST, "/users")
         .header("content-type", "application/json")
@@ -840,6 +853,22 @@ async fn no_information_for_the_unauthorized() {
         .await
         .expect("json");
     let rid = robots[0]["id"].as_i64().expect("robot id");
+    // Members of a private project and of no project: one answer.
+    for creds in [None, Some(("outsider", PW))] {
+        let private = answer("/projects/teamb/members".into(), creds).await;
+        let unknown = answer("/projects/nosuch/members".into(), creds).await;
+        assert_eq!(private, unknown, "{creds:?}");
+        assert!(!unknown.1.contains("nosuch"), "{}", unknown.1);
+    }
+    // Whether a name is taken is for signed-in callers.
+    for name in ["teamb", "nosuch"] {
+        let r = http()
+            .head(b.url(&format!("/api/v2.0/projects?project_name={name}")))
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
+    }
     let existing = answer(format!("/robots/{rid}"), Some(("outsider", PW))).await;
     let unknown = answer("/robots/987654".into(), Some(("outsider", PW))).await;
     assert_eq!(existing.0, StatusCode::FORBIDDEN);
@@ -1172,4 +1201,116 @@ async fn oauth2_errors_as_rfc_6749_says() {
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["error"], "invalid_client");
     assert_eq!(v["errors"][0]["code"], "UNAUTHORIZED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ip_allow_lists_survive_other_project_changes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    berth_ok(dir, &["project", "create", "team"], &[]);
+    berth_ok(
+        dir,
+        &[
+            "project",
+            "set",
+            "team",
+            "--pull-cidr",
+            "10.0.0.0/8",
+            "--push-cidr",
+            "10.1.0.0/16",
+        ],
+        &[],
+    );
+    // Changing the visibility, or one list, keeps the other settings.
+    berth_ok(dir, &["project", "set", "team", "--public", "true"], &[]);
+    berth_ok(
+        dir,
+        &["project", "set", "team", "--push-cidr", "10.2.0.0/16"],
+        &[],
+    );
+    let list = berth_ok(dir, &["project", "list"], &[]);
+    let line = list
+        .lines()
+        .find(|l| l.contains("team"))
+        .expect("team line");
+    assert!(line.contains("10.0.0.0/8"), "{line}");
+    assert!(
+        line.contains("10.2.0.0/16") && !line.contains("10.1.0.0/16"),
+        "{line}"
+    );
+    // The public project still refuses pulls from outside its pull list.
+    let b = start(dir, &[]);
+    assert_eq!(
+        push(&b, "team/app", "1", &Auth::Basic("admin", ADMIN_PASSWORD)).await,
+        StatusCode::FORBIDDEN,
+        "127.0.0.1 is outside the push list"
+    );
+    let (s, v) = token(&b, None, "repository:team/app:pull").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["scope"], "",
+        "anonymous pull from outside the pull list: {v}"
+    );
+    // `any` clears a list.
+    berth_ok(
+        dir,
+        &[
+            "project",
+            "set",
+            "team",
+            "--pull-cidr",
+            "any",
+            "--push-cidr",
+            "any",
+        ],
+        &[],
+    );
+    let list = berth_ok(dir, &["project", "list"], &[]);
+    let line = list
+        .lines()
+        .find(|l| l.contains("team"))
+        .expect("team line");
+    assert!(!line.contains("10."), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_logins_on_v2_are_audited() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = tmp.path().join("berth.toml");
+    std::fs::write(&config, "[auth]\nlogin_failures_per_user = 2\n").expect("config");
+    let b = start(tmp.path(), &["--config", config.to_str().expect("utf8")]);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = http_from("127.0.0.2")
+            .get(b.url("/v2/"))
+            .basic_auth("admin", Some("wrong-password"))
+            .send()
+            .await
+            .expect("get");
+        statuses.push(r.status());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            let v: Value = r.json().await.expect("json");
+            let msg = v["errors"][0]["message"].as_str().unwrap_or("").to_owned();
+            assert!(
+                msg.contains("admin") && msg.contains("try again in"),
+                "{msg}"
+            );
+        }
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let v: Value = api(&b, reqwest::Method::GET, "/audit-logs?page_size=100")
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        v.to_string().contains("throttled"),
+        "no throttled login in {v}"
+    );
 }

@@ -109,6 +109,18 @@ fn record<T>(
 
 /// A project by name, or by id when no project has that name (Harbor's
 /// `project_name_or_id`). Errors: 404.
+/// [`project_name`] for `caller`: an unknown project is, to anyone but a
+/// system administrator, the same refusal as one they may not see (existence
+/// is not told to the unauthorized; docs/security.md).
+pub async fn project_name_for(auth: &Auth, caller: &Caller, name_or_id: &str) -> ApiResult<String> {
+    match project_name(auth, name_or_id).await {
+        Err(ApiError::NotFound(_)) if !caller.is_administrator() => Err(caller.refusal()),
+        other => other,
+    }
+}
+
+/// The name of the project `name_or_id` names (by name first, then by id).
+/// Errors: 404 for an unknown project.
 pub async fn project_name(auth: &Auth, name_or_id: &str) -> ApiResult<String> {
     if let Some(p) = auth
         .meta()

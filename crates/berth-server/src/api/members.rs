@@ -135,7 +135,7 @@ pub async fn list(
     }
     .page()?;
     let auth = manage::accounts(&state)?;
-    let name = manage::project_name(auth, &path.project_name).await?;
+    let name = manage::project_name_for(auth, &caller, &path.project_name).await?;
     authz::can_manage_project(&state, &caller, &name).await?;
     let p = auth.project_named(&name).await?;
     let all: Vec<ProjectMemberEntity> = auth
@@ -178,7 +178,7 @@ pub async fn create(
     let mut username = String::new();
     let result = async {
         let auth = manage::accounts(&state)?;
-        project = manage::project_name(auth, &path.project_name).await?;
+        project = manage::project_name_for(auth, &caller, &path.project_name).await?;
         authz::can_manage_project(&state, &caller, &project).await?;
         let role = role(req.role_id)?;
         let user = req.member_user.as_ref().ok_or_else(|| {
@@ -252,7 +252,7 @@ async fn membership(
     path: &MemberPath,
 ) -> ApiResult<(String, berth_registry::MemberRecord)> {
     let auth: &Auth = manage::accounts(state)?;
-    let project = manage::project_name(auth, &path.project_name).await?;
+    let project = manage::project_name_for(auth, caller, &path.project_name).await?;
     authz::can_manage_project(state, caller, &project).await?;
     let p = auth.project_named(&project).await?;
     let m = auth

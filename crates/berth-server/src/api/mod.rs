@@ -77,7 +77,6 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.max_api_body_bytes,
         ))
-        .layer(axum::middleware::from_fn(no_store))
         .with_state(state.clone());
     let api = tower::Layer::layer(
         &axum::middleware::from_fn_with_state(state.clone(), project_id_to_name),
@@ -87,16 +86,17 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         &axum::middleware::from_fn_with_state(state, before_the_body),
         api,
     );
+    let api = tower::Layer::layer(&axum::middleware::from_fn(no_store), api);
     Router::new().nest_service(BASE_PATH, api)
 }
 
 /// Checks what can be checked before a request body is read, so no caller can
 /// make the server buffer a body it would refuse anyway:
-/// - a declared `Content-Length` over `limits.max_api_body_bytes` → 413 at
-///   once (a body without one is cut at the limit by the JSON extractor);
 /// - a state-changing request (any method but GET/HEAD/OPTIONS) without
 ///   credentials while authentication is on → 401, since no management
-///   change is open to anonymous callers. Credentials that are present are
+///   change is open to anonymous callers;
+/// - a declared `Content-Length` over `limits.max_api_body_bytes` → 413 at
+///   once (a body without one is cut at the limit by the JSON extractor). Credentials that are present are
 ///   verified by the [`authz::Caller`] extractor, which runs before the body
 ///   extractor of every handler.
 async fn before_the_body(
@@ -105,19 +105,6 @@ async fn before_the_body(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let declared = req
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_api_body_bytes as u64) {
-        return ApiError::PayloadTooLarge(format!(
-            "request body of {} bytes is over the management API's limit of {} bytes (limits.max_api_body_bytes)",
-            declared.unwrap_or(0),
-            state.max_api_body_bytes
-        ))
-        .into_response();
-    }
     let writes = !matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
@@ -131,6 +118,19 @@ async fn before_the_body(
         && crate::auth::credentials(req.headers()) == crate::auth::Credentials::None
     {
         return ApiError::Unauthorized(authz::SIGN_IN.into()).into_response();
+    }
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_api_body_bytes as u64) {
+        return ApiError::PayloadTooLarge(format!(
+            "request body of {} bytes is over the management API's limit of {} bytes (limits.max_api_body_bytes)",
+            declared.unwrap_or(0),
+            state.max_api_body_bytes
+        ))
+        .into_response();
     }
     next.run(req).await
 }

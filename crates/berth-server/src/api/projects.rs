@@ -158,14 +158,21 @@ pub struct HeadQuery {
     pub project_name: Option<String>,
 }
 
-/// Whether a project exists: 200, or 404.
+/// Whether a project name is taken: 200, or 404 (Harbor's check before
+/// creating one). Signed-in callers only: anonymous callers learn nothing
+/// about which projects exist (401).
 #[utoipa::path(head, path = "/projects", tag = "project", params(HeadQuery),
     responses((status = 200, description = "The project exists"),
+        (status = 401, description = "Not signed in"),
         (status = 404, description = "No such project")))]
 pub async fn head(
     State(state): State<Arc<AppState>>,
+    caller: Caller,
     ApiQuery(q): ApiQuery<HeadQuery>,
 ) -> ApiResult<StatusCode> {
+    if !caller.principal.is_authenticated() && !caller.is_administrator() {
+        return Err(ApiError::Unauthorized(authz::SIGN_IN.into()));
+    }
     let name = q
         .project_name
         .ok_or_else(|| ApiError::BadRequest("project_name is required".into()))?;
@@ -323,7 +330,7 @@ pub async fn update(
     let mut name = path.project_name.clone();
     let result = async {
         let auth = manage::accounts(&state)?;
-        name = manage::project_name(auth, &path.project_name).await?;
+        name = manage::project_name_for(auth, &caller, &path.project_name).await?;
         authz::can_manage_project(&state, &caller, &name).await?;
         let current = auth.project_named(&name).await?;
         let public = req.visibility()?.unwrap_or(current.public);
@@ -366,7 +373,7 @@ pub async fn delete(
     let result = async {
         authz::can_administer(&caller, "delete projects")?;
         let auth = manage::accounts(&state)?;
-        name = manage::project_name(auth, &path.project_name).await?;
+        name = manage::project_name_for(auth, &caller, &path.project_name).await?;
         let repos = state
             .registry
             .project_info(&name)
