@@ -3,7 +3,7 @@
 # tests with real clients (skopeo, docker, oci-client) against the real binary.
 #
 # Installs what the tests need when missing (Debian packages: skopeo, umoci, jq,
-# docker.io, podman; PyPI: oras), builds the test images once with ../shared/testdata/make-images.sh,
+# docker.io, podman, curl, sqlite3; PyPI: oras, into target/venv), builds the test images once with ../shared/testdata/make-images.sh,
 # then runs `cargo test --release --workspace` (one profile: the e2e tests use the
 # same release binary that `cargo run --release -- serve` runs).
 set -euo pipefail
@@ -20,17 +20,39 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v jq >/dev/null || need+=(jq)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v podman >/dev/null || need+=(podman)
+command -v curl >/dev/null || need+=(curl)
+command -v sqlite3 >/dev/null || need+=(sqlite3)
+# apt waits for a dpkg lock another process holds instead of failing at once;
+# its output goes to a log, shown only when it fails.
+apt_install() {
+    local log
+    log=$(mktemp)
+    if ! { as_root apt-get -o DPkg::Lock::Timeout=300 update -q &&
+           as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+               install -y -q "$@"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+}
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]}" >&2
-    as_root apt-get update -q >/dev/null
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+    apt_install "${need[@]}"
 fi
 
-python3 -c 'import oras' 2>/dev/null || {
-    echo "test.sh: installing Python oras" >&2
-    python3 -m pip install -q oras 2>&1 | grep -v 'running pip as the' >&2 || true
+# Python oras in a virtual environment this script owns (Debian's python3
+# refuses `pip install` into the system: externally-managed-environment).
+if ! python3 -c 'import oras' 2>/dev/null; then
+    VENV=${BERTH_VENV:-$PWD/target/venv}
+    if ! "$VENV/bin/python3" -c 'import oras' 2>/dev/null; then
+        echo "test.sh: installing Python oras into $VENV" >&2
+        python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$VENV"; }
+        "$VENV/bin/python3" -m pip install -q oras >/dev/null 2>&1 || "$VENV/bin/python3" -m pip install -q oras
+    fi
+    export PATH="$VENV/bin:$PATH"
     python3 -c 'import oras'
-}
+fi
 
 export BERTH_TESTDATA=${BERTH_TESTDATA:-$PWD/target/testdata}
 if [ ! -f "$BERTH_TESTDATA/DIGESTS" ]; then

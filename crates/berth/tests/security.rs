@@ -1049,6 +1049,31 @@ async fn realm_and_headers() {
         "{text}"
     );
     assert!(!text.contains("localhost"), "{text}");
+    // Over HTTP/2 the realm comes from `:authority` (curl with prior
+    // knowledge sends no Host header).
+    let port = b.addr.rsplit(':').next().expect("port").to_owned();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "--http2-prior-knowledge",
+            "--connect-to",
+            &format!("registry.example:{port}:127.0.0.1:{port}"),
+            &format!("http://registry.example:{port}/v2/"),
+        ])
+        .output()
+        .expect("curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.starts_with("http/2 401"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "realm=\"http://registry.example:{port}/v2/token\""
+        )),
+        "{head}"
+    );
     // Management API answers are never cached.
     let r = http()
         .get(b.url("/api/v2.0/systeminfo"))

@@ -1,0 +1,84 @@
+//! First-day behaviour of the binary: one `serve` per data directory, CLI
+//! commands that refuse a missing data directory instead of making a new
+//! registry, and the startup order around the first admin password.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::{berth_bin, berth_cli, Berth, ADMIN_PASSWORD};
+
+#[test]
+fn a_second_serve_on_one_data_dir_refuses_to_start() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let _first = Berth::start_with(tmp.path(), &["--auth-mode", "token"]);
+    let mut second = Command::new(berth_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("second serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            let _ = second.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let status = status.expect("a second serve on the same data dir kept running");
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(err.contains("already running"), "{err}");
+    assert!(err.contains("serve.lock"), "{err}");
+    // The CLI documented as safe beside serve keeps working.
+    let (code, out, err) = berth_cli(tmp.path(), &["project", "list"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn cli_commands_refuse_a_missing_data_dir() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let missing = tmp.path().join("not-here");
+    let (code, _, err) = berth_cli(&missing, &["project", "create", "team2"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no berth data directory at"), "{err}");
+    assert!(!missing.exists(), "no registry was created");
+    // A directory with other files and no meta.db is not taken for one either.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).expect("dir");
+    std::fs::write(other.join("notes.txt"), "x").expect("file");
+    let (code, _, err) = berth_cli(&other, &["user", "list"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not a berth data directory"), "{err}");
+}
+
+#[test]
+fn a_taken_port_fails_before_the_admin_password_is_generated() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = Command::new(berth_bin())
+        .args(["serve", "--listen", &addr, "--data-dir"])
+        .arg(tmp.path())
+        .env_remove("BERTH_ADMIN_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("serve");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("binding"), "{err}");
+    assert!(
+        !err.contains("password"),
+        "a password shown and lost: {err}"
+    );
+}
