@@ -20,13 +20,24 @@ pub async fn api_version(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Logs `method path status bytes duration_ms` at INFO for each request; bytes is
-/// the response's `Content-Length` when known (streamed bodies have one too).
+/// Logs `method path status bytes duration_ms user client` at INFO for each
+/// request; bytes is the response's `Content-Length` when known (streamed
+/// bodies have one too); user is the authenticated principal of `/v2`
+/// requests (`anonymous` without credentials, `-` where not known), client the
+/// TCP peer.
 pub async fn log_request(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let client = crate::listener::peer(req.extensions())
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "-".into());
     let resp = next.run(req).await;
+    let user = resp
+        .extensions()
+        .get::<berth_registry::Actor>()
+        .map(|a| crate::clip(&a.name).to_owned())
+        .unwrap_or_else(|| "-".into());
     let bytes = resp
         .headers()
         .get("content-length")
@@ -41,6 +52,8 @@ pub async fn log_request(req: Request, next: Next) -> Response {
         status = resp.status().as_u16(),
         bytes,
         duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        user,
+        client,
         "request"
     );
     resp

@@ -3,9 +3,10 @@
 //! later source overrides the earlier ones).
 //!
 //! ```toml
-//! listen = "127.0.0.1:5000"   # BERTH_LISTEN, --listen
+//! listen = "127.0.0.1:5000"   # BERTH_LISTEN, --listen (also localhost:PORT, or :PORT = all interfaces)
 //! data_dir = "./berth-data"   # BERTH_DATA_DIR, --data-dir
 //! log_level = "info"          # BERTH_LOG_LEVEL, --log-level (a tracing filter)
+//! log_format = "text"         # BERTH_LOG_FORMAT: text | json (one object per line)
 //!
 //! [limits]
 //! max_manifest_bytes = 4194304  # largest manifest accepted (413 above)
@@ -70,16 +71,49 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Deserialize;
 
+/// Parses a listen address: `IP:PORT` (`127.0.0.1:5000`, `[::1]:5000`),
+/// `localhost:PORT` (IPv4 loopback) or `:PORT` (every IPv4 interface, as in
+/// Distribution's `addr: :5000`; reachable from the network, so mind
+/// `auth.mode`).
+///
+/// Errors: anything else, with the accepted forms in the message.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{text:?}: the port must be a number from 0 to 65535"))
+    };
+    if let Some(p) = t.strip_prefix(':') {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port(p)?)));
+    }
+    if let Some(p) = t.strip_prefix("localhost:") {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port(p)?)));
+    }
+    t.parse().map_err(|_| {
+        format!("{text:?} is not a listen address: use IP:PORT (127.0.0.1:5000), localhost:PORT or :PORT")
+    })
+}
+
+fn listen_from_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_listen(&text).map_err(serde::de::Error::custom)
+}
+
 /// Everything `berth serve` can be told.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Address to listen on. Default `127.0.0.1:5000`.
+    /// Address to listen on. Default `127.0.0.1:5000`. Also `localhost:PORT`
+    /// (loopback) and `:PORT` (every interface), see [`parse_listen`].
+    #[serde(deserialize_with = "listen_from_text")]
     pub listen: SocketAddr,
     /// Data directory: `blobs/`, `uploads/`, `meta.db`. Default `./berth-data`.
     pub data_dir: PathBuf,
     /// Log filter, e.g. `info` or `berth=debug,info`. Default `info`.
     pub log_level: String,
+    /// `text` (default) or `json`: one JSON object per log line, for log
+    /// shippers (`BERTH_LOG_FORMAT`).
+    pub log_format: String,
     /// Request limits.
     pub limits: LimitsConfig,
     /// Server behaviour.
@@ -424,6 +458,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             data_dir: PathBuf::from("./berth-data"),
             log_level: "info".into(),
+            log_format: "text".into(),
             limits: LimitsConfig::default(),
             server: ServerConfig::default(),
             cache: CacheSection::default(),
@@ -481,6 +516,9 @@ impl Config {
     /// Refuses settings that would make the registry misbehave silently.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.auth.to_auth_config()?;
+        if self.log_format != "text" && self.log_format != "json" {
+            anyhow::bail!("log_format {:?} is not one of text, json", self.log_format);
+        }
         if self.limits.max_page == 0 {
             anyhow::bail!("limits.max_page must be at least 1 (0 would make every tags and catalog listing empty)");
         }
@@ -555,6 +593,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_takes_localhost_and_bare_ports() {
+        assert_eq!(
+            parse_listen("localhost:5001").unwrap().to_string(),
+            "127.0.0.1:5001"
+        );
+        assert_eq!(parse_listen(":5002").unwrap().to_string(), "0.0.0.0:5002");
+        assert_eq!(
+            parse_listen("[::1]:5003").unwrap().to_string(),
+            "[::1]:5003"
+        );
+        assert!(parse_listen("localhost")
+            .unwrap_err()
+            .contains("localhost:PORT"));
+        assert!(parse_listen(":x").is_err());
+    }
 
     #[test]
     fn defaults_listen_on_loopback_port_5000() {

@@ -37,8 +37,9 @@ enum Command {
         /// TOML configuration file; flags and BERTH_* variables override it.
         #[arg(long, env = "BERTH_CONFIG")]
         config: Option<PathBuf>,
-        /// Address to listen on [default: 127.0.0.1:5000].
-        #[arg(long, env = "BERTH_LISTEN")]
+        /// Address to listen on: IP:PORT, localhost:PORT, or :PORT for every
+        /// interface [default: 127.0.0.1:5000].
+        #[arg(long, env = "BERTH_LISTEN", value_parser = config::parse_listen)]
         listen: Option<std::net::SocketAddr>,
         /// Data directory (blobs, uploads, metadata) [default: ./berth-data].
         #[arg(long, env = "BERTH_DATA_DIR")]
@@ -323,12 +324,21 @@ fn log_filter(spec: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
 }
 
 fn init_logging(filter: tracing_subscriber::EnvFilter) {
+    init_logging_as(filter, "text");
+}
+
+/// Logging to stderr as text (coloured on a terminal) or, with `json`, one
+/// JSON object per line for log shippers (`log_format`).
+fn init_logging_as(filter: tracing_subscriber::EnvFilter, format: &str) {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        fmt.json().with_current_span(false).init();
+    } else {
+        fmt.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 /// Caps glibc's malloc arenas at two. Upload and download buffers are allocated
@@ -392,6 +402,9 @@ fn main() -> ExitCode {
                 if let Some(l) = log_level {
                     cfg.log_level = l;
                 }
+                if let Ok(f) = std::env::var("BERTH_LOG_FORMAT") {
+                    cfg.log_format = f;
+                }
                 if tls_cert.is_some() {
                     cfg.tls.cert = tls_cert;
                 }
@@ -402,7 +415,7 @@ fn main() -> ExitCode {
                     cfg.auth.mode = m;
                 }
                 cfg.validate()?;
-                init_logging(log_filter(&cfg.log_level)?);
+                init_logging_as(log_filter(&cfg.log_level)?, &cfg.log_format);
                 if let Some(path) = &config {
                     tracing::info!(config = %path.display(), "configuration file loaded");
                 }
