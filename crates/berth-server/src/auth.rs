@@ -151,9 +151,18 @@ pub fn challenge(
             c
         }
     };
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(crate::clip)
+        .unwrap_or(&state.default_authority);
+    let login = format!("sign in first: `docker login {host}`");
     ApiError::Unauthorized {
         challenge: Some(text),
-        detail: scope.map(|s| format!("this request needs {s}")),
+        detail: Some(match scope {
+            Some(s) => format!("this request needs {s}; {login}"),
+            None => login,
+        }),
     }
 }
 
