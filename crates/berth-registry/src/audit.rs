@@ -198,6 +198,22 @@ actions! {
     RobotDelete = "robot_delete", "delete", "robot";
     /// A permission or policy changed.
     PermissionChange = "permission_change", "update", "permission";
+    /// A project's retention policy set (replaced) or removed.
+    RetentionChange = "retention_change", "update", "retention_policy";
+    /// A project's retention policy run now (dry runs too); detail: what it
+    /// kept and deleted.
+    RetentionRun = "retention_run", "create", "retention_execution";
+    /// An immutable tag rule added, changed or removed; reference: the rule id.
+    ImmutableRuleChange = "immutable_rule_change", "update", "immutable_rule";
+    /// A project's tag naming rule set or cleared.
+    TagRuleChange = "tag_rule_change", "update", "tag_naming_rule";
+    /// A project's storage quota set, or reset to the default.
+    QuotaChange = "quota_change", "update", "quota";
+    /// A personal access token created (its secret is never recorded);
+    /// reference: the user, detail: the token's name.
+    AccessTokenCreate = "access_token_create", "create", "access_token";
+    /// A personal access token revoked; reference: the user, detail: its name.
+    AccessTokenRevoke = "access_token_revoke", "delete", "access_token";
     /// The audit writer dropped entries (its buffer was full), or counted entries
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.
@@ -2122,6 +2138,53 @@ mod tests {
             assert_eq!(a.as_str().parse::<AuditAction>(), Ok(*a));
         }
         assert!("fly".parse::<AuditAction>().is_err());
+    }
+
+    #[test]
+    fn policy_and_token_actions_have_harbor_shapes() {
+        for (a, word, op, rtype) in [
+            (
+                AuditAction::RetentionChange,
+                "retention_change",
+                "update",
+                "retention_policy",
+            ),
+            (
+                AuditAction::RetentionRun,
+                "retention_run",
+                "create",
+                "retention_execution",
+            ),
+            (
+                AuditAction::ImmutableRuleChange,
+                "immutable_rule_change",
+                "update",
+                "immutable_rule",
+            ),
+            (
+                AuditAction::TagRuleChange,
+                "tag_rule_change",
+                "update",
+                "tag_naming_rule",
+            ),
+            (AuditAction::QuotaChange, "quota_change", "update", "quota"),
+            (
+                AuditAction::AccessTokenCreate,
+                "access_token_create",
+                "create",
+                "access_token",
+            ),
+            (
+                AuditAction::AccessTokenRevoke,
+                "access_token_revoke",
+                "delete",
+                "access_token",
+            ),
+        ] {
+            assert_eq!(a.as_str(), word);
+            assert_eq!(a.harbor_operation(), op);
+            assert_eq!(a.harbor_resource_type(), rtype);
+        }
     }
 
     #[test]

@@ -2,13 +2,22 @@
 //! directly (safe while `berth serve` runs: SQLite in WAL mode; a running
 //! server sees changes within seconds, its caches being short-lived):
 //! `berth user`, `berth project`, `berth robot`, `berth token`.
+//!
+//! Every change (not the listings) is an audit entry in the same data
+//! directory, with the OS user as a `system` actor and a detail starting
+//! `cli:`; it is stored before the command exits. Secrets (passwords, robot
+//! secrets, access tokens) are never part of it. See docs/audit.md.
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context;
+use berth_registry::audit::{Actor, ActorKind};
 use berth_registry::auth::{AccountError, RobotPermission, Role};
-use berth_registry::{Auth, Limits, Registry};
+use berth_registry::{
+    AuditAction, AuditConfig, AuditEntry, AuditLog, Auth, Limits, Outcome, Registry,
+};
 use clap::Subcommand;
 
 /// `berth user …`
@@ -203,12 +212,82 @@ pub async fn open(
         .await
         .with_context(|| format!("opening data directory {}", data_dir.display()))?;
     let (auth, generated) = Auth::open(registry.meta().clone(), data_dir, cfg).await?;
+    let _ = ACCOUNTS_AUDIT.set(AuditLog::start(&registry, &AuditConfig::default()));
     if let Some(p) = generated {
         eprintln!(
             "berth: created user \"admin\" with password: {p}\nberth: this is shown only once"
         );
     }
     Ok((registry, auth))
+}
+
+/// The audit trail of the account commands, started by [`open`].
+static ACCOUNTS_AUDIT: OnceLock<AuditLog> = OnceLock::new();
+
+/// The OS user running the command: `$USER`, else `$LOGNAME`, else `uid <n>`.
+pub fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
+}
+
+/// What a CLI change acted on, for its audit entry.
+#[derive(Default)]
+pub struct CliTarget<'a> {
+    /// The project (entry field `repository`).
+    pub project: Option<&'a str>,
+    /// The account, rule or token acted on (entry field `reference`).
+    pub reference: Option<&'a str>,
+    /// What changed, without any secret; `cli: ` is put before it.
+    pub detail: String,
+}
+
+/// Records `result` of the CLI change `action` on `target` in `log`, as the
+/// OS user ([`os_user`], kind `system`), waits until it is stored, and passes
+/// the result through. A failure's detail ends with `; error: <message>`.
+pub async fn audit_cli<T>(
+    log: &AuditLog,
+    action: AuditAction,
+    target: CliTarget<'_>,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let actor = Actor {
+        name: os_user(),
+        kind: ActorKind::System,
+    };
+    let mut detail = format!("cli: {}", target.detail);
+    if let Err(e) = &result {
+        detail.push_str(&format!("; error: {e:#}"));
+    }
+    let mut entry = AuditEntry::new(actor, action, outcome).detail(detail);
+    if let Some(p) = target.project {
+        entry = entry.repository(p);
+    }
+    if let Some(r) = target.reference {
+        entry = entry.reference(r);
+    }
+    log.record(entry);
+    log.flush().await;
+    result
+}
+
+/// [`audit_cli`] into the account commands' trail (started by [`open`]).
+async fn audited<T>(
+    action: AuditAction,
+    target: CliTarget<'_>,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match ACCOUNTS_AUDIT.get() {
+        Some(log) => audit_cli(log, action, target, result).await,
+        None => result,
+    }
 }
 
 fn new_password() -> anyhow::Result<String> {
@@ -260,17 +339,23 @@ fn err(e: AccountError) -> anyhow::Error {
 pub async fn user(auth: &Auth, cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add { name, admin, email } => {
-            let pw = new_password()?;
-            let u = auth
-                .create_user(&name, &pw, &email, "", admin)
-                .await
-                .map_err(err)?;
-            println!(
-                "created user {} (id {}){}",
-                u.username,
-                u.id,
-                if admin { ", system admin" } else { "" }
-            );
+            let result = async {
+                let pw = new_password()?;
+                let u = auth
+                    .create_user(&name, &pw, &email, "", admin)
+                    .await
+                    .map_err(err)?;
+                println!(
+                    "created user {} (id {}){}",
+                    u.username,
+                    u.id,
+                    if admin { ", system admin" } else { "" }
+                );
+                Ok(())
+            }
+            .await;
+            let detail = format!("user created{}", if admin { " (system admin)" } else { "" });
+            audited(AuditAction::UserCreate, account(&name, detail), result).await
         }
         UserCmd::List => {
             let (users, _) = auth.meta().users_list("", 0, u64::MAX >> 1).await?;
@@ -282,38 +367,82 @@ pub async fn user(auth: &Auth, cmd: UserCmd) -> anyhow::Result<()> {
                     if u.sysadmin { "admin" } else { "" }
                 );
             }
+            Ok(())
         }
         UserCmd::Passwd { name } => {
-            let u = auth.user(&name).await.map_err(err)?;
-            let pw = new_password()?;
-            auth.set_password(u.id, &pw).await.map_err(err)?;
-            println!("password of {name} changed");
+            let result = async {
+                let u = auth.user(&name).await.map_err(err)?;
+                let pw = new_password()?;
+                auth.set_password(u.id, &pw).await.map_err(err)?;
+                println!("password of {name} changed");
+                Ok(())
+            }
+            .await;
+            let detail = "password changed".to_string();
+            audited(AuditAction::UserUpdate, account(&name, detail), result).await
         }
         UserCmd::Delete { name, yes } => {
-            let u = auth.user(&name).await.map_err(err)?;
-            confirm(&format!("delete user {name}"), yes)?;
-            auth.delete_user(u.id).await.map_err(err)?;
-            println!("deleted user {name}");
+            let result = async {
+                let u = auth.user(&name).await.map_err(err)?;
+                confirm(&format!("delete user {name}"), yes)?;
+                auth.delete_user(u.id).await.map_err(err)?;
+                println!("deleted user {name}");
+                Ok(())
+            }
+            .await;
+            let detail = "user deleted".to_string();
+            audited(AuditAction::UserDelete, account(&name, detail), result).await
         }
     }
-    Ok(())
+}
+
+/// The audit target of an account change.
+fn account(name: &str, detail: String) -> CliTarget<'_> {
+    CliTarget {
+        project: None,
+        reference: Some(name),
+        detail,
+    }
+}
+
+/// The audit target of a project change.
+fn in_project<'a>(project: &'a str, reference: Option<&'a str>, detail: String) -> CliTarget<'a> {
+    CliTarget {
+        project: Some(project),
+        reference,
+        detail,
+    }
 }
 
 /// Runs a `berth project` subcommand.
 pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
     match cmd {
         ProjectCmd::Create { name, public } => {
-            let owner = auth.meta().user_by_name("admin").await?.map(|u| u.id);
-            let p = auth
-                .create_project(&name, public, owner)
-                .await
-                .map_err(err)?;
-            println!(
-                "created project {} (id {}, {})",
-                p.name,
-                p.id,
+            let result = async {
+                let owner = auth.meta().user_by_name("admin").await?.map(|u| u.id);
+                let p = auth
+                    .create_project(&name, public, owner)
+                    .await
+                    .map_err(err)?;
+                println!(
+                    "created project {} (id {}, {})",
+                    p.name,
+                    p.id,
+                    if public { "public" } else { "private" }
+                );
+                Ok(())
+            }
+            .await;
+            let detail = format!(
+                "project created ({})",
                 if public { "public" } else { "private" }
             );
+            audited(
+                AuditAction::ProjectCreate,
+                in_project(&name, None, detail),
+                result,
+            )
+            .await
         }
         ProjectCmd::List => {
             for p in auth.meta().projects_all().await? {
@@ -326,6 +455,7 @@ pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
                     p.push_cidrs.join(",")
                 );
             }
+            Ok(())
         }
         ProjectCmd::Set {
             name,
@@ -333,29 +463,49 @@ pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
             pull_cidrs,
             push_cidrs,
         } => {
-            let current = auth.project_named(&name).await.map_err(err)?;
-            // Only what is given changes: `project set team --public false`
-            // must never drop an allow-list (it would open the project).
-            let list = |given: Vec<String>, kept: &[String]| -> Vec<String> {
-                if given.is_empty() {
-                    kept.to_vec()
-                } else if given.iter().all(|c| c == "any") {
-                    Vec::new()
-                } else {
-                    given
-                }
+            let result = async {
+                let current = auth.project_named(&name).await.map_err(err)?;
+                // Only what is given changes: `project set team --public false`
+                // must never drop an allow-list (it would open the project).
+                let list = |given: &[String], kept: &[String]| -> Vec<String> {
+                    if given.is_empty() {
+                        kept.to_vec()
+                    } else if given.iter().all(|c| c == "any") {
+                        Vec::new()
+                    } else {
+                        given.to_vec()
+                    }
+                };
+                let pull = list(&pull_cidrs, &current.pull_cidrs);
+                let push = list(&push_cidrs, &current.push_cidrs);
+                let p = auth
+                    .update_project(&name, public.unwrap_or(current.public), &pull, &push)
+                    .await
+                    .map_err(err)?;
+                println!(
+                    "project {}: {}",
+                    p.name,
+                    if p.public { "public" } else { "private" }
+                );
+                Ok(format!(
+                    "project changed: {}, pull from {}, push from {}",
+                    if p.public { "public" } else { "private" },
+                    or_any(&p.pull_cidrs),
+                    or_any(&p.push_cidrs)
+                ))
+            }
+            .await;
+            let detail = match &result {
+                Ok(d) => d.clone(),
+                Err(_) => "project changed".into(),
             };
-            let pull = list(pull_cidrs, &current.pull_cidrs);
-            let push = list(push_cidrs, &current.push_cidrs);
-            let p = auth
-                .update_project(&name, public.unwrap_or(current.public), &pull, &push)
-                .await
-                .map_err(err)?;
-            println!(
-                "project {}: {}",
-                p.name,
-                if p.public { "public" } else { "private" }
-            );
+            audited(
+                AuditAction::ProjectUpdate,
+                in_project(&name, None, detail),
+                result,
+            )
+            .await
+            .map(|_| ())
         }
         ProjectCmd::Member {
             project,
@@ -363,23 +513,55 @@ pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
             role,
             repositories,
         } => {
-            let r = Role::from_name(&role).ok_or_else(|| {
-                anyhow::anyhow!("unknown role {role:?}: projectAdmin, maintainer, developer, guest, limitedGuest")
-            })?;
-            let repos = (!repositories.is_empty()).then_some(repositories.as_slice());
-            auth.set_member(&project, &user, r, repos)
-                .await
-                .map_err(err)?;
-            println!("{user} is {} of {project}", r.name());
+            let result = async {
+                let r = Role::from_name(&role).ok_or_else(|| {
+                    anyhow::anyhow!("unknown role {role:?}: projectAdmin, maintainer, developer, guest, limitedGuest")
+                })?;
+                let repos = (!repositories.is_empty()).then_some(repositories.as_slice());
+                auth.set_member(&project, &user, r, repos)
+                    .await
+                    .map_err(err)?;
+                println!("{user} is {} of {project}", r.name());
+                Ok(())
+            }
+            .await;
+            let mut detail = format!("member set: role {role}");
+            if !repositories.is_empty() {
+                detail.push_str(&format!(", repositories {}", repositories.join(",")));
+            }
+            audited(
+                AuditAction::MemberAdd,
+                in_project(&project, Some(&user), detail),
+                result,
+            )
+            .await
         }
         ProjectCmd::Delete { name, yes } => {
-            auth.project_named(&name).await.map_err(err)?;
-            confirm(&format!("delete project {name}"), yes)?;
-            auth.delete_project(&name).await.map_err(err)?;
-            println!("deleted project {name}");
+            let result = async {
+                auth.project_named(&name).await.map_err(err)?;
+                confirm(&format!("delete project {name}"), yes)?;
+                auth.delete_project(&name).await.map_err(err)?;
+                println!("deleted project {name}");
+                Ok(())
+            }
+            .await;
+            audited(
+                AuditAction::ProjectDelete,
+                in_project(&name, None, "project deleted".into()),
+                result,
+            )
+            .await
         }
     }
-    Ok(())
+}
+
+/// An allow-list for people: its CIDRs, or `any`.
+fn or_any(cidrs: &[String]) -> String {
+    if cidrs.is_empty() {
+        "any".into()
+    } else {
+        cidrs.join(",")
+    }
 }
 
 /// Runs a `berth robot` subcommand.
@@ -393,31 +575,55 @@ pub async fn robot(auth: &Auth, cmd: RobotCmd) -> anyhow::Result<()> {
             repositories,
             expires_days,
         } => {
-            if project.is_none() && !all_projects {
-                anyhow::bail!("give --project P, or --all-projects for a system robot");
+            let detail = format!(
+                "robot created: actions {actions}{}{}",
+                if repositories.is_empty() {
+                    String::new()
+                } else {
+                    format!(", repositories {}", repositories.join(","))
+                },
+                expires_days
+                    .map(|d| format!(", expires in {d} days"))
+                    .unwrap_or_default()
+            );
+            let result = async {
+                if project.is_none() && !all_projects {
+                    anyhow::bail!("give --project P, or --all-projects for a system robot");
+                }
+                let perm = RobotPermission {
+                    project: project.clone().unwrap_or_else(|| "*".into()),
+                    repositories,
+                    actions: actions
+                        .split(',')
+                        .map(|a| a.trim().to_owned())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                };
+                let secret = std::env::var("BERTH_NEW_PASSWORD").ok();
+                let created = auth
+                    .create_robot(
+                        project.as_deref(),
+                        &name,
+                        "",
+                        &[perm],
+                        days_from_now(expires_days),
+                        secret.as_deref(),
+                    )
+                    .await
+                    .map_err(err)?;
+                println!("name: {}\nsecret: {}", created.robot.name, created.secret);
+                Ok(created.robot.name)
             }
-            let perm = RobotPermission {
-                project: project.clone().unwrap_or_else(|| "*".into()),
-                repositories,
-                actions: actions
-                    .split(',')
-                    .map(|a| a.trim().to_owned())
-                    .filter(|a| !a.is_empty())
-                    .collect(),
+            .await;
+            let full = result.as_ref().map_or(name.clone(), |n| n.clone());
+            let target = CliTarget {
+                project: project.as_deref(),
+                reference: Some(&full),
+                detail,
             };
-            let secret = std::env::var("BERTH_NEW_PASSWORD").ok();
-            let created = auth
-                .create_robot(
-                    project.as_deref(),
-                    &name,
-                    "",
-                    &[perm],
-                    days_from_now(expires_days),
-                    secret.as_deref(),
-                )
+            audited(AuditAction::RobotCreate, target, result)
                 .await
-                .map_err(err)?;
-            println!("name: {}\nsecret: {}", created.robot.name, created.secret);
+                .map(|_| ())
         }
         RobotCmd::List => {
             for r in auth.meta().robots_list(None).await? {
@@ -429,40 +635,91 @@ pub async fn robot(auth: &Auth, cmd: RobotCmd) -> anyhow::Result<()> {
                     r.permissions
                 );
             }
+            Ok(())
         }
-        RobotCmd::Disable { robot } => set_disabled(auth, &robot, true).await?,
-        RobotCmd::Enable { robot } => set_disabled(auth, &robot, false).await?,
+        RobotCmd::Disable { robot } => set_disabled(auth, &robot, true).await,
+        RobotCmd::Enable { robot } => set_disabled(auth, &robot, false).await,
         RobotCmd::Secret { robot } => {
-            let r = auth.robot(&robot).await.map_err(err)?;
-            let given = std::env::var("BERTH_NEW_PASSWORD").ok();
-            let secret = auth
-                .refresh_robot_secret(r.id, given.as_deref())
-                .await
-                .map_err(err)?;
-            println!("name: {}\nsecret: {secret}", r.name);
+            let result = async {
+                let r = auth.robot(&robot).await.map_err(err)?;
+                let given = std::env::var("BERTH_NEW_PASSWORD").ok();
+                let secret = auth
+                    .refresh_robot_secret(r.id, given.as_deref())
+                    .await
+                    .map_err(err)?;
+                println!("name: {}\nsecret: {secret}", r.name);
+                Ok(r)
+            }
+            .await;
+            robot_audited(
+                AuditAction::RobotUpdate,
+                &robot,
+                "robot secret replaced",
+                result,
+            )
+            .await
         }
         RobotCmd::Delete { robot, yes } => {
-            let r = auth.robot(&robot).await.map_err(err)?;
-            confirm(&format!("delete robot {}", r.name), yes)?;
-            auth.delete_robot(r.id).await.map_err(err)?;
-            println!("deleted {}", r.name);
+            let result = async {
+                let r = auth.robot(&robot).await.map_err(err)?;
+                confirm(&format!("delete robot {}", r.name), yes)?;
+                auth.delete_robot(r.id).await.map_err(err)?;
+                println!("deleted {}", r.name);
+                Ok(r)
+            }
+            .await;
+            robot_audited(AuditAction::RobotDelete, &robot, "robot deleted", result).await
         }
     }
-    Ok(())
+}
+
+/// Records a change of the robot `given` (a name or id): on success under its
+/// full name and project.
+async fn robot_audited(
+    action: AuditAction,
+    given: &str,
+    detail: &str,
+    result: anyhow::Result<berth_meta::RobotRecord>,
+) -> anyhow::Result<()> {
+    let (name, project) = match &result {
+        Ok(r) => (r.name.clone(), robot_project(&r.name)),
+        Err(_) => (given.to_string(), None),
+    };
+    let target = CliTarget {
+        project: project.as_deref(),
+        reference: Some(&name),
+        detail: detail.to_string(),
+    };
+    audited(action, target, result).await.map(|_| ())
+}
+
+/// The project of a project robot (`robot$<project>+<name>`).
+fn robot_project(full: &str) -> Option<String> {
+    let rest = full.strip_prefix("robot$")?;
+    rest.split_once('+').map(|(p, _)| p.to_string())
 }
 
 async fn set_disabled(auth: &Auth, robot: &str, disabled: bool) -> anyhow::Result<()> {
-    let r = auth.robot(robot).await.map_err(err)?;
-    let perms: Vec<RobotPermission> = serde_json::from_str(&r.permissions).unwrap_or_default();
-    auth.update_robot(r.id, &r.description, &perms, r.expires_at, disabled)
-        .await
-        .map_err(err)?;
-    println!(
-        "{} {}",
-        r.name,
-        if disabled { "disabled" } else { "enabled" }
-    );
-    Ok(())
+    let result = async {
+        let r = auth.robot(robot).await.map_err(err)?;
+        let perms: Vec<RobotPermission> = serde_json::from_str(&r.permissions).unwrap_or_default();
+        auth.update_robot(r.id, &r.description, &perms, r.expires_at, disabled)
+            .await
+            .map_err(err)?;
+        println!(
+            "{} {}",
+            r.name,
+            if disabled { "disabled" } else { "enabled" }
+        );
+        Ok(r)
+    }
+    .await;
+    let detail = if disabled {
+        "robot disabled"
+    } else {
+        "robot enabled"
+    };
+    robot_audited(AuditAction::RobotUpdate, robot, detail, result).await
 }
 
 /// Runs a `berth token` subcommand.
@@ -473,12 +730,28 @@ pub async fn token(auth: &Auth, cmd: TokenCmd) -> anyhow::Result<()> {
             name,
             expires_days,
         } => {
-            let u = auth.user(&user).await.map_err(err)?;
-            let (_, secret) = auth
-                .create_access_token(u.id, &name, days_from_now(expires_days))
-                .await
-                .map_err(err)?;
-            println!("{secret}");
+            let result = async {
+                let u = auth.user(&user).await.map_err(err)?;
+                let (_, secret) = auth
+                    .create_access_token(u.id, &name, days_from_now(expires_days))
+                    .await
+                    .map_err(err)?;
+                println!("{secret}");
+                Ok(())
+            }
+            .await;
+            let detail = format!(
+                "access token {name:?} created{}",
+                expires_days
+                    .map(|d| format!(", expires in {d} days"))
+                    .unwrap_or_default()
+            );
+            audited(
+                AuditAction::AccessTokenCreate,
+                account(&user, detail),
+                result,
+            )
+            .await
         }
         TokenCmd::List { user } => {
             let u = auth.user(&user).await.map_err(err)?;
@@ -494,12 +767,23 @@ pub async fn token(auth: &Auth, cmd: TokenCmd) -> anyhow::Result<()> {
                     }
                 );
             }
+            Ok(())
         }
         TokenCmd::Revoke { user, name } => {
-            let u = auth.user(&user).await.map_err(err)?;
-            auth.revoke_access_token(u.id, &name).await.map_err(err)?;
-            println!("revoked {name}");
+            let result = async {
+                let u = auth.user(&user).await.map_err(err)?;
+                auth.revoke_access_token(u.id, &name).await.map_err(err)?;
+                println!("revoked {name}");
+                Ok(())
+            }
+            .await;
+            let detail = format!("access token {name:?} revoked");
+            audited(
+                AuditAction::AccessTokenRevoke,
+                account(&user, detail),
+                result,
+            )
+            .await
         }
     }
-    Ok(())
 }

@@ -135,8 +135,32 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
         Some(crate::config::parse_size(bytes)?.unwrap_or(i64::MAX as u64))
     };
     let registry = open(data_dir).await?;
-    registry.set_project_quota(project, limit).await?;
+    // An audit entry like every CLI change (crate::admin::audit_cli).
+    let audit = berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
+    let result = registry
+        .set_project_quota(project, limit)
+        .await
+        .map_err(anyhow::Error::from);
+    let detail = match limit {
+        None => "quota reset to the default".to_string(),
+        Some(b) if b >= i64::MAX as u64 => "quota set: unlimited".to_string(),
+        Some(b) => format!("quota set: {b} bytes"),
+    };
+    let target = crate::admin::CliTarget {
+        project: Some(project),
+        reference: None,
+        detail,
+    };
+    let result = crate::admin::audit_cli(
+        &audit,
+        berth_registry::AuditAction::QuotaChange,
+        target,
+        result,
+    )
+    .await;
+    audit.shutdown().await;
     registry.close().await;
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

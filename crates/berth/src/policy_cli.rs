@@ -1,13 +1,19 @@
 //! `berth retention`, `berth immutable`, `berth tag-rule`: project policies,
 //! managed directly on the data directory (like `berth fsck`; safe while
 //! `berth serve` runs, which picks up rule changes within 10 s).
+//!
+//! Every change (not `show`/`list`) is an audit entry in the same data
+//! directory, recorded as in [`crate::admin::audit_cli`]; a change declined at
+//! the confirmation prompt is a `failure` entry.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use berth_registry::policy::immutability::ImmutableRule;
-use berth_registry::{Limits, Registry, RetentionPolicy};
+use berth_registry::{AuditAction, AuditConfig, AuditLog, Limits, Registry, RetentionPolicy};
+
+use crate::admin::{audit_cli, CliTarget};
 use clap::Subcommand;
 
 /// `berth retention …`.
@@ -144,72 +150,158 @@ fn confirm(question: &str) -> anyhow::Result<bool> {
     ))
 }
 
+/// Records a change of `project`'s policies: `result` is the detail of what
+/// was done, or `None` when the operator declined at the prompt (a failure
+/// entry with `what`, the command still succeeds).
+async fn audited(
+    audit: &AuditLog,
+    action: AuditAction,
+    project: &str,
+    reference: Option<&str>,
+    what: &str,
+    result: anyhow::Result<Option<String>>,
+) -> anyhow::Result<()> {
+    let (detail, result) = match result {
+        Ok(Some(done)) => (done, Ok(())),
+        Ok(None) => {
+            let declined = Err(anyhow::anyhow!("declined at the confirmation prompt"));
+            let target = CliTarget {
+                project: Some(project),
+                reference,
+                detail: what.to_string(),
+            };
+            let _ = audit_cli::<()>(audit, action, target, declined).await;
+            return Ok(());
+        }
+        Err(e) => (what.to_string(), Err(e)),
+    };
+    let target = CliTarget {
+        project: Some(project),
+        reference,
+        detail,
+    };
+    audit_cli(audit, action, target, result).await
+}
+
 /// Runs `berth retention …`.
 pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()> {
     let registry = open(data_dir).await?;
+    let audit = AuditLog::start(&registry, &AuditConfig::default());
     let result = async {
         match cmd {
             RetentionCmd::Set { project, file } => {
-                let text = if file.as_os_str() == "-" {
-                    std::io::read_to_string(std::io::stdin())?
-                } else {
-                    std::fs::read_to_string(&file)
-                        .with_context(|| format!("reading {}", file.display()))?
-                };
-                let policy: RetentionPolicy = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not a retention policy", file.display()))?;
-                registry.retention_policy_set(&project, &policy).await?;
-                println!(
-                    "retention policy of project {project} set: {} rules{}",
-                    policy.rules.len(),
-                    policy
-                        .schedule_expr()
-                        .map(|c| format!(", scheduled at {c:?} (UTC)"))
-                        .unwrap_or_default()
-                );
+                let result = async {
+                    let text = if file.as_os_str() == "-" {
+                        std::io::read_to_string(std::io::stdin())?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .with_context(|| format!("reading {}", file.display()))?
+                    };
+                    let policy: RetentionPolicy = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not a retention policy", file.display()))?;
+                    registry.retention_policy_set(&project, &policy).await?;
+                    let what = format!(
+                        "{} rules{}",
+                        policy.rules.len(),
+                        policy
+                            .schedule_expr()
+                            .map(|c| format!(", scheduled at {c:?} (UTC)"))
+                            .unwrap_or_default()
+                    );
+                    println!("retention policy of project {project} set: {what}");
+                    Ok(Some(format!("retention policy set: {what}")))
+                }
+                .await;
+                audited(
+                    &audit,
+                    AuditAction::RetentionChange,
+                    &project,
+                    None,
+                    "retention policy set",
+                    result,
+                )
+                .await?;
             }
             RetentionCmd::Show { project } => match registry.retention_policy(&project).await? {
                 Some(p) => println!("{}", serde_json::to_string_pretty(&p)?),
                 None => anyhow::bail!("project {project} has no retention policy"),
             },
             RetentionCmd::Delete { project, yes } => {
-                if !yes && !confirm(&format!("remove the retention policy of project {project}"))? {
-                    println!("nothing removed");
-                    return Ok(());
+                let result = async {
+                    if !yes
+                        && !confirm(&format!("remove the retention policy of project {project}"))?
+                    {
+                        println!("nothing removed");
+                        return Ok(None);
+                    }
+                    registry.retention_policy_delete(&project).await?;
+                    println!("retention policy of project {project} removed");
+                    Ok(Some("retention policy removed".to_string()))
                 }
-                registry.retention_policy_delete(&project).await?;
-                println!("retention policy of project {project} removed");
+                .await;
+                audited(
+                    &audit,
+                    AuditAction::RetentionChange,
+                    &project,
+                    None,
+                    "retention policy removed",
+                    result,
+                )
+                .await?;
             }
             RetentionCmd::Run {
                 project,
                 dry_run,
                 yes,
             } => {
-                let now = berth_meta::store::now_ms();
-                if !dry_run && !yes {
-                    let preview = registry.retention_run(&project, now, true, "cli").await?;
-                    println!("{preview}");
-                    let n = preview.deleted().count();
-                    if n == 0 {
-                        return Ok(());
+                let run = if dry_run { "dry run" } else { "run" };
+                let result = async {
+                    let now = berth_meta::store::now_ms();
+                    if !dry_run && !yes {
+                        let preview = registry.retention_run(&project, now, true, "cli").await?;
+                        println!("{preview}");
+                        let n = preview.deleted().count();
+                        if n == 0 {
+                            return Ok(Some(format!(
+                                "run: {} kept, 0 deleted, 0 errors",
+                                preview.kept().count()
+                            )));
+                        }
+                        if !confirm(&format!("delete these {n} tags and manifests"))? {
+                            println!("nothing deleted");
+                            return Ok(None);
+                        }
                     }
-                    if !confirm(&format!("delete these {n} tags and manifests"))? {
-                        println!("nothing deleted");
-                        return Ok(());
+                    let report = registry
+                        .retention_run(&project, now, dry_run, "cli")
+                        .await?;
+                    println!("{report}");
+                    if report.errors() > 0 {
+                        anyhow::bail!("{} items could not be deleted", report.errors());
                     }
+                    Ok(Some(format!(
+                        "{run}: {} kept, {} deleted, {} errors",
+                        report.kept().count(),
+                        report.deleted().count(),
+                        report.errors()
+                    )))
                 }
-                let report = registry
-                    .retention_run(&project, now, dry_run, "cli")
-                    .await?;
-                println!("{report}");
-                if report.errors() > 0 {
-                    anyhow::bail!("{} items could not be deleted", report.errors());
-                }
+                .await;
+                audited(
+                    &audit,
+                    AuditAction::RetentionRun,
+                    &project,
+                    None,
+                    run,
+                    result,
+                )
+                .await?;
             }
         }
         Ok(())
     }
     .await;
+    audit.shutdown().await;
     registry.close().await;
     result
 }
@@ -217,15 +309,29 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
 /// Runs `berth immutable …`.
 pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()> {
     let registry = open(data_dir).await?;
+    let audit = AuditLog::start(&registry, &AuditConfig::default());
     let result = async {
         match cmd {
             ImmutableCmd::Add { project, tag, repo } => {
                 let rule = ImmutableRule::new(&tag, &repo);
-                let id = registry.immutable_rule_add(&project, rule.clone()).await?;
-                println!(
-                    "immutable rule {id} of project {project}: {}",
-                    rule.describe()
-                );
+                let result = registry.immutable_rule_add(&project, rule.clone()).await;
+                let id = result.as_ref().ok().map(|id| id.to_string());
+                let result = result.map_err(anyhow::Error::from).map(|id| {
+                    println!(
+                        "immutable rule {id} of project {project}: {}",
+                        rule.describe()
+                    );
+                    Some(format!("immutable rule added: {}", rule.describe()))
+                });
+                audited(
+                    &audit,
+                    AuditAction::ImmutableRuleChange,
+                    &project,
+                    id.as_deref(),
+                    "immutable rule added",
+                    result,
+                )
+                .await?;
             }
             ImmutableCmd::List { project } => {
                 for rule in registry.immutable_rules(&project).await? {
@@ -239,17 +345,34 @@ pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()>
                 }
             }
             ImmutableCmd::Remove { project, id, yes } => {
-                if !yes && !confirm(&format!("remove immutable rule {id} of project {project}"))? {
-                    println!("nothing removed");
-                    return Ok(());
+                let result = async {
+                    if !yes
+                        && !confirm(&format!("remove immutable rule {id} of project {project}"))?
+                    {
+                        println!("nothing removed");
+                        return Ok(None);
+                    }
+                    registry.immutable_rule_delete(&project, id).await?;
+                    println!("immutable rule {id} of project {project} removed");
+                    Ok(Some("immutable rule removed".to_string()))
                 }
-                registry.immutable_rule_delete(&project, id).await?;
-                println!("immutable rule {id} of project {project} removed");
+                .await;
+                let id = id.to_string();
+                audited(
+                    &audit,
+                    AuditAction::ImmutableRuleChange,
+                    &project,
+                    Some(&id),
+                    "immutable rule removed",
+                    result,
+                )
+                .await?;
             }
         }
         Ok(())
     }
     .await;
+    audit.shutdown().await;
     registry.close().await;
     result
 }
@@ -257,30 +380,61 @@ pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()>
 /// Runs `berth tag-rule …`.
 pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
     let registry = open(data_dir).await?;
+    let audit = AuditLog::start(&registry, &AuditConfig::default());
     let result = async {
         match cmd {
             TagRuleCmd::Set { project, pattern } => {
-                registry
+                let result = registry
                     .tag_naming_rule_set(&project, Some(&pattern))
-                    .await?;
-                println!("tags pushed to project {project} must now match {pattern}");
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .map(|()| {
+                        println!("tags pushed to project {project} must now match {pattern}");
+                        Some(format!("tag naming rule set: {pattern}"))
+                    });
+                let what = format!("tag naming rule set: {pattern}");
+                audited(
+                    &audit,
+                    AuditAction::TagRuleChange,
+                    &project,
+                    None,
+                    &what,
+                    result,
+                )
+                .await?;
             }
             TagRuleCmd::Show { project } => match registry.tag_naming_rule(&project).await? {
                 Some(p) => println!("{p}"),
                 None => println!("project {project} has no tag naming rule"),
             },
             TagRuleCmd::Clear { project, yes } => {
-                if !yes && !confirm(&format!("remove the tag naming rule of project {project}"))? {
-                    println!("nothing removed");
-                    return Ok(());
+                let result = async {
+                    if !yes
+                        && !confirm(&format!("remove the tag naming rule of project {project}"))?
+                    {
+                        println!("nothing removed");
+                        return Ok(None);
+                    }
+                    registry.tag_naming_rule_set(&project, None).await?;
+                    println!("project {project} has no tag naming rule now");
+                    Ok(Some("tag naming rule cleared".to_string()))
                 }
-                registry.tag_naming_rule_set(&project, None).await?;
-                println!("project {project} has no tag naming rule now");
+                .await;
+                audited(
+                    &audit,
+                    AuditAction::TagRuleChange,
+                    &project,
+                    None,
+                    "tag naming rule cleared",
+                    result,
+                )
+                .await?;
             }
         }
         Ok(())
     }
     .await;
+    audit.shutdown().await;
     registry.close().await;
     result
 }

@@ -5,6 +5,11 @@
 //! usage and quota (Harbor's `/projects/{project}/summary`, plus
 //! `PUT …/quota`). Reads need pull on the project; changes need project admin
 //! (or system admin); retention executions are recorded as the caller.
+//!
+//! Every change, allowed or refused, is an audit entry (`retention_change`,
+//! `retention_run`, `immutable_rule_change`, `tag_rule_change`,
+//! `quota_change`) with the caller, `repository` = the project and a detail
+//! saying what changed ([`manage::audited`]).
 
 use std::sync::Arc;
 
@@ -13,13 +18,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_registry::policy::PolicyError;
-use berth_registry::{ImmutableRule, RetentionPolicy};
+use berth_registry::{AuditAction, ImmutableRule, RetentionPolicy};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::authz::{self, Caller};
 use super::error::{ApiError, ApiResult, Errors};
+use super::manage::{self, Target};
 use super::repositories::ProjectPath;
 use super::{ApiJson, ApiPath};
 use crate::server::AppState;
@@ -45,6 +51,15 @@ async fn known_project(state: &AppState, project: &str) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::NotFound(format!("project {project} not found")))
+    }
+}
+
+/// The audit target of a policy change of `project`.
+fn target<'a>(project: &'a str, rule: Option<&'a str>, detail: String) -> Target<'a> {
+    Target {
+        project: Some(project),
+        account: rule,
+        detail,
     }
 }
 
@@ -89,14 +104,29 @@ pub async fn put_retention(
     ApiPath(p): ApiPath<ProjectPath>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<StatusCode> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    known_project(&state, &p.project_name).await?;
-    let policy: RetentionPolicy = json_of(body, "retention policy")?;
-    state
-        .registry
-        .retention_policy_set(&p.project_name, &policy)
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        known_project(&state, &p.project_name).await?;
+        let policy: RetentionPolicy = json_of(body, "retention policy")?;
+        state
+            .registry
+            .retention_policy_set(&p.project_name, &policy)
+            .await
+            .map_err(policy_error)?;
+        Ok(policy.rules.len())
+    }
+    .await;
+    let detail = match &result {
+        Ok(n) => format!("retention policy set: {n} rules"),
+        Err(_) => "retention policy set".into(),
+    };
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::RetentionChange,
+        target(&p.project_name, None, detail),
+        result,
+    )?;
     Ok(StatusCode::OK)
 }
 
@@ -110,12 +140,22 @@ pub async fn delete_retention(
     caller: Caller,
     ApiPath(p): ApiPath<ProjectPath>,
 ) -> ApiResult<StatusCode> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    state
-        .registry
-        .retention_policy_delete(&p.project_name)
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        state
+            .registry
+            .retention_policy_delete(&p.project_name)
+            .await
+            .map_err(policy_error)
+    }
+    .await;
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::RetentionChange,
+        target(&p.project_name, None, "retention policy removed".into()),
+        result,
+    )?;
     Ok(StatusCode::OK)
 }
 
@@ -140,17 +180,37 @@ pub async fn run_retention(
     ApiPath(p): ApiPath<ProjectPath>,
     ApiJson(req): ApiJson<ExecutionReq>,
 ) -> ApiResult<Response> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    let report = state
-        .registry
-        .retention_run(
-            &p.project_name,
-            now_ms(),
-            req.dry_run,
-            caller.principal.name(),
-        )
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        state
+            .registry
+            .retention_run(
+                &p.project_name,
+                now_ms(),
+                req.dry_run,
+                caller.principal.name(),
+            )
+            .await
+            .map_err(policy_error)
+    }
+    .await;
+    let run = if req.dry_run { "dry run" } else { "run" };
+    let detail = match &result {
+        Ok(r) => format!(
+            "{run}: {} kept, {} deleted, {} errors",
+            r.kept().count(),
+            r.deleted().count(),
+            r.errors()
+        ),
+        Err(_) => run.to_string(),
+    };
+    let report = manage::audited(
+        &state,
+        &caller,
+        AuditAction::RetentionRun,
+        target(&p.project_name, None, detail),
+        result,
+    )?;
     Ok(Json(report).into_response())
 }
 
@@ -196,14 +256,31 @@ pub async fn add_immutable(
     ApiPath(p): ApiPath<ProjectPath>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Response> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    known_project(&state, &p.project_name).await?;
-    let rule: ImmutableRule = json_of(body, "immutable rule")?;
-    let id = state
-        .registry
-        .immutable_rule_add(&p.project_name, rule)
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        known_project(&state, &p.project_name).await?;
+        let rule: ImmutableRule = json_of(body, "immutable rule")?;
+        let what = rule.describe();
+        let id = state
+            .registry
+            .immutable_rule_add(&p.project_name, rule)
+            .await
+            .map_err(policy_error)?;
+        Ok((id, what))
+    }
+    .await;
+    let id_text = result.as_ref().ok().map(|(id, _)| id.to_string());
+    let detail = match &result {
+        Ok((_, what)) => format!("immutable rule added: {what}"),
+        Err(_) => "immutable rule added".into(),
+    };
+    let (id, _) = manage::audited(
+        &state,
+        &caller,
+        AuditAction::ImmutableRuleChange,
+        target(&p.project_name, id_text.as_deref(), detail),
+        result,
+    )?;
     let location = format!(
         "{}/projects/{}/immutabletagrules/{id}",
         super::BASE_PATH,
@@ -223,13 +300,30 @@ pub async fn update_immutable(
     ApiPath(p): ApiPath<RulePath>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<StatusCode> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    let rule: ImmutableRule = json_of(body, "immutable rule")?;
-    state
-        .registry
-        .immutable_rule_update(&p.project_name, p.immutable_rule_id, rule)
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        let rule: ImmutableRule = json_of(body, "immutable rule")?;
+        let what = rule.describe();
+        state
+            .registry
+            .immutable_rule_update(&p.project_name, p.immutable_rule_id, rule)
+            .await
+            .map_err(policy_error)?;
+        Ok(what)
+    }
+    .await;
+    let detail = match &result {
+        Ok(what) => format!("immutable rule changed: {what}"),
+        Err(_) => "immutable rule changed".into(),
+    };
+    let id = p.immutable_rule_id.to_string();
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::ImmutableRuleChange,
+        target(&p.project_name, Some(&id), detail),
+        result,
+    )?;
     Ok(StatusCode::OK)
 }
 
@@ -243,12 +337,23 @@ pub async fn delete_immutable(
     caller: Caller,
     ApiPath(p): ApiPath<RulePath>,
 ) -> ApiResult<StatusCode> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    state
-        .registry
-        .immutable_rule_delete(&p.project_name, p.immutable_rule_id)
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        state
+            .registry
+            .immutable_rule_delete(&p.project_name, p.immutable_rule_id)
+            .await
+            .map_err(policy_error)
+    }
+    .await;
+    let id = p.immutable_rule_id.to_string();
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::ImmutableRuleChange,
+        target(&p.project_name, Some(&id), "immutable rule removed".into()),
+        result,
+    )?;
     Ok(StatusCode::OK)
 }
 
@@ -290,13 +395,27 @@ pub async fn put_naming(
     ApiPath(p): ApiPath<ProjectPath>,
     ApiJson(rule): ApiJson<NamingRule>,
 ) -> ApiResult<StatusCode> {
-    authz::can_manage_project(&state, &caller, &p.project_name).await?;
-    known_project(&state, &p.project_name).await?;
-    state
-        .registry
-        .tag_naming_rule_set(&p.project_name, rule.pattern.as_deref())
-        .await
-        .map_err(policy_error)?;
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        known_project(&state, &p.project_name).await?;
+        state
+            .registry
+            .tag_naming_rule_set(&p.project_name, rule.pattern.as_deref())
+            .await
+            .map_err(policy_error)
+    }
+    .await;
+    let detail = match &rule.pattern {
+        Some(pattern) => format!("tag naming rule set: {pattern}"),
+        None => "tag naming rule cleared".into(),
+    };
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::TagRuleChange,
+        target(&p.project_name, None, detail),
+        result,
+    )?;
     Ok(StatusCode::OK)
 }
 
@@ -352,21 +471,37 @@ pub async fn put_quota(
     ApiPath(p): ApiPath<ProjectPath>,
     ApiJson(req): ApiJson<QuotaReq>,
 ) -> ApiResult<StatusCode> {
-    authz::can_administer(&caller, "set quotas")?;
-    known_project(&state, &p.project_name).await?;
-    let bytes = match req.storage {
-        None => None,
-        Some(-1) => Some(i64::MAX as u64),
-        Some(n) if n >= 0 => Some(n as u64),
-        Some(n) => {
-            return Err(ApiError::BadRequest(format!(
-                "storage must be bytes, -1 (unlimited) or null (default), not {n}"
-            )))
-        }
+    let result = async {
+        authz::can_administer(&caller, "set quotas")?;
+        known_project(&state, &p.project_name).await?;
+        let bytes = match req.storage {
+            None => None,
+            Some(-1) => Some(i64::MAX as u64),
+            Some(n) if n >= 0 => Some(n as u64),
+            Some(n) => {
+                return Err(ApiError::BadRequest(format!(
+                    "storage must be bytes, -1 (unlimited) or null (default), not {n}"
+                )))
+            }
+        };
+        state
+            .registry
+            .set_project_quota(&p.project_name, bytes)
+            .await?;
+        Ok(())
+    }
+    .await;
+    let detail = match req.storage {
+        None => "quota reset to the default".to_string(),
+        Some(-1) => "quota set: unlimited".to_string(),
+        Some(n) => format!("quota set: {n} bytes"),
     };
-    state
-        .registry
-        .set_project_quota(&p.project_name, bytes)
-        .await?;
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::QuotaChange,
+        target(&p.project_name, None, detail),
+        result,
+    )?;
     Ok(StatusCode::OK)
 }
