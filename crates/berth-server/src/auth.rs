@@ -166,14 +166,37 @@ pub fn challenge(
     }
 }
 
-fn throttled(user: &str, wait: std::time::Duration) -> ApiError {
-    let secs = wait.as_secs().max(1);
-    ApiError::from(Error::LoginThrottled(format!(
+/// The audit entry of one login attempt by the account name `user` (a robot
+/// when the name says so), shared by `/v2`, the token endpoint and the
+/// management API so every failed login reads alike.
+pub fn login_attempt(
+    user: &str,
+    ip: Option<IpAddr>,
+    outcome: berth_registry::Outcome,
+    detail: impl Into<String>,
+) -> berth_registry::AuditEntry {
+    let actor = if user.starts_with("robot$") {
+        berth_registry::Actor::robot(user)
+    } else {
+        berth_registry::Actor::user(user)
+    };
+    berth_registry::AuditEntry::new(actor, berth_registry::AuditAction::Login, outcome)
+        .ip(ip)
+        .detail(detail)
+}
+
+/// What a throttled caller is told: for whom, and how long to wait, e.g.
+/// `too many failed logins for "alice" from this address; try again in 4m 51s`.
+pub fn throttled_text(user: &str, wait: std::time::Duration) -> String {
+    format!(
         "too many failed logins for {:?} from this address; try again in {}",
         crate::clip(user),
-        humantime::format_duration(std::time::Duration::from_secs(secs))
-    )))
-    .with_header(
+        humantime::format_duration(std::time::Duration::from_secs(wait.as_secs().max(1)))
+    )
+}
+
+fn throttled(user: &str, wait: std::time::Duration) -> ApiError {
+    ApiError::from(Error::LoginThrottled(throttled_text(user, wait))).with_header(
         axum::http::header::RETRY_AFTER,
         axum::http::HeaderValue::from(wait.as_secs().max(1)),
     )
@@ -259,37 +282,21 @@ pub async fn identify(
                 ip,
             },
             Login::Invalid => {
-                let actor = if user.starts_with("robot$") {
-                    berth_registry::Actor::robot(user.as_str())
-                } else {
-                    berth_registry::Actor::user(user.as_str())
-                };
-                state.audit.record(
-                    berth_registry::AuditEntry::new(
-                        actor,
-                        berth_registry::AuditAction::Login,
-                        berth_registry::Outcome::Failure,
-                    )
-                    .ip(ip)
-                    .detail("HTTP Basic on /v2: incorrect username or password"),
-                );
+                state.audit.record(login_attempt(
+                    &user,
+                    ip,
+                    berth_registry::Outcome::Failure,
+                    "HTTP Basic on /v2: incorrect username or password",
+                ));
                 return Err(deny_unauth(None));
             }
             Login::Throttled(wait) => {
-                let actor = if user.starts_with("robot$") {
-                    berth_registry::Actor::robot(user.as_str())
-                } else {
-                    berth_registry::Actor::user(user.as_str())
-                };
-                state.audit.record(
-                    berth_registry::AuditEntry::new(
-                        actor,
-                        berth_registry::AuditAction::Login,
-                        berth_registry::Outcome::Failure,
-                    )
-                    .ip(ip)
-                    .detail("HTTP Basic on /v2: throttled after repeated failures"),
-                );
+                state.audit.record(login_attempt(
+                    &user,
+                    ip,
+                    berth_registry::Outcome::Failure,
+                    "HTTP Basic on /v2: throttled after repeated failures",
+                ));
                 return Err(throttled(&user, wait));
             }
         },

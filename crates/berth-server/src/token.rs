@@ -35,9 +35,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_registry::auth::{AuthMode, Scope};
-use berth_registry::{
-    Actor, AuditAction, AuditEntry, Auth, Credential, Error, Login, Outcome, Principal,
-};
+use berth_registry::{AuditAction, AuditEntry, Auth, Credential, Error, Login, Outcome, Principal};
 use http_body_util::BodyExt;
 use serde_json::json;
 
@@ -246,16 +244,8 @@ async fn login(
     ip: Option<std::net::IpAddr>,
     flow: Flow,
 ) -> Result<(Principal, Credential), TokenFailure> {
-    let attempt = |outcome: Outcome, detail: &str| {
-        let actor = if user.starts_with("robot$") {
-            Actor::robot(user)
-        } else {
-            Actor::user(user)
-        };
-        AuditEntry::new(actor, AuditAction::Login, outcome)
-            .ip(ip)
-            .detail(detail)
-    };
+    let attempt =
+        |outcome: Outcome, detail: &str| crate::auth::login_attempt(user, ip, outcome, detail);
     match auth.login(user, pass, ip).await? {
         Login::Ok(p, cred) => {
             state
@@ -286,16 +276,11 @@ async fn login(
                 Outcome::Failure,
                 "throttled after repeated failures",
             ));
-            let secs = wait.as_secs().max(1);
             Err(TokenFailure::OAuth {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 error: "temporarily_unavailable",
-                description: format!(
-                    "too many failed logins for {:?} from this address; try again in {}",
-                    crate::clip(user),
-                    humantime::format_duration(Duration::from_secs(secs))
-                ),
-                retry_after: Some(secs),
+                description: crate::auth::throttled_text(user, wait),
+                retry_after: Some(wait.as_secs().max(1)),
             })
         }
     }

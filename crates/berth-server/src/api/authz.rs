@@ -73,12 +73,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                         ip,
                         "throttled after repeated failures",
                     ));
-                    return Err(ApiError::TooManyRequests(format!(
-                        "too many failed logins for {:?} from this address; try again in {}",
-                        crate::clip(&user),
-                        humantime::format_duration(std::time::Duration::from_secs(
-                            wait.as_secs().max(1)
-                        ))
+                    return Err(ApiError::TooManyRequests(crate::auth::throttled_text(
+                        &user, wait,
                     )));
                 }
             },
@@ -101,18 +97,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
 /// The audit entry of a failed management-API login (as on `/v2`).
 fn failed_login(user: &str, ip: Option<IpAddr>, why: &str) -> berth_registry::AuditEntry {
-    let actor = if user.starts_with("robot$") {
-        berth_registry::Actor::robot(user)
-    } else {
-        berth_registry::Actor::user(user)
-    };
-    berth_registry::AuditEntry::new(
-        actor,
-        berth_registry::AuditAction::Login,
+    crate::auth::login_attempt(
+        user,
+        ip,
         berth_registry::Outcome::Failure,
+        format!("HTTP Basic on /api/v2.0: {why}"),
     )
-    .ip(ip)
-    .detail(format!("HTTP Basic on /api/v2.0: {why}"))
 }
 
 /// The one answer to an anonymous caller refused anything: the same text
