@@ -63,3 +63,15 @@ fi
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -q -- -D warnings
 cargo test --release --workspace "$@"
+
+# One build: what `cargo run --release` / `cargo build --release` builds is the
+# binary the tests just ran, so it must compile nothing (crates/berth/Cargo.toml
+# pins the feature set; docs/testing.md "One build").
+if [ $# -eq 0 ]; then
+    log=$(cargo build --release 2>&1)
+    if grep -q Compiling <<<"$log"; then
+        echo "$log" >&2
+        echo "test.sh: cargo build --release recompiled after the test build (feature unification drifted; see docs/testing.md \"One build\")" >&2
+        exit 1
+    fi
+fi

@@ -359,6 +359,7 @@ pub async fn user(auth: &Auth, cmd: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::List => {
             let (users, _) = auth.meta().users_list("", 0, u64::MAX >> 1).await?;
+            println!("ID\tNAME\tROLE");
             for u in users {
                 println!(
                     "{}\t{}\t{}",
@@ -445,6 +446,7 @@ pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
             .await
         }
         ProjectCmd::List => {
+            println!("ID\tNAME\tVISIBILITY\tPULL FROM\tPUSH FROM");
             for p in auth.meta().projects_all().await? {
                 println!(
                     "{}\t{}\t{}\tpull:{}\tpush:{}",

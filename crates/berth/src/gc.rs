@@ -146,6 +146,7 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
         Some(b) if b >= i64::MAX as u64 => "quota set: unlimited".to_string(),
         Some(b) => format!("quota set: {b} bytes"),
     };
+    let confirmation = format!("project {project}: {detail}");
     let target = crate::admin::CliTarget {
         project: Some(project),
         reference: None,
@@ -161,6 +162,7 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
     audit.shutdown().await;
     registry.close().await;
     result?;
+    println!("{confirmation}");
     Ok(ExitCode::SUCCESS)
 }
 

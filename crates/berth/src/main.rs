@@ -135,6 +135,13 @@ enum Command {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Print a shell completion script: `berth completions bash >
+    /// /etc/bash_completion.d/berth` (zsh: a `_berth` file on `$fpath`; fish:
+    /// `~/.config/fish/completions/berth.fish`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
     /// Per-project storage quotas (stored in the data directory's metadata).
     Quota {
         #[command(subcommand)]
@@ -371,6 +378,11 @@ fn main() -> ExitCode {
     // own user only (docs/security.md).
     serve::private_umask();
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -525,6 +537,7 @@ fn main() -> ExitCode {
                 };
                 gc::run_cli(&cfg, args).await
             }
+            Command::Completions { .. } => Ok(ExitCode::SUCCESS),
             Command::Quota { action } => {
                 init_logging(log_filter("warn")?);
                 match action {

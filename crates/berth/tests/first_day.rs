@@ -82,3 +82,61 @@ fn a_taken_port_fails_before_the_admin_password_is_generated() {
         "a password shown and lost: {err}"
     );
 }
+
+/// `berth completions SHELL` prints a completion script naming the
+/// subcommands; an unknown shell is a usage error.
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef berth"),
+        ("fish", "complete -c berth"),
+    ] {
+        let out = Command::new(berth_bin())
+            .args(["completions", shell])
+            .output()
+            .expect("run berth");
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(marker), "{shell}: {text}");
+        for sub in ["serve", "fsck", "retention", "audit"] {
+            assert!(text.contains(sub), "{shell} script lacks {sub}");
+        }
+    }
+    let out = Command::new(berth_bin())
+        .args(["completions", "tcsh-not-a-shell"])
+        .output()
+        .expect("run berth");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// The list commands print a header row above their tab-separated rows, and
+/// `quota set` says what it changed.
+#[test]
+fn list_headers_and_quota_confirmation() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let (code, out, err) = berth_cli(dir, &["project", "create", "team"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = berth_cli(dir, &["project", "list"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.lines().next(),
+        Some("ID\tNAME\tVISIBILITY\tPULL FROM\tPUSH FROM"),
+        "{out}"
+    );
+    let (code, out, err) = berth_cli(dir, &["user", "list"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.lines().next(), Some("ID\tNAME\tROLE"), "{out}");
+    let (code, out, err) = berth_cli(
+        dir,
+        &["quota", "set", "--project", "team", "--bytes", "10GiB"],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out.trim(),
+        "project team: quota set: 10737418240 bytes",
+        "{out}"
+    );
+}
