@@ -135,6 +135,12 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
         Some(crate::config::parse_size(bytes)?.unwrap_or(i64::MAX as u64))
     };
     let registry = open(data_dir).await?;
+    if registry.meta().project_by_name(project).await?.is_none() {
+        registry.close().await;
+        anyhow::bail!(
+            "project {project} does not exist (create it with `berth project create {project}`)"
+        );
+    }
     // An audit entry like every CLI change (crate::admin::audit_cli).
     let audit = berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
     let result = registry

@@ -134,6 +134,48 @@ async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
         .with_context(|| format!("opening data directory {}", data_dir.display()))
 }
 
+/// Refuses a project that does not exist: a policy for it would be stored and
+/// never apply (docs/policies.md). Errors: "project NAME does not exist".
+async fn require_project(registry: &Registry, project: &str) -> anyhow::Result<()> {
+    match registry.meta().project_by_name(project).await? {
+        Some(_) => Ok(()),
+        None => anyhow::bail!(
+            "project {project} does not exist (create it with `berth project create {project}`)"
+        ),
+    }
+}
+
+impl RetentionCmd {
+    fn project(&self) -> &str {
+        match self {
+            Self::Set { project, .. }
+            | Self::Show { project, .. }
+            | Self::Run { project, .. }
+            | Self::Delete { project, .. } => project,
+        }
+    }
+}
+
+impl ImmutableCmd {
+    fn project(&self) -> &str {
+        match self {
+            Self::Add { project, .. }
+            | Self::List { project, .. }
+            | Self::Remove { project, .. } => project,
+        }
+    }
+}
+
+impl TagRuleCmd {
+    fn project(&self) -> &str {
+        match self {
+            Self::Set { project, .. }
+            | Self::Show { project, .. }
+            | Self::Clear { project, .. } => project,
+        }
+    }
+}
+
 /// Asks `question` on the terminal; false unless the answer is y/yes. Refuses
 /// (false) when standard input is not a terminal.
 fn confirm(question: &str) -> anyhow::Result<bool> {
@@ -186,6 +228,10 @@ async fn audited(
 /// Runs `berth retention …`.
 pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()> {
     let registry = open(data_dir).await?;
+    if let Err(e) = require_project(&registry, cmd.project()).await {
+        registry.close().await;
+        return Err(e);
+    }
     let audit = AuditLog::start(&registry, &AuditConfig::default());
     let result = async {
         match cmd {
@@ -309,6 +355,10 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
 /// Runs `berth immutable …`.
 pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()> {
     let registry = open(data_dir).await?;
+    if let Err(e) = require_project(&registry, cmd.project()).await {
+        registry.close().await;
+        return Err(e);
+    }
     let audit = AuditLog::start(&registry, &AuditConfig::default());
     let result = async {
         match cmd {
@@ -380,6 +430,10 @@ pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()>
 /// Runs `berth tag-rule …`.
 pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
     let registry = open(data_dir).await?;
+    if let Err(e) = require_project(&registry, cmd.project()).await {
+        registry.close().await;
+        return Err(e);
+    }
     let audit = AuditLog::start(&registry, &AuditConfig::default());
     let result = async {
         match cmd {

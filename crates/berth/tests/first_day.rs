@@ -6,7 +6,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use support::{berth_bin, berth_cli, Berth, ADMIN_PASSWORD};
+use support::{berth_bin, berth_cli, berth_ok, Berth, ADMIN_PASSWORD};
 
 #[test]
 fn a_second_serve_on_one_data_dir_refuses_to_start() {
@@ -139,4 +139,40 @@ fn list_headers_and_quota_confirmation() {
         "project team: quota set: 10737418240 bytes",
         "{out}"
     );
+}
+
+/// Policies and quotas for a project that does not exist are refused with a
+/// message naming it (they would be stored and never apply), and nothing is
+/// stored: the project made afterwards starts without them.
+#[test]
+fn cli_refuses_policies_and_quotas_for_a_missing_project() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    berth_ok(dir, &["project", "create", "team"], &[]);
+    let policy = dir.join("policy.json");
+    std::fs::write(&policy, r#"{"rules":[],"trigger":{"kind":"Manual"}}"#).expect("write");
+    let policy = policy.to_str().expect("utf-8 path");
+    for args in [
+        &["retention", "set", "--project", "nosuch", "--file", policy][..],
+        &["retention", "show", "--project", "nosuch"],
+        &["immutable", "add", "--project", "nosuch", "--tag", "v*"],
+        &["immutable", "list", "--project", "nosuch"],
+        &["tag-rule", "set", "--project", "nosuch", "--pattern", "v.*"],
+        &["quota", "set", "--project", "nosuch", "--bytes", "1GiB"],
+    ] {
+        let (code, out, err) = berth_cli(dir, args, &[]);
+        assert_eq!(code, 1, "{args:?} succeeded: {out}{err}");
+        assert!(
+            err.contains("project nosuch does not exist"),
+            "{args:?}: {err}"
+        );
+    }
+    let (code, out, err) = berth_cli(dir, &["project", "create", "nosuch"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = berth_cli(dir, &["immutable", "list", "--project", "nosuch"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("v*"), "a refused rule was stored: {out}");
+    let (code, out, err) = berth_cli(dir, &["tag-rule", "show", "--project", "nosuch"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("v.*"), "a refused rule was stored: {out}");
 }
