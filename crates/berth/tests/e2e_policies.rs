@@ -49,7 +49,10 @@ fn skopeo_meets_immutable_tags_naming_rules_and_retention() {
     let oci = |r: &str| format!("oci:{}:{r}", img.join("busybox").display());
     let dest = |r: &str| format!("docker://{reg}/{r}");
 
-    // Rules set on the data directory before the server first needs them.
+    // Rules set on the data directory before the server first needs them; the
+    // CLI refuses rules for a project that does not exist.
+    ok(berth(data.path(), &["project", "create", "prod"]));
+    ok(berth(data.path(), &["project", "create", "team"]));
     ok(berth(
         data.path(),
         &["immutable", "add", "--project", "prod", "--tag", "v*"],
