@@ -503,9 +503,31 @@ impl MetaStore {
         Ok(n > 0)
     }
 
-    /// Deletes a project (members and robots go with it). Returns false when absent.
+    /// Deletes a project in one transaction: its record, members and robots,
+    /// and the policies and quota kept under its name (retention policy,
+    /// immutable tag rules, tag naming rule, storage quota), so a project later
+    /// created with the same name starts without them. Repositories are not
+    /// touched. Returns false when absent.
     pub async fn project_delete(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM projects WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(name) = name else {
+            return Ok(false);
+        };
+        for table in [
+            "retention_policies",
+            "immutable_rules",
+            "tag_naming_rules",
+            "project_quotas",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
+                .bind(&name)
+                .execute(&mut *tx)
+                .await?;
+        }
         let n = sqlx::query("DELETE FROM projects WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use crate::error::Result;
@@ -212,21 +212,48 @@ impl MetaStore {
     /// write through the returned store fails.
     ///
     /// Errors: [`crate::MetaError::Database`] when the file is missing or unreadable.
+    ///
+    /// A reader of a WAL database needs its `-shm` file, which SQLite creates
+    /// beside the database: in a directory this process may only read (an
+    /// auditor's account, a read-only mount) that fails, and the database is
+    /// then opened as immutable (SQLite's `immutable=1`: no locks, no `-shm`),
+    /// which is correct as long as nothing writes it meanwhile, as nothing can
+    /// through this process's permissions.
     pub async fn open_sqlite_read_only(path: &Path) -> Result<MetaStore> {
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(false)
-            .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(30))
             .read_only(true);
-        let read = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await?;
+        let read = match Self::read_pool(opts.clone()).await {
+            Ok(pool) => pool,
+            Err(first) => {
+                if std::fs::File::open(path).is_err() {
+                    return Err(first);
+                }
+                tracing::debug!(
+                    "{}: opening read-only failed ({first}); opening it as immutable",
+                    path.display()
+                );
+                Self::read_pool(opts.immutable(true)).await?
+            }
+        };
         Ok(MetaStore {
             write: read.clone(),
             read,
         })
+    }
+
+    /// A small read-only pool over `opts` whose first query has succeeded.
+    async fn read_pool(opts: SqliteConnectOptions) -> Result<sqlx::SqlitePool> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await?;
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .fetch_one(&pool)
+            .await?;
+        Ok(pool)
     }
 
     /// Appends `rows` at the end of the chain in one transaction. For each row in

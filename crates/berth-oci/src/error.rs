@@ -34,11 +34,15 @@ pub enum ErrorCode {
     Unsupported,
     /// Too many requests (429).
     TooManyRequests,
+    /// The registry cannot take the request now (503; Distribution's
+    /// `UNAVAILABLE`, outside the OCI list), e.g. while its audit trail cannot
+    /// be written.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BlobUnknown,
         ErrorCode::BlobUploadInvalid,
         ErrorCode::BlobUploadUnknown,
@@ -53,6 +57,7 @@ impl ErrorCode {
         ErrorCode::Denied,
         ErrorCode::Unsupported,
         ErrorCode::TooManyRequests,
+        ErrorCode::Unavailable,
     ];
 
     /// The code string of the error body, e.g. `"BLOB_UNKNOWN"`.
@@ -72,6 +77,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -92,6 +98,7 @@ impl ErrorCode {
             ErrorCode::Denied => 403,
             ErrorCode::Unsupported => 405,
             ErrorCode::TooManyRequests => 429,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -114,6 +121,7 @@ impl ErrorCode {
             ErrorCode::Denied => "requested access to the resource is denied",
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
+            ErrorCode::Unavailable => "service unavailable",
         }
     }
 }
@@ -127,7 +135,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "{} twice", code.as_str());
-            assert!((400..500).contains(&code.status()));
+            if code == ErrorCode::Unavailable {
+                assert_eq!(code.status(), 503);
+            } else {
+                assert!((400..500).contains(&code.status()));
+            }
             assert!(!code.message().is_empty());
             assert_eq!(code.as_str().to_uppercase(), code.as_str());
         }

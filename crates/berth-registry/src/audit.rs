@@ -209,6 +209,9 @@ actions! {
     TagRuleChange = "tag_rule_change", "update", "tag_naming_rule";
     /// A project's storage quota set, or reset to the default.
     QuotaChange = "quota_change", "update", "quota";
+    /// A garbage-collection run started (API, CLI or schedule; dry runs
+    /// too); detail: the run id with its parameters, or what it deleted.
+    GcRun = "gc_run", "create", "gc";
     /// A personal access token created (its secret is never recorded);
     /// reference: the user, detail: the token's name.
     AccessTokenCreate = "access_token_create", "create", "access_token";
@@ -634,6 +637,34 @@ pub struct AuditConfig {
     pub retention: Option<Duration>,
     /// Where scheduled trims write their archives; `None`: `<data_dir>/audit-archive`.
     pub archive_dir: Option<PathBuf>,
+    /// What happens to changes while entries cannot be written
+    /// (`audit.on_failure`). Default [`OnAuditFailure::Refuse`].
+    pub on_failure: OnAuditFailure,
+}
+
+/// `audit.on_failure`: what berth does with changes while the audit trail
+/// cannot be written (the database refuses the writer's commits, or more than
+/// `max_pending` entries wait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnAuditFailure {
+    /// Fail closed (the default): state-changing requests are refused (503)
+    /// until the writer commits again; see [`AuditLog::refusal`].
+    #[default]
+    Refuse,
+    /// Go on: changes are accepted; every failed write is counted
+    /// ([`AuditLog::failed_writes`]) and logged at error level.
+    Continue,
+}
+
+impl OnAuditFailure {
+    /// Parses `refuse` or `continue`.
+    pub fn parse(text: &str) -> Option<OnAuditFailure> {
+        match text {
+            "refuse" => Some(OnAuditFailure::Refuse),
+            "continue" => Some(OnAuditFailure::Continue),
+            _ => None,
+        }
+    }
 }
 
 impl Default for AuditConfig {
@@ -646,6 +677,7 @@ impl Default for AuditConfig {
             max_coalesce_keys: 10_000,
             retention: None,
             archive_dir: None,
+            on_failure: OnAuditFailure::Refuse,
         }
     }
 }
@@ -1011,6 +1043,16 @@ struct Writer {
     max_keys: usize,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     written: AtomicU64,
+    /// The last commit attempt failed (cleared by the next success).
+    failing: AtomicBool,
+    /// Failed commit attempts since the start.
+    failed_writes: AtomicU64,
+    /// The last commit error, for [`AuditLog::refusal`].
+    last_error: Mutex<String>,
+    on_failure: OnAuditFailure,
+    /// Where entries that could not be committed at shutdown are written
+    /// (`<data_dir>`).
+    spill_dir: PathBuf,
     /// Wakes the retention task to stop.
     stop_retention: Notify,
     retention_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -1045,6 +1087,11 @@ impl AuditLog {
             max_keys: cfg.max_coalesce_keys.max(1),
             task: Mutex::new(None),
             written: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+            failed_writes: AtomicU64::new(0),
+            last_error: Mutex::new(String::new()),
+            on_failure: cfg.on_failure,
+            spill_dir: registry.blobs.root().to_path_buf(),
             stop_retention: Notify::new(),
             retention_task: Mutex::new(None),
         });
@@ -1214,6 +1261,47 @@ impl AuditLog {
         }
     }
 
+    /// Why state-changing requests must be refused now, or `None`. With
+    /// `on_failure = refuse` (the default): while the writer's last commit
+    /// failed, or while `max_pending` entries wait, the answer names the cause
+    /// and the setting. With `continue`, or auditing off: always `None`.
+    pub fn refusal(&self) -> Option<String> {
+        let w = self.writer.as_ref()?;
+        if w.on_failure == OnAuditFailure::Continue {
+            return None;
+        }
+        if w.failing.load(Ordering::SeqCst) {
+            let error = w.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+            return Some(format!(
+                "changes are refused while the audit trail cannot be written ({error}); \
+                 they are accepted again once it can (audit.on_failure = refuse)"
+            ));
+        }
+        let waiting = w.pending.lock().map_or(0, |p| p.entries.len());
+        (waiting >= w.max_pending).then(|| {
+            format!(
+                "changes are refused while {waiting} audit entries wait to be written \
+                 (audit.max_pending); they are accepted again once the writer catches up \
+                 (audit.on_failure = refuse)"
+            )
+        })
+    }
+
+    /// True while the writer's last commit attempt failed.
+    pub fn failing(&self) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|w| w.failing.load(Ordering::SeqCst))
+    }
+
+    /// Failed commit attempts of the writer since the start (each is also
+    /// logged at error level); shown by the management API's health check.
+    pub fn failed_writes(&self) -> u64 {
+        self.writer
+            .as_ref()
+            .map_or(0, |w| w.failed_writes.load(Ordering::Relaxed))
+    }
+
     /// Entries stored by this process's writer so far (coalesced pulls count once).
     pub fn written(&self) -> u64 {
         self.writer
@@ -1264,6 +1352,20 @@ impl AuditLog {
     /// behind the checkpoint may remain, and the chain must hold the `audit_trim`
     /// entry recording that trim, with the same anchor and archive digest.
     pub async fn verify(&self) -> Result<ChainCheck> {
+        self.verify_with_progress(&|_| {}).await
+    }
+
+    /// [`AuditLog::verify`], telling `progress` how far it is: one phase,
+    /// `entries`, with the number of stored entries as its total.
+    pub async fn verify_with_progress(
+        &self,
+        progress: &(dyn Fn(crate::GcStep) + Send + Sync),
+    ) -> Result<ChainCheck> {
+        let (_, total) = self.query(&AuditFilter::default(), 1, 1).await?;
+        progress(crate::GcStep::Phase {
+            name: "entries",
+            total,
+        });
         let cps = self.meta.audit_checkpoints().await?;
         let mut expected_first = 1;
         for cp in &cps {
@@ -1296,6 +1398,7 @@ impl AuditLog {
                 .await?;
             let Some(last) = rows.last() else { break };
             after = last.seq;
+            progress(crate::GcStep::Advance(rows.len() as u64));
             for row in &rows {
                 if let Some(cp) = &latest {
                     if row.seq <= cp.last_seq {
@@ -1683,22 +1786,32 @@ async fn run_writer(meta: MetaStore, w: Arc<Writer>) {
             match meta.audit_append(rows.clone(), chain_hash).await {
                 Ok(_) => {
                     w.written.fetch_add(n, Ordering::Relaxed);
+                    if w.failing.swap(false, Ordering::SeqCst) {
+                        tracing::warn!("audit: writing entries works again");
+                    }
                     break;
                 }
                 Err(e) => {
                     attempt += 1;
+                    w.failed_writes.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut last) = w.last_error.lock() {
+                        *last = e.to_string();
+                    }
+                    w.failing.store(true, Ordering::SeqCst);
                     let giving_up = w.closing.load(Ordering::SeqCst) && attempt >= 3;
                     tracing::error!(
                         entries = n,
                         attempt,
-                        "audit: writing entries failed: {e}{}",
+                        on_failure = ?w.on_failure,
+                        "audit: writing entries failed: {e}; {}",
                         if giving_up {
-                            "; shutting down, the entries are lost"
+                            "shutting down: writing them to a file beside the database"
                         } else {
-                            "; retrying"
+                            "retrying"
                         }
                     );
                     if giving_up {
+                        spill(&w.spill_dir, &rows);
                         break;
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -1707,6 +1820,39 @@ async fn run_writer(meta: MetaStore, w: Arc<Writer>) {
         }
         for f in flushes {
             let _ = f.send(());
+        }
+    }
+}
+
+/// Writes entries the database would not take at shutdown to
+/// `<dir>/audit-unwritten-<unix ms>.jsonl` (the export line format, without
+/// `seq` and hashes: they were never chained), so they are not lost; logs the
+/// path, or, if even that fails, every entry at error level.
+fn spill(dir: &Path, rows: &[AuditRow]) {
+    let path = dir.join(format!(
+        "audit-unwritten-{}.jsonl",
+        berth_meta::store::now_ms()
+    ));
+    let mut text = String::new();
+    for r in rows {
+        text.push_str(&record_json(r).to_string());
+        text.push('\n');
+    }
+    match std::fs::write(&path, &text) {
+        Ok(()) => tracing::error!(
+            path = %path.display(),
+            entries = rows.len(),
+            "audit: entries that could not be committed were written to this file; \
+             keep it with the audit trail"
+        ),
+        Err(e) => {
+            tracing::error!(
+                path = %path.display(),
+                "audit: writing unwritten entries to a file failed too: {e}; here they are"
+            );
+            for line in text.lines() {
+                tracing::error!(entry = %line, "audit: unwritten entry");
+            }
         }
     }
 }

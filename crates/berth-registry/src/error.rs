@@ -85,6 +85,10 @@ pub enum Error {
     /// `too many failed logins for "alice" from this address; try again in 4m 51s`.
     #[error("{0}")]
     LoginThrottled(String),
+    /// A change refused while the audit trail cannot be written
+    /// (`audit.on_failure = refuse`): 503 UNAVAILABLE with the reason.
+    #[error("{0}")]
+    AuditUnavailable(String),
     /// Blob storage failed (5xx).
     #[error("storage failure: {0}")]
     Storage(StorageError),
@@ -117,6 +121,7 @@ impl Error {
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::Denied | Error::PolicyDenied(_) => ErrorCode::Denied,
             Error::TooManyRequests | Error::LoginThrottled(_) => ErrorCode::TooManyRequests,
+            Error::AuditUnavailable(_) => ErrorCode::Unavailable,
             Error::Storage(_) | Error::Meta(_) => return None,
         })
     }
@@ -139,7 +144,8 @@ impl Error {
 }
 
 fn is_no_space(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(28) // ENOSPC
+    // ENOSPC; errors that carry their path (berth_storage::at) keep the kind.
+    e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull
 }
 
 impl From<StorageError> for Error {

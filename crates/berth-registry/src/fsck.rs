@@ -9,6 +9,7 @@ use berth_storage::StorageError;
 use futures::StreamExt;
 
 use crate::error::Result;
+use crate::gc::GcStep;
 use crate::registry::Registry;
 
 /// One inconsistency.
@@ -91,11 +92,27 @@ impl Registry {
     /// their records forgotten, so the next push uploads them again; manifests are
     /// never changed.
     pub async fn fsck(&self, repair: bool) -> Result<FsckReport> {
+        self.fsck_with_progress(repair, &|_| {}).await
+    }
+
+    /// [`Registry::fsck`], telling `progress` how far it is: one phase,
+    /// `blobs`, with the bytes to re-hash as its total, advanced by each
+    /// blob's recorded size (for a progress bar, as [`GcStep`] does for GC).
+    pub async fn fsck_with_progress(
+        &self,
+        repair: bool,
+        progress: &(dyn Fn(GcStep) + Send + Sync),
+    ) -> Result<FsckReport> {
         let mut report = FsckReport::default();
         let mut good = HashSet::new();
         let recorded = self.meta.all_blobs().await?;
         let recorded_set: HashSet<Digest> = recorded.iter().map(|b| b.digest.clone()).collect();
+        progress(GcStep::Phase {
+            name: "blobs",
+            total: recorded.iter().map(|b| b.size).sum(),
+        });
         for blob in &recorded {
+            progress(GcStep::Advance(blob.size));
             report.blobs_checked += 1;
             let problem = match self.blobs.size(&blob.digest).await? {
                 None => Some(FsckProblem::MissingBlob(blob.digest.clone())),

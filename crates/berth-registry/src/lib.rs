@@ -40,7 +40,7 @@ pub mod stats;
 pub mod uploads;
 
 pub use access::{Access, AccessPolicy, Action};
-pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, Outcome};
+pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, OnAuditFailure, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Credential, Login, Permissions, Principal};
 pub use berth_meta::{
     ArtifactFilter, ArtifactRow, ProjectRecord, RepositoryFilter, RepositoryRow, TagMatch, TagRow,

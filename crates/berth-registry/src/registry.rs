@@ -74,6 +74,29 @@ impl Registry {
         })
     }
 
+    /// Opens an existing data directory read-only (blobs and `meta.db`, no
+    /// migration, nothing created): for checks such as [`Registry::fsck`]
+    /// without repair, on a directory this process may only read. Any write
+    /// through it fails.
+    ///
+    /// Errors: [`Error::Storage`] or [`Error::Meta`] when the directory or
+    /// database cannot be opened.
+    pub async fn open_read_only(data_dir: &Path, limits: Limits) -> Result<Registry> {
+        let blobs = BlobStore::open_local_existing(data_dir).map_err(Error::from)?;
+        let meta = MetaStore::open_sqlite_read_only(&blobs.root().join("meta.db")).await?;
+        Ok(Registry {
+            blobs: Arc::new(blobs),
+            stats: crate::stats::StatsRecorder::spawn(meta.clone()),
+            meta,
+            limits,
+            cache: ManifestCache::new(&CacheConfig::default()),
+            rules: RulesCache::default(),
+            gc_grace: crate::gc::GcOptions::default().grace_period,
+            default_quota: None,
+            gc_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
     /// Replaces the manifest cache settings (default: [`CacheConfig::default`]).
     pub fn with_manifest_cache(mut self, cfg: &CacheConfig) -> Registry {
         self.cache = ManifestCache::new(cfg);

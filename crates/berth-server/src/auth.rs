@@ -304,6 +304,25 @@ pub async fn identify(
     })
 }
 
+/// 403 DENIED for an authenticated caller. When the repository's project
+/// does not exist, the message says so and what to do, as Harbor tells
+/// signed-in users (`project "x" does not exist; ...`: a client pushing into
+/// it is refused on its first blob check already); every other refusal is the
+/// spec's "requested access to the resource is denied". Anonymous callers
+/// never get here: they are challenged (401) and learn nothing about names.
+async fn denied(auth: &Auth, name: &RepositoryName) -> ApiError {
+    let project = name.project();
+    if matches!(auth.project_exists(project).await, Ok(false)) {
+        return Error::PolicyDenied(format!(
+            "project \"{project}\" does not exist; a system administrator creates it \
+             (`berth project create {project}` or POST /api/v2.0/projects), \
+             or turns on auth.auto_create_projects"
+        ))
+        .into();
+    }
+    Error::Denied.into()
+}
+
 /// Checks an identified caller may have `access`: 401 with a challenge
 /// (anonymous, or a token without the scope its subject holds), 403 DENIED.
 pub async fn check(
@@ -356,14 +375,14 @@ pub async fn check(
                         return Ok(());
                     }
                     if caller.principal.is_authenticated() {
-                        return Err(Error::Denied.into());
+                        return Err(denied(auth, name).await);
                     }
                     return Err(deny_unauth(None));
                 }
                 if held.contains(needed) || !caller.principal.is_authenticated() {
                     return Err(deny_unauth(Some("insufficient_scope")));
                 }
-                return Err(Error::Denied.into());
+                return Err(denied(auth, name).await);
             }
             let held = auth
                 .permissions(&caller.principal, name, ip, wants_push)
@@ -371,7 +390,7 @@ pub async fn check(
             if held.contains(needed) {
                 Ok(())
             } else if caller.principal.is_authenticated() {
-                Err(Error::Denied.into())
+                Err(denied(auth, name).await)
             } else {
                 Err(deny_unauth(None))
             }

@@ -91,6 +91,7 @@ impl IntoResponse for ApiError {
                             err,
                             berth_registry::Error::PolicyDenied(_)
                                 | berth_registry::Error::LoginThrottled(_)
+                                | berth_registry::Error::AuditUnavailable(_)
                         ) =>
                     {
                         body(code.as_str(), &err.to_string(), None)

@@ -1,5 +1,6 @@
 //! Request middleware: one log line per request, the API version header, the
-//! security headers, and the deadline of every request body.
+//! security headers, the deadline of every request body, and the audit gate
+//! that refuses changes while the audit trail cannot be written.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,7 +8,7 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 /// `Docker-Distribution-API-Version: registry/2.0` on every response, as Docker
 /// clients check for it (Docker Registry HTTP API v2 §API Version Check).
@@ -134,4 +135,39 @@ pub async fn authority_host(mut req: Request, next: Next) -> Response {
         }
     }
     next.run(req).await
+}
+
+/// Fails closed when the audit trail cannot be written (`audit.on_failure =
+/// refuse`, the default; [`berth_registry::AuditLog::refusal`]): every request
+/// that can change state (any method but GET, HEAD and OPTIONS; token requests
+/// excepted, since a login changes nothing) is answered 503 before it is
+/// handled, `UNAVAILABLE` in the OCI error body on `/v2`, Harbor's
+/// `SERVICE_UNAVAILABLE` on `/api/v2.0`, with the reason. Reads go on.
+pub async fn audit_gate(
+    State(state): State<Arc<crate::server::AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method();
+    let reads = [
+        axum::http::Method::GET,
+        axum::http::Method::HEAD,
+        axum::http::Method::OPTIONS,
+    ];
+    let path = req.uri().path();
+    if reads.contains(method) || path == "/v2/token" || path == "/service/token" {
+        return next.run(req).await;
+    }
+    match state.audit.refusal() {
+        None => next.run(req).await,
+        Some(reason) => {
+            tracing::error!(method = %method, path, "refused: {reason}");
+            if path.starts_with("/api/") {
+                crate::api::error::ApiError::Unavailable(reason).into_response()
+            } else {
+                crate::error::ApiError::from(berth_registry::Error::AuditUnavailable(reason))
+                    .into_response()
+            }
+        }
+    }
 }

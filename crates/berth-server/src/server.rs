@@ -102,6 +102,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            middleware::audit_gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             middleware::body_deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -96,7 +96,8 @@ async fn health_reports_core_database_and_storage_healthy() {
         [
             ("core", "healthy"),
             ("database", "healthy"),
-            ("storage", "healthy")
+            ("storage", "healthy"),
+            ("audit", "healthy")
         ]
     );
 }

@@ -14,7 +14,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore};
 
-use crate::error::{Result, StorageError};
+use crate::error::{at, Result, StorageError};
 use crate::upload::UploadState;
 
 /// A stream of body bytes, in order.
@@ -39,9 +39,33 @@ impl BlobStore {
         // Private to berth's user: the data directory (created here when
         // absent), `blobs/` and `uploads/` are created 0700 (never looser,
         // whatever the umask).
-        private_dir().recursive(true).create(root.join("blobs"))?;
-        private_dir().recursive(true).create(root.join("uploads"))?;
-        let root = root.canonicalize()?;
+        for sub in ["blobs", "uploads"] {
+            let dir = root.join(sub);
+            private_dir()
+                .recursive(true)
+                .create(&dir)
+                .map_err(at("create directory", &dir))?;
+        }
+        let root = root
+            .canonicalize()
+            .map_err(at("resolve data directory", root))?;
+        let store = LocalFileSystem::new_with_prefix(&root)?;
+        Ok(BlobStore {
+            root,
+            store: Arc::new(store),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Opens an existing local store without creating or changing anything,
+    /// for read-only work (`berth fsck` without `--repair`) on a data
+    /// directory this process may only read.
+    ///
+    /// Errors: [`StorageError::Io`] when `root` cannot be resolved.
+    pub fn open_local_existing(root: &Path) -> Result<BlobStore> {
+        let root = root
+            .canonicalize()
+            .map_err(at("resolve data directory", root))?;
         let store = LocalFileSystem::new_with_prefix(&root)?;
         Ok(BlobStore {
             root,
@@ -132,10 +156,13 @@ impl BlobStore {
             .join(format!("put-{}", uuid::Uuid::new_v4()));
         let blobs = self.root.join("blobs");
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut f = private_file().open(&staging)?;
-            f.write_all(&bytes)?;
+            let mut f = private_file()
+                .open(&staging)
+                .map_err(at("create staging file", &staging))?;
+            f.write_all(&bytes)
+                .map_err(at("write staging file", &staging))?;
             drop(f);
-            let r = install(&staging, &target, &blobs);
+            let r = install(&staging, &target, &blobs).map_err(at("install blob", &target));
             if r.is_err() {
                 let _ = std::fs::remove_file(&staging);
             }

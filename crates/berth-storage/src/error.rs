@@ -1,5 +1,7 @@
 //! Storage errors.
 
+use std::path::Path;
+
 use berth_oci::Digest;
 
 /// Errors from [`crate::BlobStore`].
@@ -40,3 +42,12 @@ pub enum StorageError {
 
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Puts the operation and the path into an I/O error's message, keeping its
+/// kind (so `NotFound`, `StorageFull` and the like are still recognised):
+/// `std::fs::rename(a, b).map_err(at("rename into", b))` fails as
+/// `rename into /data/blobs/sha256/ab/ab12...: Permission denied (os error 13)`.
+/// Every I/O error berth logs names what it was doing and where.
+pub fn at<'a>(op: &'a str, path: &'a Path) -> impl FnOnce(std::io::Error) -> std::io::Error + 'a {
+    move |e| std::io::Error::new(e.kind(), format!("{op} {}: {e}", path.display()))
+}

@@ -41,7 +41,7 @@ pub mod housekeeping;
 pub mod upload;
 
 pub use blob_store::{BlobStore, ByteStream};
-pub use error::StorageError;
+pub use error::{at, StorageError};
 pub use housekeeping::UploadEntry;
 pub use upload::UploadId;
 

@@ -17,7 +17,7 @@ use bytes::BytesMut;
 use futures::StreamExt;
 
 use crate::blob_store::{hasher_of_file, install, private_file, BlobStore, ByteStream};
-use crate::error::{Result, StorageError};
+use crate::error::{at, Result, StorageError};
 
 /// Body bytes are gathered into buffers of up to this size before a blocking write+hash;
 /// while one buffer is written and hashed on the blocking pool, the next one is
@@ -99,19 +99,25 @@ impl BlobStore {
         mkdir.recursive(true);
         #[cfg(unix)]
         mkdir.mode(0o700);
-        mkdir.create(&dir).await?;
+        mkdir
+            .create(&dir)
+            .await
+            .map_err(at("create upload directory", &dir))?;
+        let data = dir.join("data");
         tokio::fs::OpenOptions::from(private_file())
-            .open(dir.join("data"))
-            .await?;
+            .open(&data)
+            .await
+            .map_err(at("create upload file", &data))?;
         Ok(())
     }
 
     /// Bytes received so far, or [`StorageError::UploadUnknown`].
     pub async fn upload_len(&self, id: &UploadId) -> Result<u64> {
-        match tokio::fs::metadata(self.upload_data(id)).await {
+        let path = self.upload_data(id);
+        match tokio::fs::metadata(&path).await {
             Ok(m) => Ok(m.len()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StorageError::UploadUnknown),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(at("stat upload file", &path)(e).into()),
         }
     }
 
@@ -134,9 +140,12 @@ impl BlobStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StorageError::UploadUnknown)
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(at("open upload file for append", &path)(e).into()),
         };
-        let len = file.metadata()?.len();
+        let len = file
+            .metadata()
+            .map_err(at("stat upload file", &path))?
+            .len();
         if let Some(requested) = start {
             if requested != len {
                 return Err(StorageError::RangeMismatch {
@@ -156,7 +165,11 @@ impl BlobStore {
             }
         };
         let before = hasher.clone();
-        match pump(file, hasher, &mut body).await {
+        let pumped = pump(file, hasher, &mut body).await.map_err(|e| match e {
+            StorageError::Io(io) => StorageError::Io(at("write upload file", &path)(io)),
+            other => other,
+        });
+        match pumped {
             Ok((file, hasher, written)) => {
                 drop(file);
                 state.hash = Some((len + written, hasher));
@@ -214,11 +227,13 @@ impl BlobStore {
             let target = self.blob_path(expected);
             let blobs = self.root().join("blobs");
             let staged = path.clone();
-            tokio::task::spawn_blocking(move || install(&staged, &target, &blobs))
-                .await
-                .map_err(std::io::Error::other)?
-                .map(|()| len)
-                .map_err(StorageError::from)
+            tokio::task::spawn_blocking(move || {
+                install(&staged, &target, &blobs).map_err(at("install blob", &target))
+            })
+            .await
+            .map_err(std::io::Error::other)?
+            .map(|()| len)
+            .map_err(StorageError::from)
         };
         drop(state);
         let _ = tokio::fs::remove_dir_all(self.upload_dir(id)).await;

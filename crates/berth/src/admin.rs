@@ -23,7 +23,7 @@ use clap::Subcommand;
 /// `berth user …`
 #[derive(Subcommand)]
 pub enum UserCmd {
-    /// Create a user. The password is read from BERTH_NEW_PASSWORD or stdin.
+    /// Create a user. The password is asked twice at a terminal (not shown), else read from BERTH_NEW_PASSWORD or the first line of stdin.
     Add {
         /// Login name.
         name: String,
@@ -36,7 +36,7 @@ pub enum UserCmd {
     },
     /// List users.
     List,
-    /// Set a user's password (read from BERTH_NEW_PASSWORD or stdin).
+    /// Set a user's password (asked twice at a terminal, else BERTH_NEW_PASSWORD or the first line of stdin).
     Passwd {
         /// Login name.
         name: String,
@@ -92,10 +92,15 @@ pub enum ProjectCmd {
         #[arg(long = "repository")]
         repositories: Vec<String>,
     },
-    /// Delete a project's record, members and robots.
+    /// Delete a project: its record, members, robots, policies and quota.
+    /// Refused while it has repositories, unless --force deletes them too.
     Delete {
         /// Project name.
         name: String,
+        /// Also delete every repository of the project (their tags and
+        /// manifests; blobs stay for garbage collection).
+        #[arg(long)]
+        force: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
@@ -274,9 +279,30 @@ pub async fn audit_cli<T>(
         entry = entry.reference(r);
     }
     log.record(entry);
-    log.flush().await;
+    let stored = tokio::time::timeout(CLI_AUDIT_WAIT, log.flush())
+        .await
+        .is_ok();
+    if !stored || log.failing() {
+        // The writer keeps retrying; stopping it writes what it still holds
+        // to <data_dir>/audit-unwritten-*.jsonl (docs/audit.md).
+        log.shutdown().await;
+        anyhow::bail!(
+            "{}, but its audit entry could not be written to the database within {}s; \
+             the entry was saved to an audit-unwritten-*.jsonl file in the data directory \
+             (see the error above and docs/audit.md)",
+            if result.is_ok() {
+                "the change was made"
+            } else {
+                "the command failed"
+            },
+            CLI_AUDIT_WAIT.as_secs()
+        );
+    }
     result
 }
+
+/// How long a CLI command waits for its audit entry to be stored.
+const CLI_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// [`audit_cli`] into the account commands' trail (started by [`open`]).
 async fn audited<T>(
@@ -290,16 +316,35 @@ async fn audited<T>(
     }
 }
 
+/// The new password of `user add` / `user passwd`: `BERTH_NEW_PASSWORD` when
+/// set; else, at a terminal, asked twice without echo (`rpassword`); else the
+/// first line of stdin.
+///
+/// Errors: the two entries differ; nothing given ("no password given").
 fn new_password() -> anyhow::Result<String> {
+    const NONE_GIVEN: &str = "no password given: type it at a terminal, or give it in BERTH_NEW_PASSWORD or on the first line of stdin";
     if let Ok(p) = std::env::var("BERTH_NEW_PASSWORD") {
         return Ok(p);
     }
-    if std::io::stdin().is_terminal() {
-        eprint!("new password: ");
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("new password: ")?;
+        if first.is_empty() {
+            anyhow::bail!(NONE_GIVEN);
+        }
+        let again = rpassword::prompt_password("repeat the new password: ")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        anyhow::bail!(NONE_GIVEN);
     }
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    Ok(password)
 }
 
 /// Asks "really?" on a terminal; refuses without a terminal unless `yes`.
@@ -416,7 +461,7 @@ fn in_project<'a>(project: &'a str, reference: Option<&'a str>, detail: String) 
 }
 
 /// Runs a `berth project` subcommand.
-pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
+pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
     match cmd {
         ProjectCmd::Create { name, public } => {
             let result = async {
@@ -538,22 +583,93 @@ pub async fn project(auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
             )
             .await
         }
-        ProjectCmd::Delete { name, yes } => {
+        ProjectCmd::Delete { name, force, yes } => {
+            let mut detail = "project deleted".to_string();
             let result = async {
                 auth.project_named(&name).await.map_err(err)?;
-                confirm(&format!("delete project {name}"), yes)?;
+                let repositories = project_repositories(registry, &name).await?;
+                if !repositories.is_empty() && !force {
+                    anyhow::bail!(
+                        "project {name} still has {} repositories ({}); delete them first, or pass --force to delete them with the project",
+                        repositories.len(),
+                        sample(&repositories)
+                    );
+                }
+                let what = if repositories.is_empty() {
+                    format!("delete project {name}")
+                } else {
+                    format!(
+                        "delete project {name} and its {} repositories ({})",
+                        repositories.len(),
+                        sample(&repositories)
+                    )
+                };
+                confirm(&what, yes)?;
+                for repo in &repositories {
+                    let parsed = berth_oci::RepositoryName::parse(repo)
+                        .with_context(|| format!("repository name {repo:?}"))?;
+                    registry
+                        .repository_delete(&parsed)
+                        .await
+                        .with_context(|| format!("deleting repository {repo}"))?;
+                }
                 auth.delete_project(&name).await.map_err(err)?;
-                println!("deleted project {name}");
+                if repositories.is_empty() {
+                    println!("deleted project {name}");
+                } else {
+                    detail = format!(
+                        "project deleted with --force and its {} repositories",
+                        repositories.len()
+                    );
+                    println!(
+                        "deleted project {name} and its {} repositories (blobs stay until `berth gc`)",
+                        repositories.len()
+                    );
+                }
                 Ok(())
             }
             .await;
             audited(
                 AuditAction::ProjectDelete,
-                in_project(&name, None, "project deleted".into()),
+                in_project(&name, None, detail),
                 result,
             )
             .await
         }
+    }
+}
+
+/// Names of every repository of `project`, by name.
+async fn project_repositories(registry: &Registry, project: &str) -> anyhow::Result<Vec<String>> {
+    let filter = berth_registry::RepositoryFilter {
+        project: Some(project.to_string()),
+        name: None,
+    };
+    let mut names = Vec::new();
+    loop {
+        let page = registry
+            .repositories(&filter, names.len() as u64, 1000)
+            .await?;
+        let n = page.items.len();
+        names.extend(page.items.into_iter().map(|r| r.name));
+        if n < 1000 {
+            return Ok(names);
+        }
+    }
+}
+
+/// The first few names of a list, for a message: `a, b, c and 7 more`.
+fn sample(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let head = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => head,
+        more => format!("{head} and {more} more"),
     }
 }
 

@@ -39,7 +39,10 @@ fn checkpoint_text(cp: &AuditCheckpoint) -> String {
 /// checkpoints ([`audit::verify_archive`]); a broken one also exits 1.
 pub async fn verify(data_dir: &Path, archives: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
     let log = open(data_dir).await?;
-    let check = log.verify().await.context("reading the audit trail")?;
+    let (bar, progress) = crate::progress::bar(crate::progress::Unit::Items);
+    let check = log.verify_with_progress(&progress).await;
+    bar.finish_and_clear();
+    let check = check.context("reading the audit trail")?;
     let mut ok = match check {
         ChainCheck::Intact {
             entries,

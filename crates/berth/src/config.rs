@@ -2,74 +2,18 @@
 //! file (`--config`), then `BERTH_*` environment variables, then flags (each
 //! later source overrides the earlier ones).
 //!
-//! ```toml
-//! listen = "127.0.0.1:5000"   # BERTH_LISTEN, --listen (also localhost:PORT, or :PORT = all interfaces)
-//! data_dir = "./berth-data"   # BERTH_DATA_DIR, --data-dir
-//! log_level = "info"          # BERTH_LOG_LEVEL, --log-level (a tracing filter)
-//! log_format = "text"         # BERTH_LOG_FORMAT: text | json (one object per line)
-//!
-//! [limits]
-//! max_manifest_bytes = 4194304  # largest manifest accepted (413 above)
-//! max_page = 10000              # most tags / repositories in one listing page
-//! max_header_bytes = 65536      # largest request head (431 above)
-//! rate_per_second = 0           # requests per second per client (0: unlimited)
-//! rate_burst = 0                # bucket size (0: twice the rate)
-//! max_upload_sessions_per_client = 1000  # open upload sessions per client (0: unlimited)
-//! max_chunk_bytes = 0           # largest upload request body (0: unlimited)
-//! max_api_body_bytes = 1048576  # largest management API body (413 above)
-//!
-//! [server]
-//! shutdown_grace_secs = 30      # on SIGTERM, how long in-flight requests may finish
-//! header_timeout_secs = 30      # time to send a request head / finish the TLS handshake
-//! body_idle_timeout_secs = 120  # a request body that sends nothing this long is cut off
-//! body_read_timeout_secs = 30   # buffered bodies arrive whole within this; uploads must then keep up
-//! body_min_bytes_per_sec = 1024 # slowest average upload rate after body_read_timeout_secs (0: off)
-//!
-//! [tls]                         # both or neither; HTTP/1.1 and HTTP/2 by ALPN
-//! cert = "/etc/berth/tls.crt"   # BERTH_TLS_CERT, --tls-cert (PEM chain)
-//! key = "/etc/berth/tls.key"    # BERTH_TLS_KEY, --tls-key (PEM key)
-//!
-//! [auth]
-//! mode = "token"                # BERTH_AUTH_MODE, --auth-mode: token | basic | none
-//! service = "berth"             # `service` in challenges, `aud` of tokens
-//! realm = ""                    # token endpoint URL in challenges (default: from the Host header)
-//! token_ttl_secs = 300          # lifetime of registry tokens
-//! refresh_ttl_secs = 2592000    # lifetime of refresh tokens (30 days)
-//! auto_create_projects = false  # a user's first push creates a private project they administer
-//! credential_cache_secs = 60    # verified Basic credentials cached this long
-//! login_failures_per_user = 10  # failed logins per user name per window before lockout (0: off)
-//! login_failures_per_ip = 100   # failed logins per client address per window (0: off)
-//! login_failure_window_secs = 300
-//! # signing_key_file = "/etc/berth/token.pem"  # operator's token signing key (PEM or base64
-//! #   PKCS#8 P-256), only read; unset: <data_dir>/token-signing-key.pem, created 0600;
-//! #   BERTH_TOKEN_SIGNING_KEY (the key itself) overrides both
-//!
-//! [cache]
-//! manifest_bytes = 67108864     # hot manifests kept in memory (0 disables)
-//! manifest_ttl_ms = 2000        # how stale a cached tag may be w.r.t. other processes
-//!
-//! [gc]                          # garbage collection (docs/gc.md)
-//! schedule = "0 0 3 * * *"      # cron (sec min hour day month weekday; 5 fields = at second 0); unset: none
-//! grace_period = "2h"           # links and untagged manifests younger than this are kept
-//! delete_untagged = false       # also delete untagged manifests (with their referrers)
-//! upload_max_age = "24h"        # upload sessions idle longer than this are removed
-//!
-//! [quota]
-//! default = "unlimited"         # storage quota of projects without their own, e.g. "10GiB"
-//!
-//! [audit]                       # the hash-chained audit trail (docs/audit.md)
-//! enabled = true                # record pushes, pulls, deletes, logins, account changes
-//! batch_delay_ms = 50           # the writer gathers entries this long per commit
-//! max_pending = 100000          # entries waiting beyond this are dropped (and counted)
-//! coalesce_window_secs = 60     # identical failed logins / anonymous token issues: one counted entry per window
-//! retention_days = 0            # archive and trim entries older than this, daily (0: keep forever)
-//! ```
+//! Every key, its default and what it does: `docs/berth.example.toml`
+//! ([`EXAMPLE`], printed by `berth config example`); a test checks that the
+//! file sets exactly [`Config::default`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Deserialize;
+
+/// `docs/berth.example.toml`: every key with its default and a comment.
+pub const EXAMPLE: &str = include_str!("../../../docs/berth.example.toml");
+use serde::{Deserialize, Serialize};
 
 /// Parses a listen address: `IP:PORT` (`127.0.0.1:5000`, `[::1]:5000`),
 /// `localhost:PORT` (IPv4 loopback) or `:PORT` (every IPv4 interface, as in
@@ -100,7 +44,7 @@ fn listen_from_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr
 }
 
 /// Everything `berth serve` can be told.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on. Default `127.0.0.1:5000`. Also `localhost:PORT`
@@ -133,7 +77,7 @@ pub struct Config {
 }
 
 /// `[auth]`: how clients authenticate (see `berth_registry::auth`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSection {
     /// `token` (default), `basic` or `none`.
@@ -236,7 +180,7 @@ impl AuthSection {
 }
 
 /// `[audit]`: the hash-chained audit trail (docs/audit.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditSection {
     /// Record pushes, pulls, deletes, logins and account changes. Default true.
@@ -256,6 +200,11 @@ pub struct AuditSection {
     /// `<data_dir>/audit-archive/` and trimmed behind a checkpoint, once a day,
     /// by `serve`. 0 (the default) keeps everything.
     pub retention_days: u64,
+    /// `refuse` (the default, fail closed): while entries cannot be written,
+    /// state-changing requests get 503 and CLI changes are refused;
+    /// `continue`: changes go on, each failed write is counted and logged at
+    /// error level (docs/audit.md "When the trail cannot be written").
+    pub on_failure: String,
 }
 
 impl Default for AuditSection {
@@ -267,12 +216,13 @@ impl Default for AuditSection {
             max_pending: d.max_pending,
             coalesce_window_secs: d.coalesce_window.as_secs(),
             retention_days: 0,
+            on_failure: "refuse".into(),
         }
     }
 }
 
 /// `[gc]`: garbage collection (see docs/gc.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GcSection {
     /// When `berth serve` runs garbage collection itself: a cron expression with
@@ -302,7 +252,7 @@ impl Default for GcSection {
 }
 
 /// `[quota]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuotaSection {
     /// Storage quota of projects without their own (set with `berth quota set`):
@@ -369,7 +319,7 @@ pub fn parse_cron(text: &str) -> anyhow::Result<cron::Schedule> {
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM). Both or neither.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSection {
     /// PEM certificate chain.
@@ -379,7 +329,7 @@ pub struct TlsSection {
 }
 
 /// `[cache]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSection {
     /// Bytes of manifests kept in memory. Default 64 MiB; 0 disables the cache.
@@ -401,7 +351,7 @@ impl Default for CacheSection {
 }
 
 /// `[limits]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// Largest manifest accepted, in bytes. Default 4 MiB.
@@ -431,7 +381,7 @@ pub struct LimitsConfig {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT. Default 30.
@@ -538,6 +488,12 @@ impl Config {
             parse_cron(cron)?;
         }
         self.default_quota()?;
+        if berth_registry::OnAuditFailure::parse(&self.audit.on_failure).is_none() {
+            anyhow::bail!(
+                "audit.on_failure {:?} is not one of refuse, continue",
+                self.audit.on_failure
+            );
+        }
         Ok(())
     }
 
@@ -577,6 +533,8 @@ impl Config {
             retention: (self.audit.retention_days > 0).then(|| {
                 std::time::Duration::from_secs(self.audit.retention_days.saturating_mul(86_400))
             }),
+            on_failure: berth_registry::OnAuditFailure::parse(&self.audit.on_failure)
+                .unwrap_or_default(),
             ..Default::default()
         }
     }
@@ -593,6 +551,29 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/berth.example.toml sets every key to the code's default: it parses
+    /// (no unknown key), and as TOML it equals the serialized defaults (no key
+    /// missing, no value different). Keys without a default appear commented.
+    #[test]
+    fn example_file_sets_exactly_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).expect("docs/berth.example.toml parses");
+        let file = toml::Value::try_from(&parsed).unwrap();
+        let defaults = toml::Value::try_from(Config::default()).unwrap();
+        assert_eq!(
+            file, defaults,
+            "docs/berth.example.toml differs from Config::default()"
+        );
+        for unset in [
+            "# cert =",
+            "# key =",
+            "# signing_key_file =",
+            "# schedule =",
+        ] {
+            assert!(EXAMPLE.contains(unset), "example lacks {unset:?}");
+        }
+        parsed.validate().unwrap();
+    }
 
     #[test]
     fn listen_takes_localhost_and_bare_ports() {

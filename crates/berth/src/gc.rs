@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_registry::quota::human_bytes;
-use berth_registry::{GcOptions, GcReport, GcStep, GcTrigger, Limits, Registry};
+use berth_registry::{GcOptions, GcReport, GcTrigger, Limits, Registry};
 
 use crate::config::Config;
 
@@ -47,29 +47,6 @@ fn summary(r: &GcReport) -> String {
         r.uploads_deleted,
         human_bytes(r.upload_bytes_deleted),
     )
-}
-
-fn progress_bar() -> (indicatif::ProgressBar, impl Fn(GcStep) + Send + Sync) {
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(0)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{prefix:>9} [{bar:40}] {pos}/{len} {elapsed}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    let b = bar.clone();
-    let f = move |step: GcStep| match step {
-        GcStep::Phase { name, total } => {
-            b.set_prefix(name);
-            b.set_length(total);
-            b.set_position(0);
-        }
-        GcStep::Advance(n) => b.inc(n),
-    };
-    (bar, f)
 }
 
 /// `berth gc`: prints what it would delete / deleted. Safe while `berth serve`
@@ -116,9 +93,28 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
         }
     }
     opts.dry_run = args.dry_run;
-    let (bar, progress) = progress_bar();
+    let (bar, progress) = crate::progress::bar(crate::progress::Unit::Items);
     let report = registry.gc(&opts, &progress).await;
     bar.finish_and_clear();
+    // An audit entry like every CLI change (crate::admin::audit_cli).
+    let audit = berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
+    let detail = match &report {
+        Ok(r) => format!("gc run {}: {}", r.run_id, summary(r)),
+        Err(_) => "gc run".to_string(),
+    };
+    let target = crate::admin::CliTarget {
+        project: None,
+        reference: None,
+        detail,
+    };
+    let report = crate::admin::audit_cli(
+        &audit,
+        berth_registry::AuditAction::GcRun,
+        target,
+        report.map_err(anyhow::Error::from),
+    )
+    .await;
+    audit.shutdown().await;
     registry.close().await;
     let report = report?;
     println!("gc run {}: {}", report.run_id, summary(&report));
@@ -135,7 +131,7 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
         Some(crate::config::parse_size(bytes)?.unwrap_or(i64::MAX as u64))
     };
     let registry = open(data_dir).await?;
-    if registry.meta().project_by_name(project).await?.is_none() {
+    if !registry.project_exists(project).await? {
         registry.close().await;
         anyhow::bail!(
             "project {project} does not exist (create it with `berth project create {project}`)"
@@ -226,10 +222,33 @@ pub fn spawn_schedule(
                 .unwrap_or(Duration::ZERO);
             tokio::time::sleep(wait).await;
             tracing::info!("scheduled garbage collection starts");
-            match state.registry.gc(&opts, &|_| {}).await {
-                Ok(r) => tracing::info!("gc run {}: {}", r.run_id, summary(&r)),
-                Err(e) => tracing::error!("scheduled garbage collection failed: {e}"),
-            }
+            let (outcome, detail) = match state.registry.gc(&opts, &|_| {}).await {
+                Ok(r) => {
+                    tracing::info!("gc run {}: {}", r.run_id, summary(&r));
+                    (
+                        berth_registry::Outcome::Success,
+                        format!("scheduled gc run {}: {}", r.run_id, summary(&r)),
+                    )
+                }
+                Err(e) => {
+                    tracing::error!("scheduled garbage collection failed: {e}");
+                    (
+                        berth_registry::Outcome::Failure,
+                        format!("scheduled gc run failed: {e}"),
+                    )
+                }
+            };
+            state.audit.record(
+                berth_registry::AuditEntry::new(
+                    berth_registry::Actor {
+                        name: "scheduler".into(),
+                        kind: berth_registry::audit::ActorKind::System,
+                    },
+                    berth_registry::AuditAction::GcRun,
+                    outcome,
+                )
+                .detail(detail),
+            );
         }
     })
 }

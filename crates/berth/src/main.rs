@@ -13,6 +13,7 @@ mod audit;
 mod config;
 mod gc;
 mod policy_cli;
+mod progress;
 mod serve;
 
 use std::path::PathBuf;
@@ -142,6 +143,13 @@ enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// The configuration file: `berth config example` prints every key with
+    /// its default (docs/berth.example.toml); `berth config check --config FILE`
+    /// validates a file without starting anything.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Per-project storage quotas (stored in the data directory's metadata).
     Quota {
         #[command(subcommand)]
@@ -167,6 +175,20 @@ enum Command {
         dir: DataDirArgs,
         #[command(subcommand)]
         cmd: policy_cli::TagRuleCmd,
+    },
+}
+
+/// `berth config …`
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print an example berth.toml: every key, its default and a comment.
+    Example,
+    /// Check a configuration file: parse it (unknown keys are refused) and
+    /// validate every value; exit 0 when it is good.
+    Check {
+        /// The file to check.
+        #[arg(long, env = "BERTH_CONFIG")]
+        config: PathBuf,
     },
 }
 
@@ -294,12 +316,12 @@ impl DataDirArgs {
 
 async fn admin_command(
     at: &DataDirArgs,
-    run: impl AsyncFnOnce(&berth_registry::Auth) -> anyhow::Result<()>,
+    run: impl AsyncFnOnce(&berth_registry::Registry, &berth_registry::Auth) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = at.load()?;
     init_logging(log_filter("warn")?);
     let (registry, auth) = admin::open(&cfg.data_dir, cfg.auth.to_auth_config()?).await?;
-    let result = run(&auth).await;
+    let result = run(&registry, &auth).await;
     registry.close().await;
     result.map(|()| ExitCode::SUCCESS)
 }
@@ -378,6 +400,26 @@ fn main() -> ExitCode {
     // own user only (docs/security.md).
     serve::private_umask();
     let cli = Cli::parse();
+    if let Command::Config { action } = &cli.command {
+        return match action {
+            ConfigAction::Example => {
+                print!("{}", config::EXAMPLE);
+                ExitCode::SUCCESS
+            }
+            ConfigAction::Check { config: path } => {
+                match Config::load(Some(path)).and_then(|c| c.validate()) {
+                    Ok(()) => {
+                        println!("{}: good", path.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("berth: {e:#}");
+                        ExitCode::from(2)
+                    }
+                }
+            }
+        };
+    }
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory;
         clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
@@ -448,16 +490,16 @@ fn main() -> ExitCode {
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError("fsck"))),
             Command::User { at, cmd } => {
-                admin_command(&at, async |a| admin::user(a, cmd).await).await
+                admin_command(&at, async |_, a| admin::user(a, cmd).await).await
             }
             Command::Project { at, cmd } => {
-                admin_command(&at, async |a| admin::project(a, cmd).await).await
+                admin_command(&at, async |r, a| admin::project(r, a, cmd).await).await
             }
             Command::Robot { at, cmd } => {
-                admin_command(&at, async |a| admin::robot(a, cmd).await).await
+                admin_command(&at, async |_, a| admin::robot(a, cmd).await).await
             }
             Command::Token { at, cmd } => {
-                admin_command(&at, async |a| admin::token(a, cmd).await).await
+                admin_command(&at, async |_, a| admin::token(a, cmd).await).await
             }
             Command::Audit { command } => async {
                 let (config, data_dir) = match &command {
@@ -537,7 +579,7 @@ fn main() -> ExitCode {
                 };
                 gc::run_cli(&cfg, args).await
             }
-            Command::Completions { .. } => Ok(ExitCode::SUCCESS),
+            Command::Completions { .. } | Command::Config { .. } => Ok(ExitCode::SUCCESS),
             Command::Quota { action } => {
                 init_logging(log_filter("warn")?);
                 match action {

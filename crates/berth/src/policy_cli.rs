@@ -134,12 +134,14 @@ async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
         .with_context(|| format!("opening data directory {}", data_dir.display()))
 }
 
-/// Refuses a project that does not exist: a policy for it would be stored and
-/// never apply (docs/policies.md). Errors: "project NAME does not exist".
+/// Refuses a project that does not exist (neither stored nor holding a
+/// repository, as [`Registry::project_exists`] and the management API see
+/// it): a policy for it would be stored and never apply (docs/policies.md).
+/// Errors: "project NAME does not exist".
 async fn require_project(registry: &Registry, project: &str) -> anyhow::Result<()> {
-    match registry.meta().project_by_name(project).await? {
-        Some(_) => Ok(()),
-        None => anyhow::bail!(
+    match registry.project_exists(project).await? {
+        true => Ok(()),
+        false => anyhow::bail!(
             "project {project} does not exist (create it with `berth project create {project}`)"
         ),
     }
@@ -318,9 +320,11 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
                             return Ok(None);
                         }
                     }
-                    let report = registry
-                        .retention_run(&project, now, dry_run, "cli")
-                        .await?;
+                    let spinner =
+                        crate::progress::spinner(&format!("retention {run} of {project}"));
+                    let report = registry.retention_run(&project, now, dry_run, "cli").await;
+                    spinner.finish_and_clear();
+                    let report = report?;
                     println!("{report}");
                     if report.errors() > 0 {
                         anyhow::bail!("{} items could not be deleted", report.errors());

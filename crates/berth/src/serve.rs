@@ -59,6 +59,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         );
     }
     let audit = berth_registry::AuditLog::start(&registry, &cfg.audit_config());
+    auth.audit_to(audit.clone());
     let state = Arc::new(AppState {
         registry,
         policy: AccessPolicy::Anonymous,
@@ -228,10 +229,48 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
     if !data_dir.join("meta.db").exists() {
         anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
     }
-    let registry = Registry::open(data_dir, Limits::default())
-        .await
-        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
-    let report = registry.fsck(repair).await?;
+    // A check alone opens the directory read-only: it works where this user
+    // may only read, and changes nothing.
+    let registry = if repair {
+        Registry::open(data_dir, Limits::default()).await
+    } else {
+        Registry::open_read_only(data_dir, Limits::default()).await
+    }
+    .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    let (bar, progress) = crate::progress::bar(crate::progress::Unit::Bytes);
+    let report = registry.fsck_with_progress(repair, &progress).await;
+    bar.finish_and_clear();
+    if repair {
+        // A repair deletes and forgets blobs: a change, on the record like
+        // every CLI change (crate::admin::audit_cli).
+        let audit =
+            berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
+        let detail = match &report {
+            Ok(r) => format!(
+                "fsck --repair: {} corrupt or missing blobs deleted and forgotten",
+                r.repaired
+            ),
+            Err(_) => "fsck --repair".to_string(),
+        };
+        let target = crate::admin::CliTarget {
+            project: None,
+            reference: None,
+            detail,
+        };
+        let audited = crate::admin::audit_cli(
+            &audit,
+            berth_registry::AuditAction::BlobDelete,
+            target,
+            report
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}")),
+        )
+        .await;
+        audit.shutdown().await;
+        audited?;
+    }
+    let report = report?;
     for p in &report.problems {
         println!("problem: {p}");
     }

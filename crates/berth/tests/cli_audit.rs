@@ -161,6 +161,10 @@ fn every_cli_change_is_one_audit_entry_without_secrets() {
         &me,
     );
     want.push(("quota_change", "success", "team", ""));
+    berth_ok(dir, &["robot", "delete", "robot$team+ci", "--yes"], &me);
+    want.push(("robot_delete", "success", "team", "robot$team+ci"));
+    berth_ok(dir, &["gc", "--dry-run"], &me);
+    want.push(("gc_run", "success", "", ""));
     berth_ok(dir, &["project", "delete", "team", "--yes"], &me);
     want.push(("project_delete", "success", "team", ""));
     berth_ok(dir, &["user", "delete", "alice", "--yes"], &me);
@@ -242,4 +246,104 @@ fn the_actor_falls_back_to_logname_then_the_uid() {
     assert_eq!(actors.len(), 2, "{export}");
     assert_eq!(actors[0], "ops-bob");
     assert!(actors[1].starts_with("uid "), "{export}");
+}
+
+/// The leaf commands of `berth` (`user add`, `gc`, ...), read from its own
+/// `--help` output, so a command added later is seen here.
+fn leaf_commands() -> Vec<String> {
+    fn commands_of(path: &[&str]) -> Vec<String> {
+        let out = std::process::Command::new(berth_bin())
+            .args(path)
+            .arg("--help")
+            .output()
+            .expect("berth --help");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let Some(list) = text.split("Commands:\n").nth(1) else {
+            return Vec::new();
+        };
+        list.lines()
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| *c != "help")
+            .map(str::to_string)
+            .collect()
+    }
+    let mut leaves = Vec::new();
+    for top in commands_of(&[]) {
+        let subs = commands_of(&[top.as_str()]);
+        if subs.is_empty() {
+            leaves.push(top);
+        } else {
+            leaves.extend(subs.into_iter().map(|s| format!("{top} {s}")));
+        }
+    }
+    leaves
+}
+
+/// Every command is either a change, exercised by
+/// [`every_cli_change_is_one_audit_entry_without_secrets`] (or, for `audit
+/// trim`, by `audit.rs`) and so shown to leave its entry, or a command that
+/// changes nothing. A new command fails this test until it is put in one list
+/// (and, if it changes state, given an audit entry and a case above).
+#[test]
+fn every_cli_command_is_audited_or_changes_nothing() {
+    const CHANGES: &[&str] = &[
+        "user add",
+        "user passwd",
+        "user delete",
+        "project create",
+        "project set",
+        "project member",
+        "project delete",
+        "robot create",
+        "robot disable",
+        "robot enable",
+        "robot secret",
+        "robot delete",
+        "token create",
+        "token revoke",
+        "retention set",
+        "retention run",
+        "retention delete",
+        "immutable add",
+        "immutable remove",
+        "tag-rule set",
+        "tag-rule clear",
+        "quota set",
+        "gc",
+        "audit trim",
+    ];
+    // `fsck` changes nothing unless given --repair, which forgets corrupt
+    // blobs and is recorded as `blob_delete`; `serve` records what it serves.
+    const READS: &[&str] = &[
+        "serve",
+        "fsck",
+        "completions",
+        "config example",
+        "config check",
+        "user list",
+        "project list",
+        "robot list",
+        "token list",
+        "audit verify",
+        "audit export",
+        "retention show",
+        "immutable list",
+        "tag-rule show",
+        "quota show",
+    ];
+    let leaves = leaf_commands();
+    assert!(leaves.len() > 30, "too few commands found: {leaves:?}");
+    for leaf in &leaves {
+        assert!(
+            CHANGES.contains(&leaf.as_str()) || READS.contains(&leaf.as_str()),
+            "`berth {leaf}` is neither an audited change nor a read: classify it in this test"
+        );
+    }
+    for known in CHANGES.iter().chain(READS) {
+        assert!(
+            leaves.iter().any(|l| l == known),
+            "`berth {known}` is no longer a command: remove it from this test"
+        );
+    }
 }

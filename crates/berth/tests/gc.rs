@@ -400,6 +400,9 @@ async fn quota_refuses_the_crossing_push_over_http_and_deletes_plus_gc_free_it()
     let berth = Berth::start(data.path());
     let base = format!("http://{}", berth.addr);
     let dir = data.path().to_str().unwrap();
+    // The CLI refuses a quota for a project that does not exist.
+    let (code, _, err) = berth_cli(&["project", "create", "team", "--data-dir", dir]);
+    assert_eq!(code, 0, "{err}");
     let (code, _, err) = berth_cli(&[
         "quota",
         "set",

@@ -135,7 +135,10 @@ fn every_sh_block_of_the_readme_runs_in_order_against_a_fresh_server() {
     std::os::unix::fs::symlink(berth_bin(), bin.join("berth")).unwrap();
     let server = Berth::start_with(&work.path().join("berth-data"), &["--auth-mode", "token"]);
 
-    let docker = if blocks.iter().any(|b| skipped(b).is_none() && uses_docker(b)) {
+    let docker = if blocks
+        .iter()
+        .any(|b| skipped(b).is_none() && uses_docker(b))
+    {
         Dockerd::try_start()
     } else {
         None
@@ -226,8 +229,12 @@ fn every_sh_block_of_the_readme_runs_in_order_against_a_fresh_server() {
 
 #[test]
 fn sh_blocks_are_found_with_their_line_numbers() {
-    let blocks = sh_blocks("text\n```sh\necho a\n```\n```json\n{}\n```\n```sh\necho b\necho c\n```\n");
+    let blocks =
+        sh_blocks("text\n```sh\necho a\n```\n```json\n{}\n```\n```sh\necho b\necho c\n```\n");
     assert_eq!(blocks.len(), 2);
     assert_eq!((blocks[0].line, blocks[0].text.as_str()), (3, "echo a\n"));
-    assert_eq!((blocks[1].line, blocks[1].text.as_str()), (9, "echo b\necho c\n"));
+    assert_eq!(
+        (blocks[1].line, blocks[1].text.as_str()),
+        (9, "echo b\necho c\n")
+    );
 }

@@ -163,6 +163,8 @@ pub struct Auth {
     verified: Cache<[u8; 32], Claims>,
     projects: Cache<String, (Option<ProjectRecord>, Instant)>,
     members: Cache<(i64, i64), (Option<MemberRecord>, Instant)>,
+    /// Where a project created by a first push is recorded ([`Auth::audit_to`]).
+    audit: std::sync::OnceLock<crate::AuditLog>,
 }
 
 impl Auth {
@@ -200,10 +202,25 @@ impl Auth {
             verified: Cache::new(10_000),
             projects: Cache::new(10_000),
             members: Cache::new(100_000),
+            audit: std::sync::OnceLock::new(),
             config,
         };
         let generated = auth.bootstrap().await?;
         Ok((auth, generated))
+    }
+
+    /// Records the projects that first pushes create (see
+    /// [`Auth::permissions`]) in `log`, as `project_create` entries by the
+    /// pushing user. Set once; later calls are ignored.
+    pub fn audit_to(&self, log: crate::AuditLog) {
+        let _ = self.audit.set(log);
+    }
+
+    /// Whether project `name` exists (stored), through the short-lived cache.
+    ///
+    /// Errors: metadata failures.
+    pub async fn project_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.project(name).await?.is_some())
     }
 
     async fn bootstrap(&self) -> Result<Option<String>> {
@@ -548,6 +565,25 @@ impl Auth {
                             by = who.name(),
                             "project created by first push"
                         );
+                        if let Some(log) = self.audit.get() {
+                            let why = if *sysadmin {
+                                "a system administrator's push"
+                            } else {
+                                "a push (auth.auto_create_projects)"
+                            };
+                            log.record(
+                                crate::AuditEntry::new(
+                                    crate::Actor::user(who.name()),
+                                    crate::AuditAction::ProjectCreate,
+                                    crate::Outcome::Success,
+                                )
+                                .ip(ip)
+                                .repository(project_name)
+                                .detail(format!(
+                                    "private project created by {why} to {repository}"
+                                )),
+                            );
+                        }
                     }
                     self.invalidate();
                     project = Some(p);

@@ -32,6 +32,9 @@ pub enum ApiError {
     TooManyRequests(String),
     /// 500 `INTERNAL_SERVER_ERROR`: a failure of the server, logged in full.
     Internal(String),
+    /// 503 `SERVICE_UNAVAILABLE`: changes are refused for now (the audit
+    /// trail cannot be written, `audit.on_failure = refuse`).
+    Unavailable(String),
 }
 
 /// Harbor's error body.
@@ -46,7 +49,8 @@ pub struct Errors {
 pub struct ErrorItem {
     /// Harbor's error code: `BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`,
     /// `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `CONFLICT`, `PRECONDITION`,
-    /// `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`, `INTERNAL_SERVER_ERROR`.
+    /// `PAYLOAD_TOO_LARGE`, `TOO_MANY_REQUESTS`, `INTERNAL_SERVER_ERROR`,
+    /// `SERVICE_UNAVAILABLE`.
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ("PAYLOAD_TOO_LARGE", StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::TooManyRequests(_) => ("TOO_MANY_REQUESTS", StatusCode::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("INTERNAL_SERVER_ERROR", StatusCode::INTERNAL_SERVER_ERROR),
+            ApiError::Unavailable(_) => ("SERVICE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 
@@ -81,7 +86,8 @@ impl ApiError {
             | ApiError::Precondition(m)
             | ApiError::PayloadTooLarge(m)
             | ApiError::TooManyRequests(m)
-            | ApiError::Internal(m) => m,
+            | ApiError::Internal(m)
+            | ApiError::Unavailable(m) => m,
         }
     }
 }
@@ -108,6 +114,7 @@ impl From<Error> for ApiError {
             Error::Denied => ApiError::Forbidden(msg),
             Error::PolicyDenied(_) => ApiError::Precondition(msg),
             Error::TooManyRequests | Error::LoginThrottled(_) => ApiError::TooManyRequests(msg),
+            Error::AuditUnavailable(_) => ApiError::Unavailable(msg),
             Error::Storage(_) | Error::Meta(_) => {
                 tracing::error!(error = %msg, "management API request failed");
                 ApiError::Internal("internal server error".into())

@@ -17,6 +17,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use berth_registry::AuditAction;
 use berth_registry::{GcTrigger, JobRunRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -287,14 +288,6 @@ pub async fn run(
     caller: Caller,
     ApiJson(req): ApiJson<GcScheduleRequest>,
 ) -> ApiResult<Response> {
-    authz::can_administer(&caller, "run garbage collection")?;
-    if !req.schedule.kind.eq_ignore_ascii_case("manual") {
-        return Err(ApiError::BadRequest(format!(
-            "schedule type {:?} cannot be set through the API: use \"Manual\" to run now; \
-             the schedule is gc.schedule in the server's configuration",
-            req.schedule.kind
-        )));
-    }
     let params = req.parameters.unwrap_or_default();
     let mut opts = state.gc.clone();
     opts.trigger = GcTrigger::Manual;
@@ -302,7 +295,41 @@ pub async fn run(
         opts.delete_untagged = d;
     }
     opts.dry_run = params.dry_run.unwrap_or(false);
-    let id = state.registry.gc_record_start(&opts).await?;
+    let mut detail = format!(
+        "garbage collection started{}{}",
+        if opts.dry_run { " (dry run)" } else { "" },
+        if opts.delete_untagged {
+            ", deleting untagged manifests"
+        } else {
+            ""
+        }
+    );
+    let started = async {
+        authz::can_administer(&caller, "run garbage collection")?;
+        if !req.schedule.kind.eq_ignore_ascii_case("manual") {
+            return Err(ApiError::BadRequest(format!(
+                "schedule type {:?} cannot be set through the API: use \"Manual\" to run now; \
+                 the schedule is gc.schedule in the server's configuration",
+                req.schedule.kind
+            )));
+        }
+        Ok(state.registry.gc_record_start(&opts).await?)
+    }
+    .await;
+    if let Ok(id) = &started {
+        detail = format!("run {id}: {detail}");
+    }
+    let id = super::manage::audited(
+        &state,
+        &caller,
+        AuditAction::GcRun,
+        super::manage::Target {
+            project: None,
+            account: None,
+            detail,
+        },
+        started,
+    )?;
     let bg = state.clone();
     tokio::spawn(async move {
         match bg.registry.gc_recorded(id, &opts, &|_| {}).await {

@@ -47,8 +47,9 @@ fn component(name: &str, check: &Result<(), String>) -> ComponentHealthStatus {
 }
 
 /// Health of berth's components: `core` answers, `database` runs a query on
-/// the metadata store, `storage` checks the blob store's root. Always 200; the
-/// `status` fields tell.
+/// the metadata store, `storage` checks the blob store's root, `audit` tells
+/// whether audit entries are being written. Always 200; the `status` fields
+/// tell.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Health of each component", body = OverallHealthStatus)))]
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<OverallHealthStatus> {
@@ -57,12 +58,29 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<OverallHealthSta
         component("core", &Ok(())),
         component("database", &report.database),
         component("storage", &report.storage),
+        component("audit", &audit_health(&state.audit)),
     ];
     let healthy = components.iter().all(|c| c.status == "healthy");
     Json(OverallHealthStatus {
         status: if healthy { "healthy" } else { "unhealthy" }.into(),
         components,
     })
+}
+
+/// The audit trail's component: unhealthy while changes are refused because
+/// it cannot be written, or, with `audit.on_failure = continue`, while its
+/// commits fail (with the count of failed commits since the start).
+fn audit_health(audit: &berth_registry::AuditLog) -> Result<(), String> {
+    if let Some(reason) = audit.refusal() {
+        return Err(reason);
+    }
+    if audit.failing() {
+        return Err(format!(
+            "audit entries cannot be written; changes go on unrecorded (audit.on_failure = continue); {} commits failed since the start",
+            audit.failed_writes()
+        ));
+    }
+    Ok(())
 }
 
 /// Harbor's `GeneralInfo`, with the fields meaningful for berth.
