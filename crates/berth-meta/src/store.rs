@@ -156,6 +156,25 @@ impl MetaStore {
         Ok(MetaStore { read, write })
     }
 
+    /// Proves the database takes writes: in a transaction that is rolled
+    /// back, rewrites the header's `user_version` with its own value (a write
+    /// SQLite refuses on a read-only file, where `BEGIN IMMEDIATE` alone
+    /// passes). Nothing changes.
+    ///
+    /// Errors: [`crate::MetaError::Database`], e.g. "attempt to write a
+    /// readonly database".
+    pub async fn check_writable(&self) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(&format!("PRAGMA user_version = {version}"))
+            .execute(&mut *tx)
+            .await?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }

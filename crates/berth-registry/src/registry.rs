@@ -97,6 +97,19 @@ impl Registry {
         })
     }
 
+    /// Proves the data directory takes writes where pushes will write: a probe
+    /// file in `blobs/` and `uploads/`, and a rolled-back write to the
+    /// database. `serve` calls it before it accepts requests, so a directory
+    /// or database it cannot write stops the start instead of failing every
+    /// push with a 500.
+    ///
+    /// Errors: [`Error::Storage`] naming the path, [`Error::Meta`].
+    pub async fn check_writable(&self) -> Result<()> {
+        self.blobs.check_writable().map_err(Error::from)?;
+        self.meta.check_writable().await?;
+        Ok(())
+    }
+
     /// Replaces the manifest cache settings (default: [`CacheConfig::default`]).
     pub fn with_manifest_cache(mut self, cfg: &CacheConfig) -> Registry {
         self.cache = ManifestCache::new(cfg);

@@ -27,6 +27,7 @@ pub mod handlers;
 pub mod limits;
 pub mod listener;
 pub mod middleware;
+pub mod probes;
 pub mod route;
 pub mod server;
 pub mod token;

@@ -56,6 +56,9 @@ pub struct AppState {
     pub gc: berth_registry::GcOptions,
     /// `gc.schedule` (cron), shown by `GET /api/v2.0/system/gc/schedule`.
     pub gc_schedule: Option<String>,
+    /// This process's node id (a random UUID per start, logged by `serve`),
+    /// shown by the probes ([`crate::probes`]).
+    pub node_id: String,
 }
 
 impl AppState {
@@ -81,6 +84,7 @@ impl AppState {
             max_chunk_bytes: 0,
             gc: berth_registry::GcOptions::default(),
             gc_schedule: None,
+            node_id: crate::probes::new_node_id(),
         }
     }
 }
@@ -89,6 +93,8 @@ impl AppState {
 /// API under `/api/v2.0` ([`crate::api`]).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/livez", get(crate::probes::livez))
+        .route("/readyz", get(crate::probes::readyz))
         .route("/v2/token", get(token::get).post(token::post))
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))

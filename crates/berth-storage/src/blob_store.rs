@@ -74,6 +74,25 @@ impl BlobStore {
         })
     }
 
+    /// Proves `blobs/` and `uploads/` take new files: writes and removes a
+    /// probe file in each (`.write-probe-<pid>`).
+    ///
+    /// Errors: [`StorageError::Io`] naming the operation and the path.
+    pub fn check_writable(&self) -> Result<()> {
+        for sub in ["blobs", "uploads"] {
+            let probe = self
+                .root
+                .join(sub)
+                .join(format!(".write-probe-{}", std::process::id()));
+            private_file()
+                .open(&probe)
+                .and_then(|mut f| f.write_all(b"berth"))
+                .map_err(at("write a probe file", &probe))?;
+            std::fs::remove_file(&probe).map_err(at("remove the probe file", &probe))?;
+        }
+        Ok(())
+    }
+
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.root

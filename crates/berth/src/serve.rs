@@ -31,6 +31,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .with_manifest_cache(&cfg.cache_config())
         .with_gc_grace(cfg.gc_options()?.grace_period)
         .with_default_quota(cfg.default_quota()?);
+    registry.check_writable().await.with_context(|| {
+        format!(
+            "data directory {} is not writable (its meta.db, blobs/ or uploads/)",
+            cfg.data_dir.display()
+        )
+    })?;
     // Bound before the account store opens: a port that is taken fails the
     // start before a generated admin password is shown (and lost).
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -86,6 +92,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             ..cfg.gc_options()?
         },
         gc_schedule: cfg.gc.schedule.clone(),
+        node_id: berth_server::probes::new_node_id(),
     });
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {
@@ -96,7 +103,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(data_dir = %cfg.data_dir.display(), %scheme, "listening on {addr}");
+    tracing::info!(
+        data_dir = %cfg.data_dir.display(),
+        %scheme,
+        node = %state.node_id,
+        "listening on {addr}"
+    );
 
     let opts = berth_server::listener::ListenOptions {
         tls,

@@ -199,6 +199,39 @@ fn serve_refuses_a_data_dir_it_cannot_write_naming_it() {
     assert!(err.contains(dir.to_str().unwrap()), "names the path: {err}");
     assert!(!err.contains("created user"), "no password shown: {err}");
 
+    // A directory it may write whose database it may not: refused at the
+    // start, not on the first push.
+    let db_only = tmp.path().join("db-read-only");
+    let mut server = Berth::start(&db_only);
+    let (code, _) = curl(&[&server.url("/v2/")]);
+    assert_eq!(code, 200);
+    assert!(server.terminate(), "clean stop");
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&db_only)
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let status = Command::new("chown")
+        .arg("0:0")
+        .arg(db_only.join("meta.db"))
+        .status()
+        .expect("chown");
+    assert!(status.success());
+    let status = Command::new("chmod")
+        .arg("0644")
+        .arg(db_only.join("meta.db"))
+        .status()
+        .expect("chmod");
+    assert!(status.success());
+    let (code, err) = serve_as_nobody(&db_only);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(db_only.to_str().unwrap()),
+        "names the path: {err}"
+    );
+    assert!(err.contains("not writable"), "{err}");
+
     // A data dir to be made under a parent it cannot write.
     let (code, err) = serve_as_nobody(&tmp.path().join("new"));
     assert_ne!(code, 0, "{err}");
@@ -254,12 +287,17 @@ fn a_push_into_a_missing_project_names_it_and_a_created_one_is_audited() {
     // A system administrator's first push creates it, on the record.
     let admin = format!("admin:{ADMIN_PASSWORD}");
     pushed(&server, "amd64", "fresh/busybox:1", Some(&admin));
-    let trail = berth_ok(dir, &["audit", "export"], &[]);
-    let created = trail
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|e| e["action"] == "project_create" && e["repository"] == "fresh")
-        .unwrap_or_else(|| panic!("no project_create entry for fresh: {trail}"));
+    // The server writes its entries in batches: look until the push's is there.
+    let find = || {
+        berth_ok(dir, &["audit", "export"], &[])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["action"] == "project_create" && e["repository"] == "fresh")
+    };
+    eventually("the project_create entry of the first push", || {
+        find().is_some()
+    });
+    let created = find().expect("entry");
     assert_eq!(created["actor"], "admin", "{created}");
     assert_eq!(created["result"], "success", "{created}");
 }
@@ -383,4 +421,43 @@ fn changes_are_refused_while_the_audit_trail_cannot_be_written_and_nothing_is_lo
     pushed(&server, "arm64", "team/busybox:2", None);
     let (code, out, err) = berth_cli(dir, &["audit", "verify"], &[]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn livez_and_readyz_answer_without_credentials_and_readyz_names_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let server = Berth::start_with(&dir, &["--auth-mode", "token"]);
+    let (code, live) = curl(&[&server.url("/livez")]);
+    assert_eq!(code, 200, "{live}");
+    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live["status"], "alive");
+    let (code, ready) = curl(&[&server.url("/readyz")]);
+    assert_eq!(code, 200, "{ready}");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["node"], live["node"], "one node id");
+    assert_eq!(live["node"].as_str().map(str::len), Some(36), "{live}");
+
+    // The data directory loses its write bits: not ready, saying why; alive.
+    let mode = |m: &str| {
+        let status = Command::new("chmod")
+            .arg(m)
+            .arg(&dir)
+            .status()
+            .expect("chmod");
+        assert!(status.success());
+    };
+    mode("0500");
+    let (code, body) = curl(&[&server.url("/readyz")]);
+    mode("0700");
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("not ready") && body.contains("storage: "),
+        "{body}"
+    );
+    let (code, _) = curl(&[&server.url("/livez")]);
+    assert_eq!(code, 200);
+    let (code, _) = curl(&[&server.url("/readyz")]);
+    assert_eq!(code, 200);
 }
