@@ -31,7 +31,11 @@ fn berth_audit(data_dir: &std::path::Path, args: &[&str]) -> (i32, String, Strin
 }
 
 fn sqlite(db: &std::path::Path, sql: &str) {
-    run(Command::new("sqlite3").arg(db).arg(sql));
+    // Waits up to 10 s for a running server's write lock.
+    run(Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
+        .arg(db)
+        .arg(sql));
 }
 
 #[tokio::test]

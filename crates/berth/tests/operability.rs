@@ -335,8 +335,11 @@ fn config_example_is_a_valid_file_and_check_names_a_bad_key() {
     assert!(err.contains("on_failur"), "{err}");
 }
 
+/// Runs SQL with the sqlite3 shell beside the server, waiting up to 10 s for
+/// the server's write lock.
 fn sqlite(db: &Path, sql: &str) {
     let out = Command::new("sqlite3")
+        .args(["-cmd", ".timeout 10000"])
         .arg(db)
         .arg(sql)
         .output()
