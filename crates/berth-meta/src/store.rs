@@ -156,6 +156,40 @@ impl MetaStore {
         Ok(MetaStore { read, write })
     }
 
+    /// The schema migrations `path` still needs, as `(version, description)`
+    /// in the order they would run, without changing anything: every
+    /// migration when the file does not exist yet; those not recorded as
+    /// applied in its `_sqlx_migrations` table otherwise. For `berth migrate
+    /// --dry-run`. (Every open, [`MetaStore::open_sqlite`], applies them.)
+    ///
+    /// Errors: [`crate::MetaError::Database`] when the file cannot be read.
+    pub async fn pending_migrations(path: &Path) -> Result<Vec<(i64, String)>> {
+        let all = || {
+            MIGRATOR
+                .iter()
+                .filter(|m| m.migration_type.is_up_migration())
+                .map(|m| (m.version, m.description.to_string()))
+        };
+        if !path.exists() {
+            return Ok(all().collect());
+        }
+        let store = MetaStore::open_sqlite_read_only(path).await?;
+        let has_table: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&store.read)
+        .await?;
+        let applied: Vec<i64> = if has_table > 0 {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&store.read)
+                .await?
+        } else {
+            Vec::new()
+        };
+        store.close().await;
+        Ok(all().filter(|(v, _)| !applied.contains(v)).collect())
+    }
+
     /// Proves the database takes writes: in a transaction that is rolled
     /// back, rewrites the header's `user_version` with its own value (a write
     /// SQLite refuses on a read-only file, where `BEGIN IMMEDIATE` alone

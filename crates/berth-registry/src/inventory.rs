@@ -411,16 +411,26 @@ impl Registry {
         Ok((projects, repos))
     }
 
-    /// Checks the metadata database (a query) and the blob store (its root is a
-    /// directory that is not read-only).
+    /// Checks the metadata database (a query) and the blob store: its root,
+    /// `blobs/` and `uploads/` are directories that are not read-only.
     pub async fn health(&self) -> HealthReport {
         let database = self.meta.ping().await.map_err(|e| e.to_string());
-        let storage = match tokio::fs::metadata(self.blobs.root()).await {
-            Ok(m) if !m.is_dir() => Err("blob store root is not a directory".to_string()),
-            Ok(m) if m.permissions().readonly() => Err("blob store root is read-only".to_string()),
-            Ok(_) => Ok(()),
-            Err(e) => Err(format!("blob store root: {e}")),
-        };
+        let mut storage = Ok(());
+        let root = self.blobs.root();
+        for dir in [root.to_path_buf(), root.join("blobs"), root.join("uploads")] {
+            let check = match tokio::fs::metadata(&dir).await {
+                Ok(m) if !m.is_dir() => Err(format!("{} is not a directory", dir.display())),
+                Ok(m) if m.permissions().readonly() => {
+                    Err(format!("{} is read-only", dir.display()))
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("{}: {e}", dir.display())),
+            };
+            if check.is_err() {
+                storage = check;
+                break;
+            }
+        }
         HealthReport { database, storage }
     }
 

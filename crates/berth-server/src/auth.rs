@@ -305,20 +305,26 @@ pub async fn identify(
 }
 
 /// 403 DENIED for an authenticated caller. When the repository's project
-/// does not exist, the message says so and what to do, as Harbor tells
-/// signed-in users (`project "x" does not exist; ...`: a client pushing into
-/// it is refused on its first blob check already); every other refusal is the
-/// spec's "requested access to the resource is denied". Anonymous callers
-/// never get here: they are challenged (401) and learn nothing about names.
-async fn denied(auth: &Auth, name: &RepositoryName) -> ApiError {
+/// does not exist, the message says so (and, for a push, who can create it),
+/// as Harbor tells signed-in users: `project "x" does not exist; ...`. A
+/// client pushing into it is refused on its first blob check already; a
+/// `HEAD` has no body, so skopeo shows a bare 403 there, docker and the
+/// upload requests show the message. Every other refusal is the spec's
+/// "requested access to the resource is denied". Anonymous callers never get
+/// here: they are challenged (401) and learn nothing about names.
+async fn denied(auth: &Auth, name: &RepositoryName, wants_push: bool) -> ApiError {
     let project = name.project();
     if matches!(auth.project_exists(project).await, Ok(false)) {
-        return Error::PolicyDenied(format!(
-            "project \"{project}\" does not exist; a system administrator creates it \
-             (`berth project create {project}` or POST /api/v2.0/projects), \
-             or turns on auth.auto_create_projects"
-        ))
-        .into();
+        let message = if wants_push {
+            format!(
+                "project \"{project}\" does not exist; a system administrator creates it \
+                 (`berth project create {project}` or POST /api/v2.0/projects), \
+                 or turns on auth.auto_create_projects"
+            )
+        } else {
+            format!("project \"{project}\" does not exist")
+        };
+        return Error::PolicyDenied(message).into();
     }
     Error::Denied.into()
 }
@@ -375,14 +381,14 @@ pub async fn check(
                         return Ok(());
                     }
                     if caller.principal.is_authenticated() {
-                        return Err(denied(auth, name).await);
+                        return Err(denied(auth, name, wants_push).await);
                     }
                     return Err(deny_unauth(None));
                 }
                 if held.contains(needed) || !caller.principal.is_authenticated() {
                     return Err(deny_unauth(Some("insufficient_scope")));
                 }
-                return Err(denied(auth, name).await);
+                return Err(denied(auth, name, wants_push).await);
             }
             let held = auth
                 .permissions(&caller.principal, name, ip, wants_push)
@@ -390,7 +396,7 @@ pub async fn check(
             if held.contains(needed) {
                 Ok(())
             } else if caller.principal.is_authenticated() {
-                Err(denied(auth, name).await)
+                Err(denied(auth, name, wants_push).await)
             } else {
                 Err(deny_unauth(None))
             }

@@ -21,23 +21,49 @@ pub async fn api_version(req: Request, next: Next) -> Response {
     resp
 }
 
+/// The authenticated caller of a request, for its log line: a slot the
+/// request carries in its extensions ([`log_request`] puts it there), filled
+/// by whatever authenticates the request where no `Actor` reaches the
+/// response (the management API's caller extractor).
+#[derive(Clone, Default)]
+pub struct LoggedUser(Arc<std::sync::Mutex<Option<String>>>);
+
+impl LoggedUser {
+    /// Records the caller's name in the request's slot, if it has one.
+    pub fn set(extensions: &axum::http::Extensions, name: &str) {
+        if let Some(slot) = extensions.get::<LoggedUser>() {
+            if let Ok(mut s) = slot.0.lock() {
+                *s = Some(name.to_string());
+            }
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+}
+
 /// Logs `method path status bytes duration_ms user client` at INFO for each
 /// request; bytes is the response's `Content-Length` when known (streamed
-/// bodies have one too); user is the authenticated principal of `/v2`
-/// requests (`anonymous` without credentials, `-` where not known), client the
-/// TCP peer.
-pub async fn log_request(req: Request, next: Next) -> Response {
+/// bodies have one too); user is the authenticated principal (`anonymous`
+/// without credentials) of `/v2` and `/api/v2.0` requests, `-` where none is
+/// known (the token endpoint, probes); client the TCP peer.
+pub async fn log_request(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let client = crate::listener::peer(req.extensions())
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "-".into());
+    let slot = LoggedUser::default();
+    req.extensions_mut().insert(slot.clone());
     let resp = next.run(req).await;
     let user = resp
         .extensions()
         .get::<berth_registry::Actor>()
-        .map(|a| crate::clip(&a.name).to_owned())
+        .map(|a| a.name.clone())
+        .or_else(|| slot.get())
+        .map(|n| crate::clip(&n).to_owned())
         .unwrap_or_else(|| "-".into());
     let bytes = resp
         .headers()

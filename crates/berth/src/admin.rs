@@ -220,7 +220,8 @@ pub async fn open(
     let _ = ACCOUNTS_AUDIT.set(AuditLog::start(&registry, &AuditConfig::default()));
     if let Some(p) = generated {
         eprintln!(
-            "berth: created user \"admin\" with password: {p}\nberth: this is shown only once"
+            "berth: this data directory had no accounts yet: created the system administrator \"admin\" with password: {p}\n\
+             berth: this is shown only once; change it with `berth user passwd admin`"
         );
     }
     Ok((registry, auth))
@@ -855,6 +856,9 @@ pub async fn token(auth: &Auth, cmd: TokenCmd) -> anyhow::Result<()> {
                     .await
                     .map_err(err)?;
                 println!("{secret}");
+                eprintln!(
+                    "berth: access token {name:?} of {user}: shown only once; use it as the password in `docker login`"
+                );
                 Ok(())
             }
             .await;

@@ -150,6 +150,16 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Apply the metadata schema migrations this binary brings (serve and
+    /// every command also apply them when they open the data directory);
+    /// with --dry-run, only print which would run. Safe while `serve` runs.
+    Migrate {
+        #[command(flatten)]
+        dir: DataDirArgs,
+        /// Print the migrations that would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Per-project storage quotas (stored in the data directory's metadata).
     Quota {
         #[command(subcommand)]
@@ -422,8 +432,18 @@ fn main() -> ExitCode {
     }
     if let Command::Completions { shell } = cli.command {
         use clap::CommandFactory;
-        clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
-        return ExitCode::SUCCESS;
+        // Generated whole, then written: a reader that closes early
+        // (`berth completions bash | head`) ends it quietly, as `audit export`.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "berth", &mut script);
+        return match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berth: writing the completion script: {e}");
+                ExitCode::from(1)
+            }
+        };
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -546,6 +566,11 @@ fn main() -> ExitCode {
             }
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError("audit"))),
+            Command::Migrate { dir, dry_run } => {
+                let data_dir = dir.resolve()?;
+                admin::require_data_dir(&data_dir)?;
+                serve::migrate(&data_dir, dry_run).await
+            }
             Command::Retention { dir, cmd } => policy_cli::retention(&dir.resolve()?, cmd)
                 .await
                 .map(|()| ExitCode::SUCCESS),

@@ -125,6 +125,10 @@ pub enum TagRuleCmd {
     },
 }
 
+/// Said after every rule change: a running server caches a project's rules
+/// for up to 10 s (docs/policies.md), so the change is not instant there.
+const APPLIES: &str = " (a running server applies it within 10 s)";
+
 async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
     if !data_dir.join("meta.db").exists() {
         anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
@@ -256,7 +260,7 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
                             .map(|c| format!(", scheduled at {c:?} (UTC)"))
                             .unwrap_or_default()
                     );
-                    println!("retention policy of project {project} set: {what}");
+                    println!("retention policy of project {project} set: {what}{APPLIES}");
                     Ok(Some(format!("retention policy set: {what}")))
                 }
                 .await;
@@ -283,7 +287,7 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
                         return Ok(None);
                     }
                     registry.retention_policy_delete(&project).await?;
-                    println!("retention policy of project {project} removed");
+                    println!("retention policy of project {project} removed{APPLIES}");
                     Ok(Some("retention policy removed".to_string()))
                 }
                 .await;
@@ -372,7 +376,7 @@ pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()>
                 let id = result.as_ref().ok().map(|id| id.to_string());
                 let result = result.map_err(anyhow::Error::from).map(|id| {
                     println!(
-                        "immutable rule {id} of project {project}: {}",
+                        "immutable rule {id} of project {project}: {}{APPLIES}",
                         rule.describe()
                     );
                     Some(format!("immutable rule added: {}", rule.describe()))
@@ -407,7 +411,7 @@ pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()>
                         return Ok(None);
                     }
                     registry.immutable_rule_delete(&project, id).await?;
-                    println!("immutable rule {id} of project {project} removed");
+                    println!("immutable rule {id} of project {project} removed{APPLIES}");
                     Ok(Some("immutable rule removed".to_string()))
                 }
                 .await;
@@ -447,7 +451,7 @@ pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
                     .await
                     .map_err(anyhow::Error::from)
                     .map(|()| {
-                        println!("tags pushed to project {project} must now match {pattern}");
+                        println!("tags pushed to project {project} must match {pattern}{APPLIES}");
                         Some(format!("tag naming rule set: {pattern}"))
                     });
                 let what = format!("tag naming rule set: {pattern}");
@@ -474,7 +478,7 @@ pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
                         return Ok(None);
                     }
                     registry.tag_naming_rule_set(&project, None).await?;
-                    println!("project {project} has no tag naming rule now");
+                    println!("project {project} has no tag naming rule{APPLIES}");
                     Ok(Some("tag naming rule cleared".to_string()))
                 }
                 .await;

@@ -307,6 +307,33 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `berth migrate [--dry-run]`: lists the schema migrations `<data_dir>/meta.db`
+/// still needs (`would apply 0007 description` / `applied ...`), applying them
+/// unless `dry_run`; "schema up to date" when there are none. A dry run only
+/// reads.
+pub async fn migrate(data_dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let db = data_dir.join("meta.db");
+    let pending = berth_meta::MetaStore::pending_migrations(&db)
+        .await
+        .with_context(|| format!("reading the schema version of {}", db.display()))?;
+    if pending.is_empty() {
+        println!("schema up to date ({})", db.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if dry_run { "would apply" } else { "applied" };
+    if !dry_run {
+        private_umask();
+        let registry = Registry::open(data_dir, Limits::default())
+            .await
+            .with_context(|| format!("migrating {}", db.display()))?;
+        registry.close().await;
+    }
+    for (version, description) in &pending {
+        println!("{verb} {version:04} {description}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// How often the scheduler looks for due retention policies.
 const RETENTION_TICK: Duration = Duration::from_secs(60);
 

@@ -464,3 +464,33 @@ fn livez_and_readyz_answer_without_credentials_and_readyz_names_what_is_wrong() 
     let (code, _) = curl(&[&server.url("/readyz")]);
     assert_eq!(code, 200);
 }
+
+#[test]
+fn migrate_dry_run_lists_what_would_run_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let out = berth_ok(dir, &["migrate", "--dry-run"], &[]);
+    let would: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("would apply "))
+        .collect();
+    assert!(would.len() >= 6, "{out}");
+    assert!(would[0].starts_with("would apply 0001 "), "{out}");
+    assert!(
+        !dir.join("meta.db").exists(),
+        "a dry run created the database"
+    );
+
+    let out = berth_ok(dir, &["migrate"], &[]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("applied ")).count(),
+        would.len(),
+        "{out}"
+    );
+    let out = berth_ok(dir, &["migrate", "--dry-run"], &[]);
+    assert!(out.starts_with("schema up to date"), "{out}");
+
+    let (code, _, err) = berth_cli(&dir.join("missing"), &["migrate", "--dry-run"], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no berth data directory"), "{err}");
+}

@@ -87,6 +87,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             }
             Credentials::Malformed => return Err(invalid()),
         };
+        crate::middleware::LoggedUser::set(&parts.extensions, principal.name());
         Ok(Caller {
             principal,
             ip,
