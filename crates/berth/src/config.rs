@@ -314,8 +314,12 @@ pub fn parse_cron(text: &str) -> anyhow::Result<cron::Schedule> {
     } else {
         t.to_string()
     };
-    cron::Schedule::from_str(&full)
-        .map_err(|e| anyhow::anyhow!("gc.schedule = {text:?} is not a cron expression: {e}"))
+    cron::Schedule::from_str(&full).map_err(|e| {
+        anyhow::anyhow!(
+            "gc.schedule = {text:?} is not a cron expression ({e}); \
+             use six fields, sec min hour day-of-month month day-of-week, e.g. \"0 0 3 * * *\" (03:00 UTC daily)"
+        )
+    })
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM). Both or neither.
@@ -488,6 +492,18 @@ impl Config {
             parse_cron(cron)?;
         }
         self.default_quota()?;
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(cert), Some(key)) => {
+                for (name, path) in [("tls.cert", cert), ("tls.key", key)] {
+                    std::fs::metadata(path)
+                        .with_context(|| format!("{name} = {}", path.display()))?;
+                }
+            }
+            (None, None) => {}
+            _ => anyhow::bail!(
+                "TLS needs both a certificate (tls.cert, --tls-cert) and a key (tls.key, --tls-key)"
+            ),
+        }
         if berth_registry::OnAuditFailure::parse(&self.audit.on_failure).is_none() {
             anyhow::bail!(
                 "audit.on_failure {:?} is not one of refuse, continue",

@@ -323,16 +323,26 @@ fn config_example_is_a_valid_file_and_check_names_a_bad_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bad = tmp.path().join("bad.toml");
-    std::fs::write(&bad, "[audit]\non_failur = \"continue\"\n").unwrap();
-    let out = Command::new(berth_bin())
-        .args(["config", "check", "--config"])
-        .arg(&bad)
-        .output()
-        .expect("config check");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("on_failur"), "{err}");
+    // Each bad file is refused, naming what is wrong.
+    for (text, named) in [
+        ("[audit]\non_failur = \"continue\"\n", "on_failur"),
+        (
+            "[tls]\ncert = \"/nonexistent/tls.crt\"\nkey = \"/nonexistent/tls.key\"\n",
+            "tls.cert = /nonexistent/tls.crt",
+        ),
+        ("[gc]\nschedule = \"daily\"\n", "use six fields"),
+    ] {
+        let bad = tmp.path().join("bad.toml");
+        std::fs::write(&bad, text).unwrap();
+        let out = Command::new(berth_bin())
+            .args(["config", "check", "--config"])
+            .arg(&bad)
+            .output()
+            .expect("config check");
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{text}: {err}");
+    }
 }
 
 /// Runs SQL with the sqlite3 shell beside the server, waiting up to 10 s for
