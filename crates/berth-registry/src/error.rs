@@ -74,7 +74,7 @@ pub enum Error {
     Denied,
     /// A project policy refuses the operation (quota, tag immutability, tag naming
     /// rule): 403 DENIED with a message naming the policy, e.g.
-    /// `quota exceeded: used 10 MiB of 8 MiB`.
+    /// `quota exceeded: the push would bring the project to 10 MiB of its 8 MiB quota`.
     #[error("{0}")]
     PolicyDenied(String),
     /// Too many requests.

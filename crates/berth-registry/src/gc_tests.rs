@@ -368,7 +368,10 @@ async fn quota_refuses_the_push_that_crosses_it_and_gc_frees_it() {
         .upload_monolithic(&r, Some(d.as_str()), one_stream(big.clone()))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "quota exceeded: used 1.07 KiB of 1000 B");
+    assert_eq!(
+        err.to_string(),
+        "quota exceeded: the push would bring the project to 1.07 KiB of its 1000 B quota"
+    );
     assert_eq!(err.status(), 403);
     assert!(!stored(&f.reg, &d).await, "nothing left behind");
     assert!(f.reg.blob_size(&r, &d).await.is_err());

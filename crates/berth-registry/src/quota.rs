@@ -1,7 +1,7 @@
 //! Per-project storage quotas (Harbor's project quota): a project's usage is the
 //! sum of the sizes of the distinct blobs and manifests its repositories hold. A
 //! push that would take the project past its quota is refused with 403 DENIED
-//! `quota exceeded: used X of Y`: before any byte is stored when the size is
+//! `quota exceeded: the push would bring the project to X of its Y quota`: before any byte is stored when the size is
 //! known up front (`Content-Length` of a chunk or monolithic upload, a manifest
 //! body), otherwise at commit, inside the transaction that would link the blob
 //! (so concurrent pushes cannot overshoot), and the bytes are dropped.
@@ -59,10 +59,11 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// The refusal: 403 DENIED with `quota exceeded: used X of Y`.
+/// The refusal: 403 DENIED with `quota exceeded: the push would bring the
+/// project to X of its Y quota` (X: the usage with this push's bytes).
 pub(crate) fn exceeded(would_use: u64, limit: u64) -> Error {
     Error::PolicyDenied(format!(
-        "quota exceeded: used {} of {}",
+        "quota exceeded: the push would bring the project to {} of its {} quota",
         human_bytes(would_use),
         human_bytes(limit)
     ))
@@ -104,7 +105,7 @@ impl Registry {
     /// `repo` that would take its project past its quota. `digest`, when known,
     /// lets a blob the project already holds through (it adds nothing).
     ///
-    /// Errors: [`Error::PolicyDenied`] `quota exceeded: used X of Y`.
+    /// Errors: [`Error::PolicyDenied`] `quota exceeded: the push would bring the project to X of its Y quota`.
     pub async fn quota_admit(
         &self,
         repo: &RepositoryName,
@@ -168,7 +169,7 @@ mod tests {
         assert_eq!(human_bytes(1536 * 1024 * 1024), "1.5 GiB");
         assert_eq!(
             exceeded(10 << 20, 8 << 20).to_string(),
-            "quota exceeded: used 10 MiB of 8 MiB"
+            "quota exceeded: the push would bring the project to 10 MiB of its 8 MiB quota"
         );
     }
 }

@@ -429,7 +429,7 @@ async fn quota_refuses_the_crossing_push_over_http_and_deletes_plus_gc_free_it()
     assert_eq!(body["errors"][0]["code"], "DENIED");
     assert_eq!(
         body["errors"][0]["message"],
-        "quota exceeded: used 1.17 MiB of 1 MiB"
+        "quota exceeded: the push would bring the project to 1.17 MiB of its 1 MiB quota"
     );
 
     // Chunked, streamed without a length: refused at commit, nothing left behind.
