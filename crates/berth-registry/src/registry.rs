@@ -61,17 +61,7 @@ impl Registry {
     pub async fn open(data_dir: &Path, limits: Limits) -> Result<Registry> {
         let blobs = BlobStore::open_local(data_dir).map_err(Error::from)?;
         let meta = MetaStore::open_sqlite(&blobs.root().join("meta.db")).await?;
-        Ok(Registry {
-            blobs: Arc::new(blobs),
-            stats: crate::stats::StatsRecorder::spawn(meta.clone()),
-            meta,
-            limits,
-            cache: ManifestCache::new(&CacheConfig::default()),
-            rules: RulesCache::default(),
-            gc_grace: crate::gc::GcOptions::default().grace_period,
-            default_quota: None,
-            gc_lock: tokio::sync::Mutex::new(()),
-        })
+        Ok(Registry::over(blobs, meta, limits))
     }
 
     /// Opens an existing data directory read-only (blobs and `meta.db`, no
@@ -84,7 +74,13 @@ impl Registry {
     pub async fn open_read_only(data_dir: &Path, limits: Limits) -> Result<Registry> {
         let blobs = BlobStore::open_local_existing(data_dir).map_err(Error::from)?;
         let meta = MetaStore::open_sqlite_read_only(&blobs.root().join("meta.db")).await?;
-        Ok(Registry {
+        Ok(Registry::over(blobs, meta, limits))
+    }
+
+    /// A registry over opened stores, with the default cache, grace period
+    /// and quota (the `with_*` methods change them).
+    fn over(blobs: BlobStore, meta: MetaStore, limits: Limits) -> Registry {
+        Registry {
             blobs: Arc::new(blobs),
             stats: crate::stats::StatsRecorder::spawn(meta.clone()),
             meta,
@@ -94,7 +90,7 @@ impl Registry {
             gc_grace: crate::gc::GcOptions::default().grace_period,
             default_quota: None,
             gc_lock: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
     /// Proves the data directory takes writes where pushes will write: a probe

@@ -305,16 +305,17 @@ pub async fn identify(
 }
 
 /// 403 DENIED for an authenticated caller. When the repository's project
-/// does not exist, the message says so (and, for a push, who can create it),
+/// does not exist ([`berth_registry::Registry::project_exists`]: neither
+/// stored nor holding a repository), the message says so (and, for a push, who can create it),
 /// as Harbor tells signed-in users: `project "x" does not exist; ...`. A
 /// client pushing into it is refused on its first blob check already; a
 /// `HEAD` has no body, so skopeo shows a bare 403 there, docker and the
 /// upload requests show the message. Every other refusal is the spec's
 /// "requested access to the resource is denied". Anonymous callers never get
 /// here: they are challenged (401) and learn nothing about names.
-async fn denied(auth: &Auth, name: &RepositoryName, wants_push: bool) -> ApiError {
+async fn denied(state: &AppState, name: &RepositoryName, wants_push: bool) -> ApiError {
     let project = name.project();
-    if matches!(auth.project_exists(project).await, Ok(false)) {
+    if matches!(state.registry.project_exists(project).await, Ok(false)) {
         let message = if wants_push {
             format!(
                 "project \"{project}\" does not exist; a system administrator creates it \
@@ -381,14 +382,14 @@ pub async fn check(
                         return Ok(());
                     }
                     if caller.principal.is_authenticated() {
-                        return Err(denied(auth, name, wants_push).await);
+                        return Err(denied(state, name, wants_push).await);
                     }
                     return Err(deny_unauth(None));
                 }
                 if held.contains(needed) || !caller.principal.is_authenticated() {
                     return Err(deny_unauth(Some("insufficient_scope")));
                 }
-                return Err(denied(auth, name, wants_push).await);
+                return Err(denied(state, name, wants_push).await);
             }
             let held = auth
                 .permissions(&caller.principal, name, ip, wants_push)
@@ -396,7 +397,7 @@ pub async fn check(
             if held.contains(needed) {
                 Ok(())
             } else if caller.principal.is_authenticated() {
-                Err(denied(auth, name, wants_push).await)
+                Err(denied(state, name, wants_push).await)
             } else {
                 Err(deny_unauth(None))
             }

@@ -46,15 +46,7 @@ impl BlobStore {
                 .create(&dir)
                 .map_err(at("create directory", &dir))?;
         }
-        let root = root
-            .canonicalize()
-            .map_err(at("resolve data directory", root))?;
-        let store = LocalFileSystem::new_with_prefix(&root)?;
-        Ok(BlobStore {
-            root,
-            store: Arc::new(store),
-            sessions: Mutex::new(HashMap::new()),
-        })
+        BlobStore::open_local_existing(root)
     }
 
     /// Opens an existing local store without creating or changing anything,

@@ -302,6 +302,21 @@ pub async fn audit_cli<T>(
     result
 }
 
+/// [`audit_cli`] for a command that makes one change on `registry`'s data
+/// directory (`gc`, `fsck --repair`, `quota set`): starts an audit writer
+/// for it, records `result`, and stops the writer.
+pub async fn audit_cli_once<T>(
+    registry: &Registry,
+    action: AuditAction,
+    target: CliTarget<'_>,
+    result: anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let log = AuditLog::start(registry, &AuditConfig::default());
+    let result = audit_cli(&log, action, target, result).await;
+    log.shutdown().await;
+    result
+}
+
 /// How long a CLI command waits for its audit entry to be stored.
 const CLI_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 

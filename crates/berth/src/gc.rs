@@ -96,8 +96,6 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
     let (bar, progress) = crate::progress::bar(crate::progress::Unit::Items);
     let report = registry.gc(&opts, &progress).await;
     bar.finish_and_clear();
-    // An audit entry like every CLI change (crate::admin::audit_cli).
-    let audit = berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
     let detail = match &report {
         Ok(r) => format!("gc run {}: {}", r.run_id, summary(r)),
         Err(_) => "gc run".to_string(),
@@ -107,14 +105,13 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
         reference: None,
         detail,
     };
-    let report = crate::admin::audit_cli(
-        &audit,
+    let report = crate::admin::audit_cli_once(
+        &registry,
         berth_registry::AuditAction::GcRun,
         target,
         report.map_err(anyhow::Error::from),
     )
     .await;
-    audit.shutdown().await;
     registry.close().await;
     let report = report?;
     println!("gc run {}: {}", report.run_id, summary(&report));
@@ -137,8 +134,6 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
             "project {project} does not exist (create it with `berth project create {project}`)"
         );
     }
-    // An audit entry like every CLI change (crate::admin::audit_cli).
-    let audit = berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
     let result = registry
         .set_project_quota(project, limit)
         .await
@@ -154,14 +149,13 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
         reference: None,
         detail,
     };
-    let result = crate::admin::audit_cli(
-        &audit,
+    let result = crate::admin::audit_cli_once(
+        &registry,
         berth_registry::AuditAction::QuotaChange,
         target,
         result,
     )
     .await;
-    audit.shutdown().await;
     registry.close().await;
     result?;
     println!("{confirmation}");

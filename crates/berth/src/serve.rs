@@ -254,9 +254,7 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     if repair {
         // A repair deletes and forgets blobs: a change, on the record like
-        // every CLI change (crate::admin::audit_cli).
-        let audit =
-            berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
+        // every CLI change.
         let detail = match &report {
             Ok(r) => format!(
                 "fsck --repair: {} corrupt or missing blobs deleted and forgotten",
@@ -269,8 +267,8 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
             reference: None,
             detail,
         };
-        let audited = crate::admin::audit_cli(
-            &audit,
+        crate::admin::audit_cli_once(
+            &registry,
             berth_registry::AuditAction::BlobDelete,
             target,
             report
@@ -278,9 +276,7 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
                 .map(|_| ())
                 .map_err(|e| anyhow::anyhow!("{e}")),
         )
-        .await;
-        audit.shutdown().await;
-        audited?;
+        .await?;
     }
     let report = report?;
     for p in &report.problems {

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::{Command, Stdio};
 
-use support::{berth_bin, berth_cli, berth_ok, Berth, ADMIN_PASSWORD};
+use support::{berth_bin, berth_cli, berth_ok, exit_within, Berth, ADMIN_PASSWORD};
 
 #[test]
 fn a_second_serve_on_one_data_dir_refuses_to_start() {
@@ -21,19 +21,8 @@ fn a_second_serve_on_one_data_dir_refuses_to_start() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("second serve");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = second.try_wait().expect("wait") {
-            break Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = second.kill();
-            let _ = second.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let status = status.expect("a second serve on the same data dir kept running");
+    let status = exit_within(&mut second, std::time::Duration::from_secs(20))
+        .expect("a second serve on the same data dir kept running");
     assert!(!status.success());
     let mut err = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut err)

@@ -67,12 +67,7 @@ fn berth_as_nobody(args: &[&str]) -> (i32, String, String) {
 
 /// Makes everything under `root` readable (not writable) by every user.
 fn readable_by_all(root: &Path) {
-    let status = Command::new("chmod")
-        .args(["-R", "a+rX,go-w"])
-        .arg(root)
-        .status()
-        .expect("chmod");
-    assert!(status.success());
+    run(Command::new("chmod").args(["-R", "a+rX,go-w"]).arg(root));
 }
 
 #[test]
@@ -164,21 +159,12 @@ fn serve_as_nobody(dir: &Path) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn serve");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "serve kept running on {} which it cannot write",
-                dir.display()
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, std::time::Duration::from_secs(20)).unwrap_or_else(|| {
+        panic!(
+            "serve kept running on {} which it cannot write",
+            dir.display()
+        )
+    });
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
         .expect("stderr");
@@ -206,24 +192,12 @@ fn serve_refuses_a_data_dir_it_cannot_write_naming_it() {
     let (code, _) = curl(&[&server.url("/v2/")]);
     assert_eq!(code, 200);
     assert!(server.terminate(), "clean stop");
-    let status = Command::new("chown")
+    let db = db_only.join("meta.db");
+    run(Command::new("chown")
         .args(["-R", "65534:65534"])
-        .arg(&db_only)
-        .status()
-        .expect("chown");
-    assert!(status.success());
-    let status = Command::new("chown")
-        .arg("0:0")
-        .arg(db_only.join("meta.db"))
-        .status()
-        .expect("chown");
-    assert!(status.success());
-    let status = Command::new("chmod")
-        .arg("0644")
-        .arg(db_only.join("meta.db"))
-        .status()
-        .expect("chmod");
-    assert!(status.success());
+        .arg(&db_only));
+    run(Command::new("chown").arg("0:0").arg(&db));
+    run(Command::new("chmod").arg("0644").arg(&db));
     let (code, err) = serve_as_nobody(&db_only);
     assert_ne!(code, 0, "{err}");
     assert!(
@@ -454,12 +428,7 @@ fn livez_and_readyz_answer_without_credentials_and_readyz_names_what_is_wrong() 
 
     // The data directory loses its write bits: not ready, saying why; alive.
     let mode = |m: &str| {
-        let status = Command::new("chmod")
-            .arg(m)
-            .arg(&dir)
-            .status()
-            .expect("chmod");
-        assert!(status.success());
+        run(Command::new("chmod").arg(m).arg(&dir));
     };
     mode("0500");
     let (code, body) = curl(&[&server.url("/readyz")]);

@@ -216,13 +216,6 @@ impl Auth {
         let _ = self.audit.set(log);
     }
 
-    /// Whether project `name` exists (stored), through the short-lived cache.
-    ///
-    /// Errors: metadata failures.
-    pub async fn project_exists(&self, name: &str) -> Result<bool> {
-        Ok(self.project(name).await?.is_some())
-    }
-
     async fn bootstrap(&self) -> Result<Option<String>> {
         let mut generated = None;
         let admin = match self.meta.user_by_name("admin").await? {

@@ -132,6 +132,23 @@ impl Drop for Berth {
     }
 }
 
+/// Waits up to `limit` for `child` to exit; kills it and returns `None` when
+/// it is still running then (for a process that must refuse to start).
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs `berth fsck --data-dir DIR`; returns (exit code, stdout).
 pub fn fsck(data_dir: &Path) -> (i32, String) {
     let out = Command::new(berth_bin())
