@@ -116,7 +116,7 @@ fn cidrs(text: String) -> Vec<String> {
     serde_json::from_str(&text).unwrap_or_default()
 }
 
-fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRecord {
+fn user_row(r: sqlx::any::AnyRow) -> UserRecord {
     UserRecord {
         id: r.get("id"),
         username: r.get("username"),
@@ -130,7 +130,7 @@ fn user_row(r: sqlx::sqlite::SqliteRow) -> UserRecord {
     }
 }
 
-fn project_row(r: sqlx::sqlite::SqliteRow) -> ProjectRecord {
+fn project_row(r: sqlx::any::AnyRow) -> ProjectRecord {
     ProjectRecord {
         id: r.get("id"),
         name: r.get("name"),
@@ -143,7 +143,7 @@ fn project_row(r: sqlx::sqlite::SqliteRow) -> ProjectRecord {
     }
 }
 
-fn member_row(r: sqlx::sqlite::SqliteRow) -> MemberRecord {
+fn member_row(r: sqlx::any::AnyRow) -> MemberRecord {
     let repositories: Option<String> = r.get("repositories");
     MemberRecord {
         id: r.get("id"),
@@ -155,7 +155,7 @@ fn member_row(r: sqlx::sqlite::SqliteRow) -> MemberRecord {
     }
 }
 
-fn robot_row(r: sqlx::sqlite::SqliteRow) -> RobotRecord {
+fn robot_row(r: sqlx::any::AnyRow) -> RobotRecord {
     RobotRecord {
         id: r.get("id"),
         name: r.get("name"),
@@ -170,7 +170,7 @@ fn robot_row(r: sqlx::sqlite::SqliteRow) -> RobotRecord {
     }
 }
 
-fn token_row(r: sqlx::sqlite::SqliteRow) -> AccessTokenRecord {
+fn token_row(r: sqlx::any::AnyRow) -> AccessTokenRecord {
     AccessTokenRecord {
         id: r.get("id"),
         user_id: r.get("user_id"),
@@ -194,7 +194,7 @@ impl MetaStore {
     /// The value of an installation setting.
     pub async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.read)
                 .await?,
@@ -205,12 +205,14 @@ impl MetaStore {
     /// (the existing one if another process got there first).
     pub async fn setting_init(&self, key: &str, value: &str) -> Result<String> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        let stored: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_one(&mut *tx)
             .await?;
@@ -220,9 +222,8 @@ impl MetaStore {
 
     /// Removes an installation setting; `true` when it existed.
     pub async fn setting_delete(&self, key: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM settings WHERE key = ?")
-            .bind(key)
-            .execute(&self.write)
+        let done = self
+            .write_one(sqlx::query("DELETE FROM settings WHERE key = $1").bind(key))
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -242,7 +243,7 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, email, realname, password_hash, sysadmin, password_changed_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(username)
         .bind(email)
@@ -270,7 +271,7 @@ impl MetaStore {
 
     /// A user by name.
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.read)
             .await?;
@@ -279,7 +280,7 @@ impl MetaStore {
 
     /// A user by id.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
@@ -289,7 +290,7 @@ impl MetaStore {
     /// How many system administrators there are other than user `id`.
     pub async fn other_sysadmins(&self, id: i64) -> Result<i64> {
         Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE sysadmin = 1 AND id <> ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE sysadmin = 1 AND id <> $1")
                 .bind(id)
                 .fetch_one(&self.write)
                 .await?,
@@ -306,7 +307,7 @@ impl MetaStore {
     ) -> Result<(Vec<UserRecord>, u64)> {
         let pattern = format!("%{}%", name_like.replace('%', "\\%").replace('_', "\\_"));
         let rows = sqlx::query(
-            "SELECT * FROM users WHERE username LIKE ? ESCAPE '\\' ORDER BY id LIMIT ? OFFSET ?",
+            "SELECT * FROM users WHERE username LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2 OFFSET $3",
         )
         .bind(&pattern)
         .bind(limit as i64)
@@ -314,7 +315,7 @@ impl MetaStore {
         .fetch_all(&self.read)
         .await?;
         let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE ? ESCAPE '\\'")
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\'")
                 .bind(&pattern)
                 .fetch_one(&self.read)
                 .await?;
@@ -327,7 +328,7 @@ impl MetaStore {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?",
+            "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(password_hash)
         .bind(now)
@@ -350,7 +351,7 @@ impl MetaStore {
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE users SET email = ?, realname = ?, sysadmin = ?, updated_at = ? WHERE id = ?",
+            "UPDATE users SET email = $1, realname = $2, sysadmin = $3, updated_at = $4 WHERE id = $5",
         )
         .bind(email)
         .bind(realname)
@@ -367,7 +368,7 @@ impl MetaStore {
     /// Deletes a user (memberships and tokens go with it). Returns false when absent.
     pub async fn user_delete(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM users WHERE id = ?")
+        let n = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -388,7 +389,7 @@ impl MetaStore {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(name)
         .bind(public as i64)
@@ -421,7 +422,7 @@ impl MetaStore {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO projects (name, public, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT(name) DO NOTHING",
         )
         .bind(name)
@@ -433,14 +434,14 @@ impl MetaStore {
         .await?
         .rows_affected()
             > 0;
-        let row = sqlx::query("SELECT * FROM projects WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM projects WHERE name = $1")
             .bind(name)
             .fetch_one(&mut *tx)
             .await?;
         let project = project_row(row);
         if inserted {
             sqlx::query(
-                "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES (?, ?, 1, ?, ?)",
+                "INSERT INTO project_members (project_id, user_id, role_id, created_at, updated_at) VALUES ($1, $2, 1, $3, $4)",
             )
             .bind(project.id)
             .bind(owner_id)
@@ -455,7 +456,7 @@ impl MetaStore {
 
     /// A project by name.
     pub async fn project_by_name(&self, name: &str) -> Result<Option<ProjectRecord>> {
-        let row = sqlx::query("SELECT * FROM projects WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM projects WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.read)
             .await?;
@@ -464,7 +465,7 @@ impl MetaStore {
 
     /// A project by id.
     pub async fn project_by_id(&self, id: i64) -> Result<Option<ProjectRecord>> {
-        let row = sqlx::query("SELECT * FROM projects WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
@@ -489,7 +490,7 @@ impl MetaStore {
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE projects SET public = ?, pull_cidrs = ?, push_cidrs = ?, updated_at = ? WHERE id = ?",
+            "UPDATE projects SET public = $1, pull_cidrs = $2, push_cidrs = $3, updated_at = $4 WHERE id = $5",
         )
         .bind(public as i64)
         .bind(serde_json::to_string(pull_cidrs).unwrap_or_else(|_| "[]".into()))
@@ -510,7 +511,7 @@ impl MetaStore {
     /// touched. Returns false when absent.
     pub async fn project_delete(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let name: Option<String> = sqlx::query_scalar("SELECT name FROM projects WHERE id = ?")
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -523,12 +524,14 @@ impl MetaStore {
             "tag_naming_rules",
             "project_quotas",
         ] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE project = ?"))
-                .bind(&name)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE project = $1"
+            )))
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
         }
-        let n = sqlx::query("DELETE FROM projects WHERE id = ?")
+        let n = sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -552,7 +555,7 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO project_members (project_id, user_id, role_id, repositories, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(project_id, user_id) DO UPDATE SET role_id = excluded.role_id,
                  repositories = excluded.repositories, updated_at = excluded.updated_at",
         )
@@ -564,10 +567,10 @@ impl MetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
-             WHERE m.project_id = ? AND m.user_id = ?"
-        ))
+             WHERE m.project_id = $1 AND m.user_id = $2"
+        )))
         .bind(project_id)
         .bind(user_id)
         .fetch_one(&mut *tx)
@@ -578,10 +581,10 @@ impl MetaStore {
 
     /// A user's membership in a project.
     pub async fn member_of(&self, project_id: i64, user_id: i64) -> Result<Option<MemberRecord>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
-             WHERE m.project_id = ? AND m.user_id = ?"
-        ))
+             WHERE m.project_id = $1 AND m.user_id = $2"
+        )))
         .bind(project_id)
         .bind(user_id)
         .fetch_optional(&self.read)
@@ -591,9 +594,9 @@ impl MetaStore {
 
     /// A membership by its id.
     pub async fn member_by_id(&self, id: i64) -> Result<Option<MemberRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id WHERE m.id = ?"
-        ))
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+        )))
         .bind(id)
         .fetch_optional(&self.read)
         .await?;
@@ -602,10 +605,10 @@ impl MetaStore {
 
     /// Members of a project, ordered by id.
     pub async fn members_of_project(&self, project_id: i64) -> Result<Vec<MemberRecord>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
-             WHERE m.project_id = ? ORDER BY m.id"
-        ))
+             WHERE m.project_id = $1 ORDER BY m.id"
+        )))
         .bind(project_id)
         .fetch_all(&self.read)
         .await?;
@@ -614,10 +617,10 @@ impl MetaStore {
 
     /// Every membership of a user.
     pub async fn memberships_of_user(&self, user_id: i64) -> Result<Vec<MemberRecord>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MEMBER_COLUMNS} FROM project_members m JOIN users u ON u.id = m.user_id
-             WHERE m.user_id = ? ORDER BY m.project_id"
-        ))
+             WHERE m.user_id = $1 ORDER BY m.project_id"
+        )))
         .bind(user_id)
         .fetch_all(&self.read)
         .await?;
@@ -627,7 +630,7 @@ impl MetaStore {
     /// Removes a membership by id. Returns false when absent.
     pub async fn member_delete(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM project_members WHERE id = ?")
+        let n = sqlx::query("DELETE FROM project_members WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -652,7 +655,7 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO robots (name, project_id, description, secret_hash, permissions, expires_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(name)
         .bind(project_id)
@@ -681,7 +684,7 @@ impl MetaStore {
 
     /// A robot by full name.
     pub async fn robot_by_name(&self, name: &str) -> Result<Option<RobotRecord>> {
-        let row = sqlx::query("SELECT * FROM robots WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM robots WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.read)
             .await?;
@@ -690,7 +693,7 @@ impl MetaStore {
 
     /// A robot by id.
     pub async fn robot_by_id(&self, id: i64) -> Result<Option<RobotRecord>> {
-        let row = sqlx::query("SELECT * FROM robots WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM robots WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
@@ -701,7 +704,7 @@ impl MetaStore {
     pub async fn robots_list(&self, project_id: Option<i64>) -> Result<Vec<RobotRecord>> {
         let rows = match project_id {
             Some(p) => {
-                sqlx::query("SELECT * FROM robots WHERE project_id = ? ORDER BY id")
+                sqlx::query("SELECT * FROM robots WHERE project_id = $1 ORDER BY id")
                     .bind(p)
                     .fetch_all(&self.read)
                     .await?
@@ -728,8 +731,8 @@ impl MetaStore {
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE robots SET description = ?, permissions = ?, expires_at = ?, disabled = ?,
-                 secret_hash = COALESCE(?, secret_hash), updated_at = ? WHERE id = ?",
+            "UPDATE robots SET description = $1, permissions = $2, expires_at = $3, disabled = $4,
+                 secret_hash = COALESCE($5, secret_hash), updated_at = $6 WHERE id = $7",
         )
         .bind(description)
         .bind(permissions)
@@ -748,7 +751,7 @@ impl MetaStore {
     /// Deletes a robot. Returns false when absent.
     pub async fn robot_delete(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM robots WHERE id = ?")
+        let n = sqlx::query("DELETE FROM robots WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -770,7 +773,7 @@ impl MetaStore {
         let now = now_ms();
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO access_tokens (user_id, name, token_hash, expires_at, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO access_tokens (user_id, name, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(user_id)
         .bind(name)
@@ -797,7 +800,7 @@ impl MetaStore {
     ) -> Result<Option<(AccessTokenRecord, UserRecord)>> {
         let row = sqlx::query(
             "SELECT t.id AS t_id, t.user_id, t.name, t.expires_at, t.revoked_at, t.created_at AS t_created
-             FROM access_tokens t WHERE t.token_hash = ?",
+             FROM access_tokens t WHERE t.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.read)
@@ -816,7 +819,7 @@ impl MetaStore {
 
     /// A user's tokens, ordered by id.
     pub async fn access_tokens_of(&self, user_id: i64) -> Result<Vec<AccessTokenRecord>> {
-        let rows = sqlx::query("SELECT * FROM access_tokens WHERE user_id = ? ORDER BY id")
+        let rows = sqlx::query("SELECT * FROM access_tokens WHERE user_id = $1 ORDER BY id")
             .bind(user_id)
             .fetch_all(&self.read)
             .await?;
@@ -827,7 +830,7 @@ impl MetaStore {
     pub async fn access_token_revoke(&self, user_id: i64, name: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
         let n = sqlx::query(
-            "UPDATE access_tokens SET revoked_at = ? WHERE user_id = ? AND name = ? AND revoked_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $1 WHERE user_id = $2 AND name = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
         .bind(user_id)

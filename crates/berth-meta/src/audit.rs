@@ -10,10 +10,9 @@
 //! inside the appending transaction, so the chain continues from whatever is
 //! stored even if another process appended in between.
 
-use std::path::Path;
+use sqlx::Row;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use crate::db::SqlBuilder;
 
 use crate::error::Result;
 use crate::store::MetaStore;
@@ -103,7 +102,7 @@ pub enum AuditTrimOutcome {
 
 const COLUMNS: &str = "seq, at, actor, actor_kind, source_ip, action, repository, reference, digest, result, detail, prev_hash, hash";
 
-fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRow> {
+fn row_of(r: &sqlx::any::AnyRow) -> Result<AuditRow> {
     Ok(AuditRow {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,
@@ -121,17 +120,14 @@ fn row_of(r: &sqlx::sqlite::SqliteRow) -> Result<AuditRow> {
     })
 }
 
-fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &AuditQuery) {
+fn push_filters(qb: &mut SqlBuilder, q: &AuditQuery) {
     qb.push(" WHERE 1 = 1");
     if let Some(a) = &q.actor {
         qb.push(" AND actor = ").push_bind(a.clone());
     }
     if !q.actions.is_empty() {
         qb.push(" AND action IN (");
-        let mut list = qb.separated(", ");
-        for a in &q.actions {
-            list.push_bind(a.clone());
-        }
+        qb.push_bind_list(q.actions.iter().cloned());
         qb.push(")");
     }
     if let Some(r) = &q.repository {
@@ -148,19 +144,26 @@ fn push_filters(qb: &mut QueryBuilder<'_, Sqlite>, q: &AuditQuery) {
     }
 }
 
-async fn checkpoints_table_exists(conn: &mut sqlx::SqliteConnection) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_checkpoints'",
-    )
-    .fetch_one(conn)
-    .await?;
+/// True when `audit_checkpoints` exists: always after migration 6; not on an
+/// older SQLite file opened read-only (which is not migrated).
+async fn checkpoints_table_exists(conn: &mut sqlx::AnyConnection) -> Result<bool> {
+    let sql = match conn.backend_name() {
+        "PostgreSQL" => {
+            "SELECT COUNT(*) FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name = 'audit_checkpoints'"
+        }
+        _ => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_checkpoints'"
+        }
+    };
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(conn).await?;
     Ok(n > 0)
 }
 
 /// Appends `rows` inside `tx`, continuing from the last stored entry, else from
 /// the latest checkpoint, else from genesis.
 async fn append_in(
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     rows: &mut [AuditRow],
     link: &impl Fn(&AuditRow) -> String,
 ) -> Result<()> {
@@ -168,7 +171,7 @@ async fn append_in(
         sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut **tx)
             .await?;
-    if last.is_none() && checkpoints_table_exists(tx).await? {
+    if last.is_none() {
         last = sqlx::query_as(
             "SELECT last_seq, last_hash FROM audit_checkpoints ORDER BY last_seq DESC LIMIT 1",
         )
@@ -185,7 +188,7 @@ async fn append_in(
         sqlx::query(
             "INSERT INTO audit_log (seq, at, actor, actor_kind, source_ip, action, repository, \
              reference, digest, result, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(row.seq)
         .bind(row.at)
@@ -207,55 +210,6 @@ async fn append_in(
 }
 
 impl MetaStore {
-    /// Opens an existing database read-only, without migrating: for readers in
-    /// another process (`berth audit verify`/`export`) while `serve` runs. Every
-    /// write through the returned store fails.
-    ///
-    /// Errors: [`crate::MetaError::Database`] when the file is missing or unreadable.
-    ///
-    /// A reader of a WAL database needs its `-shm` file, which SQLite creates
-    /// beside the database: in a directory this process may only read (an
-    /// auditor's account, a read-only mount) that fails, and the database is
-    /// then opened as immutable (SQLite's `immutable=1`: no locks, no `-shm`),
-    /// which is correct as long as nothing writes it meanwhile, as nothing can
-    /// through this process's permissions.
-    pub async fn open_sqlite_read_only(path: &Path) -> Result<MetaStore> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(false)
-            .busy_timeout(std::time::Duration::from_secs(30))
-            .read_only(true);
-        let read = match Self::read_pool(opts.clone()).await {
-            Ok(pool) => pool,
-            Err(first) => {
-                if std::fs::File::open(path).is_err() {
-                    return Err(first);
-                }
-                tracing::debug!(
-                    "{}: opening read-only failed ({first}); opening it as immutable",
-                    path.display()
-                );
-                Self::read_pool(opts.immutable(true)).await?
-            }
-        };
-        Ok(MetaStore {
-            write: read.clone(),
-            read,
-        })
-    }
-
-    /// A small read-only pool over `opts` whose first query has succeeded.
-    async fn read_pool(opts: SqliteConnectOptions) -> Result<sqlx::SqlitePool> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(opts)
-            .await?;
-        sqlx::query("SELECT count(*) FROM sqlite_master")
-            .fetch_one(&pool)
-            .await?;
-        Ok(pool)
-    }
-
     /// Appends `rows` at the end of the chain in one transaction. For each row in
     /// order, `seq` and `prev_hash` are set (continuing from the last stored entry;
     /// when the table is empty, from the latest checkpoint's anchor, else 1 and
@@ -304,7 +258,7 @@ impl MetaStore {
             )));
         }
         let (count, min): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MIN(seq) FROM audit_log WHERE seq <= ?")
+            sqlx::query_as("SELECT COUNT(*), MIN(seq) FROM audit_log WHERE seq <= $1")
                 .bind(cp.last_seq)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -314,7 +268,7 @@ impl MetaStore {
                 cp.first_seq, cp.last_seq
             )));
         }
-        let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = ?")
+        let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
             .bind(cp.last_seq)
             .fetch_optional(&mut *tx)
             .await?;
@@ -326,7 +280,7 @@ impl MetaStore {
         }
         sqlx::query(
             "INSERT INTO audit_checkpoints (first_seq, last_seq, last_hash, at, entries, \
-             archive_sha256, archive) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             archive_sha256, archive) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(cp.first_seq)
         .bind(cp.last_seq)
@@ -337,7 +291,7 @@ impl MetaStore {
         .bind(&cp.archive)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM audit_log WHERE seq <= ?")
+        sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
             .bind(cp.last_seq)
             .execute(&mut *tx)
             .await?;
@@ -388,7 +342,7 @@ impl MetaStore {
     /// is older).
     pub async fn audit_first_seq_since(&self, at_ms: i64) -> Result<Option<i64>> {
         Ok(
-            sqlx::query_scalar("SELECT MIN(seq) FROM audit_log WHERE at >= ?")
+            sqlx::query_scalar("SELECT MIN(seq) FROM audit_log WHERE at >= $1")
                 .bind(at_ms)
                 .fetch_one(&self.read)
                 .await?,
@@ -413,7 +367,7 @@ impl MetaStore {
         limit: u32,
         newest_first: bool,
     ) -> Result<Vec<AuditRow>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM audit_log"));
+        let mut qb = SqlBuilder::new(format!("SELECT {COLUMNS} FROM audit_log"));
         push_filters(&mut qb, q);
         qb.push(if newest_first {
             " ORDER BY seq DESC"
@@ -430,9 +384,9 @@ impl MetaStore {
 
     /// How many entries match `q`.
     pub async fn audit_count(&self, q: &AuditQuery) -> Result<u64> {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
+        let mut qb = SqlBuilder::new("SELECT COUNT(*) FROM audit_log");
         push_filters(&mut qb, q);
-        let n: i64 = qb.build_query_scalar().fetch_one(&self.read).await?;
+        let n: i64 = qb.build_scalar().fetch_one(&self.read).await?;
         Ok(n.max(0) as u64)
     }
 }

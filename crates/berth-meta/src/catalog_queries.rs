@@ -13,7 +13,10 @@
 use std::str::FromStr;
 
 use berth_oci::{ChildKind, Digest};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+
+use crate::db::SqlBuilder;
+use crate::Backend;
 
 use crate::error::{MetaError, Result};
 use crate::store::MetaStore;
@@ -128,37 +131,40 @@ fn digest_col(s: String) -> Result<Digest> {
 }
 
 /// A repository of `project`: `p/…`, or for `library` also any one-component name.
-fn push_project(q: &mut QueryBuilder<'_, Sqlite>, col: &str, project: &str) {
+fn push_project(q: &mut SqlBuilder, col: &str, project: &str) {
     q.push(format!("(substr({col}, 1, length("));
     q.push_bind(project.to_string());
     q.push(") + 1) = ");
     q.push_bind(format!("{project}/"));
     if project == berth_oci::DEFAULT_PROJECT {
-        q.push(format!(" OR instr({col}, '/') = 0"));
+        q.push(format!(" OR {col} NOT LIKE '%/%'"));
     }
     q.push(")");
 }
 
-fn push_text(q: &mut QueryBuilder<'_, Sqlite>, col: &str, m: &TextMatch) {
+fn push_text(q: &mut SqlBuilder, backend: Backend, col: &str, m: &TextMatch) {
     match m {
         TextMatch::Exact(v) => {
             q.push(format!("{col} = "));
             q.push_bind(v.clone());
         }
         TextMatch::Contains(v) => {
-            q.push(format!("instr({col}, "));
+            // The position of a substring: instr(haystack, needle) on SQLite,
+            // strpos(haystack, needle) on PostgreSQL; both 0 when absent.
+            let position = match backend {
+                Backend::Sqlite => "instr",
+                Backend::Postgres => "strpos",
+            };
+            q.push(format!("{position}({col}, "));
             q.push_bind(v.clone());
             q.push(") > 0");
         }
         TextMatch::OneOf(vs) if vs.is_empty() => {
-            q.push("0");
+            q.push("1 = 0");
         }
         TextMatch::OneOf(vs) => {
             q.push(format!("{col} IN ("));
-            let mut sep = q.separated(", ");
-            for v in vs {
-                sep.push_bind(v.clone());
-            }
+            q.push_bind_list(vs.iter().cloned());
             q.push(")");
         }
     }
@@ -174,19 +180,19 @@ macro_rules! top_level {
     };
 }
 
-fn push_repository_where(q: &mut QueryBuilder<'_, Sqlite>, f: &RepositoryFilter) {
-    q.push(" WHERE 1");
+fn push_repository_where(q: &mut SqlBuilder, backend: Backend, f: &RepositoryFilter) {
+    q.push(" WHERE 1 = 1");
     if let Some(p) = &f.project {
         q.push(" AND ");
         push_project(q, "r.name", p);
     }
     if let Some(n) = &f.name {
         q.push(" AND ");
-        push_text(q, "r.name", n);
+        push_text(q, backend, "r.name", n);
     }
 }
 
-fn push_artifact_where(q: &mut QueryBuilder<'_, Sqlite>, repo_id: i64, f: &ArtifactFilter) {
+fn push_artifact_where(q: &mut SqlBuilder, backend: Backend, repo_id: i64, f: &ArtifactFilter) {
     q.push(" WHERE m.repo_id = ");
     q.push_bind(repo_id);
     if !f.include_children {
@@ -203,17 +209,17 @@ fn push_artifact_where(q: &mut QueryBuilder<'_, Sqlite>, repo_id: i64, f: &Artif
         }
         Some(TagMatch::Text(t)) => {
             q.push(" AND EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest AND ");
-            push_text(q, "t.name", t);
+            push_text(q, backend, "t.name", t);
             q.push(")");
         }
     }
     if let Some(d) = &f.digest {
         q.push(" AND ");
-        push_text(q, "m.digest", d);
+        push_text(q, backend, "m.digest", d);
     }
     if let Some(t) = &f.media_type {
         q.push(" AND ");
-        push_text(q, "m.media_type", t);
+        push_text(q, backend, "m.media_type", t);
     }
 }
 
@@ -221,7 +227,7 @@ const ARTIFACT_COLUMNS: &str =
     "SELECT m.rowid AS id, m.repo_id, m.digest, m.media_type, m.artifact_type,
     m.subject, m.size, m.annotations, m.pushed_at, m.last_pulled_at, m.pull_count FROM manifests m";
 
-fn artifact_row(r: sqlx::sqlite::SqliteRow) -> Result<ArtifactRow> {
+fn artifact_row(r: sqlx::any::AnyRow) -> Result<ArtifactRow> {
     Ok(ArtifactRow {
         id: r.get("id"),
         repository_id: r.get("repo_id"),
@@ -249,11 +255,11 @@ impl MetaStore {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<RepositoryRow>, u64)> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM repositories r");
-        push_repository_where(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
-        let mut q = QueryBuilder::<Sqlite>::new(REPOSITORY_COLUMNS);
-        push_repository_where(&mut q, filter);
+        let mut count = SqlBuilder::new("SELECT COUNT(*) FROM repositories r");
+        push_repository_where(&mut count, self.backend, filter);
+        let total: i64 = count.build_scalar().fetch_one(&self.read).await?;
+        let mut q = SqlBuilder::new(repository_columns(self.backend));
+        push_repository_where(&mut q, self.backend, filter);
         q.push(" ORDER BY r.name LIMIT ");
         q.push_bind(limit.min(i64::MAX as u64) as i64);
         q.push(" OFFSET ");
@@ -264,7 +270,7 @@ impl MetaStore {
 
     /// One repository by full name.
     pub async fn repository_row(&self, name: &str) -> Result<Option<RepositoryRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(REPOSITORY_COLUMNS);
+        let mut q = SqlBuilder::new(repository_columns(self.backend));
         q.push(" WHERE r.name = ");
         q.push_bind(name.to_string());
         Ok(q.build()
@@ -276,13 +282,11 @@ impl MetaStore {
     /// Distinct projects (first name component, `library` for one-component
     /// names) of all repositories, in name order.
     pub async fn repository_projects(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT CASE WHEN instr(name, '/') = 0 THEN 'library'
-                 ELSE substr(name, 1, instr(name, '/') - 1) END AS p
-             FROM repositories ORDER BY p",
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT project FROM repositories ORDER BY project")
+                .fetch_all(&self.read)
+                .await?,
         )
-        .fetch_all(&self.read)
-        .await?)
     }
 
     /// Artifacts of repository `repo_id` matching `filter`, newest push first: the
@@ -294,11 +298,11 @@ impl MetaStore {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<ArtifactRow>, u64)> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM manifests m");
-        push_artifact_where(&mut count, repo_id, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.read).await?;
-        let mut q = QueryBuilder::<Sqlite>::new(ARTIFACT_COLUMNS);
-        push_artifact_where(&mut q, repo_id, filter);
+        let mut count = SqlBuilder::new("SELECT COUNT(*) FROM manifests m");
+        push_artifact_where(&mut count, self.backend, repo_id, filter);
+        let total: i64 = count.build_scalar().fetch_one(&self.read).await?;
+        let mut q = SqlBuilder::new(ARTIFACT_COLUMNS);
+        push_artifact_where(&mut q, self.backend, repo_id, filter);
         q.push(" ORDER BY m.pushed_at DESC, m.rowid DESC LIMIT ");
         q.push_bind(limit.min(i64::MAX as u64) as i64);
         q.push(" OFFSET ");
@@ -310,7 +314,7 @@ impl MetaStore {
 
     /// One manifest of repository `repo_id` as an artifact.
     pub async fn artifact_row(&self, repo_id: i64, digest: &Digest) -> Result<Option<ArtifactRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(ARTIFACT_COLUMNS);
+        let mut q = SqlBuilder::new(ARTIFACT_COLUMNS);
         q.push(" WHERE m.repo_id = ");
         q.push_bind(repo_id);
         q.push(" AND m.digest = ");
@@ -327,15 +331,12 @@ impl MetaStore {
         if digests.is_empty() {
             return Ok(vec![]);
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = SqlBuilder::new(
             "SELECT rowid AS id, name, digest, pushed_at, last_pulled_at FROM tags WHERE repo_id = ",
         );
         q.push_bind(repo_id);
         q.push(" AND digest IN (");
-        let mut sep = q.separated(", ");
-        for d in digests {
-            sep.push_bind(d.as_str().to_string());
-        }
+        q.push_bind_list(digests.iter().map(|d| d.as_str().to_string()));
         q.push(") ORDER BY name");
         let rows = q.build().fetch_all(&self.read).await?;
         rows.into_iter()
@@ -362,7 +363,7 @@ impl MetaStore {
         let rows = sqlx::query(
             "SELECT f.kind, f.child_digest, b.size FROM manifest_refs f
              LEFT JOIN blobs b ON b.digest = f.child_digest AND f.kind <> 'manifest'
-             WHERE f.repo_id = ? AND f.manifest_digest = ? ORDER BY f.kind, f.child_digest",
+             WHERE f.repo_id = $1 AND f.manifest_digest = $2 ORDER BY f.kind, f.child_digest",
         )
         .bind(repo_id)
         .bind(digest.as_str())
@@ -389,29 +390,30 @@ impl MetaStore {
         name: &str,
     ) -> Result<Option<(Vec<String>, Vec<Digest>)>> {
         let mut tx = self.begin().await?;
-        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let repo_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(repo_id) = repo_id else {
             return Ok(None);
         };
-        let tags: Vec<String> = sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ?")
+        let tags: Vec<String> = sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = $1")
             .bind(repo_id)
             .fetch_all(&mut *tx)
             .await?;
         let digests: Vec<String> =
-            sqlx::query_scalar("SELECT digest FROM manifests WHERE repo_id = ?")
+            sqlx::query_scalar("SELECT digest FROM manifests WHERE repo_id = $1")
                 .bind(repo_id)
                 .fetch_all(&mut *tx)
                 .await?;
         // Children first: tags and references point at manifests of the repository.
         for sql in [
-            "DELETE FROM tags WHERE repo_id = ?",
-            "DELETE FROM manifest_refs WHERE repo_id = ?",
-            "DELETE FROM manifests WHERE repo_id = ?",
-            "DELETE FROM repo_blobs WHERE repo_id = ?",
-            "DELETE FROM repositories WHERE id = ?",
+            "DELETE FROM tags WHERE repo_id = $1",
+            "DELETE FROM manifest_refs WHERE repo_id = $1",
+            "DELETE FROM manifests WHERE repo_id = $1",
+            "DELETE FROM repo_blobs WHERE repo_id = $1",
+            "DELETE FROM repositories WHERE id = $1",
         ] {
             sqlx::query(sql).bind(repo_id).execute(&mut *tx).await?;
         }
@@ -427,19 +429,29 @@ impl MetaStore {
     }
 }
 
+/// The largest of its arguments: SQLite's many-argument `MAX(a, b, …)`, PostgreSQL's
+/// `GREATEST(a, b, …)`.
+fn repository_columns(backend: Backend) -> String {
+    let greatest = match backend {
+        Backend::Sqlite => "MAX",
+        Backend::Postgres => "GREATEST",
+    };
+    REPOSITORY_COLUMNS.replacen("GREATEST_OF(", &format!("{greatest}("), 1)
+}
+
 const REPOSITORY_COLUMNS: &str = concat!(
     "SELECT r.id, r.name, r.created_at,
-    MAX(r.created_at,
+    GREATEST_OF(r.created_at,
         COALESCE((SELECT MAX(m.pushed_at) FROM manifests m WHERE m.repo_id = r.id), 0),
         COALESCE((SELECT MAX(t.pushed_at) FROM tags t WHERE t.repo_id = r.id), 0)) AS updated_at,
     (SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id AND ",
     top_level!(),
     ") AS artifact_count,
-    (SELECT COALESCE(SUM(m.pull_count), 0) FROM manifests m WHERE m.repo_id = r.id) AS pull_count
+    (SELECT CAST(COALESCE(SUM(m.pull_count), 0) AS BIGINT) FROM manifests m WHERE m.repo_id = r.id) AS pull_count
     FROM repositories r"
 );
 
-fn repository_row(r: sqlx::sqlite::SqliteRow) -> RepositoryRow {
+fn repository_row(r: sqlx::any::AnyRow) -> RepositoryRow {
     RepositoryRow {
         id: r.get("id"),
         name: r.get("name"),

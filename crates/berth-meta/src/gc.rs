@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use berth_oci::Digest;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::error::Result;
 use crate::store::{digest_col, now_ms, MetaStore};
@@ -21,30 +21,31 @@ pub const HOLD_TTL: Duration = Duration::from_secs(3600);
 /// next collection finishes the sweep.
 pub const SWEEP_MARK_STALE: Duration = Duration::from_secs(30);
 
-/// The untagged manifests the "keep" closure does not reach, for `?1` = the grace
+/// The untagged manifests the "keep" closure does not reach, for `$1` = the grace
 /// cutoff (ms). Kept: tagged manifests and manifests pushed at or after the cutoff;
 /// then, repeatedly, the child manifests of kept ones (index children) and the
 /// referrers whose subject is kept.
 const KEEP_MANIFESTS: &str = "WITH RECURSIVE keep(repo_id, digest) AS (
         SELECT m.repo_id, m.digest FROM manifests m
-        WHERE m.pushed_at >= ?1
+        WHERE m.pushed_at >= $1
            OR EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest)
       UNION
-        SELECT f.repo_id, f.child_digest FROM manifest_refs f
-        JOIN keep k ON k.repo_id = f.repo_id AND k.digest = f.manifest_digest
-        WHERE f.kind = 'manifest'
-      UNION
-        SELECT m.repo_id, m.digest FROM manifests m
-        JOIN keep k ON k.repo_id = m.repo_id AND k.digest = m.subject
+        SELECT c.repo_id, c.digest FROM keep k JOIN (
+            SELECT f.repo_id, f.manifest_digest AS parent, f.child_digest AS digest
+            FROM manifest_refs f WHERE f.kind = 'manifest'
+          UNION ALL
+            SELECT m.repo_id, m.subject AS parent, m.digest
+            FROM manifests m WHERE m.subject IS NOT NULL
+        ) c ON c.repo_id = k.repo_id AND c.parent = k.digest
     )";
 
-/// Conditions under which nothing keeps the blob `?1` at time `?2` (ms): no
+/// Conditions under which nothing keeps the blob `$1` at time `$2` (ms): no
 /// repository links it, no repository holds it as a manifest, no manifest
 /// references it, no committer holds it.
-const UNKEPT: &str = "NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = ?1)
-    AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = ?1)
-    AND NOT EXISTS (SELECT 1 FROM manifest_refs f WHERE f.child_digest = ?1)
-    AND NOT EXISTS (SELECT 1 FROM blob_holds h WHERE h.digest = ?1 AND h.expires_at > ?2)";
+const UNKEPT: &str = "NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = $1)
+    AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = $1)
+    AND NOT EXISTS (SELECT 1 FROM manifest_refs f WHERE f.child_digest = $1)
+    AND NOT EXISTS (SELECT 1 FROM blob_holds h WHERE h.digest = $1 AND h.expires_at > $2)";
 
 /// A manifest garbage collection deleted (or would delete).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +90,7 @@ impl MetaStore {
     ) -> Result<GcMetaOutcome> {
         let mut tx = self.begin().await?;
         let mut out = GcMetaOutcome::default();
-        sqlx::query("DELETE FROM blob_holds WHERE expires_at < ?")
+        sqlx::query("DELETE FROM blob_holds WHERE expires_at < $1")
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
@@ -102,7 +103,7 @@ impl MetaStore {
                  RETURNING (SELECT name FROM repositories r WHERE r.id = manifests.repo_id) AS repository,
                            digest"
             );
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(cutoff_ms)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -114,7 +115,7 @@ impl MetaStore {
             }
         }
         out.links = sqlx::query(
-            "DELETE FROM repo_blobs WHERE linked_at < ?1
+            "DELETE FROM repo_blobs WHERE linked_at < $1
              AND NOT EXISTS (SELECT 1 FROM manifest_refs f
                              WHERE f.repo_id = repo_blobs.repo_id AND f.child_digest = repo_blobs.digest)",
         )
@@ -128,7 +129,7 @@ impl MetaStore {
              WHERE NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = b.digest)
                AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)
                AND NOT EXISTS (SELECT 1 FROM manifest_refs f WHERE f.child_digest = b.digest)
-               AND NOT EXISTS (SELECT 1 FROM blob_holds h WHERE h.digest = b.digest AND h.expires_at > ?1)
+               AND NOT EXISTS (SELECT 1 FROM blob_holds h WHERE h.digest = b.digest AND h.expires_at > $1)
              ORDER BY b.digest",
         )
         .bind(now)
@@ -154,16 +155,16 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         let now = now_ms();
         let stale = now - SWEEP_MARK_STALE.as_millis() as i64;
-        sqlx::query("DELETE FROM blob_sweeps WHERE digest = ? AND marked_at < ?")
+        sqlx::query("DELETE FROM blob_sweeps WHERE digest = $1 AND marked_at < $2")
             .bind(digest.as_str())
             .bind(stale)
             .execute(&mut *tx)
             .await?;
         let sql = format!(
-            "INSERT INTO blob_sweeps (digest, marked_at) SELECT ?1, ?2 WHERE {UNKEPT}
+            "INSERT INTO blob_sweeps (digest, marked_at) SELECT $1, $2 WHERE {UNKEPT}
              ON CONFLICT(digest) DO NOTHING"
         );
-        let marked = sqlx::query(&sql)
+        let marked = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(digest.as_str())
             .bind(now)
             .execute(&mut *tx)
@@ -179,8 +180,8 @@ impl MetaStore {
     pub async fn sweep_finish(&self, digest: &Digest) -> Result<()> {
         let mut tx = self.begin().await?;
         for sql in [
-            "DELETE FROM blobs WHERE digest = ?",
-            "DELETE FROM blob_sweeps WHERE digest = ?",
+            "DELETE FROM blobs WHERE digest = $1",
+            "DELETE FROM blob_sweeps WHERE digest = $1",
         ] {
             sqlx::query(sql)
                 .bind(digest.as_str())
@@ -196,7 +197,7 @@ impl MetaStore {
     pub async fn stale_sweeps(&self) -> Result<Vec<Digest>> {
         let stale = now_ms() - SWEEP_MARK_STALE.as_millis() as i64;
         let rows: Vec<String> =
-            sqlx::query_scalar("SELECT digest FROM blob_sweeps WHERE marked_at < ?")
+            sqlx::query_scalar("SELECT digest FROM blob_sweeps WHERE marked_at < $1")
                 .bind(stale)
                 .fetch_all(&self.read)
                 .await?;
@@ -221,7 +222,7 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         let now = now_ms();
         let stale = now - SWEEP_MARK_STALE.as_millis() as i64;
-        sqlx::query("DELETE FROM blob_sweeps WHERE digest = ? AND marked_at < ?")
+        sqlx::query("DELETE FROM blob_sweeps WHERE digest = $1 AND marked_at < $2")
             .bind(digest.as_str())
             .bind(stale)
             .execute(&mut *tx)
@@ -231,7 +232,7 @@ impl MetaStore {
             return Ok(HoldOutcome::BeingSwept);
         }
         sqlx::query(
-            "INSERT INTO blob_holds (digest, holder, expires_at) VALUES (?, ?, ?)
+            "INSERT INTO blob_holds (digest, holder, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT(digest, holder) DO UPDATE SET expires_at = excluded.expires_at",
         )
         .bind(digest.as_str())
@@ -245,17 +246,20 @@ impl MetaStore {
 
     /// Releases a hold (and drops expired holds of anyone).
     pub async fn release_blob(&self, digest: &Digest, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM blob_holds WHERE (digest = ? AND holder = ?) OR expires_at < ?")
+        self.write_one(
+            sqlx::query(
+                "DELETE FROM blob_holds WHERE (digest = $1 AND holder = $2) OR expires_at < $3",
+            )
             .bind(digest.as_str())
             .bind(holder)
-            .bind(now_ms())
-            .execute(&self.write)
-            .await?;
+            .bind(now_ms()),
+        )
+        .await?;
         Ok(())
     }
 
-    async fn is_marked(tx: &mut Transaction<'static, Sqlite>, digest: &Digest) -> Result<bool> {
-        let marked: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_sweeps WHERE digest = ?")
+    async fn is_marked(tx: &mut Transaction<'static, Any>, digest: &Digest) -> Result<bool> {
+        let marked: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_sweeps WHERE digest = $1")
             .bind(digest.as_str())
             .fetch_optional(&mut **tx)
             .await?;
@@ -269,8 +273,8 @@ impl MetaStore {
     pub async fn link_existing_blob(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
         let mut tx = self.begin().await?;
         let size: Option<i64> = sqlx::query_scalar(
-            "SELECT size FROM blobs WHERE digest = ?1
-             AND NOT EXISTS (SELECT 1 FROM blob_sweeps s WHERE s.digest = ?1)",
+            "SELECT size FROM blobs WHERE digest = $1
+             AND NOT EXISTS (SELECT 1 FROM blob_sweeps s WHERE s.digest = $1)",
         )
         .bind(digest.as_str())
         .fetch_optional(&mut *tx)
@@ -281,7 +285,7 @@ impl MetaStore {
         };
         let repo_id = Self::ensure_repository(&mut tx, repo).await?;
         sqlx::query(
-            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?)
+            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3)
              ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
         )
         .bind(repo_id)
@@ -304,9 +308,9 @@ impl MetaStore {
         refresh_before: i64,
     ) -> Result<Option<u64>> {
         let row = sqlx::query(
-            "SELECT b.size, l.linked_at FROM blobs b JOIN repositories r ON r.name = ?1
+            "SELECT b.size, l.linked_at FROM blobs b JOIN repositories r ON r.name = $1
              LEFT JOIN repo_blobs l ON l.repo_id = r.id AND l.digest = b.digest
-             WHERE b.digest = ?2 AND (l.digest IS NOT NULL
+             WHERE b.digest = $2 AND (l.digest IS NOT NULL
                 OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = b.digest))",
         )
         .bind(repo)
@@ -318,14 +322,15 @@ impl MetaStore {
         };
         let linked_at: Option<i64> = row.get("linked_at");
         if linked_at.is_some_and(|t| t < refresh_before) {
-            sqlx::query(
-                "UPDATE repo_blobs SET linked_at = ?1
-                 WHERE digest = ?2 AND repo_id = (SELECT id FROM repositories WHERE name = ?3)",
+            self.write_one(
+                sqlx::query(
+                    "UPDATE repo_blobs SET linked_at = $1
+                 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $3)",
+                )
+                .bind(now_ms())
+                .bind(digest.as_str())
+                .bind(repo),
             )
-            .bind(now_ms())
-            .bind(digest.as_str())
-            .bind(repo)
-            .execute(&self.write)
             .await?;
         }
         Ok(Some(row.get::<i64, _>("size") as u64))
@@ -334,7 +339,7 @@ impl MetaStore {
     /// Upload sessions started before `cutoff_ms`: `(id, repository)`.
     pub async fn uploads_started_before(&self, cutoff_ms: i64) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT id, repository FROM upload_sessions WHERE started_at < ? ORDER BY started_at",
+            "SELECT id, repository FROM upload_sessions WHERE started_at < $1 ORDER BY started_at",
         )
         .bind(cutoff_ms)
         .fetch_all(&self.read)

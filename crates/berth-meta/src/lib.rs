@@ -4,6 +4,8 @@
 //!
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
+//! - [`db`] — [`DatabaseUrl`], connecting to SQLite or PostgreSQL, migrations,
+//!   write transactions.
 //! - [`error`] — [`MetaError`].
 //! - [`gc`] — garbage collection: untagged manifests, link expiry, holds and sweep marks.
 //! - [`quota`] — per-project quotas and storage usage.
@@ -54,12 +56,14 @@
 pub mod access;
 pub mod audit;
 pub mod catalog_queries;
+pub mod db;
 pub mod error;
 pub mod gc;
 pub mod policies;
 pub mod quota;
 pub mod stats;
 pub mod store;
+pub mod testing;
 
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
@@ -68,6 +72,7 @@ pub use audit::{AuditCheckpoint, AuditQuery, AuditRow, AuditTrimOutcome, AUDIT_G
 pub use catalog_queries::{
     ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
 };
+pub use db::{Backend, DatabaseUrl, WRITE_LOCK_KEY};
 pub use error::MetaError;
 pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
 pub use policies::{

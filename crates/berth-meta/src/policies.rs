@@ -79,7 +79,7 @@ impl MetaStore {
     /// The project's retention policy JSON, if one is set.
     pub async fn retention_policy(&self, project: &str) -> Result<Option<RetentionPolicyRow>> {
         let row = sqlx::query(
-            "SELECT project, policy, updated_at, last_run_at FROM retention_policies WHERE project = ?",
+            "SELECT project, policy, updated_at, last_run_at FROM retention_policies WHERE project = $1",
         )
         .bind(project)
         .fetch_optional(&self.read)
@@ -99,23 +99,23 @@ impl MetaStore {
 
     /// Sets (replaces) the project's retention policy JSON.
     pub async fn set_retention_policy(&self, project: &str, policy: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO retention_policies (project, policy, updated_at) VALUES (?, ?, ?)
+        self.write_one(sqlx::query(
+            "INSERT INTO retention_policies (project, policy, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT(project) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at",
         )
         .bind(project)
         .bind(policy)
-        .bind(now_ms())
-        .execute(&self.write)
-        .await?;
+        .bind(now_ms()))
+    .await?;
         Ok(())
     }
 
     /// Removes the project's retention policy; false when there was none.
     pub async fn delete_retention_policy(&self, project: &str) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM retention_policies WHERE project = ?")
-            .bind(project)
-            .execute(&self.write)
+        let n = self
+            .write_one(
+                sqlx::query("DELETE FROM retention_policies WHERE project = $1").bind(project),
+            )
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -123,11 +123,12 @@ impl MetaStore {
 
     /// Records that the scheduler ran the project's policy at `at` (Unix ms).
     pub async fn mark_retention_run(&self, project: &str, at: i64) -> Result<()> {
-        sqlx::query("UPDATE retention_policies SET last_run_at = ? WHERE project = ?")
-            .bind(at)
-            .bind(project)
-            .execute(&self.write)
-            .await?;
+        self.write_one(
+            sqlx::query("UPDATE retention_policies SET last_run_at = $1 WHERE project = $2")
+                .bind(at)
+                .bind(project),
+        )
+        .await?;
         Ok(())
     }
 
@@ -136,7 +137,7 @@ impl MetaStore {
     /// The project's immutable tag rules, by id.
     pub async fn immutable_rules(&self, project: &str) -> Result<Vec<ImmutableRuleRow>> {
         let rows =
-            sqlx::query("SELECT id, rule FROM immutable_rules WHERE project = ? ORDER BY id")
+            sqlx::query("SELECT id, rule FROM immutable_rules WHERE project = $1 ORDER BY id")
                 .bind(project)
                 .fetch_all(&self.read)
                 .await?;
@@ -152,7 +153,7 @@ impl MetaStore {
     /// Adds an immutable tag rule to the project; returns its id.
     pub async fn add_immutable_rule(&self, project: &str, rule: &str) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO immutable_rules (project, rule, created_at) VALUES (?, ?, ?) RETURNING id",
+            "INSERT INTO immutable_rules (project, rule, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(project)
         .bind(rule)
@@ -164,11 +165,13 @@ impl MetaStore {
 
     /// Replaces rule `id` of the project; false when it does not exist there.
     pub async fn update_immutable_rule(&self, project: &str, id: i64, rule: &str) -> Result<bool> {
-        let n = sqlx::query("UPDATE immutable_rules SET rule = ? WHERE project = ? AND id = ?")
-            .bind(rule)
-            .bind(project)
-            .bind(id)
-            .execute(&self.write)
+        let n = self
+            .write_one(
+                sqlx::query("UPDATE immutable_rules SET rule = $1 WHERE project = $2 AND id = $3")
+                    .bind(rule)
+                    .bind(project)
+                    .bind(id),
+            )
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -176,10 +179,12 @@ impl MetaStore {
 
     /// Removes rule `id` of the project; false when it does not exist there.
     pub async fn delete_immutable_rule(&self, project: &str, id: i64) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM immutable_rules WHERE project = ? AND id = ?")
-            .bind(project)
-            .bind(id)
-            .execute(&self.write)
+        let n = self
+            .write_one(
+                sqlx::query("DELETE FROM immutable_rules WHERE project = $1 AND id = $2")
+                    .bind(project)
+                    .bind(id),
+            )
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -190,7 +195,7 @@ impl MetaStore {
     /// The project's tag naming pattern, if one is set.
     pub async fn tag_naming_rule(&self, project: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT pattern FROM tag_naming_rules WHERE project = ?")
+            sqlx::query_scalar("SELECT pattern FROM tag_naming_rules WHERE project = $1")
                 .bind(project)
                 .fetch_optional(&self.read)
                 .await?,
@@ -201,21 +206,20 @@ impl MetaStore {
     pub async fn set_tag_naming_rule(&self, project: &str, pattern: Option<&str>) -> Result<()> {
         match pattern {
             Some(p) => {
-                sqlx::query(
-                    "INSERT INTO tag_naming_rules (project, pattern, updated_at) VALUES (?, ?, ?)
+                self.write_one(sqlx::query(
+                    "INSERT INTO tag_naming_rules (project, pattern, updated_at) VALUES ($1, $2, $3)
                      ON CONFLICT(project) DO UPDATE SET pattern = excluded.pattern, updated_at = excluded.updated_at",
                 )
                 .bind(project)
                 .bind(p)
-                .bind(now_ms())
-                .execute(&self.write)
-                .await?;
+                .bind(now_ms()))
+            .await?;
             }
             None => {
-                sqlx::query("DELETE FROM tag_naming_rules WHERE project = ?")
-                    .bind(project)
-                    .execute(&self.write)
-                    .await?;
+                self.write_one(
+                    sqlx::query("DELETE FROM tag_naming_rules WHERE project = $1").bind(project),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -237,7 +241,7 @@ impl MetaStore {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.subject, m.pushed_at, m.last_pulled_at
              FROM manifests m JOIN repositories r ON r.id = m.repo_id
-             WHERE r.name = ? ORDER BY m.digest",
+             WHERE r.name = $1 ORDER BY m.digest",
         )
         .bind(repo)
         .fetch_all(&self.read)
@@ -259,7 +263,7 @@ impl MetaStore {
         let tags = sqlx::query(
             "SELECT t.name, t.digest, t.pushed_at, t.last_pulled_at
              FROM tags t JOIN repositories r ON r.id = t.repo_id
-             WHERE r.name = ? ORDER BY t.name",
+             WHERE r.name = $1 ORDER BY t.name",
         )
         .bind(repo)
         .fetch_all(&self.read)
@@ -282,7 +286,7 @@ impl MetaStore {
         let rows = sqlx::query(
             "SELECT f.manifest_digest, f.child_digest FROM manifest_refs f
              JOIN repositories r ON r.id = f.repo_id
-             WHERE r.name = ? AND f.kind = 'manifest'",
+             WHERE r.name = $1 AND f.kind = 'manifest'",
         )
         .bind(repo)
         .fetch_all(&self.read)
@@ -301,7 +305,7 @@ impl MetaStore {
     pub async fn tags_of_manifest(&self, repo: &str, digest: &Digest) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id
-             WHERE r.name = ? AND t.digest = ? ORDER BY t.name",
+             WHERE r.name = $1 AND t.digest = $2 ORDER BY t.name",
         )
         .bind(repo)
         .bind(digest.as_str())
@@ -316,16 +320,18 @@ impl MetaStore {
         tag: &str,
         digest: &Digest,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "DELETE FROM tags WHERE name = ? AND digest = ?
-             AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(tag)
-        .bind(digest.as_str())
-        .bind(repo)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "DELETE FROM tags WHERE name = $1 AND digest = $2
+             AND repo_id = (SELECT id FROM repositories WHERE name = $3)",
+                )
+                .bind(tag)
+                .bind(digest.as_str())
+                .bind(repo),
+            )
+            .await?
+            .rows_affected();
         Ok(n > 0)
     }
 
@@ -336,15 +342,16 @@ impl MetaStore {
         digest: &Digest,
     ) -> Result<GuardedDelete> {
         let mut tx = self.begin().await?;
-        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let repo_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+                .bind(repo)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(repo_id) = repo_id else {
             return Ok(GuardedDelete::Absent);
         };
         let tags: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repo_id = ? AND digest = ? ORDER BY name",
+            "SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name",
         )
         .bind(repo_id)
         .bind(digest.as_str())
@@ -353,7 +360,7 @@ impl MetaStore {
         if !tags.is_empty() {
             return Ok(GuardedDelete::Tagged(tags));
         }
-        let n = sqlx::query("DELETE FROM manifests WHERE repo_id = ? AND digest = ?")
+        let n = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
             .bind(repo_id)
             .bind(digest.as_str())
             .execute(&mut *tx)
@@ -378,17 +385,19 @@ impl MetaStore {
         pushed_at: i64,
         last_pulled_at: Option<i64>,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE manifests SET pushed_at = ?, last_pulled_at = ?
-             WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(pushed_at)
-        .bind(last_pulled_at)
-        .bind(digest.as_str())
-        .bind(repo)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE manifests SET pushed_at = $1, last_pulled_at = $2
+             WHERE digest = $3 AND repo_id = (SELECT id FROM repositories WHERE name = $4)",
+                )
+                .bind(pushed_at)
+                .bind(last_pulled_at)
+                .bind(digest.as_str())
+                .bind(repo),
+            )
+            .await?
+            .rows_affected();
         Ok(n > 0)
     }
 
@@ -401,22 +410,24 @@ impl MetaStore {
         pushed_at: i64,
         last_pulled_at: Option<i64>,
     ) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE tags SET pushed_at = ?, last_pulled_at = ?
-             WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
-        )
-        .bind(pushed_at)
-        .bind(last_pulled_at)
-        .bind(tag)
-        .bind(repo)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE tags SET pushed_at = $1, last_pulled_at = $2
+             WHERE name = $3 AND repo_id = (SELECT id FROM repositories WHERE name = $4)",
+                )
+                .bind(pushed_at)
+                .bind(last_pulled_at)
+                .bind(tag)
+                .bind(repo),
+            )
+            .await?
+            .rows_affected();
         Ok(n > 0)
     }
 }
 
-fn retention_row(r: sqlx::sqlite::SqliteRow) -> RetentionPolicyRow {
+fn retention_row(r: sqlx::any::AnyRow) -> RetentionPolicyRow {
     RetentionPolicyRow {
         project: r.get("project"),
         policy: r.get("policy"),

@@ -3,21 +3,21 @@
 //! or hold as manifests: a blob shared by two repositories of a project counts once.
 
 use berth_oci::Digest;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::error::{MetaError, Result};
 use crate::store::{now_ms, MetaStore};
 
-/// Bytes used by the project `?1`.
-const USAGE: &str = "SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN (
-        SELECT l.digest FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id WHERE r.project = ?1
+/// Bytes used by the project `$1`.
+const USAGE: &str = "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.digest IN (
+        SELECT l.digest FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id WHERE r.project = $1
         UNION
-        SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.project = ?1)";
+        SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.project = $1)";
 
-/// True when the project `?1` already holds the digest `?2`.
-const HOLDS: &str = "SELECT 1 FROM repositories r WHERE r.project = ?1 AND (
-        EXISTS (SELECT 1 FROM repo_blobs l WHERE l.repo_id = r.id AND l.digest = ?2)
-     OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = ?2)) LIMIT 1";
+/// True when the project `$1` already holds the digest `$2`.
+const HOLDS: &str = "SELECT 1 FROM repositories r WHERE r.project = $1 AND (
+        EXISTS (SELECT 1 FROM repo_blobs l WHERE l.repo_id = r.id AND l.digest = $2)
+     OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = $2)) LIMIT 1";
 
 /// Why [`MetaStore::link_blob_within_quota`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl MetaStore {
     /// The quota stored for a project, in bytes.
     pub async fn project_quota(&self, project: &str) -> Result<Option<u64>> {
         let n: Option<i64> =
-            sqlx::query_scalar("SELECT limit_bytes FROM project_quotas WHERE project = ?")
+            sqlx::query_scalar("SELECT limit_bytes FROM project_quotas WHERE project = $1")
                 .bind(project)
                 .fetch_optional(&self.read)
                 .await?;
@@ -76,22 +76,21 @@ impl MetaStore {
     pub async fn set_project_quota(&self, project: &str, limit: Option<u64>) -> Result<()> {
         match limit {
             Some(limit) => {
-                sqlx::query(
-                    "INSERT INTO project_quotas (project, limit_bytes, updated_at) VALUES (?, ?, ?)
+                self.write_one(sqlx::query(
+                    "INSERT INTO project_quotas (project, limit_bytes, updated_at) VALUES ($1, $2, $3)
                      ON CONFLICT(project) DO UPDATE SET limit_bytes = excluded.limit_bytes,
                                                         updated_at = excluded.updated_at",
                 )
                 .bind(project)
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .bind(now_ms())
-                .execute(&self.write)
-                .await?;
+                .bind(now_ms()))
+            .await?;
             }
             None => {
-                sqlx::query("DELETE FROM project_quotas WHERE project = ?")
-                    .bind(project)
-                    .execute(&self.write)
-                    .await?;
+                self.write_one(
+                    sqlx::query("DELETE FROM project_quotas WHERE project = $1").bind(project),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -115,7 +114,7 @@ impl MetaStore {
         holder: &str,
     ) -> Result<std::result::Result<(), QuotaExceeded>> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM upload_sessions WHERE id = ?")
+        sqlx::query("DELETE FROM upload_sessions WHERE id = $1")
             .bind(upload)
             .execute(&mut *tx)
             .await?;
@@ -130,14 +129,14 @@ impl MetaStore {
         }
         let repo_id = Self::ensure_repository(&mut tx, repo).await?;
         let now = now_ms();
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT(digest) DO NOTHING")
             .bind(digest.as_str())
             .bind(size as i64)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?)
+            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3)
              ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
         )
         .bind(repo_id)
@@ -145,7 +144,7 @@ impl MetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM blob_holds WHERE digest = ? AND holder = ?")
+        sqlx::query("DELETE FROM blob_holds WHERE digest = $1 AND holder = $2")
             .bind(digest.as_str())
             .bind(holder)
             .execute(&mut *tx)
@@ -156,7 +155,7 @@ impl MetaStore {
 
     /// `Some(would_use)` when adding the blob to the project passes `limit`.
     async fn would_exceed(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'static, Any>,
         project: &str,
         digest: &Digest,
         size: u64,
@@ -184,9 +183,9 @@ impl MetaStore {
         let quota_bytes = self.project_quota(project).await?;
         let row = sqlx::query(
             "SELECT
-               (SELECT COUNT(*) FROM repositories WHERE project = ?1) AS repositories,
+               (SELECT COUNT(*) FROM repositories WHERE project = $1) AS repositories,
                (SELECT COUNT(*) FROM manifests m JOIN repositories r ON r.id = m.repo_id
-                 WHERE r.project = ?1 AND m.subject IS NULL
+                 WHERE r.project = $1 AND m.subject IS NULL
                    AND NOT EXISTS (SELECT 1 FROM manifest_refs f WHERE f.repo_id = m.repo_id
                                    AND f.kind = 'manifest' AND f.child_digest = m.digest)) AS artifacts",
         )

@@ -115,9 +115,10 @@ pub struct JobCounts {
 const MS_PER_DAY: i64 = 86_400_000;
 
 const DAILY_UPSERT: &str = "INSERT INTO project_daily_stats (project, day, pushes, pulls)
-    SELECT r.project, ?2, ?3, ?4 FROM repositories r WHERE r.name = ?1
-    ON CONFLICT(project, day) DO UPDATE SET pushes = pushes + excluded.pushes,
-                                            pulls = pulls + excluded.pulls";
+    SELECT r.project, $2, $3, $4 FROM repositories r WHERE r.name = $1
+    ON CONFLICT(project, day) DO UPDATE
+        SET pushes = project_daily_stats.pushes + excluded.pushes,
+            pulls = project_daily_stats.pulls + excluded.pulls";
 
 impl MetaStore {
     /// Writes a batch of coalesced pulls and of pushes in one transaction:
@@ -130,9 +131,9 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         for p in pulls {
             sqlx::query(
-                "UPDATE manifests SET pull_count = pull_count + ?1,
-                        last_pulled_at = MAX(COALESCE(last_pulled_at, 0), ?2)
-                 WHERE digest = ?3 AND repo_id = (SELECT id FROM repositories WHERE name = ?4)",
+                "UPDATE manifests SET pull_count = pull_count + $1,
+                        last_pulled_at = CASE WHEN COALESCE(last_pulled_at, 0) > $2 THEN last_pulled_at ELSE $2 END
+                 WHERE digest = $3 AND repo_id = (SELECT id FROM repositories WHERE name = $4)",
             )
             .bind(p.count as i64)
             .bind(p.last_at)
@@ -142,10 +143,10 @@ impl MetaStore {
             .await?;
             if let Some(tag) = &p.tag {
                 sqlx::query(
-                    "UPDATE tags SET pull_count = pull_count + ?1,
-                            last_pulled_at = MAX(COALESCE(last_pulled_at, 0), ?2)
-                     WHERE name = ?3 AND digest = ?4
-                       AND repo_id = (SELECT id FROM repositories WHERE name = ?5)",
+                    "UPDATE tags SET pull_count = pull_count + $1,
+                            last_pulled_at = CASE WHEN COALESCE(last_pulled_at, 0) > $2 THEN last_pulled_at ELSE $2 END
+                     WHERE name = $3 AND digest = $4
+                       AND repo_id = (SELECT id FROM repositories WHERE name = $5)",
                 )
                 .bind(p.count as i64)
                 .bind(p.last_at)
@@ -165,8 +166,8 @@ impl MetaStore {
         }
         for p in pushes {
             sqlx::query(
-                "UPDATE manifests SET pushed_by = ?1
-                 WHERE digest = ?2 AND repo_id = (SELECT id FROM repositories WHERE name = ?3)",
+                "UPDATE manifests SET pushed_by = $1
+                 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $3)",
             )
             .bind(&p.actor)
             .bind(p.digest.as_str())
@@ -175,8 +176,8 @@ impl MetaStore {
             .await?;
             if let Some(tag) = &p.tag {
                 sqlx::query(
-                    "UPDATE tags SET pushed_by = ?1 WHERE name = ?2 AND digest = ?3
-                       AND repo_id = (SELECT id FROM repositories WHERE name = ?4)",
+                    "UPDATE tags SET pushed_by = $1 WHERE name = $2 AND digest = $3
+                       AND repo_id = (SELECT id FROM repositories WHERE name = $4)",
                 )
                 .bind(&p.actor)
                 .bind(tag)
@@ -206,7 +207,7 @@ impl MetaStore {
         let row = sqlx::query(
             "SELECT m.digest, m.pushed_at, m.pushed_by, m.last_pulled_at, m.pull_count
              FROM manifests m JOIN repositories r ON r.id = m.repo_id
-             WHERE r.name = ? AND m.digest = ?",
+             WHERE r.name = $1 AND m.digest = $2",
         )
         .bind(repo)
         .bind(digest.as_str())
@@ -220,7 +221,7 @@ impl MetaStore {
         let row = sqlx::query(
             "SELECT t.digest, t.pushed_at, t.pushed_by, t.last_pulled_at, t.pull_count
              FROM tags t JOIN repositories r ON r.id = t.repo_id
-             WHERE r.name = ? AND t.name = ?",
+             WHERE r.name = $1 AND t.name = $2",
         )
         .bind(repo)
         .bind(tag)
@@ -233,8 +234,8 @@ impl MetaStore {
     pub async fn project_daily(&self, project: &str, days: u32) -> Result<Vec<DailyCount>> {
         let since = now_ms() / MS_PER_DAY - i64::from(days) + 1;
         let rows = sqlx::query(
-            "SELECT date(day * 86400, 'unixepoch') AS d, pushes, pulls FROM project_daily_stats
-             WHERE project = ? AND day >= ? ORDER BY day DESC",
+            "SELECT day, pushes, pulls FROM project_daily_stats
+             WHERE project = $1 AND day >= $2 ORDER BY day DESC",
         )
         .bind(project)
         .bind(since)
@@ -243,7 +244,9 @@ impl MetaStore {
         Ok(rows
             .into_iter()
             .map(|r| DailyCount {
-                day: r.get("d"),
+                day: chrono::DateTime::from_timestamp(r.get::<i64, _>("day") * 86_400, 0)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
                 pushes: r.get::<i64, _>("pushes") as u64,
                 pulls: r.get::<i64, _>("pulls") as u64,
             })
@@ -262,11 +265,11 @@ impl MetaStore {
     ) -> Result<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO job_runs (kind, trigger, dry_run, parameters, status, started_at)
-             VALUES (?, ?, ?, ?, 'running', ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
         )
         .bind(kind)
         .bind(trigger)
-        .bind(dry_run)
+        .bind(dry_run as i64)
         .bind(parameters)
         .bind(now_ms())
         .fetch_one(&self.write)
@@ -276,11 +279,11 @@ impl MetaStore {
 
     /// Records the end of a job: its counts, and `error` when it failed.
     pub async fn job_finish(&self, id: i64, counts: &JobCounts, error: Option<&str>) -> Result<()> {
-        sqlx::query(
-            "UPDATE job_runs SET status = ?, finished_at = ?, manifests_deleted = ?,
-                    links_deleted = ?, blobs_deleted = ?, bytes_deleted = ?, uploads_deleted = ?,
-                    error = ?
-             WHERE id = ?",
+        self.write_one(sqlx::query(
+            "UPDATE job_runs SET status = $1, finished_at = $2, manifests_deleted = $3,
+                    links_deleted = $4, blobs_deleted = $5, bytes_deleted = $6, uploads_deleted = $7,
+                    error = $8
+             WHERE id = $9",
         )
         .bind(if error.is_some() { "error" } else { "success" })
         .bind(now_ms())
@@ -290,27 +293,27 @@ impl MetaStore {
         .bind(counts.bytes_deleted as i64)
         .bind(counts.uploads_deleted as i64)
         .bind(error)
-        .bind(id)
-        .execute(&self.write)
-        .await?;
+        .bind(id))
+    .await?;
         Ok(())
     }
 
     /// Runs of a kind of job, newest first, `limit` from `offset`.
     pub async fn job_runs(&self, kind: &str, offset: u32, limit: u32) -> Result<Vec<JobRunRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM job_runs WHERE kind = ? ORDER BY id DESC LIMIT ? OFFSET ?")
-                .bind(kind)
-                .bind(i64::from(limit))
-                .bind(i64::from(offset))
-                .fetch_all(&self.read)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM job_runs WHERE kind = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(kind)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.read)
+        .await?;
         Ok(rows.into_iter().map(job_row).collect())
     }
 
     /// How many runs of `kind` are recorded.
     pub async fn job_runs_count(&self, kind: &str) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_runs WHERE kind = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM job_runs WHERE kind = $1")
             .bind(kind)
             .fetch_one(&self.read)
             .await?;
@@ -319,7 +322,7 @@ impl MetaStore {
 
     /// One job run by id.
     pub async fn job_run(&self, id: i64) -> Result<Option<JobRunRecord>> {
-        let row = sqlx::query("SELECT * FROM job_runs WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM job_runs WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
@@ -327,7 +330,7 @@ impl MetaStore {
     }
 }
 
-fn stats_row(r: sqlx::sqlite::SqliteRow) -> Result<ArtifactStats> {
+fn stats_row(r: sqlx::any::AnyRow) -> Result<ArtifactStats> {
     Ok(ArtifactStats {
         digest: digest_col(r.get("digest"))?,
         pushed_at: r.get("pushed_at"),
@@ -337,13 +340,13 @@ fn stats_row(r: sqlx::sqlite::SqliteRow) -> Result<ArtifactStats> {
     })
 }
 
-fn job_row(r: sqlx::sqlite::SqliteRow) -> JobRunRecord {
+fn job_row(r: sqlx::any::AnyRow) -> JobRunRecord {
     let n = |c: &str| r.get::<i64, _>(c) as u64;
     JobRunRecord {
         id: r.get("id"),
         kind: r.get("kind"),
         trigger: r.get("trigger"),
-        dry_run: r.get("dry_run"),
+        dry_run: r.get::<i64, _>("dry_run") != 0,
         parameters: r.get("parameters"),
         status: r.get("status"),
         started_at: r.get("started_at"),

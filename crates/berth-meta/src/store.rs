@@ -1,21 +1,12 @@
 //! [`MetaStore`]: every metadata query of the registry core.
 
-use std::path::Path;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_oci::{ChildKind, ChildRef, Digest};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::error::{MetaError, Result};
-
-/// How long a writer waits for another process's transaction before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
@@ -28,8 +19,10 @@ pub fn now_ms() -> i64 {
 /// The metadata store. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct MetaStore {
-    pub(crate) read: SqlitePool,
-    pub(crate) write: SqlitePool,
+    pub(crate) read: AnyPool,
+    pub(crate) write: AnyPool,
+    pub(crate) backend: crate::Backend,
+    pub(crate) url: crate::DatabaseUrl,
 }
 
 /// A manifest as stored.
@@ -110,119 +103,17 @@ pub(crate) fn digest_col(s: String) -> Result<Digest> {
     Digest::from_str(&s).map_err(|e| MetaError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-/// Creates an absent database file empty with mode 0600. SQLite would create it
-/// 0644 (minus the umask), and it gives the `-wal` and `-shm` files the mode of
-/// the database: created here first, all three are private to berth's user. An
-/// existing file keeps its mode; failures are left for SQLite to report.
-fn create_private(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        if !path.exists() {
-            let _ = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-}
-
 impl MetaStore {
-    /// Opens (creating and migrating if needed) the SQLite database at `path`.
-    ///
-    /// Errors: [`MetaError::Database`] when the file cannot be opened,
-    /// [`MetaError::Migrate`] when the schema cannot be brought up to date.
-    pub async fn open_sqlite(path: &Path) -> Result<MetaStore> {
-        create_private(path);
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await?;
-        MIGRATOR.run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts.read_only(true))
-            .await?;
-        Ok(MetaStore { read, write })
-    }
-
-    /// The schema migrations `path` still needs, as `(version, description)`
-    /// in the order they would run, without changing anything: every
-    /// migration when the file does not exist yet; those not recorded as
-    /// applied in its `_sqlx_migrations` table otherwise. For `berth migrate
-    /// --dry-run`. (Every open, [`MetaStore::open_sqlite`], applies them.)
-    ///
-    /// Errors: [`crate::MetaError::Database`] when the file cannot be read.
-    pub async fn pending_migrations(path: &Path) -> Result<Vec<(i64, String)>> {
-        let all = || {
-            MIGRATOR
-                .iter()
-                .filter(|m| m.migration_type.is_up_migration())
-                .map(|m| (m.version, m.description.to_string()))
-        };
-        if !path.exists() {
-            return Ok(all().collect());
-        }
-        let store = MetaStore::open_sqlite_read_only(path).await?;
-        let has_table: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&store.read)
-        .await?;
-        let applied: Vec<i64> = if has_table > 0 {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
-                .fetch_all(&store.read)
-                .await?
-        } else {
-            Vec::new()
-        };
-        store.close().await;
-        Ok(all().filter(|(v, _)| !applied.contains(v)).collect())
-    }
-
-    /// Proves the database takes writes: in a transaction that is rolled
-    /// back, rewrites the header's `user_version` with its own value (a write
-    /// SQLite refuses on a read-only file, where `BEGIN IMMEDIATE` alone
-    /// passes). Nothing changes.
-    ///
-    /// Errors: [`crate::MetaError::Database`], e.g. "attempt to write a
-    /// readonly database".
-    pub async fn check_writable(&self) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(&format!("PRAGMA user_version = {version}"))
-            .execute(&mut *tx)
-            .await?;
-        tx.rollback().await?;
-        Ok(())
-    }
-
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
     pub(crate) async fn ensure_repository(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Transaction<'static, Any>,
         name: &str,
     ) -> Result<i64> {
-        sqlx::query("INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING")
+        sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING")
             .bind(name)
             .bind(now_ms())
             .execute(&mut **tx)
             .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
             .bind(name)
             .fetch_one(&mut **tx)
             .await?;
@@ -231,7 +122,7 @@ impl MetaStore {
 
     /// True when the repository exists (something was pushed or mounted into it).
     pub async fn repository_exists(&self, name: &str) -> Result<bool> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.read)
             .await?;
@@ -243,8 +134,8 @@ impl MetaStore {
     /// Size of a blob the repository may read: linked to it, or one of its manifests.
     pub async fn blob_in_repository(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
         let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM blobs b JOIN repositories r ON r.name = ?1
-             WHERE b.digest = ?2 AND (
+            "SELECT b.size FROM blobs b JOIN repositories r ON r.name = $1
+             WHERE b.digest = $2 AND (
                 EXISTS (SELECT 1 FROM repo_blobs l WHERE l.repo_id = r.id AND l.digest = b.digest)
              OR EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id AND m.digest = b.digest))",
         )
@@ -257,7 +148,7 @@ impl MetaStore {
 
     /// Size of a blob recorded anywhere in the registry.
     pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = ?")
+        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
             .bind(digest.as_str())
             .fetch_optional(&self.read)
             .await?;
@@ -270,14 +161,14 @@ impl MetaStore {
         let mut tx = self.begin().await?;
         let repo_id = Self::ensure_repository(&mut tx, repo).await?;
         let now = now_ms();
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT(digest) DO NOTHING")
             .bind(digest.as_str())
             .bind(size as i64)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES (?, ?, ?)
+            "INSERT INTO repo_blobs (repo_id, digest, linked_at) VALUES ($1, $2, $3)
              ON CONFLICT(repo_id, digest) DO UPDATE SET linked_at = excluded.linked_at",
         )
         .bind(repo_id)
@@ -293,7 +184,7 @@ impl MetaStore {
     /// The bytes stay until garbage collection finds no link keeping them.
     pub async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
         self.delete_in_repository(
-            "DELETE FROM repo_blobs WHERE digest = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            "DELETE FROM repo_blobs WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
             digest.as_str(),
             repo,
         )
@@ -303,10 +194,8 @@ impl MetaStore {
     /// Runs a one-row `DELETE … WHERE <key> = ? AND repo_id = (… name = ?)`;
     /// true when a row went. A single statement is atomic on its own.
     async fn delete_in_repository(&self, sql: &'static str, key: &str, repo: &str) -> Result<bool> {
-        let n = sqlx::query(sql)
-            .bind(key)
-            .bind(repo)
-            .execute(&self.write)
+        let n = self
+            .write_one(sqlx::query(sql).bind(key).bind(repo))
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -320,7 +209,7 @@ impl MetaStore {
     ) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT r.name FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id
-             WHERE l.digest = ? AND r.name <> ? ORDER BY r.name LIMIT 1",
+             WHERE l.digest = $1 AND r.name <> $2 ORDER BY r.name LIMIT 1",
         )
         .bind(digest.as_str())
         .bind(except)
@@ -333,20 +222,19 @@ impl MetaStore {
     /// Records a new upload session for `repo`.
     pub async fn upload_create(&self, id: &str, repo: &str) -> Result<()> {
         let now = now_ms();
-        sqlx::query("INSERT INTO upload_sessions (id, repository, started_at, updated_at) VALUES (?, ?, ?, ?)")
+        self.write_one(sqlx::query("INSERT INTO upload_sessions (id, repository, started_at, updated_at) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(repo)
             .bind(now)
-            .bind(now)
-            .execute(&self.write)
-            .await?;
+            .bind(now))
+        .await?;
         Ok(())
     }
 
     /// The repository an upload session belongs to.
     pub async fn upload_repository(&self, id: &str) -> Result<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT repository FROM upload_sessions WHERE id = ?")
+            sqlx::query_scalar("SELECT repository FROM upload_sessions WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.read)
                 .await?,
@@ -355,9 +243,7 @@ impl MetaStore {
 
     /// Forgets an upload session.
     pub async fn upload_delete(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM upload_sessions WHERE id = ?")
-            .bind(id)
-            .execute(&self.write)
+        self.write_one(sqlx::query("DELETE FROM upload_sessions WHERE id = $1").bind(id))
             .await?;
         Ok(())
     }
@@ -381,11 +267,11 @@ impl MetaStore {
         for child in m.children {
             let present: Option<i64> = match child.kind {
                 ChildKind::Manifest => {
-                    sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = ? AND digest = ?")
+                    sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2")
                 }
                 ChildKind::Config | ChildKind::Layer => sqlx::query_scalar(
-                    "SELECT 1 FROM repo_blobs WHERE repo_id = ?1 AND digest = ?2
-                     UNION ALL SELECT 1 FROM manifests WHERE repo_id = ?1 AND digest = ?2 LIMIT 1",
+                    "SELECT 1 FROM repo_blobs WHERE repo_id = $1 AND digest = $2
+                     UNION ALL SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2 LIMIT 1",
                 ),
             }
             .bind(repo_id)
@@ -397,7 +283,7 @@ impl MetaStore {
             }
         }
         let now = now_ms();
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT(digest) DO NOTHING")
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT(digest) DO NOTHING")
             .bind(m.digest.as_str())
             .bind(m.size as i64)
             .bind(now)
@@ -405,7 +291,7 @@ impl MetaStore {
             .await?;
         let created = sqlx::query(
             "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, subject, size, annotations, pushed_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(repo_id, digest) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT(repo_id, digest) DO NOTHING",
         )
         .bind(repo_id)
         .bind(m.digest.as_str())
@@ -422,7 +308,7 @@ impl MetaStore {
         if !created {
             // A re-push counts as a push: garbage collection's grace period for
             // untagged manifests starts again (docs/gc.md).
-            sqlx::query("UPDATE manifests SET pushed_at = ? WHERE repo_id = ? AND digest = ?")
+            sqlx::query("UPDATE manifests SET pushed_at = $1 WHERE repo_id = $2 AND digest = $3")
                 .bind(now)
                 .bind(repo_id)
                 .bind(m.digest.as_str())
@@ -432,7 +318,7 @@ impl MetaStore {
         if created {
             for child in m.children {
                 sqlx::query(
-                    "INSERT INTO manifest_refs (repo_id, manifest_digest, kind, child_digest) VALUES (?, ?, ?, ?)
+                    "INSERT INTO manifest_refs (repo_id, manifest_digest, kind, child_digest) VALUES ($1, $2, $3, $4)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(repo_id)
@@ -446,14 +332,14 @@ impl MetaStore {
         let mut previous_tag_target = None;
         if let Some(tag) = tag {
             let prev: Option<String> =
-                sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = ? AND name = ?")
+                sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
                     .bind(repo_id)
                     .bind(tag)
                     .fetch_optional(&mut *tx)
                     .await?;
             if prev.as_deref() != Some(m.digest.as_str()) {
                 sqlx::query(
-                    "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES (?, ?, ?, ?)
+                    "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at",
                 )
                 .bind(repo_id)
@@ -480,7 +366,7 @@ impl MetaStore {
     ) -> Result<Option<ManifestRecord>> {
         let row = sqlx::query(
             "SELECT m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id
-             WHERE r.name = ? AND m.digest = ?",
+             WHERE r.name = $1 AND m.digest = $2",
         )
         .bind(repo)
         .bind(digest.as_str())
@@ -499,7 +385,7 @@ impl MetaStore {
             "SELECT m.digest, m.media_type, m.size FROM tags t
              JOIN repositories r ON r.id = t.repo_id
              JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest
-             WHERE r.name = ? AND t.name = ?",
+             WHERE r.name = $1 AND t.name = $2",
         )
         .bind(repo)
         .bind(tag)
@@ -523,20 +409,21 @@ impl MetaStore {
         digest: &Digest,
     ) -> Result<Option<Vec<String>>> {
         let mut tx = self.begin().await?;
-        let repo_id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let repo_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+                .bind(repo)
+                .fetch_optional(&mut *tx)
+                .await?;
         let Some(repo_id) = repo_id else {
             return Ok(None);
         };
         let tags: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = ? AND digest = ?")
+            sqlx::query_scalar("SELECT name FROM tags WHERE repo_id = $1 AND digest = $2")
                 .bind(repo_id)
                 .bind(digest.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
-        let n = sqlx::query("DELETE FROM manifests WHERE repo_id = ? AND digest = ?")
+        let n = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
             .bind(repo_id)
             .bind(digest.as_str())
             .execute(&mut *tx)
@@ -549,7 +436,7 @@ impl MetaStore {
     /// Deletes a tag only. False when absent.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
         self.delete_in_repository(
-            "DELETE FROM tags WHERE name = ? AND repo_id = (SELECT id FROM repositories WHERE name = ?)",
+            "DELETE FROM tags WHERE name = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
             tag,
             repo,
         )
@@ -569,7 +456,7 @@ impl MetaStore {
         }
         let tags = sqlx::query_scalar(
             "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id
-             WHERE r.name = ? AND t.name > ? ORDER BY t.name LIMIT ?",
+             WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
         )
         .bind(repo)
         .bind(last.unwrap_or(""))
@@ -581,15 +468,13 @@ impl MetaStore {
 
     /// Up to `limit` repository names after `last`, in lexical order.
     pub async fn list_repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?",
-            )
-            .bind(last.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2",
         )
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?)
     }
 
     /// Manifests of the repository whose `subject` is `subject`, optionally only
@@ -603,7 +488,7 @@ impl MetaStore {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
              FROM manifests m JOIN repositories r ON r.id = m.repo_id
-             WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
+             WHERE r.name = $1 AND m.subject = $2 AND ($3 IS NULL OR m.artifact_type = $3)
              ORDER BY m.digest",
         )
         .bind(repo)
@@ -678,28 +563,22 @@ impl MetaStore {
     /// missing blob). Manifests referencing it stay and are reported.
     pub async fn forget_blob(&self, digest: &Digest) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM repo_blobs WHERE digest = ?")
+        sqlx::query("DELETE FROM repo_blobs WHERE digest = $1")
             .bind(digest.as_str())
             .execute(&mut *tx)
             .await?;
         let in_use: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM manifests WHERE digest = ? LIMIT 1")
+            sqlx::query_scalar("SELECT 1 FROM manifests WHERE digest = $1 LIMIT 1")
                 .bind(digest.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         if in_use.is_none() {
-            sqlx::query("DELETE FROM blobs WHERE digest = ?")
+            sqlx::query("DELETE FROM blobs WHERE digest = $1")
                 .bind(digest.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Closes the pools (flushes the WAL on last close).
-    pub async fn close(&self) {
-        self.read.close().await;
-        self.write.close().await;
     }
 }

@@ -1127,22 +1127,22 @@ impl AuditLog {
         }
     }
 
-    /// Opens the trail of `<data_dir>/meta.db` read-only, for `berth audit` while
+    /// Opens the trail of `database` read-only, for `berth audit` while
     /// `serve` may be running. Records nothing.
     ///
     /// Errors: [`crate::Error::Meta`] when the database is missing or unreadable.
-    pub async fn open_read_only(data_dir: &Path) -> Result<AuditLog> {
-        let meta = MetaStore::open_sqlite_read_only(&data_dir.join("meta.db")).await?;
+    pub async fn open_read_only(database: &berth_meta::DatabaseUrl) -> Result<AuditLog> {
+        let meta = MetaStore::open_read_only(database).await?;
         Ok(AuditLog { meta, writer: None })
     }
 
-    /// Opens the trail of `<data_dir>/meta.db` for maintenance (`berth audit
-    /// trim`), migrating the schema if needed; safe while `serve` runs. Records
+    /// Opens the trail of `database` for maintenance (`berth audit trim`),
+    /// migrating the schema if needed; safe while `serve` runs. Records
     /// nothing.
     ///
     /// Errors: [`crate::Error::Meta`] when the database cannot be opened.
-    pub async fn open_for_maintenance(data_dir: &Path) -> Result<AuditLog> {
-        let meta = MetaStore::open_sqlite(&data_dir.join("meta.db")).await?;
+    pub async fn open_for_maintenance(database: &berth_meta::DatabaseUrl) -> Result<AuditLog> {
+        let meta = MetaStore::open(database).await?;
         Ok(AuditLog { meta, writer: None })
     }
 
@@ -2357,15 +2357,19 @@ mod tests {
 
     async fn registry() -> (tempfile::TempDir, Registry) {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path(), crate::Limits::default())
-            .await
-            .unwrap();
+        let reg = Registry::open_at(
+            dir.path(),
+            &berth_meta::testing::database_url(dir.path()).await,
+            crate::Limits::default(),
+        )
+        .await
+        .unwrap();
         (dir, reg)
     }
 
     #[tokio::test]
     async fn the_writer_batches_coalesces_identical_pulls_and_keeps_the_chain() {
-        let (dir, reg) = registry().await;
+        let (_dir, reg) = registry().await;
         let log = AuditLog::start(
             &reg,
             &AuditConfig {
@@ -2411,7 +2415,7 @@ mod tests {
         log.shutdown().await;
         // After shutdown, records are ignored.
         log.record(sample(AuditAction::Push));
-        let ro = AuditLog::open_read_only(dir.path()).await.unwrap();
+        let ro = AuditLog::open_read_only(reg.meta().url()).await.unwrap();
         match ro.verify().await.unwrap() {
             ChainCheck::Intact {
                 entries,
@@ -2594,7 +2598,7 @@ mod tests {
     #[tokio::test]
     async fn failed_logins_and_anonymous_token_issues_coalesce_across_batches_into_counted_entries()
     {
-        let (dir, reg) = registry().await;
+        let (_dir, reg) = registry().await;
         let log = AuditLog::start(
             &reg,
             &AuditConfig {
@@ -2633,7 +2637,7 @@ mod tests {
         assert!(before_close.iter().all(|r| repeats(r) == 0));
         // The windows are still open: shutdown writes their counts.
         log.shutdown().await;
-        let ro = AuditLog::open_read_only(dir.path()).await.unwrap();
+        let ro = AuditLog::open_read_only(reg.meta().url()).await.unwrap();
         let rows = all_rows(&ro).await;
         assert_eq!(rows.len(), 9, "{rows:#?}");
         let count = |action: &str, detail: &str| -> u64 {

@@ -20,7 +20,13 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), Limits::default()).await.unwrap();
+    let reg = Registry::open_at(
+        dir.path(),
+        &berth_meta::testing::database_url(dir.path()).await,
+        Limits::default(),
+    )
+    .await
+    .unwrap();
     Fixture { _dir: dir, reg }
 }
 
@@ -336,10 +342,14 @@ async fn a_held_digest_is_never_swept_and_a_swept_digest_cannot_be_held() {
 #[tokio::test]
 async fn a_head_revives_an_ageing_link() {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open(dir.path(), Limits::default())
-        .await
-        .unwrap()
-        .with_gc_grace(Duration::from_millis(400));
+    let reg = Registry::open_at(
+        dir.path(),
+        &berth_meta::testing::database_url(dir.path()).await,
+        Limits::default(),
+    )
+    .await
+    .unwrap()
+    .with_gc_grace(Duration::from_millis(400));
     let r = repo("team/app");
     let (d, _) = push_blob(&reg, &r, b"checked before the manifest").await;
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -47,6 +47,7 @@ pub use berth_meta::{
     TextMatch,
 };
 pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
+pub use berth_meta::{Backend, DatabaseUrl};
 pub use berth_meta::{MemberRecord, RobotRecord, UserRecord};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;

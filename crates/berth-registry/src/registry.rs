@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use berth_meta::MetaStore;
+use berth_meta::{DatabaseUrl, MetaStore};
 use berth_storage::BlobStore;
 
 use crate::cache::{CacheConfig, ManifestCache};
@@ -59,21 +59,38 @@ impl Registry {
     /// Errors: [`Error::Storage`] or [`Error::Meta`] when the directory or database
     /// cannot be opened or migrated.
     pub async fn open(data_dir: &Path, limits: Limits) -> Result<Registry> {
+        Self::open_at(data_dir, &DatabaseUrl::sqlite_in(data_dir), limits).await
+    }
+
+    /// Opens blobs under `<data_dir>` and the metadata database `database`
+    /// (SQLite or PostgreSQL, see [`DatabaseUrl`]), migrating it.
+    ///
+    /// Errors: [`Error::Storage`] or [`Error::Meta`] when the directory or database
+    /// cannot be opened or migrated.
+    pub async fn open_at(
+        data_dir: &Path,
+        database: &DatabaseUrl,
+        limits: Limits,
+    ) -> Result<Registry> {
         let blobs = BlobStore::open_local(data_dir).map_err(Error::from)?;
-        let meta = MetaStore::open_sqlite(&blobs.root().join("meta.db")).await?;
+        let meta = MetaStore::open(database).await?;
         Ok(Registry::over(blobs, meta, limits))
     }
 
-    /// Opens an existing data directory read-only (blobs and `meta.db`, no
+    /// Opens an existing data directory and database read-only (no
     /// migration, nothing created): for checks such as [`Registry::fsck`]
     /// without repair, on a directory this process may only read. Any write
     /// through it fails.
     ///
     /// Errors: [`Error::Storage`] or [`Error::Meta`] when the directory or
     /// database cannot be opened.
-    pub async fn open_read_only(data_dir: &Path, limits: Limits) -> Result<Registry> {
+    pub async fn open_read_only(
+        data_dir: &Path,
+        database: &DatabaseUrl,
+        limits: Limits,
+    ) -> Result<Registry> {
         let blobs = BlobStore::open_local_existing(data_dir).map_err(Error::from)?;
-        let meta = MetaStore::open_sqlite_read_only(&blobs.root().join("meta.db")).await?;
+        let meta = MetaStore::open_read_only(database).await?;
         Ok(Registry::over(blobs, meta, limits))
     }
 

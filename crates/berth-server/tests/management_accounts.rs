@@ -40,7 +40,7 @@ impl Server {
     async fn start() -> Server {
         let reg = TestRegistry::start().await;
         reg.push_image("seed/app", "v1", "seed").await;
-        let registry = Registry::open(reg.dir.path(), Limits::default())
+        let registry = Registry::open_at(reg.dir.path(), &reg.database, Limits::default())
             .await
             .unwrap();
         let config = AuthConfig {

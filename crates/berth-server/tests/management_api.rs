@@ -835,7 +835,7 @@ async fn start_with_basic_auth(
 ) {
     use berth_registry::auth::AuthMode;
     use berth_registry::{AccessPolicy, Auth, AuthConfig, Limits, Registry};
-    let registry = Registry::open(reg.dir.path(), Limits::default())
+    let registry = Registry::open_at(reg.dir.path(), &reg.database, Limits::default())
         .await
         .unwrap();
     let config = AuthConfig {

@@ -13,7 +13,7 @@ use serde_json::Value;
 /// `berth immutable` / `berth tag-rule` CLI does; must run before the server
 /// first loads the project's rules.
 async fn admin(reg: &TestRegistry) -> Registry {
-    Registry::open(reg.dir.path(), Limits::default())
+    Registry::open_at(reg.dir.path(), &reg.database, Limits::default())
         .await
         .unwrap()
 }

@@ -9,9 +9,9 @@
 //! secrets, access tokens) are never part of it. See docs/audit.md.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::sync::OnceLock;
 
+use crate::config::Location;
 use anyhow::Context;
 use berth_registry::audit::{Actor, ActorKind};
 use berth_registry::auth::{AccountError, RobotPermission, Role};
@@ -187,11 +187,16 @@ pub enum TokenCmd {
 /// Refuses a data directory that does not exist, or that holds other files
 /// but no `meta.db`: run from the wrong directory, an account command must not
 /// quietly start a new, empty registry there. An existing empty directory is
-/// accepted (accounts may be prepared before the first `serve`).
-pub fn require_data_dir(data_dir: &Path) -> anyhow::Result<()> {
-    if data_dir.join("meta.db").exists() {
+/// accepted (accounts may be prepared before the first `serve`). On
+/// PostgreSQL there is no file to look for: connecting decides.
+pub fn require_data_dir(at: &Location) -> anyhow::Result<()> {
+    let berth_meta::DatabaseUrl::Sqlite(db) = &at.database else {
+        return Ok(());
+    };
+    if db.exists() {
         return Ok(());
     }
+    let data_dir = &at.data_dir;
     let empty = std::fs::read_dir(data_dir).map(|mut d| d.next().is_none());
     match empty {
         Ok(true) => Ok(()),
@@ -208,15 +213,15 @@ pub fn require_data_dir(data_dir: &Path) -> anyhow::Result<()> {
 
 /// Opens the data directory's account store.
 pub async fn open(
-    data_dir: &Path,
+    at: &Location,
     cfg: berth_registry::AuthConfig,
 ) -> anyhow::Result<(Registry, Auth)> {
     crate::serve::private_umask();
-    require_data_dir(data_dir)?;
-    let registry = Registry::open(data_dir, Limits::default())
+    require_data_dir(at)?;
+    let registry = Registry::open_at(&at.data_dir, &at.database, Limits::default())
         .await
-        .with_context(|| format!("opening data directory {}", data_dir.display()))?;
-    let (auth, generated) = Auth::open(registry.meta().clone(), data_dir, cfg).await?;
+        .with_context(|| format!("opening {at}"))?;
+    let (auth, generated) = Auth::open(registry.meta().clone(), &at.data_dir, cfg).await?;
     let _ = ACCOUNTS_AUDIT.set(AuditLog::start(&registry, &AuditConfig::default()));
     if let Some(p) = generated {
         eprintln!(

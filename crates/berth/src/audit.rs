@@ -7,17 +7,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+use crate::config::Location;
 use berth_registry::audit::{
     self, ArchiveCheck, ArchiveStart, AuditCheckpoint, AuditFilter, AuditLog, ChainCheck, TrimError,
 };
 
-async fn open(data_dir: &Path) -> anyhow::Result<AuditLog> {
-    if !data_dir.join("meta.db").exists() {
-        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
-    }
-    AuditLog::open_read_only(data_dir)
+async fn open(at: &Location) -> anyhow::Result<AuditLog> {
+    at.require_existing()?;
+    AuditLog::open_read_only(&at.database)
         .await
-        .with_context(|| format!("opening the audit trail in {}", data_dir.display()))
+        .with_context(|| format!("opening the audit trail in {at}"))
 }
 
 fn checkpoint_text(cp: &AuditCheckpoint) -> String {
@@ -37,8 +37,8 @@ fn checkpoint_text(cp: &AuditCheckpoint) -> String {
 /// checkpoint it starts at) when intact; exit 1 and `entry <seq> <why>` for the
 /// first broken entry. Each of `archives` is then checked against the
 /// checkpoints ([`audit::verify_archive`]); a broken one also exits 1.
-pub async fn verify(data_dir: &Path, archives: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
-    let log = open(data_dir).await?;
+pub async fn verify(at: &Location, archives: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
+    let log = open(at).await?;
     let (bar, progress) = crate::progress::bar(crate::progress::Unit::Items);
     let check = log.verify_with_progress(&progress).await;
     bar.finish_and_clear();
@@ -129,24 +129,22 @@ fn cutoff(before: &str) -> anyhow::Result<i64> {
 /// checkpoint (only with `yes`; otherwise prints the plan). Exit 0 when done or
 /// nothing to do, 1 when the trail is broken (nothing trimmed).
 pub async fn trim(
-    data_dir: &Path,
+    at: &Location,
     before: &str,
     archive: &Path,
     yes: bool,
 ) -> anyhow::Result<ExitCode> {
     let before_ms = cutoff(before)?;
-    if !data_dir.join("meta.db").exists() {
-        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
-    }
+    at.require_existing()?;
     if archive.exists() {
         anyhow::bail!(
             "the archive {} exists already: choose a new file (archives are kept, never overwritten)",
             archive.display()
         );
     }
-    let log = AuditLog::open_for_maintenance(data_dir)
+    let log = AuditLog::open_for_maintenance(&at.database)
         .await
-        .with_context(|| format!("opening the audit trail in {}", data_dir.display()))?;
+        .with_context(|| format!("opening the audit trail in {at}"))?;
     let Some(plan) = log
         .plan_trim(before_ms)
         .await
@@ -194,7 +192,7 @@ pub async fn trim(
 /// Writes the entries between `since` and `until` (inclusive) as JSON lines,
 /// oldest first, to `output` or stdout.
 pub async fn export(
-    data_dir: &Path,
+    at: &Location,
     since: Option<&str>,
     until: Option<&str>,
     output: Option<&Path>,
@@ -212,7 +210,7 @@ pub async fn export(
         to_ms: time(until, "--until")?,
         ..Default::default()
     };
-    let log = open(data_dir).await?;
+    let log = open(at).await?;
     let mut out: Box<dyn Write> = match output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,

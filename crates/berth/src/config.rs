@@ -74,6 +74,18 @@ pub struct Config {
     pub gc: GcSection,
     /// Storage quotas.
     pub quota: QuotaSection,
+    /// The metadata database.
+    pub database: DatabaseSection,
+}
+
+/// `[database]`: where the metadata lives (`berth_meta::DatabaseUrl`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://<path>` or `postgres://user:pass@host:port/db`; empty (the
+    /// default) is `sqlite://<data_dir>/meta.db`. `BERTH_DATABASE_URL`,
+    /// `--database-url`.
+    pub url: String,
 }
 
 /// `[auth]`: how clients authenticate (see `berth_registry::auth`).
@@ -421,6 +433,7 @@ impl Default for Config {
             audit: AuditSection::default(),
             gc: GcSection::default(),
             quota: QuotaSection::default(),
+            database: DatabaseSection::default(),
         }
     }
 }
@@ -453,7 +466,88 @@ impl Default for ServerConfig {
     }
 }
 
+/// Where a registry's data lives: blobs (and, on SQLite, the metadata) under
+/// `data_dir`, metadata in `database`. What the CLI commands open.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// `data_dir`: `blobs/`, `uploads/` (and `meta.db` on SQLite).
+    pub data_dir: PathBuf,
+    /// The metadata database.
+    pub database: berth_meta::DatabaseUrl,
+}
+
+impl Location {
+    /// Refuses a location that holds no registry, so a command run with the
+    /// wrong `--data-dir` says so instead of starting an empty one: on SQLite
+    /// the database file must exist. (A PostgreSQL database is checked by
+    /// connecting to it.)
+    pub fn require_existing(&self) -> anyhow::Result<()> {
+        if let berth_meta::DatabaseUrl::Sqlite(path) = &self.database {
+            if !path.exists() {
+                anyhow::bail!(
+                    "{} holds no berth data (no {})",
+                    self.data_dir.display(),
+                    path.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| path.display().to_string())
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the existing registry here (migrating its schema if needed).
+    pub async fn open_registry(&self) -> anyhow::Result<berth_registry::Registry> {
+        self.require_existing()?;
+        berth_registry::Registry::open_at(
+            &self.data_dir,
+            &self.database,
+            berth_registry::Limits::default(),
+        )
+        .await
+        .with_context(|| format!("opening {self}"))
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// `data directory D` on SQLite; `data directory D and database URL`
+    /// (password hidden) otherwise.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.database {
+            berth_meta::DatabaseUrl::Sqlite(p) if *p == self.data_dir.join("meta.db") => {
+                write!(f, "data directory {}", self.data_dir.display())
+            }
+            db => write!(
+                f,
+                "data directory {} and database {db}",
+                self.data_dir.display()
+            ),
+        }
+    }
+}
+
 impl Config {
+    /// The metadata database: `database.url`, or `<data_dir>/meta.db`.
+    ///
+    /// Errors: a `database.url` that is neither `sqlite://` nor `postgres://`.
+    pub fn database_url(&self) -> anyhow::Result<berth_meta::DatabaseUrl> {
+        if self.database.url.is_empty() {
+            return Ok(berth_meta::DatabaseUrl::sqlite_in(&self.data_dir));
+        }
+        self.database
+            .url
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))
+    }
+
+    /// Where the data lives ([`Location`]).
+    pub fn location(&self) -> anyhow::Result<Location> {
+        Ok(Location {
+            data_dir: self.data_dir.clone(),
+            database: self.database_url()?,
+        })
+    }
+
     /// Defaults, overlaid with the TOML file at `path` when given.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         match path {
@@ -470,6 +564,7 @@ impl Config {
     /// Refuses settings that would make the registry misbehave silently.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.auth.to_auth_config()?;
+        self.database_url()?;
         if self.log_format != "text" && self.log_format != "json" {
             anyhow::bail!("log_format {:?} is not one of text, json", self.log_format);
         }

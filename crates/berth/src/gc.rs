@@ -2,25 +2,14 @@
 //! `berth serve`.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use berth_registry::quota::human_bytes;
-use berth_registry::{GcOptions, GcReport, GcTrigger, Limits, Registry};
+use berth_registry::{GcOptions, GcReport, GcTrigger};
 
-use crate::config::Config;
-
-async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
-    if !data_dir.join("meta.db").exists() {
-        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
-    }
-    Registry::open(data_dir, Limits::default())
-        .await
-        .with_context(|| format!("opening data directory {}", data_dir.display()))
-}
+use crate::config::{Config, Location};
 
 /// Flags of `berth gc` that override `[gc]`.
 pub struct GcArgs {
@@ -65,7 +54,7 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
     // A server on the same data directory may hold deleted manifests in its cache
     // for up to its TTL: wait that long before deleting their bytes.
     opts.settle = Duration::from_millis(cfg.cache.manifest_ttl_ms);
-    let registry = open(&cfg.data_dir).await?;
+    let registry = cfg.location()?.open_registry().await?;
     if !args.dry_run && !args.yes {
         if !std::io::stdin().is_terminal() {
             anyhow::bail!(
@@ -120,14 +109,14 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
 
 /// `berth quota set`: stores a project's quota (`unlimited` or a size), or with
 /// `default` removes it so `quota.default` applies.
-pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::Result<ExitCode> {
+pub async fn quota_set(at: &Location, project: &str, bytes: &str) -> anyhow::Result<ExitCode> {
     let limit = if bytes.trim().eq_ignore_ascii_case("default") {
         None
     } else {
         // "unlimited" is stored as the largest quota, so it overrides the default.
         Some(crate::config::parse_size(bytes)?.unwrap_or(i64::MAX as u64))
     };
-    let registry = open(data_dir).await?;
+    let registry = at.open_registry().await?;
     if !registry.project_exists(project).await? {
         registry.close().await;
         anyhow::bail!(
@@ -164,7 +153,9 @@ pub async fn quota_set(data_dir: &Path, project: &str, bytes: &str) -> anyhow::R
 
 /// `berth quota show`: a project's usage and quota.
 pub async fn quota_show(cfg: &Config, project: &str) -> anyhow::Result<ExitCode> {
-    let registry = open(&cfg.data_dir)
+    let registry = cfg
+        .location()?
+        .open_registry()
         .await?
         .with_default_quota(cfg.default_quota()?);
     let u = registry.project_usage(project).await?;

@@ -27,8 +27,30 @@ use crate::config::Config;
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
+    /// Metadata database for every command: sqlite://PATH or
+    /// postgres://USER:PASSWORD@HOST:PORT/DB [default: sqlite://<data-dir>/meta.db].
+    #[arg(
+        long,
+        env = "BERTH_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--database-url` / `BERTH_DATABASE_URL`, set once in `main`: it overrides
+/// `database.url` of whatever configuration a command loads.
+static DATABASE_URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// [`Config::load`], with `--database-url` applied.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(path)?;
+    if let Some(Some(url)) = DATABASE_URL.get() {
+        cfg.database.url = url.clone();
+    }
+    Ok(cfg)
 }
 
 #[derive(Subcommand)]
@@ -308,15 +330,15 @@ struct DataDirArgs {
 }
 
 impl DataDirArgs {
-    /// The data directory (logging initialised for a CLI command).
-    fn resolve(&self) -> anyhow::Result<PathBuf> {
+    /// Where the data lives (logging initialised for a CLI command).
+    fn resolve(&self) -> anyhow::Result<config::Location> {
         let cfg = self.load()?;
         init_logging(log_filter("warn")?);
-        Ok(cfg.data_dir)
+        cfg.location()
     }
 
     fn load(&self) -> anyhow::Result<Config> {
-        let mut cfg = Config::load(self.config.as_deref())?;
+        let mut cfg = load_config(self.config.as_deref())?;
         if let Some(d) = &self.data_dir {
             cfg.data_dir = d.clone();
         }
@@ -330,7 +352,7 @@ async fn admin_command(
 ) -> anyhow::Result<ExitCode> {
     let cfg = at.load()?;
     init_logging(log_filter("warn")?);
-    let (registry, auth) = admin::open(&cfg.data_dir, cfg.auth.to_auth_config()?).await?;
+    let (registry, auth) = admin::open(&cfg.location()?, cfg.auth.to_auth_config()?).await?;
     let result = run(&registry, &auth).await;
     registry.close().await;
     result.map(|()| ExitCode::SUCCESS)
@@ -410,6 +432,7 @@ fn main() -> ExitCode {
     // own user only (docs/security.md).
     serve::private_umask();
     let cli = Cli::parse();
+    let _ = DATABASE_URL.set(cli.database_url.clone());
     if let Command::Config { action } = &cli.command {
         return match action {
             ConfigAction::Example => {
@@ -417,7 +440,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             ConfigAction::Check { config: path } => {
-                match Config::load(Some(path)).and_then(|c| c.validate()) {
+                match load_config(Some(path)).and_then(|c| c.validate()) {
                     Ok(()) => {
                         println!("{}: good", path.display());
                         ExitCode::SUCCESS
@@ -466,7 +489,7 @@ fn main() -> ExitCode {
                 tls_key,
                 auth_mode,
             } => {
-                let mut cfg = Config::load(config.as_deref())?;
+                let mut cfg = load_config(config.as_deref())?;
                 if let Some(l) = listen {
                     cfg.listen = l;
                 }
@@ -500,12 +523,12 @@ fn main() -> ExitCode {
                 data_dir,
                 repair,
             } => async {
-                let mut cfg = Config::load(config.as_deref())?;
+                let mut cfg = load_config(config.as_deref())?;
                 if let Some(d) = data_dir {
                     cfg.data_dir = d;
                 }
                 init_logging(log_filter("warn")?);
-                serve::fsck(&cfg.data_dir, repair).await
+                serve::fsck(&cfg.location()?, repair).await
             }
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError("fsck"))),
@@ -533,21 +556,21 @@ fn main() -> ExitCode {
                         config, data_dir, ..
                     } => (config.clone(), data_dir.clone()),
                 };
-                let mut cfg = Config::load(config.as_deref())?;
+                let mut cfg = load_config(config.as_deref())?;
                 if let Some(d) = data_dir {
                     cfg.data_dir = d;
                 }
                 init_logging(log_filter("warn")?);
                 match &command {
                     AuditCommand::Verify { archive, .. } => {
-                        audit::verify(&cfg.data_dir, archive).await
+                        audit::verify(&cfg.location()?, archive).await
                     }
                     AuditCommand::Trim {
                         before,
                         archive,
                         yes,
                         ..
-                    } => audit::trim(&cfg.data_dir, before, archive, *yes).await,
+                    } => audit::trim(&cfg.location()?, before, archive, *yes).await,
                     AuditCommand::Export {
                         since,
                         until,
@@ -555,7 +578,7 @@ fn main() -> ExitCode {
                         ..
                     } => {
                         audit::export(
-                            &cfg.data_dir,
+                            &cfg.location()?,
                             since.as_deref(),
                             until.as_deref(),
                             output.as_deref(),
@@ -567,9 +590,9 @@ fn main() -> ExitCode {
             .await
             .map_err(|e: anyhow::Error| e.context(UsageError("audit"))),
             Command::Migrate { dir, dry_run } => {
-                let data_dir = dir.resolve()?;
-                admin::require_data_dir(&data_dir)?;
-                serve::migrate(&data_dir, dry_run).await
+                let at = dir.resolve()?;
+                admin::require_data_dir(&at)?;
+                serve::migrate(&at, dry_run).await
             }
             Command::Retention { dir, cmd } => policy_cli::retention(&dir.resolve()?, cmd)
                 .await
@@ -589,7 +612,7 @@ fn main() -> ExitCode {
                 upload_max_age,
                 yes,
             } => {
-                let mut cfg = Config::load(config.as_deref())?;
+                let mut cfg = load_config(config.as_deref())?;
                 if let Some(d) = data_dir {
                     cfg.data_dir = d;
                 }
@@ -614,18 +637,18 @@ fn main() -> ExitCode {
                         project,
                         bytes,
                     } => {
-                        let mut cfg = Config::load(config.as_deref())?;
+                        let mut cfg = load_config(config.as_deref())?;
                         if let Some(d) = data_dir {
                             cfg.data_dir = d;
                         }
-                        gc::quota_set(&cfg.data_dir, &project, &bytes).await
+                        gc::quota_set(&cfg.location()?, &project, &bytes).await
                     }
                     QuotaAction::Show {
                         config,
                         data_dir,
                         project,
                     } => {
-                        let mut cfg = Config::load(config.as_deref())?;
+                        let mut cfg = load_config(config.as_deref())?;
                         if let Some(d) = data_dir {
                             cfg.data_dir = d;
                         }

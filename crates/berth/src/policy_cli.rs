@@ -7,13 +7,14 @@
 //! the confirmation prompt is a `failure` entry.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use berth_registry::policy::immutability::ImmutableRule;
-use berth_registry::{AuditAction, AuditConfig, AuditLog, Limits, Registry, RetentionPolicy};
+use berth_registry::{AuditAction, AuditConfig, AuditLog, Registry, RetentionPolicy};
 
 use crate::admin::{audit_cli, CliTarget};
+use crate::config::Location;
 use clap::Subcommand;
 
 /// `berth retention …`.
@@ -129,13 +130,8 @@ pub enum TagRuleCmd {
 /// for up to 10 s (docs/policies.md), so the change is not instant there.
 const APPLIES: &str = " (a running server applies it within 10 s)";
 
-async fn open(data_dir: &Path) -> anyhow::Result<Registry> {
-    if !data_dir.join("meta.db").exists() {
-        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
-    }
-    Registry::open(data_dir, Limits::default())
-        .await
-        .with_context(|| format!("opening data directory {}", data_dir.display()))
+async fn open(at: &Location) -> anyhow::Result<Registry> {
+    at.open_registry().await
 }
 
 /// Refuses a project that does not exist (neither stored nor holding a
@@ -232,8 +228,8 @@ async fn audited(
 }
 
 /// Runs `berth retention …`.
-pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()> {
-    let registry = open(data_dir).await?;
+pub async fn retention(at: &Location, cmd: RetentionCmd) -> anyhow::Result<()> {
+    let registry = open(at).await?;
     if let Err(e) = require_project(&registry, cmd.project()).await {
         registry.close().await;
         return Err(e);
@@ -361,8 +357,8 @@ pub async fn retention(data_dir: &Path, cmd: RetentionCmd) -> anyhow::Result<()>
 }
 
 /// Runs `berth immutable …`.
-pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()> {
-    let registry = open(data_dir).await?;
+pub async fn immutable(at: &Location, cmd: ImmutableCmd) -> anyhow::Result<()> {
+    let registry = open(at).await?;
     if let Err(e) = require_project(&registry, cmd.project()).await {
         registry.close().await;
         return Err(e);
@@ -436,8 +432,8 @@ pub async fn immutable(data_dir: &Path, cmd: ImmutableCmd) -> anyhow::Result<()>
 }
 
 /// Runs `berth tag-rule …`.
-pub async fn tag_rule(data_dir: &Path, cmd: TagRuleCmd) -> anyhow::Result<()> {
-    let registry = open(data_dir).await?;
+pub async fn tag_rule(at: &Location, cmd: TagRuleCmd) -> anyhow::Result<()> {
+    let registry = open(at).await?;
     if let Err(e) = require_project(&registry, cmd.project()).await {
         registry.close().await;
         return Err(e);

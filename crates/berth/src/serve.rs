@@ -9,7 +9,7 @@ use anyhow::Context;
 use berth_registry::{AccessPolicy, Limits, Registry};
 use berth_server::AppState;
 
-use crate::config::Config;
+use crate::config::{Config, Location};
 
 /// Runs the registry until SIGTERM or SIGINT, then drains in-flight requests for
 /// up to `server.shutdown_grace_secs` and closes the metadata database.
@@ -17,7 +17,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     private_umask();
     // Settings first: a refused setting must not leave a new data directory.
     let auth_config = cfg.auth.to_auth_config()?;
-    let existed = cfg.data_dir.join("meta.db").exists();
+    let at = cfg.location()?;
+    let existed = match &at.database {
+        berth_meta::DatabaseUrl::Sqlite(db) => db.exists(),
+        // Whether the database holds accounts is known once it is open;
+        // Auth::open sets the admin password only when it has none.
+        berth_meta::DatabaseUrl::Postgres(_) => false,
+    };
     let _lock = lock_data_dir(&cfg.data_dir)?;
     if existed && std::env::var_os("BERTH_ADMIN_PASSWORD").is_some() {
         tracing::warn!(
@@ -25,18 +31,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.data_dir.display()
         );
     }
-    let registry = Registry::open(&cfg.data_dir, cfg.registry_limits())
+    let registry = Registry::open_at(&at.data_dir, &at.database, cfg.registry_limits())
         .await
-        .with_context(|| format!("opening data directory {}", cfg.data_dir.display()))?
+        .with_context(|| format!("opening {at}"))?
         .with_manifest_cache(&cfg.cache_config())
         .with_gc_grace(cfg.gc_options()?.grace_period)
         .with_default_quota(cfg.default_quota()?);
-    registry.check_writable().await.with_context(|| {
-        format!(
-            "data directory {} is not writable (its meta.db, blobs/ or uploads/)",
-            cfg.data_dir.display()
-        )
-    })?;
+    registry
+        .check_writable()
+        .await
+        .with_context(|| match &at.database {
+            berth_meta::DatabaseUrl::Sqlite(_) => format!(
+                "data directory {} is not writable (its meta.db, blobs/ or uploads/)",
+                cfg.data_dir.display()
+            ),
+            db => format!(
+                "{at} is not writable (blobs/ or uploads/ of the directory, or the database {db})"
+            ),
+        })?;
     // Bound before the account store opens: a port that is taken fails the
     // start before a generated admin password is shown (and lost).
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -237,18 +249,16 @@ async fn shutdown_signal() {
 }
 
 /// `berth fsck`: prints each problem and a summary; exit 1 when there are problems.
-pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
-    if !data_dir.join("meta.db").exists() {
-        anyhow::bail!("{} holds no berth data (no meta.db)", data_dir.display());
-    }
+pub async fn fsck(at: &Location, repair: bool) -> anyhow::Result<ExitCode> {
+    at.require_existing()?;
     // A check alone opens the directory read-only: it works where this user
     // may only read, and changes nothing.
     let registry = if repair {
-        Registry::open(data_dir, Limits::default()).await
+        Registry::open_at(&at.data_dir, &at.database, Limits::default()).await
     } else {
-        Registry::open_read_only(data_dir, Limits::default()).await
+        Registry::open_read_only(&at.data_dir, &at.database, Limits::default()).await
     }
-    .with_context(|| format!("opening data directory {}", data_dir.display()))?;
+    .with_context(|| format!("opening {at}"))?;
     let (bar, progress) = crate::progress::bar(crate::progress::Unit::Bytes);
     let report = registry.fsck_with_progress(repair, &progress).await;
     bar.finish_and_clear();
@@ -303,25 +313,26 @@ pub async fn fsck(data_dir: &Path, repair: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `berth migrate [--dry-run]`: lists the schema migrations `<data_dir>/meta.db`
-/// still needs (`would apply 0007 description` / `applied ...`), applying them
-/// unless `dry_run`; "schema up to date" when there are none. A dry run only
-/// reads.
-pub async fn migrate(data_dir: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let db = data_dir.join("meta.db");
-    let pending = berth_meta::MetaStore::pending_migrations(&db)
+/// `berth migrate [--dry-run]`: lists the schema migrations the metadata
+/// database still needs (`would apply 0007 description` / `applied ...`),
+/// applying them unless `dry_run`; "schema up to date" when there are none.
+/// A dry run only reads. On PostgreSQL the migration runs under an advisory
+/// lock, as at every node's start.
+pub async fn migrate(at: &Location, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let db = &at.database;
+    let pending = berth_meta::MetaStore::pending_migrations(db)
         .await
-        .with_context(|| format!("reading the schema version of {}", db.display()))?;
+        .with_context(|| format!("reading the schema version of {db}"))?;
     if pending.is_empty() {
-        println!("schema up to date ({})", db.display());
+        println!("schema up to date ({db})");
         return Ok(ExitCode::SUCCESS);
     }
     let verb = if dry_run { "would apply" } else { "applied" };
     if !dry_run {
         private_umask();
-        let registry = Registry::open(data_dir, Limits::default())
+        let registry = Registry::open_at(&at.data_dir, db, Limits::default())
             .await
-            .with_context(|| format!("migrating {}", db.display()))?;
+            .with_context(|| format!("migrating {db}"))?;
         registry.close().await;
     }
     for (version, description) in &pending {

@@ -886,9 +886,13 @@ mod tests {
     use super::*;
 
     async fn auth(dir: &std::path::Path) -> (crate::Registry, Auth) {
-        let reg = crate::Registry::open(dir, crate::Limits::default())
-            .await
-            .expect("registry");
+        let reg = crate::Registry::open_at(
+            dir,
+            &berth_meta::testing::database_url(dir).await,
+            crate::Limits::default(),
+        )
+        .await
+        .expect("registry");
         let cfg = AuthConfig {
             admin_password: Some("admin-password".into()),
             ..AuthConfig::default()

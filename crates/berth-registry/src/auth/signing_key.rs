@@ -300,7 +300,7 @@ mod tests {
     use std::time::Duration;
 
     async fn meta(dir: &Path) -> MetaStore {
-        MetaStore::open_sqlite(&dir.join("meta.db"))
+        MetaStore::open(&berth_meta::testing::database_url(dir).await)
             .await
             .expect("meta")
     }

@@ -37,7 +37,13 @@ fn days_ago(d: i64) -> i64 {
 impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::open(dir.path(), Limits::default()).await.unwrap();
+        let reg = Registry::open_at(
+            dir.path(),
+            &berth_meta::testing::database_url(dir.path()).await,
+            Limits::default(),
+        )
+        .await
+        .unwrap();
         Fixture { reg, _dir: dir }
     }
 

@@ -22,6 +22,9 @@ pub struct TestRegistry {
     pub base: String,
     pub client: Client,
     pub dir: tempfile::TempDir,
+    /// The metadata database (SQLite in `dir`, or PostgreSQL under
+    /// `BERTH_TEST_DATABASE_URL`).
+    pub database: berth_registry::DatabaseUrl,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -38,7 +41,10 @@ impl TestRegistry {
 
     pub async fn start_with(limits: Limits) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(dir.path(), limits).await.unwrap();
+        let database = berth_meta::testing::database_url(dir.path()).await;
+        let registry = Registry::open_at(dir.path(), &database, limits)
+            .await
+            .unwrap();
         let state = Arc::new(AppState::new(registry, AccessPolicy::Anonymous));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -53,6 +59,7 @@ impl TestRegistry {
                 .build()
                 .unwrap(),
             dir,
+            database,
             task,
         }
     }
