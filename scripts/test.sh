@@ -3,9 +3,11 @@
 # tests with real clients (skopeo, docker, oci-client) against the real binary.
 #
 # Installs what the tests need when missing (Debian packages: skopeo, umoci, jq,
-# docker.io, podman, curl, sqlite3; PyPI: oras, into target/venv), builds the test images once with ../shared/testdata/make-images.sh,
-# then runs `cargo test --release --workspace` (one profile: the e2e tests use the
-# same release binary that `cargo run --release -- serve` runs).
+# docker.io, podman, curl, sqlite3, postgresql; PyPI: oras, into target/venv),
+# builds the test images once with ../shared/testdata/make-images.sh, starts a
+# private PostgreSQL on loopback, then runs `cargo test --release --workspace`
+# (one profile: the e2e tests use the same release binary that `cargo run
+# --release -- serve` runs) and the PostgreSQL half of the matrix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v podman >/dev/null || need+=(podman)
 command -v curl >/dev/null || need+=(curl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # apt waits for a dpkg lock another process holds instead of failing at once;
 # its output goes to a log, shown only when it fails.
 apt_install() {
@@ -60,9 +63,29 @@ if [ ! -f "$BERTH_TESTDATA/DIGESTS" ]; then
     as_root "$SHARED/testdata/make-images.sh" "$BERTH_TESTDATA" >/dev/null
 fi
 
+# A private PostgreSQL on a free loopback port for the PostgreSQL half of the
+# test matrix (scripts/start-postgres.sh), stopped when this script exits.
+PG_DIR=$(mktemp -d /tmp/berth-pg.XXXXXX)
+PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stop_engines() {
+    scripts/start-postgres.sh --stop "$PG_DIR" || true
+    rm -rf "$PG_DIR"
+}
+trap stop_engines EXIT
+PG_URL=$(scripts/start-postgres.sh "$PG_DIR" "$PG_PORT")
+
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -q -- -D warnings
 cargo test --release --workspace "$@"
+
+# The metadata, registry and HTTP spec tests again on PostgreSQL: every test
+# gets a fresh database on the private server (crates/berth-meta/src/testing.rs),
+# and the end-to-end tests that run several nodes need it.
+if [ $# -eq 0 ]; then
+    echo "test.sh: the metadata, registry and HTTP tests on PostgreSQL" >&2
+    BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release -p berth-meta -p berth-registry -p berth-server
+    BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release -p berth --test e2e_skopeo --test e2e_docker --test e2e_podman_oras --test e2e_auth --test scale_out
+fi
 
 # One build: what `cargo run --release` / `cargo build --release` builds is the
 # binary the tests just ran, so it must compile nothing (crates/berth/Cargo.toml

@@ -442,6 +442,84 @@ impl MetaStore {
     }
 }
 
+/// A cluster-wide lock on a background job (garbage collection, scheduled
+/// retention, the audit trim), so one node at a time runs it: a PostgreSQL
+/// session advisory lock on a connection held for the job's length. When the
+/// node dies its connection closes and the lock goes with it, so another
+/// node takes over at its next turn. On SQLite (one node) it is always
+/// granted; the process's own mutexes order its jobs.
+pub struct JobLock {
+    held: Option<(sqlx::pool::PoolConnection<Any>, i64)>,
+}
+
+impl JobLock {
+    /// Releases the lock.
+    pub async fn release(mut self) {
+        if let Some((mut conn, key)) = self.held.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(key)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // Closing the session releases it as surely.
+                conn.close_on_drop();
+            }
+        }
+    }
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        // Not released by `release` (a panic, a cancelled task): end the
+        // session instead of returning it to the pool still holding the lock.
+        if let Some((mut conn, _)) = self.held.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// The PostgreSQL advisory lock key of a job name ([`MetaStore::job_lock`]):
+/// FNV-1a over its bytes (stable across builds and nodes), with the high byte
+/// set to berth's ("b", 0x62). Operators can see who holds it in `pg_locks`.
+pub fn job_lock_key(job: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in job.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((h & 0x00ff_ffff_ffff_ffff) | 0x6200_0000_0000_0000) as i64
+}
+
+impl MetaStore {
+    /// Takes the cluster-wide lock of `job` ([`JobLock`]). With `wait`, waits
+    /// until the node running it finishes; without, `None` when another
+    /// node holds it.
+    ///
+    /// Errors: [`MetaError::Database`].
+    pub async fn job_lock(&self, job: &str, wait: bool) -> Result<Option<JobLock>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Some(JobLock { held: None }));
+        }
+        let key = job_lock_key(job);
+        let mut conn = self.write.acquire().await?;
+        let got: bool = if wait {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+            true
+        } else {
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?
+        };
+        Ok(got.then_some(JobLock {
+            held: Some((conn, key)),
+        }))
+    }
+}
+
 /// A query assembled at run time (filters, `IN` lists) with `$n`
 /// placeholders numbered as values are bound: sqlx's `QueryBuilder` writes
 /// `?` for the `Any` driver, which PostgreSQL does not accept.
@@ -512,6 +590,43 @@ impl SqlBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_node_at_a_time_holds_a_job_lock_and_a_dropped_holder_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::testing::database_url(dir.path()).await;
+        let (a, b) = (
+            MetaStore::open(&url).await.unwrap(),
+            MetaStore::open(&url).await.unwrap(),
+        );
+        let held = a.job_lock("gc", false).await.unwrap().expect("free");
+        if a.backend() == Backend::Postgres {
+            assert!(b.job_lock("gc", false).await.unwrap().is_none());
+            // Another job is independent.
+            b.job_lock("retention", false)
+                .await
+                .unwrap()
+                .expect("other job");
+            // A holder that goes away without releasing (a crashed task)
+            // frees it too.
+            drop(held);
+            let mut again = None;
+            for _ in 0..50 {
+                again = b.job_lock("gc", false).await.unwrap();
+                if again.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let again = again.expect("freed by the dropped holder");
+            again.release().await;
+            let waited = b.job_lock("gc", true).await.unwrap();
+            assert!(waited.is_some());
+        } else {
+            held.release().await;
+        }
+        assert_ne!(job_lock_key("gc"), job_lock_key("retention"));
+    }
 
     #[test]
     fn database_urls_parse_and_hide_the_password() {

@@ -4,6 +4,8 @@
 //!
 //! Module map:
 //! - [`store`] — [`MetaStore`], the connection pools and every query.
+//! - [`changes`] — [`Change`]s other nodes must hear about (PostgreSQL
+//!   `LISTEN`/`NOTIFY`).
 //! - [`db`] — [`DatabaseUrl`], connecting to SQLite or PostgreSQL, migrations,
 //!   write transactions.
 //! - [`error`] — [`MetaError`].
@@ -56,6 +58,7 @@
 pub mod access;
 pub mod audit;
 pub mod catalog_queries;
+pub mod changes;
 pub mod db;
 pub mod error;
 pub mod gc;
@@ -64,6 +67,7 @@ pub mod quota;
 pub mod stats;
 pub mod store;
 pub mod testing;
+pub mod throttle;
 
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
@@ -72,7 +76,8 @@ pub use audit::{AuditCheckpoint, AuditQuery, AuditRow, AuditTrimOutcome, AUDIT_G
 pub use catalog_queries::{
     ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
 };
-pub use db::{Backend, DatabaseUrl, WRITE_LOCK_KEY};
+pub use changes::{Change, ChangeFeed, Feed};
+pub use db::{Backend, DatabaseUrl, JobLock, WRITE_LOCK_KEY};
 pub use error::MetaError;
 pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
 pub use policies::{
@@ -84,3 +89,4 @@ pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
     TagRecord,
 };
+pub use throttle::ThrottleRow;

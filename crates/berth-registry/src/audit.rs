@@ -1706,7 +1706,22 @@ async fn run_retention(log: AuditLog, w: Arc<Writer>, retention: Duration, dir: 
         if w.closing.load(Ordering::SeqCst) {
             return;
         }
-        match log.trim_expired(retention, &dir).await {
+        // One node trims; on the others the turn finds nothing to do.
+        let lock = match log.meta.job_lock("audit.trim", false).await {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                wait = DAY;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("audit: scheduled trim: {e}");
+                wait = DAY;
+                continue;
+            }
+        };
+        let trimmed = log.trim_expired(retention, &dir).await;
+        lock.release().await;
+        match trimmed {
             Ok(Some(r)) => tracing::info!(
                 entries = r.checkpoint.entries,
                 first = r.checkpoint.first_seq,

@@ -129,6 +129,16 @@ impl ManifestCache {
         }
     }
 
+    /// Forgets every entry.
+    pub fn clear(&self) {
+        if let Some(cache) = &self.inner {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            cache.clear();
+        }
+    }
+
     /// Forgets `(repo, reference)`.
     pub fn invalidate(&self, repo: &str, reference: &str) {
         if let Some(cache) = &self.inner {

@@ -186,12 +186,18 @@ impl Registry {
         progress: &(dyn Fn(GcStep) + Send + Sync),
     ) -> Result<GcReport> {
         let _one_at_a_time = self.gc_lock.lock().await;
+        // And one at a time on the whole database: a run on another node
+        // (PostgreSQL) is waited for.
+        let cluster = self.meta.job_lock(GC_JOB, true).await?;
         let mut report = GcReport {
             run_id: id,
             dry_run: opts.dry_run,
             ..GcReport::default()
         };
         let result = self.gc_run(opts, progress, &mut report).await;
+        if let Some(lock) = cluster {
+            lock.release().await;
+        }
         let error = result.as_ref().err().map(|e| e.to_string());
         self.meta
             .job_finish(id, &report.counts(), error.as_deref())

@@ -236,10 +236,10 @@ impl Registry {
             .await?
             .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
         for tag in tags {
-            self.cache.invalidate(repo.as_str(), &tag);
+            self.forget(repo.as_str(), &tag).await;
         }
         for d in digests {
-            self.cache.invalidate(repo.as_str(), d.as_str());
+            self.forget(repo.as_str(), d.as_str()).await;
         }
         Ok(())
     }

@@ -134,7 +134,7 @@ impl Registry {
         };
         self.meta.put_manifest(repo.as_str(), &record, tag).await?;
         if let Some(tag) = tag {
-            self.cache.invalidate(repo.as_str(), tag);
+            self.forget(repo.as_str(), tag).await;
         }
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Registry {
             Reference::Digest(d) => match self.meta.delete_manifest(repo.as_str(), d).await? {
                 Some(tags) => {
                     for tag in tags {
-                        self.cache.invalidate(repo.as_str(), &tag);
+                        self.forget(repo.as_str(), &tag).await;
                     }
                     true
                 }
@@ -238,7 +238,7 @@ impl Registry {
             },
             Reference::Tag(t) => self.meta.delete_tag(repo.as_str(), t.as_str()).await?,
         };
-        self.cache.invalidate(repo.as_str(), &reference.to_string());
+        self.forget(repo.as_str(), &reference.to_string()).await;
         if deleted {
             Ok(())
         } else {

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use berth_meta::{DatabaseUrl, MetaStore};
+use berth_meta::{Change, DatabaseUrl, MetaStore};
 use berth_storage::BlobStore;
 
 use crate::cache::{CacheConfig, ManifestCache};
@@ -121,6 +121,56 @@ impl Registry {
         self.blobs.check_writable().map_err(Error::from)?;
         self.meta.check_writable().await?;
         Ok(())
+    }
+
+    /// Forgets what `reference` (tag or digest text) of `repo` resolved to,
+    /// in this node's manifest cache and (on PostgreSQL) every other node's.
+    /// Call after the change committed.
+    pub(crate) async fn forget(&self, repo: &str, reference: &str) {
+        self.cache.invalidate(repo, reference);
+        self.announce(Change::Reference {
+            repository: repo.to_string(),
+            reference: reference.to_string(),
+        })
+        .await;
+    }
+
+    /// Forgets the cached rules of `project` here and on every other node.
+    pub(crate) async fn forget_rules(&self, project: &str) {
+        self.rules.invalidate(project);
+        self.announce(Change::Rules {
+            project: project.to_string(),
+        })
+        .await;
+    }
+
+    /// Publishes `change` to the other nodes. A failure is logged, not
+    /// returned: the change itself committed, and the other nodes' caches
+    /// expire on their own (their time-to-live bounds the staleness).
+    async fn announce(&self, change: Change) {
+        if let Err(e) = self.meta.publish(&change).await {
+            tracing::warn!(error = %e, ?change, "could not notify the other nodes of a change");
+        }
+    }
+
+    /// Applies a change another node announced (`berth serve` feeds it from
+    /// [`MetaStore::subscribe`]): forgets the named cache entries.
+    pub fn apply_change(&self, change: &Change) {
+        match change {
+            Change::Reference {
+                repository,
+                reference,
+            } => self.cache.invalidate(repository, reference),
+            Change::Rules { project } => self.rules.invalidate(project),
+            Change::Accounts => {}
+        }
+    }
+
+    /// Forgets every cached manifest and rule (notifications may have been
+    /// missed).
+    pub fn forget_all_cached(&self) {
+        self.cache.clear();
+        self.rules.clear();
     }
 
     /// Replaces the manifest cache settings (default: [`CacheConfig::default`]).

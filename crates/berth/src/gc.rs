@@ -82,6 +82,18 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
         }
     }
     opts.dry_run = args.dry_run;
+    // On PostgreSQL a run on another node holds the collection's cluster
+    // lock; this one then waits for it (Registry::gc), and says so.
+    match registry
+        .meta()
+        .job_lock(berth_registry::gc::GC_JOB, false)
+        .await?
+    {
+        Some(lock) => lock.release().await,
+        None => eprintln!(
+            "berth: garbage collection is running on another node; waiting for it to finish"
+        ),
+    }
     let (bar, progress) = crate::progress::bar(crate::progress::Unit::Items);
     let report = registry.gc(&opts, &progress).await;
     bar.finish_and_clear();
@@ -206,8 +218,38 @@ pub fn spawn_schedule(
                 .to_std()
                 .unwrap_or(Duration::ZERO);
             tokio::time::sleep(wait).await;
+            // Each scheduled time runs on one node: the one that takes the
+            // lock and finds no scheduled run started at or after that time.
+            let lock = match state.registry.meta().job_lock("gc.schedule", false).await {
+                Ok(Some(lock)) => lock,
+                Ok(None) => {
+                    tracing::info!("scheduled garbage collection runs on another node");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!("scheduled garbage collection: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let due = next.timestamp_millis() - 5_000;
+            let ran = match state.registry.gc_history(0, 20).await {
+                Ok(runs) => runs
+                    .iter()
+                    .any(|r| r.trigger == "schedule" && r.started_at >= due),
+                Err(_) => false,
+            };
+            if ran {
+                lock.release().await;
+                tracing::info!("scheduled garbage collection ran on another node");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             tracing::info!("scheduled garbage collection starts");
-            let (outcome, detail) = match state.registry.gc(&opts, &|_| {}).await {
+            let run = state.registry.gc(&opts, &|_| {}).await;
+            lock.release().await;
+            let (outcome, detail) = match run {
                 Ok(r) => {
                     tracing::info!("gc run {}: {}", r.run_id, summary(&r));
                     (

@@ -24,7 +24,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         // Auth::open sets the admin password only when it has none.
         berth_meta::DatabaseUrl::Postgres(_) => false,
     };
-    let _lock = lock_data_dir(&cfg.data_dir)?;
+    // One `serve` per directory on SQLite. On PostgreSQL several nodes may
+    // share one directory (a shared filesystem): their caches follow each
+    // other's changes (LISTEN/NOTIFY) and their jobs take cluster locks.
+    let _lock = match &at.database {
+        berth_meta::DatabaseUrl::Sqlite(_) => Some(lock_data_dir(&cfg.data_dir)?),
+        berth_meta::DatabaseUrl::Postgres(_) => {
+            create_data_dir(&cfg.data_dir)?;
+            None
+        }
+    };
     if existed && std::env::var_os("BERTH_ADMIN_PASSWORD").is_some() {
         tracing::warn!(
             "BERTH_ADMIN_PASSWORD is ignored: {} already holds a registry (it sets the admin password on the first start only; use `berth user passwd admin`)",
@@ -114,6 +123,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
     };
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
+    let changes = match state.registry.meta().subscribe().await {
+        Ok(Some(feed)) => Some(tokio::spawn(follow_changes(feed, state.clone()))),
+        Ok(None) => None,
+        Err(e) => return Err(anyhow::Error::new(e).context("listening for other nodes' changes")),
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
@@ -148,12 +162,63 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         task.abort();
     }
     scheduler.abort();
+    if let Some(task) = changes {
+        task.abort();
+    }
     // Every request has finished: write the last audit entries before the
     // database closes.
     state.audit.shutdown().await;
     state.registry.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Forgets what other nodes changed (PostgreSQL `LISTEN`): a moved tag, a
+/// deleted manifest, changed rules, accounts. When the listening connection
+/// drops, everything cached is forgotten (changes may have been missed) and
+/// the listener reconnects.
+async fn follow_changes(mut feed: berth_meta::ChangeFeed, state: Arc<AppState>) {
+    loop {
+        match feed.next().await {
+            Ok(berth_meta::Feed::Change(change)) => {
+                state.registry.apply_change(&change);
+                if change == berth_meta::Change::Accounts {
+                    if let Some(auth) = &state.auth {
+                        auth.forget_cached();
+                    }
+                }
+            }
+            Ok(berth_meta::Feed::Lost) => {
+                tracing::warn!(
+                    "lost the database notification connection: forgetting every cached entry"
+                );
+                state.registry.forget_all_cached();
+                if let Some(auth) = &state.auth {
+                    auth.forget_cached();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for other nodes' changes; retrying");
+                state.registry.forget_all_cached();
+                if let Some(auth) = &state.auth {
+                    auth.forget_cached();
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Creates the data directory (0700) when missing.
+///
+/// Errors name the path.
+pub fn create_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))
 }
 
 /// Creates the data directory (0700) when missing and takes an exclusive
@@ -165,12 +230,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 ///
 /// Errors name the path and the operation.
 pub fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    create_data_dir(data_dir)?;
     let path = data_dir.join("serve.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

@@ -4,42 +4,9 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use support::*;
-
-struct Dockerd {
-    host: String,
-    state: PathBuf,
-}
-
-impl Dockerd {
-    fn start(state: PathBuf) -> Dockerd {
-        let script = shared_testdata().join("start-dockerd.sh");
-        let out = run(Command::new(script).arg(&state));
-        let host = out
-            .lines()
-            .find_map(|l| l.strip_prefix("export DOCKER_HOST="))
-            .expect("DOCKER_HOST line")
-            .to_string();
-        Dockerd { host, state }
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        run(Command::new("docker")
-            .env("DOCKER_HOST", &self.host)
-            .args(args))
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.state.join("docker.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
-}
 
 #[test]
 fn docker_push_pull_run_and_manifest_inspect() {
@@ -295,8 +262,14 @@ fn cross_repository_mounts_work_under_token_auth_with_docker() {
         !out.lines().any(|l| l.contains(": Pushed")),
         "docker re-sent a layer: {out}"
     );
-    assert!(
-        second_push < first_push,
-        "the second push sent {second_push} bytes, the first {first_push}"
-    );
+    // What the process read (rchar): on SQLite the first push reads the
+    // layers it installs and the second does not. On PostgreSQL neither
+    // push reads files the size of a layer, so the count tells nothing
+    // there; the push lines above still do.
+    if database_for(dir).is_none() {
+        assert!(
+            second_push < first_push,
+            "the second push sent {second_push} bytes, the first {first_push}"
+        );
+    }
 }

@@ -132,7 +132,7 @@ impl Auth {
             .user_create(username, email, realname, &hash, sysadmin)
             .await
             .map_err(|e| conflict_or(e, format!("user {username} already exists")))?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(user)
     }
 
@@ -151,7 +151,7 @@ impl Auth {
         if !self.meta().user_set_password(user_id, &hash).await? {
             return Err(AccountError::NotFound(format!("user {user_id} not found")));
         }
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
@@ -173,7 +173,7 @@ impl Auth {
         self.meta()
             .user_update(u.id, &u.email, &u.realname, sysadmin)
             .await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
@@ -197,7 +197,7 @@ impl Auth {
             )));
         }
         self.meta().user_delete(user_id).await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
@@ -218,7 +218,7 @@ impl Auth {
             .project_create(name, public, owner_id)
             .await
             .map_err(|e| conflict_or(e, format!("project {name} already exists")))?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(p)
     }
 
@@ -244,7 +244,7 @@ impl Auth {
         self.meta()
             .project_update(p.id, public, pull_cidrs, push_cidrs)
             .await?;
-        self.invalidate();
+        self.invalidate().await;
         self.project_named(name).await
     }
 
@@ -253,7 +253,7 @@ impl Auth {
     pub async fn delete_project(&self, name: &str) -> Result<()> {
         let p = self.project_named(name).await?;
         self.meta().project_delete(p.id).await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
@@ -277,7 +277,7 @@ impl Auth {
             .meta()
             .member_set(p.id, u.id, role.id(), repositories)
             .await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(m)
     }
 
@@ -288,7 +288,7 @@ impl Auth {
                 "member {member_id} not found"
             )));
         }
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
@@ -359,7 +359,7 @@ impl Auth {
             )
             .await
             .map_err(|e| conflict_or(e, format!("robot {full} already exists")))?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(RobotCreated { robot, secret })
     }
 
@@ -389,7 +389,7 @@ impl Auth {
         {
             return Err(AccountError::NotFound(format!("robot {id} not found")));
         }
-        self.invalidate();
+        self.invalidate().await;
         self.robot(&id.to_string()).await
     }
 
@@ -415,7 +415,7 @@ impl Auth {
                 Some(&hash),
             )
             .await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(secret)
     }
 
@@ -424,7 +424,7 @@ impl Auth {
         if !self.meta().robot_delete(id).await? {
             return Err(AccountError::NotFound(format!("robot {id} not found")));
         }
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
@@ -462,7 +462,7 @@ impl Auth {
                 "no active token named {name}"
             )));
         }
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 }

@@ -190,6 +190,7 @@ impl Auth {
             })?;
         let auth = Auth {
             throttle: LoginThrottle::new(
+                meta.clone(),
                 config.login_failure_window,
                 config.login_failures_per_user,
                 config.login_failures_per_ip,
@@ -293,9 +294,19 @@ impl Auth {
         &self.meta
     }
 
-    /// Forgets every cached credential, principal, project and membership:
-    /// called after any account, project, member or robot change.
-    pub fn invalidate(&self) {
+    /// Forgets every cached credential, principal, project and membership,
+    /// here and (on PostgreSQL) on every other node: called after any
+    /// account, project, member or robot change committed.
+    pub async fn invalidate(&self) {
+        self.forget_cached();
+        if let Err(e) = self.meta.publish(&berth_meta::Change::Accounts).await {
+            tracing::warn!(error = %e, "could not notify the other nodes of an account change");
+        }
+    }
+
+    /// Forgets every cached credential, principal, project and membership on
+    /// this node only (another node announced a change).
+    pub fn forget_cached(&self) {
         self.credentials.clear();
         self.bound.clear();
         self.projects.clear();
@@ -323,13 +334,13 @@ impl Auth {
             }
             self.credentials.remove(&key);
         }
-        if let Some(wait) = self.throttle.check(username, ip) {
+        if let Some(wait) = self.throttle.check(username, ip).await? {
             return Ok(Login::Throttled(wait));
         }
         let found = self.check_credentials(username, password).await?;
         match found {
             Some((principal, cred, until)) => {
-                self.throttle.succeeded(username, ip);
+                self.throttle.succeeded(username, ip).await?;
                 self.credentials.insert(key, (cred.clone(), Instant::now()));
                 self.bound.insert(
                     cred.clone(),
@@ -338,7 +349,7 @@ impl Auth {
                 Ok(Login::Ok(principal, cred))
             }
             None => {
-                self.throttle.failed(username, ip);
+                self.throttle.failed(username, ip).await?;
                 Ok(Login::Invalid)
             }
         }
@@ -353,16 +364,16 @@ impl Auth {
         password: &str,
         ip: Option<IpAddr>,
     ) -> Result<std::result::Result<Option<Principal>, Duration>> {
-        if let Some(wait) = self.throttle.check(username, ip) {
+        if let Some(wait) = self.throttle.check(username, ip).await? {
             return Ok(Err(wait));
         }
         match self.check_credentials(username, password).await? {
             Some((p, Credential::Password { .. }, _)) => {
-                self.throttle.succeeded(username, ip);
+                self.throttle.succeeded(username, ip).await?;
                 Ok(Ok(Some(p)))
             }
             _ => {
-                self.throttle.failed(username, ip);
+                self.throttle.failed(username, ip).await?;
                 Ok(Ok(None))
             }
         }
@@ -578,7 +589,7 @@ impl Auth {
                             );
                         }
                     }
-                    self.invalidate();
+                    self.invalidate().await;
                     project = Some(p);
                 }
             }

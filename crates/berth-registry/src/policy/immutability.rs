@@ -245,7 +245,7 @@ impl Registry {
         CompiledImmutableRule::compile(0, rule.clone())?;
         let json = serde_json::to_string(&rule).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         let id = self.meta.add_immutable_rule(project, &json).await?;
-        self.rules.invalidate(project);
+        self.forget_rules(project).await;
         Ok(id)
     }
 
@@ -262,7 +262,7 @@ impl Registry {
         CompiledImmutableRule::compile(id, rule.clone())?;
         let json = serde_json::to_string(&rule).map_err(|e| PolicyError::Invalid(e.to_string()))?;
         let found = self.meta.update_immutable_rule(project, id, &json).await?;
-        self.rules.invalidate(project);
+        self.forget_rules(project).await;
         found.then_some(()).ok_or_else(|| {
             PolicyError::NotFound(format!("project {project} has no immutable rule {id}"))
         })
@@ -277,7 +277,7 @@ impl Registry {
         id: i64,
     ) -> std::result::Result<(), PolicyError> {
         let found = self.meta.delete_immutable_rule(project, id).await?;
-        self.rules.invalidate(project);
+        self.forget_rules(project).await;
         found.then_some(()).ok_or_else(|| {
             PolicyError::NotFound(format!("project {project} has no immutable rule {id}"))
         })

@@ -59,7 +59,7 @@ impl Registry {
             compile(p)?;
         }
         self.meta.set_tag_naming_rule(project, pattern).await?;
-        self.rules.invalidate(project);
+        self.forget_rules(project).await;
         Ok(())
     }
 }

@@ -469,7 +469,7 @@ impl Registry {
             {
                 item.error = Some("the tag was moved or deleted since evaluation".into());
             }
-            self.cache.invalidate(repo.as_str(), tag);
+            self.forget(repo.as_str(), tag).await;
         }
         for item in &mut plan.delete_manifests {
             let Ok(digest) = Digest::parse(&item.digest) else {
@@ -491,8 +491,8 @@ impl Registry {
                     item.error = Some("already gone".into());
                 }
             }
-            self.cache
-                .invalidate(repo.as_str(), &Reference::Digest(digest).to_string());
+            self.forget(repo.as_str(), &Reference::Digest(digest).to_string())
+                .await;
         }
         Ok(())
     }
@@ -522,6 +522,21 @@ impl Registry {
         now_ms: i64,
     ) -> Result<Vec<RetentionReport>, PolicyError> {
         let mut reports = Vec::new();
+        // One node runs the due policies; the others skip this turn (the
+        // next turn finds them run: `last_run_at` moved).
+        let Some(lock) = self.meta.job_lock("retention.schedule", false).await? else {
+            return Ok(reports);
+        };
+        let result = self.retention_run_due(now_ms, &mut reports).await;
+        lock.release().await;
+        result.map(|()| reports)
+    }
+
+    async fn retention_run_due(
+        &self,
+        now_ms: i64,
+        reports: &mut Vec<RetentionReport>,
+    ) -> Result<(), PolicyError> {
         for project in self.retention_due(now_ms).await? {
             self.meta.mark_retention_run(&project, now_ms).await?;
             match self
@@ -532,7 +547,7 @@ impl Registry {
                 Err(e) => tracing::error!(project, error = %e, "scheduled retention failed"),
             }
         }
-        Ok(reports)
+        Ok(())
     }
 
     /// Overwrites the push and pull times of a manifest and of one of its tags

@@ -60,6 +60,13 @@ impl RulesCache {
         }
     }
 
+    /// Forgets every project's rules.
+    pub fn clear(&self) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
+    }
+
     /// Forgets the rules of `project` (they changed).
     pub fn invalidate(&self, project: &str) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -275,7 +275,7 @@ pub async fn update(
             .user_update(u.id, &email, &realname, u.sysadmin)
             .await
             .map_err(berth_registry::Error::from)?;
-        auth.invalidate();
+        auth.invalidate().await;
         Ok(())
     }
     .await;

@@ -22,6 +22,47 @@ pub fn berth_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
+/// The PostgreSQL database of the registry in `data_dir`, when the tests run
+/// on PostgreSQL (`BERTH_TEST_DATABASE_URL`, an admin URL of a private
+/// server, see scripts/start-postgres.sh): a fresh database per data
+/// directory, created on first use, so every server and CLI command of one
+/// test (and every node sharing that directory) meets the same database.
+/// `None` on SQLite.
+pub fn database_for(data_dir: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let admin = std::env::var("BERTH_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let mut map = DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(url) = map.get(data_dir) {
+        return Some(url.clone());
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "berth_e2e_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    run(Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &admin, "-c"])
+        .arg(format!("CREATE DATABASE {name}")));
+    let (server, _) = admin
+        .rsplit_once('/')
+        .expect("BERTH_TEST_DATABASE_URL is postgres://USER@HOST:PORT/DB");
+    let url = format!("{server}/{name}");
+    map.insert(data_dir.to_path_buf(), url.clone());
+    Some(url)
+}
+
 /// A `berth serve` child process. Killed (SIGKILL) when dropped.
 pub struct Berth {
     pub addr: String,
@@ -51,6 +92,7 @@ impl Berth {
             .args(&args)
             .env("BERTH_LOG_LEVEL", "info")
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .envs(database_for(data_dir).map(|u| ("BERTH_DATABASE_URL", u)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -154,6 +196,7 @@ pub fn fsck(data_dir: &Path) -> (i32, String) {
     let out = Command::new(berth_bin())
         .args(["fsck", "--data-dir"])
         .arg(data_dir)
+        .envs(database_for(data_dir).map(|u| ("BERTH_DATABASE_URL", u)))
         .output()
         .expect("run berth fsck");
     (
@@ -241,6 +284,7 @@ pub fn berth_cli(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, 
         .arg("--data-dir")
         .arg(data_dir)
         .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .envs(database_for(data_dir).map(|u| ("BERTH_DATABASE_URL", u)))
         .stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
@@ -258,4 +302,39 @@ pub fn berth_ok(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String 
     let (code, out, err) = berth_cli(data_dir, args, env);
     assert_eq!(code, 0, "berth {args:?} failed: {out}\n{err}");
     out
+}
+
+/// A private Docker daemon (`shared/testdata/start-dockerd.sh`), stopped when dropped.
+pub struct Dockerd {
+    pub host: String,
+    pub state: PathBuf,
+}
+
+impl Dockerd {
+    /// Starts one with its state in `state`.
+    pub fn start(state: PathBuf) -> Dockerd {
+        let script = shared_testdata().join("start-dockerd.sh");
+        let out = run(Command::new(script).arg(&state));
+        let host = out
+            .lines()
+            .find_map(|l| l.strip_prefix("export DOCKER_HOST="))
+            .expect("DOCKER_HOST line")
+            .to_string();
+        Dockerd { host, state }
+    }
+
+    /// Runs `docker ARGS` against it; panics unless it succeeds.
+    pub fn docker(&self, args: &[&str]) -> String {
+        run(Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .args(args))
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.state.join("docker.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
 }

@@ -1,0 +1,591 @@
+//! Several `berth serve` nodes over one PostgreSQL database and one shared
+//! data directory, behind a round-robin HTTP proxy (every request goes to the
+//! next node, as a load balancer without affinity would send it): pushes and
+//! pulls with real clients, caches that follow changes made on other nodes,
+//! an upload continued on another node after its node was killed, garbage
+//! collection beside pushes, and one audit chain.
+//!
+//! Needs PostgreSQL: runs when `BERTH_TEST_DATABASE_URL` is set
+//! (`scripts/test.sh` sets it for its PostgreSQL pass) and says it skipped
+//! otherwise.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+/// A loopback HTTP proxy sending each request to the next live node in turn.
+/// Request bodies are buffered, so a request whose node refuses the
+/// connection (it was killed) goes to the next node, as a load balancer's
+/// health check would arrange.
+struct RoundRobin {
+    addr: SocketAddr,
+    /// How many requests each node answered.
+    served: Arc<Vec<AtomicUsize>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+struct ProxyState {
+    nodes: Vec<String>,
+    next: AtomicUsize,
+    served: Arc<Vec<AtomicUsize>>,
+    client: reqwest::Client,
+}
+
+impl RoundRobin {
+    fn start(nodes: &[&Berth]) -> RoundRobin {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let served = Arc::new((0..nodes.len()).map(|_| AtomicUsize::new(0)).collect());
+        let state = Arc::new(ProxyState {
+            nodes: nodes.iter().map(|n| n.addr.clone()).collect(),
+            next: AtomicUsize::new(0),
+            served: Arc::clone(&served),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        RoundRobin {
+            addr,
+            served,
+            _runtime: runtime,
+        }
+    }
+
+    fn served(&self) -> Vec<usize> {
+        self.served
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+async fn forward(
+    axum::extract::State(p): axum::extract::State<Arc<ProxyState>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 512 << 20).await else {
+        return (axum::http::StatusCode::BAD_GATEWAY, "request body").into_response();
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    for _ in 0..p.nodes.len() {
+        let i = p.next.fetch_add(1, Ordering::Relaxed) % p.nodes.len();
+        let mut r = p
+            .client
+            .request(parts.method.clone(), format!("http://{}{path}", p.nodes[i]));
+        for (name, value) in &parts.headers {
+            if !matches!(
+                name.as_str(),
+                "connection" | "content-length" | "transfer-encoding"
+            ) {
+                r = r.header(name, value);
+            }
+        }
+        match r.body(body.clone()).send().await {
+            Ok(resp) => {
+                p.served[i].fetch_add(1, Ordering::Relaxed);
+                let mut out = axum::response::Response::builder().status(resp.status());
+                for (name, value) in resp.headers() {
+                    if !matches!(name.as_str(), "connection" | "transfer-encoding") {
+                        out = out.header(name, value);
+                    }
+                }
+                return out
+                    .body(axum::body::Body::from_stream(resp.bytes_stream()))
+                    .unwrap_or_else(|_| axum::http::StatusCode::BAD_GATEWAY.into_response());
+            }
+            Err(e) if e.is_connect() => continue,
+            Err(_) => break,
+        }
+    }
+    axum::http::StatusCode::BAD_GATEWAY.into_response()
+}
+
+/// Three nodes on `data` (one database: `database_for(data)`), with `extra`
+/// serve arguments; `None` when the tests run on SQLite.
+fn three_nodes(data: &Path, extra: &[&str]) -> Option<Vec<Berth>> {
+    if database_for(data).is_none() {
+        eprintln!("skipped: several nodes need PostgreSQL (set BERTH_TEST_DATABASE_URL; scripts/test.sh does)");
+        return None;
+    }
+    // Started together, as a deployment's replicas are: the schema is
+    // migrated once, under the migration lock, and one admin is created.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let data = data.to_path_buf();
+            let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            std::thread::spawn(move || {
+                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+                Berth::start_with(&data, &extra)
+            })
+        })
+        .collect();
+    Some(handles.into_iter().map(|h| h.join().unwrap()).collect())
+}
+
+fn skopeo_dir_digests(dir: &Path) -> Vec<String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "version"))
+        .map(|p| {
+            format!(
+                "{} {}",
+                p.file_name().unwrap().to_string_lossy(),
+                file_digest(&p)
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn three_nodes_behind_a_round_robin_proxy_serve_one_registry() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(nodes) = three_nodes(data.path(), &[]) else {
+        return;
+    };
+    let proxy = RoundRobin::start(&nodes.iter().collect::<Vec<_>>());
+    let lb = proxy.addr.to_string();
+    let img = images();
+
+    // skopeo pushes a multi-arch image, each request to the next node.
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", img.join("busybox").display()),
+        &format!("docker://{lb}/team/app:v1"),
+    ]);
+    assert!(
+        proxy.served().iter().all(|&n| n > 2),
+        "every node took part in the push: {:?}",
+        proxy.served()
+    );
+
+    // docker pushes through the proxy too.
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+    d.docker(&[
+        "load",
+        "-i",
+        img.join("busybox-amd64.docker.tar").to_str().unwrap(),
+    ]);
+    let loaded = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let source = loaded
+        .lines()
+        .next()
+        .expect("a loaded image")
+        .trim()
+        .to_string();
+    d.docker(&["tag", &source, &format!("{lb}/team/docker:v1")]);
+    d.docker(&["push", &format!("{lb}/team/docker:v1")]);
+
+    // Every node serves the same bytes, directly.
+    let mut pulled = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("img");
+        skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            "--override-arch=arm64",
+            &format!("docker://{}/team/app:v1", n.addr),
+            &format!("dir:{}", dir.display()),
+        ]);
+        pulled.push(skopeo_dir_digests(&dir));
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/team/docker:v1", n.addr),
+        ]);
+        assert!(raw.contains("layers"), "node {i}: {raw}");
+    }
+    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
+
+    // A push storm from three clients at once while node 0 collects
+    // garbage: the audit chain stays one line, fsck stays clean.
+    let storm: Vec<_> = (0..3)
+        .map(|k| {
+            let lb = lb.clone();
+            let src = format!("oci:{}:latest", img.join("busybox").display());
+            std::thread::spawn(move || {
+                for j in 0..3 {
+                    skopeo(&[
+                        "copy",
+                        "--dest-tls-verify=false",
+                        &src,
+                        &format!("docker://{lb}/storm/c{k}:t{j}"),
+                    ]);
+                }
+            })
+        })
+        .collect();
+    let gc = berth_ok(data.path(), &["gc", "--yes"], &[]);
+    assert!(gc.contains("deleted"), "{gc}");
+    for t in storm {
+        t.join().unwrap();
+    }
+    let verify = berth_ok(data.path(), &["audit", "verify"], &[]);
+    assert!(verify.contains("audit trail intact"), "{verify}");
+    let (code, report) = fsck(data.path());
+    assert_eq!(code, 0, "{report}");
+    for k in 0..3 {
+        let tags = skopeo(&[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{lb}/storm/c{k}"),
+        ]);
+        for j in 0..3 {
+            assert!(tags.contains(&format!("t{j}")), "{tags}");
+        }
+    }
+}
+
+/// Polls `check` for up to `bound`; panics with `what` when it never holds.
+async fn within<F: std::future::Future<Output = bool>>(
+    bound: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < bound, "{what} not seen within {bound:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn as_admin(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    r.basic_auth("admin", Some(ADMIN_PASSWORD))
+}
+
+/// The digest `tag` of team/app resolves to on `node`.
+async fn digest_of(client: &reqwest::Client, node: &str, tag: &str) -> String {
+    let r = as_admin(client.head(format!("http://{node}/v2/team/app/manifests/{tag}")))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{tag} on {node}");
+    r.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The status of a manifest GET as `dev` with `password` on `node`.
+async fn pull_as(client: &reqwest::Client, node: &str, password: &str) -> u16 {
+    client
+        .get(format!("http://{node}/v2/team/app/manifests/amd64"))
+        .basic_auth("dev", Some(password))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caches_follow_tag_moves_password_changes_and_member_removals_on_other_nodes() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(nodes) = three_nodes(data.path(), &["--auth-mode", "basic"]) else {
+        return;
+    };
+    let (a, b) = (nodes[0].addr.clone(), nodes[1].addr.clone());
+    let client = reqwest::Client::new();
+    let img = images();
+    // A private project: its members, and nobody else, pull from it.
+    let r = as_admin(client.post(format!("http://{a}/api/v2.0/projects")))
+        .json(&serde_json::json!({"project_name": "team", "metadata": {"public": "false"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    for tag in ["amd64", "arm64"] {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("--dest-creds=admin:{ADMIN_PASSWORD}"),
+            &format!("oci:{}:{tag}", img.join("busybox").display()),
+            &format!("docker://{a}/team/app:{tag}"),
+        ]);
+    }
+    // Node B caches what `current` means, then node A moves it.
+    let amd64 = digest_of(&client, &b, "amd64").await;
+    let arm64 = digest_of(&client, &b, "arm64").await;
+    let put_current = |digest: String| {
+        let (client, a) = (client.clone(), a.clone());
+        async move {
+            let body = as_admin(client.get(format!("http://{a}/v2/team/app/manifests/{digest}")))
+                .header("Accept", OCI_MANIFEST)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let r = as_admin(client.put(format!("http://{a}/v2/team/app/manifests/current")))
+                .header("Content-Type", OCI_MANIFEST)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    };
+    put_current(amd64.clone()).await;
+    assert_eq!(digest_of(&client, &b, "current").await, amd64);
+    put_current(arm64.clone()).await;
+    // Far inside the manifest cache's own 2 s TTL: the notification did it.
+    within(
+        Duration::from_millis(1000),
+        "the tag move on node B",
+        || {
+            let (client, b, arm64) = (client.clone(), b.clone(), arm64.clone());
+            async move { digest_of(&client, &b, "current").await == arm64 }
+        },
+    )
+    .await;
+
+    // A user who pulls through B; the password changes through A.
+    let api = |node: &str, path: &str| format!("http://{node}/api/v2.0{path}");
+    let r = as_admin(client.post(api(&a, "/users")))
+        .json(&serde_json::json!({"username": "dev", "password": "first-Password-1", "email": "dev@example.com", "realname": "Dev"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = as_admin(client.post(api(&a, "/projects/team/members")))
+        .json(&serde_json::json!({"role_id": 3, "member_user": {"username": "dev"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    assert_eq!(
+        pull_as(&client, &b, "first-Password-1").await,
+        200,
+        "dev pulls through B (cached now)"
+    );
+    let users: serde_json::Value = as_admin(client.get(api(&a, "/users?q=username%3Ddev")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = users[0]["user_id"].as_i64().expect("dev's id");
+    let r = as_admin(client.put(api(&a, &format!("/users/{id}/password"))))
+        .json(&serde_json::json!({"new_password": "second-Password-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    within(
+        Duration::from_millis(1000),
+        "the old password refused on B",
+        || {
+            let (client, b) = (client.clone(), b.clone());
+            async move { pull_as(&client, &b, "first-Password-1").await == 401 }
+        },
+    )
+    .await;
+    assert_eq!(pull_as(&client, &b, "second-Password-2").await, 200);
+
+    // The membership goes through A: B stops serving dev at once.
+    let members: serde_json::Value = as_admin(client.get(api(&a, "/projects/team/members")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let member = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["entity_name"] == "dev")
+        .expect("dev is a member")["id"]
+        .as_i64()
+        .unwrap();
+    let r = as_admin(client.delete(api(&a, &format!("/projects/team/members/{member}"))))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    within(
+        Duration::from_millis(1000),
+        "the removed member refused on B",
+        || {
+            let (client, b) = (client.clone(), b.clone());
+            async move { pull_as(&client, &b, "second-Password-2").await != 200 }
+        },
+    )
+    .await;
+}
+
+/// `location` (absolute or a path) on `node` instead.
+fn on(node: &str, location: &str) -> String {
+    let path = match location.strip_prefix("http://") {
+        Some(rest) => rest.split_once('/').map(|(_, p)| p).unwrap_or(""),
+        None => location.trim_start_matches('/'),
+    };
+    format!("http://{node}/{path}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_continues_on_another_node_after_its_node_is_killed() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(mut nodes) = three_nodes(data.path(), &[]) else {
+        return;
+    };
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let blob: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, &blob))
+    );
+    let start = client
+        .post(format!("http://{}/v2/team/big/blobs/uploads/", addrs[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 202);
+    let mut location = start.headers()["location"].to_str().unwrap().to_string();
+    let chunk = 1024 * 1024;
+    // Chunk 1 on node 1, then node 1 dies (SIGKILL) holding the session.
+    let r = client
+        .patch(on(&addrs[1], &location))
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", format!("0-{}", chunk - 1))
+        .body(blob[..chunk].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    location = r.headers()["location"].to_str().unwrap().to_string();
+    nodes[1].kill();
+    // Chunk 2 on node 2, which never saw the session before.
+    let r = client
+        .patch(on(&addrs[2], &location))
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", format!("{chunk}-{}", 2 * chunk - 1))
+        .body(blob[chunk..2 * chunk].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    location = r.headers()["location"].to_str().unwrap().to_string();
+    // The last chunk and the commit on node 0.
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let r = client
+        .put(format!("{}{sep}digest={digest}", on(&addrs[0], &location)))
+        .header("Content-Type", "application/octet-stream")
+        .body(blob[2 * chunk..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+    let got = client
+        .get(format!("http://{}/v2/team/big/blobs/{digest}", addrs[2]))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(
+        got[..] == blob[..],
+        "node 2 serves the blob three nodes wrote"
+    );
+    let (code, report) = fsck(data.path());
+    assert_eq!(code, 0, "{report}");
+    let verify = berth_ok(data.path(), &["audit", "verify"], &[]);
+    assert!(verify.contains("audit trail intact"), "{verify}");
+}
+
+#[test]
+fn a_second_garbage_collection_waits_for_the_one_running_elsewhere() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(_nodes) = three_nodes(data.path(), &[]) else {
+        return;
+    };
+    let url = database_for(data.path()).unwrap();
+    // Hold the collection's cluster lock from a plain PostgreSQL session, as
+    // a run on another node would.
+    let mut holder = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = holder.stdin.as_mut().unwrap();
+        writeln!(
+            stdin,
+            "SELECT pg_advisory_lock({});",
+            berth_meta::db::job_lock_key("gc")
+        )
+        .unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut gc = Command::new(berth_bin())
+        .args(["gc", "--yes", "--data-dir"])
+        .arg(data.path())
+        .env("BERTH_DATABASE_URL", &url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        gc.try_wait().unwrap().is_none(),
+        "gc waits while another node collects"
+    );
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    let status =
+        exit_within(&mut gc, Duration::from_secs(60)).expect("gc finishes once the lock is free");
+    let mut err = String::new();
+    use std::io::Read;
+    gc.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("another node"), "gc said why it waited: {err}");
+}
