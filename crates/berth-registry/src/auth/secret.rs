@@ -1,7 +1,7 @@
 //! Password hashing (argon2id, PHC strings), random secrets, and the keyed hash
 //! used as the credential-cache key.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// argon2id cost of new hashes: 7 MiB of memory, 5 passes, 1 lane — OWASP's
@@ -27,10 +27,8 @@ pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
     // SystemRandom only fails when the OS has no entropy source at all.
     let _ = SystemRandom::new().fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt)
-        .unwrap_or_else(|_| SaltString::from_b64("c2FsdHNhbHRzYWx0").expect("static salt"));
     hasher()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .unwrap_or_default()
 }
@@ -38,12 +36,7 @@ pub fn hash_password(password: &str) -> String {
 /// Verifies `password` against a PHC string (constant-time inside argon2).
 /// A malformed hash verifies nothing.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => hasher()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    PasswordVerifier::<str>::verify_password(&hasher(), password.as_bytes(), phc).is_ok()
 }
 
 /// `n` random bytes as lowercase hex (`2n` characters).
