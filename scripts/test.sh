@@ -80,11 +80,15 @@ cargo test --release --workspace "$@"
 
 # The metadata, registry and HTTP spec tests again on PostgreSQL: every test
 # gets a fresh database on the private server (crates/berth-meta/src/testing.rs),
-# and the end-to-end tests that run several nodes need it.
+# and the end-to-end tests that run several nodes need it. The same
+# `--workspace` selection as above, narrowed by target, so cargo reuses the
+# build instead of resolving other features (docs/testing.md "One build").
 if [ $# -eq 0 ]; then
     echo "test.sh: the metadata, registry and HTTP tests on PostgreSQL" >&2
-    BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release -p berth-meta -p berth-registry -p berth-server
-    BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release -p berth --test e2e_skopeo --test e2e_docker --test e2e_podman_oras --test e2e_auth --test scale_out
+    pg_targets=(--lib)
+    for t in crates/berth-server/tests/*.rs; do pg_targets+=(--test "$(basename "$t" .rs)"); done
+    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out; do pg_targets+=(--test "$t"); done
+    BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"
 fi
 
 # One build: what `cargo run --release` / `cargo build --release` builds is the

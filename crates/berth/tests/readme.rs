@@ -9,8 +9,10 @@
 //! - The block that starts the server (`cargo run --release -- serve`) is not
 //!   run: the harness starts the binary under test with the same defaults
 //!   (data directory `./berth-data` of the working directory).
-//! - The block that runs the test suite (`./scripts/test.sh`) and the
-//!   benchmark block (`berth-bench`, covered by `bench_smoke.rs`) are not run.
+//! - The block that runs the test suite (`./scripts/test.sh`), the
+//!   benchmark block (`berth-bench`, covered by `bench_smoke.rs`) and the
+//!   node of a PostgreSQL deployment (`--database-url postgres://`, covered
+//!   by `scale_out.rs`) are not run.
 //! - `berth` is the binary under test, on `PATH` as `cargo install` would
 //!   put it. The README's `export PATH="$PWD/target/release:$PATH"` runs as
 //!   written: the working directory has no `target/`, so it adds nothing.
@@ -63,6 +65,8 @@ fn skipped(block: &Block) -> Option<&'static str> {
     let t = &block.text;
     if t.contains("-- serve") {
         Some("starts the server: the harness started it")
+    } else if t.contains("--database-url postgres://") {
+        Some("a node of a deployment on PostgreSQL: scale_out.rs runs several")
     } else if t.contains("./scripts/test.sh") {
         Some("runs the test suite this test is part of")
     } else if t.contains("berth-bench") {
