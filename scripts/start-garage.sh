@@ -4,7 +4,10 @@
 #
 #   scripts/start-garage.sh DIR           prints shell exports:
 #       AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-#       AWS_ALLOW_HTTP, BERTH_TEST_S3_BUCKET, and GARAGE_PID
+#       AWS_ALLOW_HTTP, BERTH_TEST_S3_BUCKET, and GARAGE_PIDS (one per node)
+#   GARAGE_NODES=3 scripts/start-garage.sh DIR
+#                                         three nodes, replication_factor = 3
+#                                         (the S3 endpoint is node 1's)
 #   scripts/start-garage.sh --stop DIR    stops it
 #
 # The binary is built once into $BERTH_CACHE/garage (default
@@ -17,7 +20,7 @@ GARAGE=$CACHE/garage/bin/garage
 
 if [ "${1:-}" = "--stop" ]; then
     dir=$2
-    [ -f "$dir/garage.pid" ] && kill "$(cat "$dir/garage.pid")" 2>/dev/null || true
+    [ -f "$dir/garage.pid" ] && kill $(cat "$dir/garage.pid") 2>/dev/null || true
     exit 0
 fi
 dir=$1
@@ -29,18 +32,26 @@ if [ ! -x "$GARAGE" ]; then
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-rpc=$(free_port)
-s3=$(free_port)
-admin=$(free_port)
-mkdir -p "$dir/meta" "$dir/data"
-cat > "$dir/garage.toml" <<TOML
-metadata_dir = "$dir/meta"
-data_dir = "$dir/data"
+nodes=${GARAGE_NODES:-1}
+secret=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+s3_port=""
+rpcs=()
+mkdir -p "$dir"
+: > "$dir/garage.pid"
+for n in $(seq 1 "$nodes"); do
+    nd=$dir/node$n
+    rpc=$(free_port); s3=$(free_port); admin=$(free_port)
+    rpcs+=("$rpc")
+    [ -z "$s3_port" ] && s3_port=$s3
+    mkdir -p "$nd/meta" "$nd/data"
+    cat > "$nd/garage.toml" <<TOML
+metadata_dir = "$nd/meta"
+data_dir = "$nd/data"
 db_engine = "sqlite"
-replication_factor = 1
+replication_factor = $nodes
 rpc_bind_addr = "127.0.0.1:$rpc"
 rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+rpc_secret = "$secret"
 
 [s3_api]
 s3_region = "garage"
@@ -50,29 +61,41 @@ root_domain = ".s3.garage.localhost"
 [admin]
 api_bind_addr = "127.0.0.1:$admin"
 TOML
-g() { "$GARAGE" -c "$dir/garage.toml" "$@"; }
-"$GARAGE" -c "$dir/garage.toml" server >"$dir/garage.log" 2>&1 &
-echo $! > "$dir/garage.pid"
-node=""
-for _ in $(seq 1 100); do
-    node=$(g status 2>/dev/null | awk '/NO ROLE ASSIGNED/ {print $1; exit}') || true
-    [ -n "$node" ] && break
-    sleep 0.1
+    "$GARAGE" -c "$nd/garage.toml" server >"$nd/garage.log" 2>&1 &
+    echo $! >> "$dir/garage.pid"
 done
-[ -n "$node" ] || { echo "start-garage.sh: garage did not start; $dir/garage.log:" >&2; cat "$dir/garage.log" >&2; exit 1; }
-g layout assign -z dc1 -c 1G "$node" >/dev/null
+g() { "$GARAGE" -c "$dir/node1/garage.toml" "$@"; }
+node_id() { # the full id (id@addr) of node $1
+    local out=""
+    for _ in $(seq 1 100); do
+        out=$("$GARAGE" -c "$dir/node$1/garage.toml" node id -q 2>/dev/null) && [ -n "$out" ] && break
+        sleep 0.1
+    done
+    [ -n "$out" ] || { echo "start-garage.sh: node $1 did not start; $dir/node$1/garage.log:" >&2; cat "$dir/node$1/garage.log" >&2; exit 1; }
+    echo "$out"
+}
+ids=()
+for n in $(seq 1 "$nodes"); do ids+=("$(node_id "$n")"); done
+for n in $(seq 2 "$nodes"); do g node connect "${ids[$((n-1))]}" >/dev/null; done
+for n in $(seq 1 "$nodes"); do
+    g layout assign -z "dc$n" -c 1G "${ids[$((n-1))]%%@*}" >/dev/null
+done
 g layout apply --version 1 >/dev/null
-g bucket create berth-test >/dev/null
+# Buckets become usable once every node has the layout.
+for _ in $(seq 1 100); do
+    g bucket create berth-test >/dev/null 2>&1 && break
+    sleep 0.2
+done
 key=$(g key create berth-test-key)
 id=$(awk '/Key ID/ {print $NF}' <<<"$key")
-secret=$(awk '/Secret key/ {print $NF}' <<<"$key")
+secret_key=$(awk '/Secret key/ {print $NF}' <<<"$key")
 g bucket allow --read --write --owner berth-test --key berth-test-key >/dev/null
 cat <<OUT
-export AWS_ENDPOINT_URL=http://127.0.0.1:$s3
+export AWS_ENDPOINT_URL=http://127.0.0.1:$s3_port
 export AWS_REGION=garage
 export AWS_ACCESS_KEY_ID=$id
-export AWS_SECRET_ACCESS_KEY=$secret
+export AWS_SECRET_ACCESS_KEY=$secret_key
 export AWS_ALLOW_HTTP=true
 export BERTH_TEST_S3_BUCKET=berth-test
-export GARAGE_PID=$(cat "$dir/garage.pid")
+export GARAGE_PIDS="$(tr '\n' ' ' < "$dir/garage.pid" | sed 's/ $//')"
 OUT

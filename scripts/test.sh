@@ -5,9 +5,10 @@
 # Installs what the tests need when missing (Debian packages: skopeo, umoci, jq,
 # docker.io, podman, curl, sqlite3, postgresql; PyPI: oras, into target/venv),
 # builds the test images once with ../shared/testdata/make-images.sh, starts a
-# private PostgreSQL on loopback, then runs `cargo test --release --workspace`
-# (one profile: the e2e tests use the same release binary that `cargo run
-# --release -- serve` runs) and the PostgreSQL half of the matrix.
+# private PostgreSQL and a Garage node (S3) on loopback, then runs `cargo test
+# --release --workspace` (one profile: the e2e tests use the same release
+# binary that `cargo run --release -- serve` runs) on SQLite and the
+# filesystem, and the PostgreSQL + S3 half of the matrix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -67,28 +68,38 @@ fi
 # test matrix (scripts/start-postgres.sh), stopped when this script exits.
 PG_DIR=$(mktemp -d /tmp/berth-pg.XXXXXX)
 PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+GARAGE_DIR=$(mktemp -d /tmp/berth-garage.XXXXXX)
 stop_engines() {
     scripts/start-postgres.sh --stop "$PG_DIR" || true
-    rm -rf "$PG_DIR"
+    scripts/start-garage.sh --stop "$GARAGE_DIR" || true
+    rm -rf "$PG_DIR" "$GARAGE_DIR"
 }
 trap stop_engines EXIT
 PG_URL=$(scripts/start-postgres.sh "$PG_DIR" "$PG_PORT")
+# Garage, a real S3-compatible store, single node on loopback; built once into
+# ~/.cache/berth/garage (BERTH_CACHE) and reused. Its AWS_* settings are kept
+# for the second pass only.
+S3_ENV=$(scripts/start-garage.sh "$GARAGE_DIR")
 
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -q -- -D warnings
 cargo test --release --workspace "$@"
 
-# The metadata, registry and HTTP spec tests again on PostgreSQL: every test
-# gets a fresh database on the private server (crates/berth-meta/src/testing.rs),
-# and the end-to-end tests that run several nodes need it. The same
+# The metadata, registry and HTTP spec tests again on PostgreSQL and Garage:
+# every test gets a fresh database on the private server
+# (crates/berth-meta/src/testing.rs) and a prefix of its own in the bucket,
+# and the end-to-end tests that run several nodes need both. The same
 # `--workspace` selection as above, narrowed by target, so cargo reuses the
 # build instead of resolving other features (docs/testing.md "One build").
 if [ $# -eq 0 ]; then
-    echo "test.sh: the metadata, registry and HTTP tests on PostgreSQL" >&2
+    echo "test.sh: the metadata, registry, storage and HTTP tests on PostgreSQL and S3 (Garage)" >&2
     pg_targets=(--lib)
     for t in crates/berth-server/tests/*.rs; do pg_targets+=(--test "$(basename "$t" .rs)"); done
     for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out; do pg_targets+=(--test "$t"); done
-    BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"
+    (
+        eval "$S3_ENV"
+        BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"
+    )
 fi
 
 # One build: what `cargo run --release` / `cargo build --release` builds is the

@@ -336,10 +336,11 @@ impl MetaStore {
         Ok(Some(row.get::<i64, _>("size") as u64))
     }
 
-    /// Upload sessions started before `cutoff_ms`: `(id, repository)`.
+    /// Upload sessions idle since before `cutoff_ms` (last chunk recorded in
+    /// the database, else started): `(id, repository)`.
     pub async fn uploads_started_before(&self, cutoff_ms: i64) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT id, repository FROM upload_sessions WHERE started_at < $1 ORDER BY started_at",
+            "SELECT id, repository FROM upload_sessions WHERE updated_at < $1 ORDER BY updated_at",
         )
         .bind(cutoff_ms)
         .fetch_all(&self.read)

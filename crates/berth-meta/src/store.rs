@@ -241,6 +241,45 @@ impl MetaStore {
         )
     }
 
+    /// The saved state of an upload session on an object store: `Ok(None)`
+    /// when there is no such session, `Ok(Some(None))` when it has no state
+    /// yet (see migration 8).
+    pub async fn upload_state(&self, id: &str) -> Result<Option<Option<String>>> {
+        Ok(
+            sqlx::query_scalar("SELECT state FROM upload_sessions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Replaces an upload session's state and offset if its offset is still
+    /// `expected` (compare-and-set: of two appends to one session, one wins);
+    /// refreshes `updated_at`. False when the offset moved or the session is
+    /// gone.
+    pub async fn upload_state_save(
+        &self,
+        id: &str,
+        expected: u64,
+        offset: u64,
+        state: &str,
+    ) -> Result<bool> {
+        let done = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE upload_sessions SET state = $1, offset_bytes = $2, updated_at = $3
+                     WHERE id = $4 AND offset_bytes = $5",
+                )
+                .bind(state)
+                .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+                .bind(now_ms())
+                .bind(id)
+                .bind(i64::try_from(expected).unwrap_or(i64::MAX)),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Forgets an upload session.
     pub async fn upload_delete(&self, id: &str) -> Result<()> {
         self.write_one(sqlx::query("DELETE FROM upload_sessions WHERE id = $1").bind(id))

@@ -23,7 +23,7 @@ pub mod name;
 pub mod range;
 pub mod reference;
 
-pub use digest::{Algorithm, Digest, Hasher};
+pub use digest::{Algorithm, Digest, Hasher, ResumableSha256};
 pub use error::ErrorCode;
 pub use manifest::{ChildKind, ChildRef, Manifest, ManifestError};
 pub use name::{RepositoryName, DEFAULT_PROJECT};

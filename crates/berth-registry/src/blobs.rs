@@ -29,6 +29,23 @@ impl Registry {
             .ok_or_else(|| Error::BlobUnknown(digest.to_string()))
     }
 
+    /// Where to send a `GET` of the blob instead of serving it: a presigned
+    /// object-store URL when `storage.redirect` is on (and blobs are on an
+    /// object store), after the same checks as [`Registry::blob_read`].
+    ///
+    /// Errors: [`Error::BlobUnknown`]; [`Error::Storage`] when signing fails.
+    pub async fn blob_redirect(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let Some(expires) = self.redirect else {
+            return Ok(None);
+        };
+        self.blob_size(repo, digest).await?;
+        Ok(self.blobs.presigned_get(digest, expires).await?)
+    }
+
     /// `GET /v2/<name>/blobs/<digest>` with an optional `Range` header value.
     ///
     /// Errors: [`Error::BlobUnknown`]; [`Error::RangeNotSatisfiable`] (416).

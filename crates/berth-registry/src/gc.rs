@@ -342,6 +342,12 @@ impl Registry {
             if !on_disk.contains(&id) {
                 report.uploads_deleted += 1;
                 if !opts.dry_run {
+                    // On an object store a session whose bytes are all in
+                    // parts has no object to list: abort its multipart
+                    // upload through its saved state before the row goes.
+                    if let Some(upload) = berth_storage::UploadId::parse(&id) {
+                        let _ = self.blobs.upload_delete(&upload).await;
+                    }
                     self.meta.upload_delete(&id).await?;
                 }
             }

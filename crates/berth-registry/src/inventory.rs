@@ -415,6 +415,10 @@ impl Registry {
     /// `blobs/` and `uploads/` are directories that are not read-only.
     pub async fn health(&self) -> HealthReport {
         let database = self.meta.ping().await.map_err(|e| e.to_string());
+        if self.blobs.is_object_store() {
+            let storage = self.blobs.check_writable().await.map_err(|e| e.to_string());
+            return HealthReport { database, storage };
+        }
         let mut storage = Ok(());
         let root = self.blobs.root();
         for dir in [root.to_path_buf(), root.join("blobs"), root.join("uploads")] {

@@ -64,5 +64,5 @@ pub use policy::immutability::ImmutableRule;
 pub use policy::retention::{RetentionPolicy, RetentionReport};
 pub use policy::PolicyError;
 pub use quota::ProjectUsage;
-pub use registry::{Limits, Registry};
+pub use registry::{BlobStorage, Limits, Registry};
 pub use uploads::UploadStatus;

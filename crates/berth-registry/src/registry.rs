@@ -37,6 +37,8 @@ pub struct Registry {
     pub(crate) cache: ManifestCache,
     /// Immutability and tag naming rules by project (see [`crate::policy::rules`]).
     pub(crate) rules: RulesCache,
+    /// `storage.redirect`: presigned URL lifetime for blob GET redirects.
+    pub(crate) redirect: Option<std::time::Duration>,
     /// Garbage collection's grace period, for the "HEAD revives a link" rule.
     pub(crate) gc_grace: std::time::Duration,
     /// Quota of projects without their own, bytes (`None`: unlimited).
@@ -45,6 +47,48 @@ pub struct Registry {
     pub(crate) stats: crate::stats::StatsRecorder,
     /// Serializes this process's garbage-collection runs.
     pub(crate) gc_lock: tokio::sync::Mutex<()>,
+}
+
+/// Where blobs live: the `storage.url` setting and the S3 client settings.
+#[derive(Debug, Clone, Default)]
+pub struct BlobStorage {
+    /// `None`: the data directory (`file://<data_dir>`).
+    pub url: Option<berth_storage::StorageUrl>,
+    /// S3 settings beyond the `AWS_*` environment variables.
+    pub s3: berth_storage::S3Settings,
+    /// `storage.redirect`: answer blob `GET`s on an object store with `307`
+    /// to a presigned URL valid this long (`None`: serve the bytes).
+    pub redirect: Option<std::time::Duration>,
+}
+
+impl BlobStorage {
+    /// Opens it; `create` makes the local directories when absent.
+    fn open(&self, data_dir: &Path, meta: &MetaStore, create: bool) -> Result<BlobStore> {
+        use berth_storage::StorageUrl;
+        let local = |dir: &Path| {
+            if create {
+                BlobStore::open_local(dir)
+            } else {
+                BlobStore::open_local_existing(dir)
+            }
+        };
+        use berth_storage::ObjectBackend;
+        let states = || Arc::new(crate::uploads::MetaUploadStates(meta.clone()));
+        let backend = match &self.url {
+            None => return Ok(local(data_dir)?),
+            Some(StorageUrl::File(dir)) => return Ok(local(dir)?),
+            Some(StorageUrl::S3 { bucket, prefix }) => {
+                ObjectBackend::s3(bucket, prefix, &self.s3, states())?
+            }
+            Some(StorageUrl::Gcs { bucket, prefix }) => {
+                ObjectBackend::gcs(bucket, prefix, states())?
+            }
+            Some(StorageUrl::Azure { container, prefix }) => {
+                ObjectBackend::azure(container, prefix, states())?
+            }
+        };
+        Ok(BlobStore::open_object(data_dir, backend)?)
+    }
 }
 
 impl Registry {
@@ -72,9 +116,27 @@ impl Registry {
         database: &DatabaseUrl,
         limits: Limits,
     ) -> Result<Registry> {
-        let blobs = BlobStore::open_local(data_dir).map_err(Error::from)?;
+        Self::open_on(data_dir, database, &BlobStorage::default(), limits).await
+    }
+
+    /// Opens the metadata database `database` and the blob storage `storage`
+    /// (the data directory's `blobs/` and `uploads/`, or an object store whose
+    /// upload sessions keep their state in the database, see
+    /// [`berth_storage::object`]).
+    ///
+    /// Errors: [`Error::Storage`] or [`Error::Meta`] when the storage or
+    /// database cannot be opened or migrated.
+    pub async fn open_on(
+        data_dir: &Path,
+        database: &DatabaseUrl,
+        storage: &BlobStorage,
+        limits: Limits,
+    ) -> Result<Registry> {
         let meta = MetaStore::open(database).await?;
-        Ok(Registry::over(blobs, meta, limits))
+        let blobs = storage.open(data_dir, &meta, true)?;
+        let mut registry = Registry::over(blobs, meta, limits);
+        registry.redirect = storage.redirect;
+        Ok(registry)
     }
 
     /// Opens an existing data directory and database read-only (no
@@ -87,10 +149,11 @@ impl Registry {
     pub async fn open_read_only(
         data_dir: &Path,
         database: &DatabaseUrl,
+        storage: &BlobStorage,
         limits: Limits,
     ) -> Result<Registry> {
-        let blobs = BlobStore::open_local_existing(data_dir).map_err(Error::from)?;
         let meta = MetaStore::open_read_only(database).await?;
+        let blobs = storage.open(data_dir, &meta, false)?;
         Ok(Registry::over(blobs, meta, limits))
     }
 
@@ -107,6 +170,7 @@ impl Registry {
             gc_grace: crate::gc::GcOptions::default().grace_period,
             default_quota: None,
             gc_lock: tokio::sync::Mutex::new(()),
+            redirect: None,
         }
     }
 
@@ -118,7 +182,7 @@ impl Registry {
     ///
     /// Errors: [`Error::Storage`] naming the path, [`Error::Meta`].
     pub async fn check_writable(&self) -> Result<()> {
-        self.blobs.check_writable().map_err(Error::from)?;
+        self.blobs.check_writable().await.map_err(Error::from)?;
         self.meta.check_writable().await?;
         Ok(())
     }

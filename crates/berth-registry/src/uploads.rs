@@ -68,10 +68,20 @@ impl Registry {
     /// `POST /v2/<name>/blobs/uploads/`: opens a session.
     pub async fn upload_start(&self, repo: &RepositoryName) -> Result<UploadStatus> {
         let id = UploadId::new();
-        self.blobs.upload_create(&id).await?;
-        self.meta
-            .upload_create(&id.to_string(), repo.as_str())
-            .await?;
+        // On an object store the row is the session's state, so it comes
+        // first; on the filesystem the file does (a row without a file is
+        // removed by garbage collection).
+        if self.blobs.is_object_store() {
+            self.meta
+                .upload_create(&id.to_string(), repo.as_str())
+                .await?;
+            self.blobs.upload_create(&id).await?;
+        } else {
+            self.blobs.upload_create(&id).await?;
+            self.meta
+                .upload_create(&id.to_string(), repo.as_str())
+                .await?;
+        }
         Ok(UploadStatus {
             id: id.to_string(),
             offset: 0,
@@ -246,6 +256,45 @@ impl Registry {
         let removed = self.blobs.upload_delete(&upload).await;
         self.meta.upload_delete(id).await?;
         removed.map_err(|e| with_id(e.into(), id))
+    }
+}
+
+/// Upload session state on an object store, kept in `upload_sessions`
+/// (migration 8) so that any node continues any session.
+pub(crate) struct MetaUploadStates(pub(crate) berth_meta::MetaStore);
+
+fn storage_err(e: berth_meta::MetaError) -> berth_storage::StorageError {
+    berth_storage::StorageError::Io(std::io::Error::other(e.to_string()))
+}
+
+impl berth_storage::UploadStates for MetaUploadStates {
+    fn load(
+        &self,
+        id: &str,
+    ) -> futures::future::BoxFuture<'_, berth_storage::error::Result<Option<String>>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            match self.0.upload_state(&id).await.map_err(storage_err)? {
+                None => Err(berth_storage::StorageError::UploadUnknown),
+                Some(state) => Ok(state),
+            }
+        })
+    }
+
+    fn save(
+        &self,
+        id: &str,
+        expected: u64,
+        offset: u64,
+        cursor: String,
+    ) -> futures::future::BoxFuture<'_, berth_storage::error::Result<bool>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            self.0
+                .upload_state_save(&id, expected, offset, &cursor)
+                .await
+                .map_err(storage_err)
+        })
     }
 }
 

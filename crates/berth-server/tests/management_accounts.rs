@@ -40,9 +40,14 @@ impl Server {
     async fn start() -> Server {
         let reg = TestRegistry::start().await;
         reg.push_image("seed/app", "v1", "seed").await;
-        let registry = Registry::open_at(reg.dir.path(), &reg.database, Limits::default())
-            .await
-            .unwrap();
+        let registry = Registry::open_on(
+            reg.dir.path(),
+            &reg.database,
+            &reg.storage,
+            Limits::default(),
+        )
+        .await
+        .unwrap();
         let config = AuthConfig {
             mode: AuthMode::Basic,
             admin_password: Some(ADMIN.1.into()),

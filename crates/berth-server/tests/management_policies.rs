@@ -228,10 +228,14 @@ async fn audited_server(
     berth_registry::AuditLog,
     tokio::task::JoinHandle<()>,
 ) {
-    let registry =
-        berth_registry::Registry::open_at(reg.dir.path(), &reg.database, Default::default())
-            .await
-            .unwrap();
+    let registry = berth_registry::Registry::open_on(
+        reg.dir.path(),
+        &reg.database,
+        &reg.storage,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let audit = berth_registry::AuditLog::start(&registry, &berth_registry::AuditConfig::default());
     let mut state = berth_server::AppState::new(registry, berth_registry::AccessPolicy::Anonymous);
     state.audit = audit.clone();

@@ -13,9 +13,14 @@ use serde_json::Value;
 /// `berth immutable` / `berth tag-rule` CLI does; must run before the server
 /// first loads the project's rules.
 async fn admin(reg: &TestRegistry) -> Registry {
-    Registry::open_at(reg.dir.path(), &reg.database, Limits::default())
-        .await
-        .unwrap()
+    Registry::open_on(
+        reg.dir.path(),
+        &reg.database,
+        &reg.storage,
+        Limits::default(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn denied_message(r: Response) -> String {

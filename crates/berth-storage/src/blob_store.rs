@@ -15,6 +15,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
 
 use crate::error::{at, Result, StorageError};
+use crate::object::ObjectBackend;
 use crate::upload::UploadState;
 
 /// A stream of body bytes, in order.
@@ -27,7 +28,10 @@ const READ_CHUNK: usize = 512 * 1024;
 /// The registry-wide blob store. Cheap to share behind an `Arc`.
 pub struct BlobStore {
     root: PathBuf,
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    /// Set when blobs live on an object store (`storage.url = "s3://..."`);
+    /// `store` is then that bucket under its prefix.
+    pub(crate) object: Option<Arc<ObjectBackend>>,
     pub(crate) sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<UploadState>>>>,
 }
 
@@ -62,15 +66,67 @@ impl BlobStore {
         Ok(BlobStore {
             root,
             store: Arc::new(store),
+            object: None,
             sessions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A blob store on an object store (see [`crate::object`]). `data_dir` is
+    /// still the node's own directory (created when absent) for what is not
+    /// blob storage.
+    ///
+    /// Errors: [`StorageError::Io`] when `data_dir` cannot be created.
+    pub fn open_object(data_dir: &Path, backend: ObjectBackend) -> Result<BlobStore> {
+        private_dir()
+            .recursive(true)
+            .create(data_dir)
+            .map_err(at("create directory", data_dir))?;
+        let backend = Arc::new(backend);
+        // Reads, lists and deletes see the same relative keys as on the
+        // local filesystem (`blobs/...`, `uploads/...`).
+        let store: Arc<dyn ObjectStore> = match backend.prefix() {
+            "" => backend.store(),
+            p => Arc::new(object_store::prefix::PrefixStore::new(
+                backend.store(),
+                ObjectPath::from(p),
+            )),
+        };
+        Ok(BlobStore {
+            root: data_dir.to_path_buf(),
+            store,
+            object: Some(backend),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A presigned URL the client may fetch the blob from directly, valid
+    /// for `expires`: `None` on the local filesystem.
+    ///
+    /// Errors: [`StorageError::Backend`].
+    pub async fn presigned_get(
+        &self,
+        digest: &Digest,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>> {
+        match &self.object {
+            Some(o) => Ok(Some(o.presigned_get(digest, expires).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// True when blobs live on an object store.
+    pub fn is_object_store(&self) -> bool {
+        self.object.is_some()
     }
 
     /// Proves `blobs/` and `uploads/` take new files: writes and removes a
     /// probe file in each (`.write-probe-<pid>`).
     ///
     /// Errors: [`StorageError::Io`] naming the operation and the path.
-    pub fn check_writable(&self) -> Result<()> {
+    pub async fn check_writable(&self) -> Result<()> {
+        if let Some(o) = &self.object {
+            return o.check_writable().await;
+        }
         for sub in ["blobs", "uploads"] {
             let probe = self
                 .root
@@ -157,6 +213,11 @@ impl BlobStore {
     /// and returns that digest. Storing bytes that are already present is a no-op.
     pub async fn put(&self, bytes: Bytes, algorithm: Algorithm) -> Result<Digest> {
         let digest = Digest::of(algorithm, &bytes);
+        if let Some(o) = &self.object {
+            // One PUT is atomic: the object appears whole or not at all.
+            o.put_blob(&digest, bytes).await?;
+            return Ok(digest);
+        }
         let target = self.blob_path(&digest);
         if tokio::fs::try_exists(&target).await? {
             return Ok(digest);
@@ -205,7 +266,7 @@ impl BlobStore {
                     .map(|p| p.as_ref().to_string())
                     .collect();
                 let digest = match parts.as_slice() {
-                    [_, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
+                    [.., _, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
                     _ => None,
                 };
                 digest.map(|d| (d, meta.size)).ok_or_else(|| {
@@ -221,6 +282,15 @@ impl BlobStore {
     /// Re-reads a stored blob and returns the digest of its bytes (same algorithm as
     /// `digest`), for fsck.
     pub async fn rehash(&self, digest: &Digest) -> Result<Digest> {
+        if self.object.is_some() {
+            let size = self.size(digest).await?.ok_or(StorageError::NotFound)?;
+            let mut stream = self.read(digest, 0..size).await?;
+            let mut h = Hasher::new(digest.algorithm());
+            while let Some(chunk) = stream.next().await {
+                h.update(&chunk?);
+            }
+            return Ok(h.finish());
+        }
         let path = self.blob_path(digest);
         let alg = digest.algorithm();
         tokio::task::spawn_blocking(move || hash_file(&path, alg).map(|(d, _)| d))

@@ -30,6 +30,33 @@ impl BlobStore {
     /// Every stored blob with its size and last modification time (for a freshly
     /// installed blob: when its last byte was written).
     pub fn list_with_mtime(&self) -> BoxStream<'static, Result<(Digest, u64, SystemTime)>> {
+        if let Some(o) = &self.object {
+            let _ = o;
+            return self
+                .store
+                .list(Some(&object_store::path::Path::from("blobs")))
+                .map(|r| {
+                    let meta = r?;
+                    let parts: Vec<_> = meta
+                        .location
+                        .parts()
+                        .map(|p| p.as_ref().to_string())
+                        .collect();
+                    let digest = match parts.as_slice() {
+                        [.., _, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
+                        _ => None,
+                    };
+                    digest
+                        .map(|d| (d, meta.size, SystemTime::from(meta.last_modified)))
+                        .ok_or_else(|| {
+                            StorageError::Io(std::io::Error::other(format!(
+                                "stray object {}",
+                                meta.location
+                            )))
+                        })
+                })
+                .boxed();
+        }
         let root = self.root().to_path_buf();
         self.list()
             .map(move |item| {
@@ -48,6 +75,35 @@ impl BlobStore {
 
     /// Every entry under `uploads/`.
     pub async fn upload_entries(&self) -> Result<Vec<UploadEntry>> {
+        if let Some(o) = &self.object {
+            // One entry per session name, from its objects (tail, data).
+            let mut by_name: std::collections::BTreeMap<String, UploadEntry> = Default::default();
+            let _ = o;
+            let mut list = self
+                .store
+                .list(Some(&object_store::path::Path::from("uploads")));
+            while let Some(meta) = list.next().await {
+                let meta = meta?;
+                let parts: Vec<_> = meta
+                    .location
+                    .parts()
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                let Some(name) = parts.iter().rev().nth(1).cloned() else {
+                    continue;
+                };
+                let modified = SystemTime::from(meta.last_modified);
+                let e = by_name.entry(name.clone()).or_insert_with(|| UploadEntry {
+                    session: UploadId::parse(&name).map(|id| id.to_string()),
+                    name,
+                    modified,
+                    size: 0,
+                });
+                e.modified = e.modified.max(modified);
+                e.size += meta.size;
+            }
+            return Ok(by_name.into_values().collect());
+        }
         let dir = self.root().join("uploads");
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<UploadEntry>> {
             let mut out = Vec::new();
@@ -82,6 +138,9 @@ impl BlobStore {
     pub async fn remove_upload_entry(&self, name: &str) -> Result<()> {
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
             return Err(StorageError::UploadUnknown);
+        }
+        if let Some(o) = &self.object {
+            return o.remove_upload_entry(name).await;
         }
         if let Some(id) = UploadId::parse(name) {
             return match self.upload_delete(&id).await {

@@ -6,6 +6,9 @@
 //! - [`blob_store`] — [`BlobStore`], reads (streamed, ranged), durable installs, deletes, listing.
 //! - [`upload`] — upload sessions: append chunks while hashing, commit after verifying the digest.
 //! - [`housekeeping`] — modification times and abandoned-upload removal, for garbage collection.
+//! - [`object`] — the same on an S3-compatible object store (`storage.url = "s3://..."`):
+//!   upload sessions whose state is kept by the caller (the metadata database), so
+//!   any node continues any session; commit by a server-side copy.
 //! - [`error`] — [`StorageError`].
 //!
 //! # Layout under the data directory
@@ -38,12 +41,16 @@
 pub mod blob_store;
 pub mod error;
 pub mod housekeeping;
+pub mod object;
 pub mod upload;
 
 pub use blob_store::{BlobStore, ByteStream};
 pub use error::{at, StorageError};
 pub use housekeeping::UploadEntry;
+pub use object::{Cursor, ObjectBackend, S3Settings, StorageUrl, UploadStates};
 pub use upload::UploadId;
 
+#[cfg(test)]
+mod object_tests;
 #[cfg(test)]
 mod tests;

@@ -218,7 +218,7 @@ pub async fn open(
 ) -> anyhow::Result<(Registry, Auth)> {
     crate::serve::private_umask();
     require_data_dir(at)?;
-    let registry = Registry::open_at(&at.data_dir, &at.database, Limits::default())
+    let registry = Registry::open_on(&at.data_dir, &at.database, &at.storage, Limits::default())
         .await
         .with_context(|| format!("opening {at}"))?;
     let (auth, generated) = Auth::open(registry.meta().clone(), &at.data_dir, cfg).await?;

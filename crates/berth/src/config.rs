@@ -76,6 +76,54 @@ pub struct Config {
     pub quota: QuotaSection,
     /// The metadata database.
     pub database: DatabaseSection,
+    /// Blob storage.
+    pub storage: StorageSection,
+}
+
+/// `[storage]`: where blobs live (`berth_storage::StorageUrl`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// `file://<dir>` or `s3://bucket/prefix`; empty (the default) is the
+    /// data directory. `BERTH_STORAGE_URL`.
+    pub url: String,
+    /// Answer blob GETs with `307` to a presigned object-store URL (object
+    /// stores only). Default false.
+    pub redirect: bool,
+    /// Lifetime of those URLs, seconds. Default 1200 (20 min).
+    pub redirect_expiry_secs: u64,
+    /// S3 client settings; each overrides its `AWS_*` environment variable.
+    pub s3: S3Section,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            url: String::new(),
+            redirect: false,
+            redirect_expiry_secs: 1200,
+            s3: S3Section::default(),
+        }
+    }
+}
+
+/// `[storage.s3]`: the S3 client beyond the standard `AWS_*` variables.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Section {
+    /// Endpoint URL of a self-hosted store (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// Region (`AWS_REGION`).
+    pub region: Option<String>,
+    /// Access key id (`AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// Secret access key (`AWS_SECRET_ACCESS_KEY`); prefer the variable.
+    pub secret_access_key: Option<String>,
+    /// Allow a plain-HTTP endpoint (`AWS_ALLOW_HTTP`).
+    pub allow_http: Option<bool>,
+    /// Virtual-hosted-style requests; default false: path style, as
+    /// self-hosted stores (Garage, MinIO) expect.
+    pub virtual_hosted_style: bool,
 }
 
 /// `[database]`: where the metadata lives (`berth_meta::DatabaseUrl`).
@@ -434,6 +482,7 @@ impl Default for Config {
             gc: GcSection::default(),
             quota: QuotaSection::default(),
             database: DatabaseSection::default(),
+            storage: StorageSection::default(),
         }
     }
 }
@@ -474,6 +523,8 @@ pub struct Location {
     pub data_dir: PathBuf,
     /// The metadata database.
     pub database: berth_meta::DatabaseUrl,
+    /// The blob storage.
+    pub storage: berth_registry::BlobStorage,
 }
 
 impl Location {
@@ -499,9 +550,10 @@ impl Location {
     /// Opens the existing registry here (migrating its schema if needed).
     pub async fn open_registry(&self) -> anyhow::Result<berth_registry::Registry> {
         self.require_existing()?;
-        berth_registry::Registry::open_at(
+        berth_registry::Registry::open_on(
             &self.data_dir,
             &self.database,
+            &self.storage,
             berth_registry::Limits::default(),
         )
         .await
@@ -545,6 +597,42 @@ impl Config {
         Ok(Location {
             data_dir: self.data_dir.clone(),
             database: self.database_url()?,
+            storage: self.blob_storage()?,
+        })
+    }
+
+    /// The blob storage: `storage.url` with `[storage.s3]`.
+    ///
+    /// Errors: a `storage.url` that is neither `file://` nor `s3://`.
+    pub fn blob_storage(&self) -> anyhow::Result<berth_registry::BlobStorage> {
+        let url = if self.storage.url.is_empty() {
+            None
+        } else {
+            Some(
+                self.storage
+                    .url
+                    .parse::<berth_storage::StorageUrl>()
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            )
+        };
+        let s3 = &self.storage.s3;
+        if self.storage.redirect && self.storage.redirect_expiry_secs == 0 {
+            anyhow::bail!("storage.redirect_expiry_secs must be at least 1 (the default is 1200)");
+        }
+        Ok(berth_registry::BlobStorage {
+            redirect: self
+                .storage
+                .redirect
+                .then(|| std::time::Duration::from_secs(self.storage.redirect_expiry_secs)),
+            url,
+            s3: berth_storage::S3Settings {
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.clone(),
+                allow_http: s3.allow_http,
+                virtual_hosted_style: s3.virtual_hosted_style,
+            },
         })
     }
 
@@ -565,6 +653,7 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         self.auth.to_auth_config()?;
         self.database_url()?;
+        self.blob_storage()?;
         if self.log_format != "text" && self.log_format != "json" {
             anyhow::bail!("log_format {:?} is not one of text, json", self.log_format);
         }
@@ -791,5 +880,15 @@ mod tests {
         c.limits.max_page = 1;
         c.limits.max_manifest_bytes = 10;
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn the_deployment_example_config_is_valid() {
+        let c: Config = toml::from_str(include_str!("../../../deploy/berth.toml")).unwrap();
+        c.validate().unwrap();
+        assert!(matches!(
+            c.blob_storage().unwrap().url,
+            Some(berth_storage::StorageUrl::S3 { .. })
+        ));
     }
 }

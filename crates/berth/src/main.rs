@@ -50,6 +50,9 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     if let Some(Some(url)) = DATABASE_URL.get() {
         cfg.database.url = url.clone();
     }
+    if let Ok(url) = std::env::var("BERTH_STORAGE_URL") {
+        cfg.storage.url = url;
+    }
     Ok(cfg)
 }
 

@@ -40,12 +40,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.data_dir.display()
         );
     }
-    let registry = Registry::open_at(&at.data_dir, &at.database, cfg.registry_limits())
-        .await
-        .with_context(|| format!("opening {at}"))?
-        .with_manifest_cache(&cfg.cache_config())
-        .with_gc_grace(cfg.gc_options()?.grace_period)
-        .with_default_quota(cfg.default_quota()?);
+    let registry = Registry::open_on(
+        &at.data_dir,
+        &at.database,
+        &at.storage,
+        cfg.registry_limits(),
+    )
+    .await
+    .with_context(|| format!("opening {at}"))?
+    .with_manifest_cache(&cfg.cache_config())
+    .with_gc_grace(cfg.gc_options()?.grace_period)
+    .with_default_quota(cfg.default_quota()?);
     registry
         .check_writable()
         .await
@@ -314,9 +319,9 @@ pub async fn fsck(at: &Location, repair: bool) -> anyhow::Result<ExitCode> {
     // A check alone opens the directory read-only: it works where this user
     // may only read, and changes nothing.
     let registry = if repair {
-        Registry::open_at(&at.data_dir, &at.database, Limits::default()).await
+        Registry::open_on(&at.data_dir, &at.database, &at.storage, Limits::default()).await
     } else {
-        Registry::open_read_only(&at.data_dir, &at.database, Limits::default()).await
+        Registry::open_read_only(&at.data_dir, &at.database, &at.storage, Limits::default()).await
     }
     .with_context(|| format!("opening {at}"))?;
     let (bar, progress) = crate::progress::bar(crate::progress::Unit::Bytes);
@@ -390,7 +395,7 @@ pub async fn migrate(at: &Location, dry_run: bool) -> anyhow::Result<ExitCode> {
     let verb = if dry_run { "would apply" } else { "applied" };
     if !dry_run {
         private_umask();
-        let registry = Registry::open_at(&at.data_dir, db, Limits::default())
+        let registry = Registry::open_on(&at.data_dir, db, &at.storage, Limits::default())
             .await
             .with_context(|| format!("migrating {db}"))?;
         registry.close().await;

@@ -40,6 +40,11 @@ struct ProxyState {
 
 impl RoundRobin {
     fn start(nodes: &[&Berth]) -> RoundRobin {
+        let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+        Self::start_addrs(&addrs)
+    }
+
+    fn start_addrs(nodes: &[String]) -> RoundRobin {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -47,7 +52,7 @@ impl RoundRobin {
             .unwrap();
         let served = Arc::new((0..nodes.len()).map(|_| AtomicUsize::new(0)).collect());
         let state = Arc::new(ProxyState {
-            nodes: nodes.iter().map(|n| n.addr.clone()).collect(),
+            nodes: nodes.to_vec(),
             next: AtomicUsize::new(0),
             served: Arc::clone(&served),
             client: reqwest::Client::builder()
@@ -464,12 +469,11 @@ fn on(node: &str, location: &str) -> String {
     format!("http://{node}/{path}")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_upload_continues_on_another_node_after_its_node_is_killed() {
-    let data = tempfile::tempdir().unwrap();
-    let Some(mut nodes) = three_nodes(data.path(), &[]) else {
-        return;
-    };
+/// Pushes a 3 MiB blob in three chunks through three nodes, killing the
+/// second node (SIGKILL) right after its chunk; the third node continues the
+/// session and the first commits it. Returns the blob's digest after
+/// checking node 2 serves it byte for byte.
+async fn chunked_push_across_nodes(nodes: &mut [Berth]) -> String {
     let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -533,9 +537,94 @@ async fn an_upload_continues_on_another_node_after_its_node_is_killed() {
         got[..] == blob[..],
         "node 2 serves the blob three nodes wrote"
     );
+    digest
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_continues_on_another_node_after_its_node_is_killed() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(mut nodes) = three_nodes(data.path(), &[]) else {
+        return;
+    };
+    chunked_push_across_nodes(&mut nodes).await;
     let (code, report) = fsck(data.path());
     assert_eq!(code, 0, "{report}");
     let verify = berth_ok(data.path(), &["audit", "verify"], &[]);
+    assert!(verify.contains("audit trail intact"), "{verify}");
+}
+
+/// The deployment of docs/deploy.md: nodes with directories of their own
+/// over one PostgreSQL database and one S3 bucket (Garage).
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_with_their_own_directories_share_one_database_and_one_bucket() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (Some(db), Some(bucket)) = (database_for(dirs[0].path()), storage_for(dirs[0].path()))
+    else {
+        eprintln!("skipped: needs PostgreSQL and S3 (BERTH_TEST_DATABASE_URL, BERTH_TEST_S3_BUCKET; scripts/test.sh sets both)");
+        return;
+    };
+    let env = [
+        ("BERTH_DATABASE_URL", db.as_str()),
+        ("BERTH_STORAGE_URL", bucket.as_str()),
+    ];
+    let mut nodes: Vec<Berth> = dirs
+        .iter()
+        .map(|d| Berth::start_with_env(d.path(), &[], &env))
+        .collect();
+    let img = images();
+    let lb = {
+        let proxy = std::thread::spawn({
+            let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+            move || {
+                let proxy = RoundRobin::start_addrs(&addrs);
+                let lb = proxy.addr.to_string();
+                skopeo(&[
+                    "copy",
+                    "--all",
+                    "--dest-tls-verify=false",
+                    &format!("oci:{}:multi", img.join("busybox").display()),
+                    &format!("docker://{lb}/team/app:v1"),
+                ]);
+                assert!(
+                    proxy.served().iter().all(|&n| n > 2),
+                    "{:?}",
+                    proxy.served()
+                );
+                lb
+            }
+        });
+        proxy.join().unwrap()
+    };
+    assert!(!lb.is_empty());
+    // Every node serves the same bytes from the bucket.
+    let mut pulled = Vec::new();
+    for n in &nodes {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("img");
+        skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            "--override-arch=arm64",
+            &format!("docker://{}/team/app:v1", n.addr),
+            &format!("dir:{}", dir.display()),
+        ]);
+        pulled.push(skopeo_dir_digests(&dir));
+    }
+    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
+    for d in &dirs {
+        assert!(
+            !d.path().join("blobs").join("sha256").exists(),
+            "no blob lands in a node's own directory"
+        );
+    }
+    chunked_push_across_nodes(&mut nodes).await;
+    // Garbage collection and fsck from another node's directory see it all.
+    let gc = berth_ok(dirs[2].path(), &["gc", "--yes"], &env);
+    assert!(gc.contains("deleted"), "{gc}");
+    let (code, out, err) = berth_cli(dirs[0].path(), &["fsck"], &env);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" 0 problems"), "{out}");
+    let verify = berth_ok(dirs[0].path(), &["audit", "verify"], &env);
     assert!(verify.contains("audit trail intact"), "{verify}");
 }
 
@@ -588,4 +677,205 @@ fn a_second_garbage_collection_waits_for_the_one_running_elsewhere() {
     gc.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert!(status.success(), "{err}");
     assert!(err.contains("another node"), "gc said why it waited: {err}");
+}
+
+/// `storage.redirect = true`: blob GETs answer `307` to a presigned URL of
+/// the bucket, and skopeo and docker follow it (the bytes never pass
+/// through berth on a pull).
+#[test]
+fn blob_gets_redirect_to_presigned_urls_that_skopeo_and_docker_follow() {
+    let data = tempfile::tempdir().unwrap();
+    if storage_for(data.path()).is_none() {
+        eprintln!("skipped: needs S3 (BERTH_TEST_S3_BUCKET; scripts/test.sh sets it)");
+        return;
+    }
+    let config = data.path().join("berth.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nredirect = true\nredirect_expiry_secs = 600\n",
+    )
+    .unwrap();
+    let berth = Berth::start_with(
+        &data.path().join("node"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let img = images();
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:amd64", img.join("busybox").display()),
+        &format!("docker://{}/team/app:v1", berth.addr),
+    ]);
+    // The layer of the image: a GET is a redirect into the bucket.
+    let manifest: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/team/app:v1", berth.addr),
+    ]))
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = client
+            .get(berth.url(&format!("/v2/team/app/blobs/{layer}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 307);
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+        assert!(location.starts_with(&endpoint), "{location}");
+        assert!(location.contains("X-Amz-Signature="), "{location}");
+        let bytes = client
+            .get(&location)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let got = format!(
+            "sha256:{}",
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, &bytes))
+        );
+        assert_eq!(got, layer);
+    });
+    drop(rt);
+    // skopeo follows it.
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("img");
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        &format!("docker://{}/team/app:v1", berth.addr),
+        &format!("dir:{}", dir.display()),
+    ]);
+    let hex = layer.trim_start_matches("sha256:");
+    assert_eq!(file_digest(&dir.join(hex)), layer);
+    // docker follows it.
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+    d.docker(&["pull", &format!("{}/team/app:v1", berth.addr)]);
+    let id = d.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        &format!("{}/team/app:v1", berth.addr),
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+}
+
+/// Stops a Garage cluster of scripts/start-garage.sh when dropped.
+struct GarageCluster {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl GarageCluster {
+    fn start(nodes: usize) -> GarageCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("garage")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/start-garage.sh");
+        let out = run(Command::new(script)
+            .env("GARAGE_NODES", nodes.to_string())
+            .arg(dir.path()));
+        let env = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect();
+        GarageCluster { dir, env }
+    }
+
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("start-garage.sh printed no {name}"))
+    }
+}
+
+impl Drop for GarageCluster {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/start-garage.sh");
+        let _ = Command::new(script)
+            .arg("--stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A three-node Garage (`replication_factor = 3`) loses a node (SIGKILL):
+/// pushes and pulls through berth go on, and fsck stays clean.
+#[test]
+fn a_three_node_garage_with_one_node_killed_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    if storage_for(data.path()).is_none() {
+        eprintln!(
+            "skipped: needs Garage (BERTH_TEST_S3_BUCKET; scripts/test.sh builds and starts it)"
+        );
+        return;
+    }
+    let garage = GarageCluster::start(3);
+    let storage = format!("s3://{}/three-nodes", garage.var("BERTH_TEST_S3_BUCKET"));
+    let mut env: Vec<(&str, &str)> = garage
+        .env
+        .iter()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    env.push(("BERTH_STORAGE_URL", storage.as_str()));
+    let berth = Berth::start_with_env(data.path(), &[], &env);
+    let img = images();
+    let push = |tag: &str| {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{tag}", img.join("busybox").display()),
+            &format!("docker://{}/team/app:{tag}", berth.addr),
+        ])
+    };
+    push("amd64");
+    let pids: Vec<&str> = garage.var("GARAGE_PIDS").split_whitespace().collect();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    run(Command::new("kill").args(["-9", pids[2]]));
+    // Two of three replicas answer: the quorum holds.
+    push("arm64");
+    for tag in ["amd64", "arm64"] {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("img");
+        skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/team/app:{tag}", berth.addr),
+            &format!("dir:{}", dir.display()),
+        ]);
+        let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+        assert_eq!(
+            format!(
+                "sha256:{}",
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, &manifest))
+            ),
+            recorded_digest(&format!("oci:busybox:{tag}")),
+            "{tag} pulled byte-exact"
+        );
+    }
+    let (code, out, err) = berth_cli(data.path(), &["fsck"], &env);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -41,12 +41,27 @@ pub async fn head(reg: &Registry, repo: &RepositoryName, digest: &Digest) -> Api
 }
 
 /// GET: the bytes; with a satisfiable `Range`, 206 and `Content-Range`; otherwise 416.
+/// With `storage.redirect` on an object store: `307` to a presigned URL
+/// (distribution-spec §Pulling blobs allows a redirect; clients follow it and
+/// send their `Range` there).
 pub async fn get(
     reg: &Registry,
     repo: &RepositoryName,
     digest: &Digest,
     headers: &HeaderMap,
 ) -> ApiResult {
+    if let Some(url) = reg.blob_redirect(repo, digest).await? {
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            h.insert("location", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(digest.as_str()) {
+            h.insert("docker-content-digest", v);
+        }
+        h.insert("content-length", HeaderValue::from(0u64));
+        return Ok(resp);
+    }
     let read = match reg.blob_read(repo, digest, header(headers, "range")).await {
         Ok(r) => r,
         Err(e @ Error::RangeNotSatisfiable { size }) => {

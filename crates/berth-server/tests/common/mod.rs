@@ -17,6 +17,22 @@ pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
+/// The blob storage of a test registry: the data directory, or, when
+/// `BERTH_TEST_S3_BUCKET` names a bucket (with the `AWS_*` variables, see
+/// scripts/start-garage.sh), a prefix of its own in that bucket.
+pub fn test_storage() -> berth_registry::BlobStorage {
+    match std::env::var("BERTH_TEST_S3_BUCKET") {
+        Ok(bucket) if !bucket.is_empty() => berth_registry::BlobStorage {
+            url: Some(berth_storage::StorageUrl::S3 {
+                bucket,
+                prefix: format!("spec-{}", uuid::Uuid::new_v4()),
+            }),
+            ..Default::default()
+        },
+        _ => berth_registry::BlobStorage::default(),
+    }
+}
+
 /// A running registry; stopped when dropped.
 pub struct TestRegistry {
     pub base: String,
@@ -25,6 +41,8 @@ pub struct TestRegistry {
     /// The metadata database (SQLite in `dir`, or PostgreSQL under
     /// `BERTH_TEST_DATABASE_URL`).
     pub database: berth_registry::DatabaseUrl,
+    /// The blob storage ([`test_storage`]).
+    pub storage: berth_registry::BlobStorage,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -42,7 +60,8 @@ impl TestRegistry {
     pub async fn start_with(limits: Limits) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let database = berth_meta::testing::database_url(dir.path()).await;
-        let registry = Registry::open_at(dir.path(), &database, limits)
+        let storage = test_storage();
+        let registry = Registry::open_on(dir.path(), &database, &storage, limits)
             .await
             .unwrap();
         let state = Arc::new(AppState::new(registry, AccessPolicy::Anonymous));
@@ -60,6 +79,7 @@ impl TestRegistry {
                 .unwrap(),
             dir,
             database,
+            storage,
             task,
         }
     }

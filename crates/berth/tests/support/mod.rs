@@ -63,6 +63,42 @@ pub fn database_for(data_dir: &Path) -> Option<String> {
     Some(url)
 }
 
+/// The blob storage of the registry in `data_dir` when the tests run on an
+/// S3-compatible store (`BERTH_TEST_S3_BUCKET` with the `AWS_*` variables, as
+/// scripts/start-garage.sh prints them): `s3://BUCKET/e2e-<n>`, a prefix of
+/// its own per data directory. `None`: the data directory.
+pub fn storage_for(data_dir: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static PREFIXES: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let bucket = std::env::var("BERTH_TEST_S3_BUCKET")
+        .ok()
+        .filter(|b| !b.is_empty())?;
+    let mut map = PREFIXES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let n = map.len();
+    Some(
+        map.entry(data_dir.to_path_buf())
+            .or_insert_with(|| format!("s3://{bucket}/e2e-{}-{n}", std::process::id()))
+            .clone(),
+    )
+}
+
+/// The environment a server or CLI command on `data_dir` runs with: its
+/// database ([`database_for`]) and blob storage ([`storage_for`]).
+pub fn backend_env(data_dir: &Path) -> Vec<(&'static str, String)> {
+    let mut env = Vec::new();
+    if let Some(u) = database_for(data_dir) {
+        env.push(("BERTH_DATABASE_URL", u));
+    }
+    if let Some(u) = storage_for(data_dir) {
+        env.push(("BERTH_STORAGE_URL", u));
+    }
+    env
+}
+
 /// A `berth serve` child process. Killed (SIGKILL) when dropped.
 pub struct Berth {
     pub addr: String,
@@ -82,6 +118,12 @@ impl Berth {
     /// tests written before authentication); the `admin` password is always
     /// [`ADMIN_PASSWORD`].
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Berth {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Like [`Berth::start_with`], with extra environment variables (which
+    /// override the harness's database and storage).
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Berth {
         let mut args: Vec<&str> = extra.to_vec();
         if !extra.contains(&"--auth-mode") {
             args.extend(["--auth-mode", "none"]);
@@ -92,7 +134,8 @@ impl Berth {
             .args(&args)
             .env("BERTH_LOG_LEVEL", "info")
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .envs(database_for(data_dir).map(|u| ("BERTH_DATABASE_URL", u)))
+            .envs(backend_env(data_dir))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -196,7 +239,7 @@ pub fn fsck(data_dir: &Path) -> (i32, String) {
     let out = Command::new(berth_bin())
         .args(["fsck", "--data-dir"])
         .arg(data_dir)
-        .envs(database_for(data_dir).map(|u| ("BERTH_DATABASE_URL", u)))
+        .envs(backend_env(data_dir))
         .output()
         .expect("run berth fsck");
     (
@@ -284,7 +327,7 @@ pub fn berth_cli(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, 
         .arg("--data-dir")
         .arg(data_dir)
         .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .envs(database_for(data_dir).map(|u| ("BERTH_DATABASE_URL", u)))
+        .envs(backend_env(data_dir))
         .stdin(Stdio::null());
     for (k, v) in env {
         c.env(k, v);
