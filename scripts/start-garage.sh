@@ -9,6 +9,7 @@
 #                                         three nodes, replication_factor = 3
 #                                         (the S3 endpoint is node 1's)
 #   scripts/start-garage.sh --stop DIR    stops it
+#   scripts/start-garage.sh --build       only builds (and caches) the binary
 #
 # The binary is built once into $BERTH_CACHE/garage (default
 # ~/.cache/berth/garage; `cargo install garage --locked`, ~22 min on 2 cores)
@@ -23,13 +24,13 @@ if [ "${1:-}" = "--stop" ]; then
     [ -f "$dir/garage.pid" ] && kill $(cat "$dir/garage.pid") 2>/dev/null || true
     exit 0
 fi
-dir=$1
-
 if [ ! -x "$GARAGE" ]; then
     echo "start-garage.sh: building garage into $CACHE/garage (once; ~22 min on 2 cores)" >&2
     mkdir -p "$CACHE"
     cargo install garage --locked --quiet --root "$CACHE/garage" >&2
 fi
+[ "${1:-}" = "--build" ] && exit 0
+dir=$1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 nodes=${GARAGE_NODES:-1}
