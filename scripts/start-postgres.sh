@@ -8,6 +8,7 @@
 #
 # The admin URL (postgres://postgres@127.0.0.1:PORT/postgres) may create
 # databases: BERTH_TEST_DATABASE_URL takes it (crates/berth-meta/src/testing.rs).
+# PG_EXTRA_OPTS adds server options (bench/scale_out.sh loads pg_stat_statements).
 set -euo pipefail
 
 if [ "${1:-}" = "--stop" ]; then
@@ -39,6 +40,6 @@ fi
 # fsync off: a test server that is thrown away; berth's own durability is
 # SQLite's and PostgreSQL's job in production, not this instance's.
 as_postgres "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 ${PG_EXTRA_OPTS:-}" \
     start >/dev/null
 echo "postgres://postgres@127.0.0.1:$port/postgres"
