@@ -61,7 +61,51 @@ pub struct BlobStorage {
     pub redirect: Option<std::time::Duration>,
 }
 
+/// The setting that records where a database's blobs live (see
+/// [`BlobStorage::check_against`]).
+const STORAGE_SETTING: &str = "blob_storage";
+
 impl BlobStorage {
+    /// What identifies this storage to the database: `file` for a
+    /// directory (its path may differ from node to node on a shared
+    /// filesystem), the URL for an object store.
+    pub fn identity(&self) -> String {
+        use berth_storage::StorageUrl;
+        match &self.url {
+            None | Some(StorageUrl::File(_)) => "file".into(),
+            Some(StorageUrl::S3 { bucket, prefix }) => format!("s3://{bucket}/{prefix}"),
+            Some(StorageUrl::Gcs { bucket, prefix }) => format!("gs://{bucket}/{prefix}"),
+            Some(StorageUrl::Azure { container, prefix }) => format!("az://{container}/{prefix}"),
+        }
+    }
+
+    /// Refuses to pair the database with other blob storage than the one it
+    /// was first used with (recorded then, when `record`): a command given
+    /// the database but not the storage would otherwise see every blob as
+    /// missing, and `fsck --repair` would forget them all.
+    ///
+    /// Errors: [`Error::Unsupported`] naming both and the setting to give.
+    async fn check_against(&self, meta: &MetaStore, record: bool) -> Result<()> {
+        let mine = self.identity();
+        let recorded = if record {
+            Some(meta.setting_init(STORAGE_SETTING, &mine).await?)
+        } else {
+            meta.setting(STORAGE_SETTING).await?
+        };
+        match recorded {
+            Some(r) if r != mine => {
+                let give = match r.as_str() {
+                    "file" => "the data directory it was used with (storage.url empty or file://; unset BERTH_STORAGE_URL)".to_string(),
+                    url => format!("storage.url = \"{url}\" (or BERTH_STORAGE_URL={url}) and the S3 settings"),
+                };
+                Err(Error::Unsupported(format!(
+                    "this database's blobs are in {r}, but this process was given {mine}: give it {give}"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Opens it; `create` makes the local directories when absent.
     fn open(&self, data_dir: &Path, meta: &MetaStore, create: bool) -> Result<BlobStore> {
         use berth_storage::StorageUrl;
@@ -87,7 +131,7 @@ impl BlobStorage {
                 ObjectBackend::azure(container, prefix, states())?
             }
         };
-        Ok(BlobStore::open_object(data_dir, backend)?)
+        Ok(BlobStore::open_object(data_dir, backend, create)?)
     }
 }
 
@@ -133,6 +177,7 @@ impl Registry {
         limits: Limits,
     ) -> Result<Registry> {
         let meta = MetaStore::open(database).await?;
+        storage.check_against(&meta, true).await?;
         let blobs = storage.open(data_dir, &meta, true)?;
         let mut registry = Registry::over(blobs, meta, limits);
         registry.redirect = storage.redirect;
@@ -153,6 +198,7 @@ impl Registry {
         limits: Limits,
     ) -> Result<Registry> {
         let meta = MetaStore::open_read_only(database).await?;
+        storage.check_against(&meta, false).await?;
         let blobs = storage.open(data_dir, &meta, false)?;
         Ok(Registry::over(blobs, meta, limits))
     }

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt,
+};
 
 use crate::error::{at, Result, StorageError};
 use crate::object::ObjectBackend;
@@ -72,15 +74,17 @@ impl BlobStore {
     }
 
     /// A blob store on an object store (see [`crate::object`]). `data_dir` is
-    /// still the node's own directory (created when absent) for what is not
-    /// blob storage.
+    /// still the node's own directory for what is not blob storage, created
+    /// when absent if `create`.
     ///
     /// Errors: [`StorageError::Io`] when `data_dir` cannot be created.
-    pub fn open_object(data_dir: &Path, backend: ObjectBackend) -> Result<BlobStore> {
-        private_dir()
-            .recursive(true)
-            .create(data_dir)
-            .map_err(at("create directory", data_dir))?;
+    pub fn open_object(data_dir: &Path, backend: ObjectBackend, create: bool) -> Result<BlobStore> {
+        if create {
+            private_dir()
+                .recursive(true)
+                .create(data_dir)
+                .map_err(at("create directory", data_dir))?;
+        }
         let backend = Arc::new(backend);
         // Reads, lists and deletes see the same relative keys as on the
         // local filesystem (`blobs/...`, `uploads/...`).
@@ -256,6 +260,14 @@ impl BlobStore {
     /// Every stored blob with its size. Files under `blobs/` whose names are not
     /// digests are reported as `Err` so fsck can flag them.
     pub fn list(&self) -> BoxStream<'static, Result<(Digest, u64)>> {
+        self.list_objects()
+            .map(|r| r.map(|(d, meta)| (d, meta.size)))
+            .boxed()
+    }
+
+    /// Every object under `blobs/` with the digest its key names (an `Err`
+    /// for a key that names none).
+    pub(crate) fn list_objects(&self) -> BoxStream<'static, Result<(Digest, ObjectMeta)>> {
         self.store
             .list(Some(&ObjectPath::from("blobs")))
             .map(|r| {
@@ -269,12 +281,13 @@ impl BlobStore {
                     [.., _, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
                     _ => None,
                 };
-                digest.map(|d| (d, meta.size)).ok_or_else(|| {
-                    StorageError::Io(std::io::Error::other(format!(
+                match digest {
+                    Some(d) => Ok((d, meta)),
+                    None => Err(StorageError::Io(std::io::Error::other(format!(
                         "stray file blobs/{}",
                         parts.join("/")
-                    )))
-                })
+                    )))),
+                }
             })
             .boxed()
     }

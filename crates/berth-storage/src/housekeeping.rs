@@ -30,31 +30,11 @@ impl BlobStore {
     /// Every stored blob with its size and last modification time (for a freshly
     /// installed blob: when its last byte was written).
     pub fn list_with_mtime(&self) -> BoxStream<'static, Result<(Digest, u64, SystemTime)>> {
-        if let Some(o) = &self.object {
-            let _ = o;
+        if self.object.is_some() {
+            // The store keeps each object's last modification.
             return self
-                .store
-                .list(Some(&object_store::path::Path::from("blobs")))
-                .map(|r| {
-                    let meta = r?;
-                    let parts: Vec<_> = meta
-                        .location
-                        .parts()
-                        .map(|p| p.as_ref().to_string())
-                        .collect();
-                    let digest = match parts.as_slice() {
-                        [.., _, alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
-                        _ => None,
-                    };
-                    digest
-                        .map(|d| (d, meta.size, SystemTime::from(meta.last_modified)))
-                        .ok_or_else(|| {
-                            StorageError::Io(std::io::Error::other(format!(
-                                "stray object {}",
-                                meta.location
-                            )))
-                        })
-                })
+                .list_objects()
+                .map(|r| r.map(|(d, meta)| (d, meta.size, SystemTime::from(meta.last_modified))))
                 .boxed();
         }
         let root = self.root().to_path_buf();
@@ -75,10 +55,9 @@ impl BlobStore {
 
     /// Every entry under `uploads/`.
     pub async fn upload_entries(&self) -> Result<Vec<UploadEntry>> {
-        if let Some(o) = &self.object {
+        if self.object.is_some() {
             // One entry per session name, from its objects (tail, data).
             let mut by_name: std::collections::BTreeMap<String, UploadEntry> = Default::default();
-            let _ = o;
             let mut list = self
                 .store
                 .list(Some(&object_store::path::Path::from("uploads")));

@@ -103,6 +103,8 @@ pub struct ObjectBackend {
     s3: Arc<dyn Bucket>,
     prefix: String,
     states: Arc<dyn UploadStates>,
+    /// Said with a failed write probe: what the client was configured from.
+    hint: Option<&'static str>,
 }
 
 /// A parsed `storage.url`.
@@ -224,10 +226,18 @@ impl ObjectBackend {
         if let Some(v) = settings.allow_http {
             b = b.with_allow_http(v);
         }
+        let keys =
+            settings.access_key_id.is_some() || std::env::var_os("AWS_ACCESS_KEY_ID").is_some();
         Ok(ObjectBackend {
             s3: Arc::new(b.build()?),
             prefix: prefix.trim_matches('/').to_string(),
             states,
+            hint: (!keys).then_some(
+                " (no AWS_ACCESS_KEY_ID or storage.s3.access_key_id was given, so the S3 client \
+                 asked the EC2 instance metadata service for credentials; for Garage, MinIO and \
+                 the like set AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, for every berth command)",
+            ),
         })
     }
 
@@ -240,6 +250,7 @@ impl ObjectBackend {
             s3: Arc::new(b.build()?),
             prefix: prefix.trim_matches('/').to_string(),
             states,
+            hint: None,
         })
     }
 
@@ -257,6 +268,7 @@ impl ObjectBackend {
             s3: Arc::new(b.build()?),
             prefix: prefix.trim_matches('/').to_string(),
             states,
+            hint: None,
         })
     }
 
@@ -302,10 +314,15 @@ impl ObjectBackend {
     /// Errors: [`StorageError::Backend`] (credentials, bucket, endpoint).
     pub(crate) async fn check_writable(&self) -> Result<()> {
         let probe = self.key(&format!("uploads/.write-probe-{}", uuid::Uuid::new_v4()));
+        let hinted = |e: object_store::Error| match self.hint {
+            Some(h) => io(format!("object store: {e}{h}")),
+            None => StorageError::Backend(e),
+        };
         self.s3
             .put(&probe, PutPayload::from_static(b"berth"))
-            .await?;
-        self.s3.delete(&probe).await?;
+            .await
+            .map_err(hinted)?;
+        self.s3.delete(&probe).await.map_err(hinted)?;
         Ok(())
     }
 

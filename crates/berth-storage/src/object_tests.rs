@@ -68,7 +68,7 @@ fn nodes() -> Option<(BlobStore, BlobStore, Arc<States>, tempfile::TempDir)> {
     let open = || {
         let backend =
             ObjectBackend::s3(&bucket, &prefix, &S3Settings::default(), states.clone()).unwrap();
-        BlobStore::open_object(dir.path(), backend).unwrap()
+        BlobStore::open_object(dir.path(), backend, true).unwrap()
     };
     let (a, b) = (open(), open());
     Some((a, b, states, dir))

@@ -136,10 +136,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         data_dir = %cfg.data_dir.display(),
+        database = %at.database,
+        storage = %at.storage.identity(),
         %scheme,
         node = %state.node_id,
         "listening on {addr}"
     );
+    if matches!(at.database, berth_meta::DatabaseUrl::Postgres(_))
+        && cfg.auth.signing_key_file.is_none()
+        && std::env::var_os(berth_registry::auth::signing_key::ENV_VAR).is_none()
+    {
+        tracing::warn!(
+            key = %cfg.data_dir.join(berth_registry::auth::signing_key::DEFAULT_FILE).display(),
+            "tokens are signed with this node's own key file: every node behind one load balancer must use the same key (auth.signing_key_file or BERTH_TOKEN_SIGNING_KEY, or a shared data directory), or tokens from one node are refused by the others"
+        );
+    }
 
     let opts = berth_server::listener::ListenOptions {
         tls,

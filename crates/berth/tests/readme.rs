@@ -11,7 +11,7 @@
 //!   (data directory `./berth-data` of the working directory).
 //! - The block that runs the test suite (`./scripts/test.sh`), the
 //!   benchmark block (`berth-bench`, covered by `bench_smoke.rs`) and the
-//!   node of a PostgreSQL deployment (`--database-url postgres://`, covered
+//!   nodes of a PostgreSQL deployment (blocks naming a `postgres://` URL, covered
 //!   by `scale_out.rs`) are not run.
 //! - `berth` is the binary under test, on `PATH` as `cargo install` would
 //!   put it. The README's `export PATH="$PWD/target/release:$PATH"` runs as
@@ -65,7 +65,7 @@ fn skipped(block: &Block) -> Option<&'static str> {
     let t = &block.text;
     if t.contains("-- serve") {
         Some("starts the server: the harness started it")
-    } else if t.contains("--database-url postgres://") {
+    } else if t.contains("postgres://") {
         Some("a node of a deployment on PostgreSQL: scale_out.rs runs several")
     } else if t.contains("./scripts/test.sh") {
         Some("runs the test suite this test is part of")

@@ -152,6 +152,27 @@ fn three_nodes(data: &Path, extra: &[&str]) -> Option<Vec<Berth>> {
     Some(handles.into_iter().map(|h| h.join().unwrap()).collect())
 }
 
+/// Pulls `team/app:v1` (its arm64 image) from every node directly and
+/// checks the files are byte-identical.
+fn assert_every_node_serves_the_same_app(nodes: &[Berth]) {
+    let pulled: Vec<_> = nodes
+        .iter()
+        .map(|n| {
+            let out = tempfile::tempdir().unwrap();
+            let dir = out.path().join("img");
+            skopeo(&[
+                "copy",
+                "--src-tls-verify=false",
+                "--override-arch=arm64",
+                &format!("docker://{}/team/app:v1", n.addr),
+                &format!("dir:{}", dir.display()),
+            ]);
+            skopeo_dir_digests(&dir)
+        })
+        .collect();
+    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
+}
+
 fn skopeo_dir_digests(dir: &Path) -> Vec<String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -215,18 +236,8 @@ fn three_nodes_behind_a_round_robin_proxy_serve_one_registry() {
     d.docker(&["push", &format!("{lb}/team/docker:v1")]);
 
     // Every node serves the same bytes, directly.
-    let mut pulled = Vec::new();
+    assert_every_node_serves_the_same_app(&nodes);
     for (i, n) in nodes.iter().enumerate() {
-        let out = tempfile::tempdir().unwrap();
-        let dir = out.path().join("img");
-        skopeo(&[
-            "copy",
-            "--src-tls-verify=false",
-            "--override-arch=arm64",
-            &format!("docker://{}/team/app:v1", n.addr),
-            &format!("dir:{}", dir.display()),
-        ]);
-        pulled.push(skopeo_dir_digests(&dir));
         let raw = skopeo(&[
             "inspect",
             "--raw",
@@ -235,7 +246,6 @@ fn three_nodes_behind_a_round_robin_proxy_serve_one_registry() {
         ]);
         assert!(raw.contains("layers"), "node {i}: {raw}");
     }
-    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
 
     // A push storm from three clients at once while node 0 collects
     // garbage: the audit chain stays one line, fsck stays clean.
@@ -597,20 +607,7 @@ async fn nodes_with_their_own_directories_share_one_database_and_one_bucket() {
     };
     assert!(!lb.is_empty());
     // Every node serves the same bytes from the bucket.
-    let mut pulled = Vec::new();
-    for n in &nodes {
-        let out = tempfile::tempdir().unwrap();
-        let dir = out.path().join("img");
-        skopeo(&[
-            "copy",
-            "--src-tls-verify=false",
-            "--override-arch=arm64",
-            &format!("docker://{}/team/app:v1", n.addr),
-            &format!("dir:{}", dir.display()),
-        ]);
-        pulled.push(skopeo_dir_digests(&dir));
-    }
-    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
+    assert_every_node_serves_the_same_app(&nodes);
     for d in &dirs {
         assert!(
             !d.path().join("blobs").join("sha256").exists(),
@@ -624,6 +621,24 @@ async fn nodes_with_their_own_directories_share_one_database_and_one_bucket() {
     let (code, out, err) = berth_cli(dirs[0].path(), &["fsck"], &env);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(" 0 problems"), "{out}");
+    // The database knows its blobs are in the bucket: a command given the
+    // database without the bucket is refused, instead of finding every blob
+    // "missing" (which `fsck --repair` would then forget).
+    let (code, out, err) = berth_cli(
+        dirs[0].path(),
+        &["fsck", "--repair"],
+        &[
+            ("BERTH_DATABASE_URL", db.as_str()),
+            ("BERTH_STORAGE_URL", ""),
+        ],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("this database's blobs are in {bucket}")),
+        "{err}"
+    );
+    let (code, out, err) = berth_cli(dirs[1].path(), &["fsck"], &env);
+    assert_eq!(code, 0, "nothing was forgotten: {out}{err}");
     let verify = berth_ok(dirs[0].path(), &["audit", "verify"], &env);
     assert!(verify.contains("audit trail intact"), "{verify}");
 }
