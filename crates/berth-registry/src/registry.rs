@@ -87,10 +87,12 @@ impl BlobStorage {
     /// Errors: [`Error::Unsupported`] naming both and the setting to give.
     async fn check_against(&self, meta: &MetaStore, record: bool) -> Result<()> {
         let mine = self.identity();
-        let recorded = if record {
-            Some(meta.setting_init(STORAGE_SETTING, &mine).await?)
-        } else {
-            meta.setting(STORAGE_SETTING).await?
+        let recorded = match meta.setting(STORAGE_SETTING).await? {
+            Some(r) => Some(r),
+            // Recorded by the first process that may write; a database it
+            // cannot write is reported by the writability check instead.
+            None if record => meta.setting_init(STORAGE_SETTING, &mine).await.ok(),
+            None => None,
         };
         match recorded {
             Some(r) if r != mine => {
