@@ -673,7 +673,7 @@ fn a_second_garbage_collection_waits_for_the_one_running_elsewhere() {
     let mut gc = Command::new(berth_bin())
         .args(["gc", "--yes", "--data-dir"])
         .arg(data.path())
-        .env("BERTH_DATABASE_URL", &url)
+        .envs(backend_env(data.path()))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
