@@ -25,16 +25,17 @@ impl MetaStore {
     ///
     /// Errors: [`crate::MetaError::Database`].
     pub async fn throttle_locked_until(&self, keys: &[&str]) -> Result<Option<i64>> {
-        let mut best: Option<i64> = None;
-        for key in keys {
-            let until: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
-                    .bind(*key)
-                    .fetch_optional(&self.read)
-                    .await?;
-            best = best.max(until.flatten());
+        if keys.is_empty() {
+            return Ok(None);
         }
-        Ok(best)
+        let mut q = crate::db::SqlBuilder::new(
+            "SELECT MAX(locked_until) FROM login_throttle WHERE key IN (",
+        );
+        q.push_bind_list(keys.iter().map(|k| k.to_string()));
+        q.push(")");
+        Ok(q.build_scalar::<Option<i64>>()
+            .fetch_one(&self.read)
+            .await?)
     }
 
     /// Replaces the counter `key` with `update(current)` in one write
