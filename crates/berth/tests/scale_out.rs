@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+
 use support::*;
 
 /// A loopback HTTP proxy sending each request to the next live node in turn.
@@ -28,6 +30,7 @@ struct RoundRobin {
     addr: SocketAddr,
     /// How many requests each node answered.
     served: Arc<Vec<AtomicUsize>>,
+    state: Arc<ProxyState>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -36,6 +39,11 @@ struct ProxyState {
     next: AtomicUsize,
     served: Arc<Vec<AtomicUsize>>,
     client: reqwest::Client,
+    /// When set, the node process ids by node index: the next `PATCH` is
+    /// sent half way, then its node is killed (SIGKILL) before the rest.
+    kill_during_patch: std::sync::Mutex<Option<Vec<u32>>>,
+    /// Requests answered 502 because their node died under them.
+    failed: AtomicUsize,
 }
 
 impl RoundRobin {
@@ -59,20 +67,36 @@ impl RoundRobin {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            kill_during_patch: std::sync::Mutex::new(None),
+            failed: AtomicUsize::new(0),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().fallback(forward).with_state(state);
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(Arc::clone(&state));
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         RoundRobin {
             addr,
             served,
+            state,
             _runtime: runtime,
         }
+    }
+
+    /// Arms the proxy to kill the node that receives the next `PATCH`
+    /// (an upload's data) half way through its body: `pids` by node index.
+    fn kill_during_next_patch(&self, pids: Vec<u32>) {
+        *self.state.kill_during_patch.lock().unwrap() = Some(pids);
+    }
+
+    /// How many requests failed because their node died under them.
+    fn failed(&self) -> usize {
+        self.state.failed.load(Ordering::Relaxed)
     }
 
     fn served(&self) -> Vec<usize> {
@@ -110,7 +134,30 @@ async fn forward(
                 r = r.header(name, value);
             }
         }
-        match r.body(body.clone()).send().await {
+        let victim = match parts.method {
+            axum::http::Method::PATCH => p.kill_during_patch.lock().unwrap().take(),
+            _ => None,
+        };
+        let r = match victim {
+            Some(pids) => {
+                // Half the body, then the node dies, then the rest.
+                let pid = pids[i].to_string();
+                let mut rest = body.clone();
+                let first = rest.split_to(rest.len() / 2);
+                let tail = futures::stream::once(async move {
+                    let _ = tokio::process::Command::new("kill")
+                        .args(["-9", &pid])
+                        .status()
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok::<_, std::io::Error>(rest)
+                });
+                let head = futures::stream::iter([Ok::<_, std::io::Error>(first)]);
+                r.body(reqwest::Body::wrap_stream(head.chain(tail)))
+            }
+            None => r.body(body.clone()),
+        };
+        match r.send().await {
             Ok(resp) => {
                 p.served[i].fetch_add(1, Ordering::Relaxed);
                 let mut out = axum::response::Response::builder().status(resp.status());
@@ -124,7 +171,10 @@ async fn forward(
                     .unwrap_or_else(|_| axum::http::StatusCode::BAD_GATEWAY.into_response());
             }
             Err(e) if e.is_connect() => continue,
-            Err(_) => break,
+            Err(_) => {
+                p.failed.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
         }
     }
     axum::http::StatusCode::BAD_GATEWAY.into_response()
@@ -563,6 +613,67 @@ async fn an_upload_continues_on_another_node_after_its_node_is_killed() {
         return;
     };
     chunked_push_across_nodes(&mut nodes).await;
+    let (code, report) = fsck(data.path());
+    assert_eq!(code, 0, "{report}");
+    let verify = berth_ok(data.path(), &["audit", "verify"], &[]);
+    assert!(verify.contains("audit trail intact"), "{verify}");
+}
+
+/// Node loss as a client sees it: docker pushes through the proxy, the node
+/// receiving the layer's data is killed (SIGKILL) half way through that
+/// request, the client gets 502 and retries on its own (docker's layer
+/// retry), the retry lands on a live node and the push completes.
+#[test]
+fn a_push_survives_the_death_of_the_node_it_was_talking_to() {
+    let data = tempfile::tempdir().unwrap();
+    let Some(nodes) = three_nodes(data.path(), &[]) else {
+        return;
+    };
+    let proxy = RoundRobin::start(&nodes.iter().collect::<Vec<_>>());
+    let lb = proxy.addr.to_string();
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+    d.docker(&[
+        "load",
+        "-i",
+        images().join("busybox-amd64.docker.tar").to_str().unwrap(),
+    ]);
+    let loaded = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let source = loaded.lines().next().expect("a loaded image").trim();
+    let target = format!("{lb}/team/survivor:v1");
+    d.docker(&["tag", source, &target]);
+
+    proxy.kill_during_next_patch(nodes.iter().map(Berth::pid).collect());
+    d.docker(&["push", &target]);
+    assert_eq!(proxy.failed(), 1, "one request died with its node");
+    let alive: Vec<&Berth> = nodes
+        .iter()
+        .filter(|n| std::net::TcpStream::connect(&n.addr).is_ok())
+        .collect();
+    assert_eq!(alive.len(), 2, "one node was killed");
+
+    // The survivors serve the image the client pushed, byte for byte.
+    let pulled: Vec<_> = alive
+        .iter()
+        .map(|n| {
+            let out = tempfile::tempdir().unwrap();
+            let dir = out.path().join("img");
+            skopeo(&[
+                "copy",
+                "--src-tls-verify=false",
+                &format!("docker://{}/team/survivor:v1", n.addr),
+                &format!("dir:{}", dir.display()),
+            ]);
+            skopeo_dir_digests(&dir)
+        })
+        .collect();
+    assert_eq!(pulled[0], pulled[1]);
+    d.docker(&["rmi", &target]);
+    d.docker(&["pull", &target]);
+
     let (code, report) = fsck(data.path());
     assert_eq!(code, 0, "{report}");
     let verify = berth_ok(data.path(), &["audit", "verify"], &[]);
