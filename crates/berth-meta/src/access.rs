@@ -50,6 +50,8 @@ pub struct ProjectRecord {
     pub created_at: i64,
     /// Last update, Unix ms.
     pub updated_at: i64,
+    /// The upstream registry of a proxy project (pull-through cache).
+    pub registry_id: Option<i64>,
 }
 
 /// A user's role in a project.
@@ -140,6 +142,7 @@ fn project_row(r: sqlx::any::AnyRow) -> ProjectRecord {
         push_cidrs: cidrs(r.get("push_cidrs")),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+        registry_id: r.get("registry_id"),
     }
 }
 
@@ -408,6 +411,7 @@ impl MetaStore {
             push_cidrs: Vec::new(),
             created_at: now,
             updated_at: now,
+            registry_id: None,
         })
     }
 

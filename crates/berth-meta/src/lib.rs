@@ -12,6 +12,8 @@
 //! - [`gc`] — garbage collection: untagged manifests, link expiry, holds and sweep marks.
 //! - [`quota`] — per-project quotas and storage usage.
 //! - [`stats`] — pull/push statistics per manifest, tag and project-day; job run history.
+//! - [`upstream`] — upstream registries, proxy projects, proxied tags' last
+//!   upstream check and proxy counters.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
 //! - [`catalog_queries`] — filtered, paged listings of repositories, artifacts and
 //!   tags for the management API, and repository deletion.
@@ -35,6 +37,10 @@
 //! blob_sweeps(digest, marked_at)                             gc is deleting these bytes
 //! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
 //! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
+//! registries(id, name, type, url, insecure, description, access_key, access_secret, …)
+//!                                                            upstreams (migration 9);
+//!                                                            projects.registry_id → a proxy project
+//! proxy_tags(repository, tag, checked_at)  proxy_stats(project, hits, misses, upstream_failures)
 //! ```
 //!
 //! `repositories.project` is a generated column (first name component, or
@@ -68,6 +74,7 @@ pub mod stats;
 pub mod store;
 pub mod testing;
 pub mod throttle;
+pub mod upstream;
 
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
@@ -90,3 +97,4 @@ pub use store::{
     TagRecord,
 };
 pub use throttle::ThrottleRow;
+pub use upstream::{NewRegistry, ProxyCounts, RegistryRecord};

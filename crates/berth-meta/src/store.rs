@@ -53,6 +53,10 @@ pub struct NewManifest<'a> {
     pub annotations: Option<String>,
     /// Blobs and child manifests that must exist in the repository.
     pub children: &'a [ChildRef],
+    /// Record `children` without requiring them: a proxy project's manifest,
+    /// whose blobs and child manifests are fetched from upstream when first
+    /// pulled (docs/proxy.md).
+    pub lazy_children: bool,
 }
 
 /// What [`MetaStore::put_manifest`] did.
@@ -303,7 +307,7 @@ impl MetaStore {
     ) -> Result<PutManifestOutcome> {
         let mut tx = self.begin().await?;
         let repo_id = Self::ensure_repository(&mut tx, repo).await?;
-        for child in m.children {
+        for child in m.children.iter().filter(|_| !m.lazy_children) {
             let present: Option<i64> = match child.kind {
                 ChildKind::Manifest => {
                     sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2")

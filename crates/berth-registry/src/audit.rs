@@ -209,6 +209,13 @@ actions! {
     TagRuleChange = "tag_rule_change", "update", "tag_naming_rule";
     /// A project's storage quota set, or reset to the default.
     QuotaChange = "quota_change", "update", "quota";
+    /// An upstream registry added (`/registries`, `berth registry add`);
+    /// reference: its name.
+    RegistryCreate = "registry_create", "create", "registry";
+    /// An upstream registry changed; reference: its name.
+    RegistryUpdate = "registry_update", "update", "registry";
+    /// An upstream registry removed; reference: its name.
+    RegistryDelete = "registry_delete", "delete", "registry";
     /// A garbage-collection run started (API, CLI or schedule; dry runs
     /// too); detail: the run id with its parameters, or what it deleted.
     GcRun = "gc_run", "create", "gc";

@@ -89,6 +89,11 @@ pub enum Error {
     /// (`audit.on_failure = refuse`): 503 UNAVAILABLE with the reason.
     #[error("{0}")]
     AuditUnavailable(String),
+    /// An upstream registry failed a pull-through request (502 UNAVAILABLE
+    /// with what upstream did, e.g. `upstream registry hub is unreachable:
+    /// connection refused`).
+    #[error(transparent)]
+    Upstream(#[from] crate::proxy::UpstreamError),
     /// Blob storage failed (5xx).
     #[error("storage failure: {0}")]
     Storage(StorageError),
@@ -121,7 +126,7 @@ impl Error {
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::Denied | Error::PolicyDenied(_) => ErrorCode::Denied,
             Error::TooManyRequests | Error::LoginThrottled(_) => ErrorCode::TooManyRequests,
-            Error::AuditUnavailable(_) => ErrorCode::Unavailable,
+            Error::AuditUnavailable(_) | Error::Upstream(_) => ErrorCode::Unavailable,
             Error::Storage(_) | Error::Meta(_) => return None,
         })
     }
@@ -131,6 +136,7 @@ impl Error {
         match self {
             Error::ChunkOutOfOrder { .. } | Error::RangeNotSatisfiable { .. } => 416,
             Error::ManifestTooLarge { .. } | Error::ChunkTooLarge { .. } => 413,
+            Error::Upstream(_) => 502,
             Error::Storage(StorageError::Io(e)) if is_no_space(e) => 507,
             Error::Storage(_) | Error::Meta(_) => 500,
             other => other.code().map_or(500, ErrorCode::status),

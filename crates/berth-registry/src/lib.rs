@@ -19,6 +19,8 @@
 //! - [`stats`] — pull/push statistics, written in batches off the request path.
 //! - [`audit`] — the hash-chained audit trail: non-blocking record, one batching
 //!   writer task, verify, query.
+//! - [`proxy`] — pull-through cache: proxy projects over an upstream registry,
+//!   transparent mirrors.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -34,6 +36,7 @@ pub mod inventory;
 pub mod listing;
 pub mod manifests;
 pub mod policy;
+pub mod proxy;
 pub mod quota;
 pub mod registry;
 pub mod stats;
@@ -49,6 +52,7 @@ pub use berth_meta::{
 pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_meta::{Backend, DatabaseUrl};
 pub use berth_meta::{MemberRecord, RobotRecord, UserRecord};
+pub use berth_meta::{NewRegistry, ProxyCounts, RegistryRecord};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
 pub use cache::CacheConfig;
@@ -63,6 +67,7 @@ pub use manifests::{ManifestContent, PushedManifest};
 pub use policy::immutability::ImmutableRule;
 pub use policy::retention::{RetentionPolicy, RetentionReport};
 pub use policy::PolicyError;
+pub use proxy::{Mirror, ProxyConfig, Upstream, UpstreamError, UpstreamMissing};
 pub use quota::ProjectUsage;
 pub use registry::{BlobStorage, Limits, Registry};
 pub use uploads::UploadStatus;

@@ -98,7 +98,16 @@ impl Registry {
         // Garbage collection must not sweep these bytes between install and record.
         let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
         let result = self
-            .manifest_store(repo, &manifest, &digest, body, algorithm, annotations, tag)
+            .manifest_store_as(
+                repo,
+                &manifest,
+                &digest,
+                body,
+                algorithm,
+                annotations,
+                tag,
+                false,
+            )
             .await;
         self.release(&digest, &holder).await;
         result?;
@@ -109,9 +118,10 @@ impl Registry {
         })
     }
 
-    /// Installs the manifest's bytes and records it (and its tag).
+    /// Installs the manifest's bytes and records it (and its tag); `lazy`:
+    /// without requiring its children (a proxy project's manifest).
     #[allow(clippy::too_many_arguments)]
-    async fn manifest_store(
+    pub(crate) async fn manifest_store_as(
         &self,
         repo: &RepositoryName,
         manifest: &Manifest,
@@ -120,6 +130,7 @@ impl Registry {
         algorithm: Algorithm,
         annotations: Option<String>,
         tag: Option<&str>,
+        lazy: bool,
     ) -> Result<()> {
         let size = body.len() as u64;
         self.blobs.put(body, algorithm).await?;
@@ -131,6 +142,7 @@ impl Registry {
             size,
             annotations,
             children: &manifest.children,
+            lazy_children: lazy,
         };
         self.meta.put_manifest(repo.as_str(), &record, tag).await?;
         if let Some(tag) = tag {

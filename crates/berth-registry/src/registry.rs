@@ -47,6 +47,8 @@ pub struct Registry {
     pub(crate) stats: crate::stats::StatsRecorder,
     /// Serializes this process's garbage-collection runs.
     pub(crate) gc_lock: tokio::sync::Mutex<()>,
+    /// Pull-through cache settings and per-node state (see [`crate::proxy`]).
+    pub(crate) proxy: Arc<crate::proxy::ProxyState>,
 }
 
 /// Where blobs live: the `storage.url` setting and the S3 client settings.
@@ -219,6 +221,7 @@ impl Registry {
             default_quota: None,
             gc_lock: tokio::sync::Mutex::new(()),
             redirect: None,
+            proxy: Arc::default(),
         }
     }
 

@@ -36,6 +36,21 @@ pub enum Route {
     Referrers(RepositoryName, Digest),
 }
 
+impl Route {
+    /// The repository a pull route reads (tags, manifests, blobs,
+    /// referrers), for the transparent-mirror rewrite.
+    pub fn pulled_repository_mut(&mut self) -> Option<&mut RepositoryName> {
+        match self {
+            Route::Tags(r)
+            | Route::Manifest(r, _)
+            | Route::InvalidTag(r, _)
+            | Route::Blob(r, _)
+            | Route::Referrers(r, _) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 /// Why a path is not a route.
 #[derive(Debug)]
 pub enum RouteError {

@@ -13,7 +13,7 @@ use crate::{handlers, middleware, token};
 /// What every handler shares.
 pub struct AppState {
     /// The registry core.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     /// Who may do what when no [`Auth`] is configured (anonymous everything).
     pub policy: AccessPolicy,
     /// Authentication and authorization; `None` = anonymous (as `auth.mode = none`).
@@ -69,7 +69,7 @@ impl AppState {
     pub fn new(registry: Registry, policy: AccessPolicy) -> AppState {
         AppState {
             audit: AuditLog::disabled(&registry),
-            registry,
+            registry: Arc::new(registry),
             policy,
             auth: None,
             realm: None,

@@ -172,7 +172,25 @@ async fn answer(
     ip: Option<std::net::IpAddr>,
     want_refresh: bool,
 ) -> Result<Response, TokenFailure> {
-    let granted = auth.grant(who, scopes, ip).await?;
+    // A transparent mirror's client asks for the name it pulls; berth serves
+    // it from a proxy project's repository, so pull is asked there too.
+    let mut scopes = scopes.to_vec();
+    for s in scopes.clone() {
+        if s.kind != "repository" || !s.actions.iter().any(|a| a == "pull" || a == "*") {
+            continue;
+        }
+        let Ok(repo) = berth_oci::RepositoryName::parse(&s.name) else {
+            continue;
+        };
+        for target in state.registry.mirror_targets(&repo).await? {
+            scopes.push(Scope {
+                kind: "repository".into(),
+                name: target.to_string(),
+                actions: vec!["pull".into()],
+            });
+        }
+    }
+    let granted = auth.grant(who, &scopes, ip).await?;
     let scope_text = granted
         .iter()
         .map(Scope::to_scope_string)

@@ -707,6 +707,12 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/system/gc/{gc_id}/log"),
     ("get", "/system/gc/schedule"),
     ("post", "/system/gc/schedule"),
+    ("get", "/registries"),
+    ("post", "/registries"),
+    ("get", "/registries/{id}"),
+    ("put", "/registries/{id}"),
+    ("delete", "/registries/{id}"),
+    ("post", "/registries/ping"),
 ];
 
 /// Routes whose success needs a resource-specific body or existing policy:
@@ -718,6 +724,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "/tag-naming-rule",
         "/quota",
         "{gc_id}",
+        "/registries",
     ]
     .iter()
     .any(|p| path.contains(p))
@@ -790,6 +797,7 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{mid}", "1")
             .replace("{robot_id}", "1")
             .replace("{gc_id}", "1")
+            .replace("{id}", "1")
             .replace("{user_id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {

@@ -61,6 +61,10 @@ pub enum ProjectCmd {
         /// Anyone, also anonymous callers, may pull.
         #[arg(long)]
         public: bool,
+        /// Make it a pull-through cache of this upstream registry (name or
+        /// id, see `berth registry add`).
+        #[arg(long)]
+        proxy: Option<String>,
     },
     /// List projects.
     List,
@@ -326,7 +330,7 @@ pub async fn audit_cli_once<T>(
 const CLI_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// [`audit_cli`] into the account commands' trail (started by [`open`]).
-async fn audited<T>(
+pub(crate) async fn audited<T>(
     action: AuditAction,
     target: CliTarget<'_>,
     result: anyhow::Result<T>,
@@ -484,18 +488,35 @@ fn in_project<'a>(project: &'a str, reference: Option<&'a str>, detail: String) 
 /// Runs a `berth project` subcommand.
 pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
     match cmd {
-        ProjectCmd::Create { name, public } => {
+        ProjectCmd::Create {
+            name,
+            public,
+            proxy,
+        } => {
             let result = async {
                 let owner = auth.meta().user_by_name("admin").await?.map(|u| u.id);
+                let upstream = match &proxy {
+                    Some(r) => Some(registry.registry(r).await.map_err(err)?),
+                    None => None,
+                };
                 let p = auth
                     .create_project(&name, public, owner)
                     .await
                     .map_err(err)?;
+                if let Some(up) = &upstream {
+                    registry
+                        .project_bind(&name, Some(up.id))
+                        .await
+                        .map_err(err)?;
+                }
                 println!(
-                    "created project {} (id {}, {})",
+                    "created project {} (id {}, {}{})",
                     p.name,
                     p.id,
-                    if public { "public" } else { "private" }
+                    if public { "public" } else { "private" },
+                    upstream
+                        .map(|u| format!(", a pull-through cache of {} at {}", u.name, u.url))
+                        .unwrap_or_default()
                 );
                 Ok(())
             }

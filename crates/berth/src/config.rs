@@ -78,6 +78,38 @@ pub struct Config {
     pub database: DatabaseSection,
     /// Blob storage.
     pub storage: StorageSection,
+    /// Pull-through cache and transparent mirrors.
+    pub proxy: ProxySection,
+}
+
+/// `[proxy]`: pull-through cache (docs/proxy.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProxySection {
+    /// How long a proxied tag is served without asking upstream again.
+    /// humantime, default `5m`.
+    pub tag_ttl: String,
+    /// What a cached tag answers once upstream no longer has it:
+    /// `not_found` (default) or `serve_stale`.
+    pub upstream_missing: String,
+    /// Transparent mirrors: the upstream host a client names (containerd's
+    /// `?ns=`), mapped to the proxy project serving it, e.g.
+    /// `{ "docker.io" = "hub" }`.
+    pub mirrors: std::collections::BTreeMap<String, String>,
+    /// The proxy project serving mirror requests without `ns` (docker's
+    /// `registry-mirrors`) for repositories berth does not hold. Empty: none.
+    pub default_mirror: String,
+}
+
+impl Default for ProxySection {
+    fn default() -> Self {
+        ProxySection {
+            tag_ttl: "5m".into(),
+            upstream_missing: "not_found".into(),
+            mirrors: Default::default(),
+            default_mirror: String::new(),
+        }
+    }
 }
 
 /// `[storage]`: where blobs live (`berth_storage::StorageUrl`).
@@ -483,6 +515,7 @@ impl Default for Config {
             quota: QuotaSection::default(),
             database: DatabaseSection::default(),
             storage: StorageSection::default(),
+            proxy: ProxySection::default(),
         }
     }
 }
@@ -707,6 +740,33 @@ impl Config {
             upload_max_age: parse_duration("gc.upload_max_age", &self.gc.upload_max_age)?,
             settle: std::time::Duration::ZERO,
             trigger: berth_registry::GcTrigger::Schedule,
+        })
+    }
+
+    /// The pull-through cache settings from `[proxy]`.
+    ///
+    /// Errors: a malformed `tag_ttl` or an unknown `upstream_missing`.
+    pub fn proxy_config(&self) -> anyhow::Result<berth_registry::ProxyConfig> {
+        let upstream_missing = match self.proxy.upstream_missing.as_str() {
+            "not_found" => berth_registry::UpstreamMissing::NotFound,
+            "serve_stale" => berth_registry::UpstreamMissing::ServeStale,
+            other => anyhow::bail!(
+                "proxy.upstream_missing = {other:?}: use \"not_found\" or \"serve_stale\""
+            ),
+        };
+        Ok(berth_registry::ProxyConfig {
+            tag_ttl: parse_duration("proxy.tag_ttl", &self.proxy.tag_ttl)?,
+            upstream_missing,
+            mirrors: self
+                .proxy
+                .mirrors
+                .iter()
+                .map(|(ns, project)| berth_registry::Mirror {
+                    ns: ns.clone(),
+                    project: project.clone(),
+                })
+                .collect(),
+            default_mirror: Some(self.proxy.default_mirror.clone()).filter(|p| !p.is_empty()),
         })
     }
 

@@ -14,6 +14,7 @@ mod config;
 mod gc;
 mod policy_cli;
 mod progress;
+mod registry_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -111,6 +112,13 @@ enum Command {
         at: DataDirArgs,
         #[command(subcommand)]
         cmd: admin::ProjectCmd,
+    },
+    /// Manage upstream registries (the sources of proxy projects).
+    Registry {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: registry_cli::RegistryCmd,
     },
     /// Manage robot accounts (`robot$<project>+<name>`).
     Robot {
@@ -540,6 +548,9 @@ fn main() -> ExitCode {
             }
             Command::Project { at, cmd } => {
                 admin_command(&at, async |r, a| admin::project(r, a, cmd).await).await
+            }
+            Command::Registry { at, cmd } => {
+                admin_command(&at, async |r, _| registry_cli::registry(r, cmd).await).await
             }
             Command::Robot { at, cmd } => {
                 admin_command(&at, async |_, a| admin::robot(a, cmd).await).await

@@ -50,7 +50,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .with_context(|| format!("opening {at}"))?
     .with_manifest_cache(&cfg.cache_config())
     .with_gc_grace(cfg.gc_options()?.grace_period)
-    .with_default_quota(cfg.default_quota()?);
+    .with_default_quota(cfg.default_quota()?)
+    .with_proxy(cfg.proxy_config()?);
     registry
         .check_writable()
         .await
@@ -93,7 +94,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let audit = berth_registry::AuditLog::start(&registry, &cfg.audit_config());
     auth.audit_to(audit.clone());
     let state = Arc::new(AppState {
-        registry,
+        registry: Arc::new(registry),
         policy: AccessPolicy::Anonymous,
         auth: Some(Arc::new(auth)),
         realm: Some(cfg.auth.realm.clone()).filter(|r| !r.is_empty()),

@@ -169,6 +169,26 @@ fn every_cli_change_is_one_audit_entry_without_secrets() {
     want.push(("project_delete", "success", "team", ""));
     berth_ok(dir, &["user", "delete", "alice", "--yes"], &me);
     want.push(("user_delete", "success", "", "alice"));
+    let upstream_pw = [("USER", "ops-alice"), ("BERTH_REGISTRY_PASSWORD", PW)];
+    berth_ok(
+        dir,
+        &[
+            "registry",
+            "add",
+            "up",
+            "--url",
+            "http://127.0.0.1:9",
+            "--username",
+            "me",
+        ],
+        &upstream_pw,
+    );
+    want.push(("registry_create", "success", "", "up"));
+    let (code, _, _) = berth_cli(dir, &["registry", "add", "bad", "--url", "ftp://x"], &me);
+    assert_ne!(code, 0);
+    want.push(("registry_create", "failure", "", "bad"));
+    berth_ok(dir, &["registry", "remove", "up"], &me);
+    want.push(("registry_delete", "success", "", "up"));
     // Listings are not changes.
     berth_ok(dir, &["user", "list"], &me);
     berth_ok(dir, &["robot", "list"], &me);
@@ -312,6 +332,8 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "quota set",
         "gc",
         "audit trim",
+        "registry add",
+        "registry remove",
     ];
     // `fsck` changes nothing unless given --repair, which forgets corrupt
     // blobs and is recorded as `blob_delete`; `serve` records what it serves;
@@ -334,6 +356,8 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "immutable list",
         "tag-rule show",
         "quota show",
+        "registry list",
+        "registry ping",
     ];
     let leaves = leaf_commands();
     assert!(leaves.len() > 30, "too few commands found: {leaves:?}");

@@ -19,6 +19,7 @@
 //! - [`gc`] — `/system/gc[/{gc_id}[/log]]`, `/system/gc/schedule`.
 //! - [`policies`] — `/projects/{p}/retention`, `…/immutabletagrules`,
 //!   `…/tag-naming-rule`, `…/summary`, `…/quota`.
+//! - [`registries`] — `/registries[/{id}]`, `/registries/ping` (upstreams of proxy projects).
 //! - [`search`] — `/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
@@ -53,6 +54,7 @@ pub mod pagination;
 pub mod policies;
 pub mod projects;
 pub mod query;
+pub mod registries;
 pub mod repositories;
 pub mod robots;
 pub mod search;
@@ -206,6 +208,13 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::ping))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
+        .routes(routes!(registries::list, registries::create))
+        .routes(routes!(
+            registries::get,
+            registries::update,
+            registries::delete
+        ))
+        .routes(routes!(registries::ping))
         .routes(routes!(users::current))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update, users::delete))

@@ -45,6 +45,25 @@ pub struct Project {
     pub repo_count: u64,
     /// Project metadata: `public` is `"true"` or `"false"`.
     pub metadata: BTreeMap<String, String>,
+    /// The upstream registry of a proxy project (pull-through cache), absent
+    /// for a normal project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<i64>,
+    /// berth extension, proxy projects only: requests served from the
+    /// cache, fetched from upstream, and upstream failures, summed over nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_stats: Option<ProxyStats>,
+}
+
+/// A proxy project's counters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProxyStats {
+    /// Served from what was stored.
+    pub hits: i64,
+    /// Fetched from upstream.
+    pub misses: i64,
+    /// Upstream unreachable, rate limiting (429) or failing.
+    pub upstream_failures: i64,
 }
 
 async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
@@ -61,7 +80,21 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
         ),
         None => (0, 0, ZERO_TIME.to_string(), ZERO_TIME.to_string()),
     };
+    let registry_id = info.record.as_ref().and_then(|r| r.registry_id);
+    let proxy_stats = match registry_id {
+        Some(_) => {
+            let c = state.registry.proxy_counts(&info.name).await?;
+            Some(ProxyStats {
+                hits: c.hits,
+                misses: c.misses,
+                upstream_failures: c.upstream_failures,
+            })
+        }
+        None => None,
+    };
     Ok(Project {
+        registry_id,
+        proxy_stats,
         project_id: id,
         name: info.name,
         owner_id: owner,
@@ -223,6 +256,10 @@ pub struct ProjectReq {
     /// berth extension: CIDRs (or addresses) allowed to pull; empty = any.
     #[serde(default)]
     pub pull_cidrs: Option<Vec<String>>,
+    /// At creation: the upstream registry (`/registries`) this project
+    /// proxies, making it a pull-through cache (docs/proxy.md).
+    #[serde(default)]
+    pub registry_id: Option<i64>,
     /// berth extension: CIDRs (or addresses) allowed to push and delete; empty = any.
     #[serde(default)]
     pub push_cidrs: Option<Vec<String>>,
@@ -272,9 +309,15 @@ pub async fn create(
                 )))
             }
         };
+        if let Some(id) = req.registry_id.filter(|&id| id > 0) {
+            state.registry.registry(&id.to_string()).await?;
+        }
         let p = auth
             .create_project(&name, public, caller.principal.user_id())
             .await?;
+        if let Some(id) = req.registry_id.filter(|&id| id > 0) {
+            state.registry.project_bind(&name, Some(id)).await?;
+        }
         if req.pull_cidrs.is_some() || req.push_cidrs.is_some() {
             auth.update_project(
                 &name,

@@ -34,7 +34,11 @@ fn blob_headers(resp: &mut Response, digest: &Digest, len: u64) {
 /// HEAD: 200 with `Content-Length`, `Docker-Content-Digest`, `Accept-Ranges`; no body.
 pub async fn head(reg: &Registry, repo: &RepositoryName, digest: &Digest) -> ApiResult {
     // HEAD also refreshes an ageing link (garbage collection's grace period).
-    let size = reg.blob_head(repo, digest).await?;
+    respond_head(digest, reg.blob_head(repo, digest).await?)
+}
+
+/// The answer to a blob `HEAD` of `size` bytes.
+pub fn respond_head(digest: &Digest, size: u64) -> ApiResult {
     let mut resp = StatusCode::OK.into_response();
     blob_headers(&mut resp, digest, size);
     Ok(resp)
@@ -62,7 +66,19 @@ pub async fn get(
         h.insert("content-length", HeaderValue::from(0u64));
         return Ok(resp);
     }
-    let read = match reg.blob_read(repo, digest, header(headers, "range")).await {
+    respond(
+        digest,
+        reg.blob_read(repo, digest, header(headers, "range")).await,
+    )
+}
+
+/// The answer to a blob `GET`: 200, 206 with `Content-Range`, or the error
+/// (416 with `Content-Range: bytes */<size>`).
+pub fn respond(
+    digest: &Digest,
+    read: berth_registry::Result<berth_registry::BlobRead>,
+) -> ApiResult {
+    let read = match read {
         Ok(r) => r,
         Err(e @ Error::RangeNotSatisfiable { size }) => {
             let v = HeaderValue::from_str(&format!("bytes */{size}"))

@@ -70,7 +70,12 @@ pub async fn get(
     reference: &Reference,
     with_body: bool,
 ) -> ApiResult {
-    let m = reg.manifest_get(repo, reference, with_body).await?;
+    respond(reg.manifest_get(repo, reference, with_body).await?)
+}
+
+/// The answer to a manifest `GET` (with the body) or `HEAD`: the bytes and
+/// their media type, digest and length.
+pub fn respond(m: berth_registry::ManifestContent) -> ApiResult {
     let mut resp = match m.body {
         Some(b) => (StatusCode::OK, Body::from(b)).into_response(),
         None => StatusCode::OK.into_response(),

@@ -127,12 +127,22 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
 }
 
 async fn route(state: Arc<AppState>, parsed: Result<Route, RouteError>, req: Request) -> ApiResult {
-    let route = match parsed {
+    let mut route = match parsed {
         Ok(r) => r,
         Err(RouteError::NotFound) => return Err(ApiError::NoRoute),
         Err(RouteError::Invalid(e)) => return Err(e.into()),
     };
     let method = req.method().clone();
+    if matches!(method, Method::GET | Method::HEAD) {
+        // A transparent mirror's request (docs/proxy.md): served by the
+        // proxy project its `ns` (or the default mirror) names.
+        if let Some(repo) = route.pulled_repository_mut() {
+            let q = Query::parse(req.uri().query());
+            if let Some(mirrored) = state.registry.mirror_route(repo, q.get("ns")).await? {
+                *repo = mirrored;
+            }
+        }
+    }
     let client = crate::listener::peer(req.extensions()).map(|a| a.ip());
     if let (Some(ip), true) = (client, state.rate.enabled()) {
         if let Err(retry_after) = state.rate.check(ip) {
@@ -220,6 +230,11 @@ async fn authorized(
         }
     }
     let body_stream = |body: Body, idle| limited(body_stream(body, idle), max_chunk);
+    if let Some(repo) = proxied_repository(&route) {
+        if let Some(up) = reg.upstream_of(repo.project()).await? {
+            return proxied(reg, &up, route, method, h).await;
+        }
+    }
     match (route, method) {
         (Route::Base, Method::GET | Method::HEAD) => base::get(),
         (Route::Catalog, Method::GET) => catalog::get(&state, &caller, &query).await,
@@ -250,6 +265,53 @@ async fn authorized(
         }
         (Route::Upload(repo, id), Method::DELETE) => uploads::cancel(&state, &repo, &id).await,
         (Route::Referrers(repo, d), Method::GET) => referrers::get(reg, &repo, &d, &query).await,
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// The repository of a route a proxy project answers differently.
+fn proxied_repository(route: &Route) -> Option<&berth_oci::RepositoryName> {
+    match route {
+        Route::Manifest(r, _) | Route::Blob(r, _) | Route::UploadStart(r) | Route::Upload(r, _) => {
+            Some(r)
+        }
+        _ => None,
+    }
+}
+
+/// A request to a proxy project (docs/proxy.md): pulls are served from what
+/// is stored or fetched from upstream; pushes are refused (the project
+/// mirrors its upstream); deletes remove what is cached.
+async fn proxied(
+    reg: &Arc<berth_registry::Registry>,
+    up: &Arc<berth_registry::Upstream>,
+    route: Route,
+    method: Method,
+    h: &HeaderMap,
+) -> ApiResult {
+    match (route, method) {
+        (Route::Manifest(repo, r), m @ (Method::GET | Method::HEAD)) => {
+            let with_body = m == Method::GET;
+            manifests::respond(reg.proxy_manifest_get(up, &repo, &r, with_body).await?)
+        }
+        (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(reg, &repo, &r).await,
+        (Route::Blob(repo, d), Method::GET) => {
+            let read = reg.proxy_blob_read(up, &repo, &d, header(h, "range")).await;
+            blobs::respond(&d, read)
+        }
+        (Route::Blob(repo, d), Method::HEAD) => {
+            let size = reg.proxy_blob_head(up, &repo, &d).await?;
+            blobs::respond_head(&d, size)
+        }
+        (Route::Blob(repo, d), Method::DELETE) => blobs::delete(reg, &repo, &d).await,
+        (Route::Manifest(..) | Route::UploadStart(_) | Route::Upload(..), _) => {
+            Err(Error::PolicyDenied(format!(
+                "this project is a pull-through cache of {} ({}): it takes no pushes",
+                up.record().name,
+                up.record().url
+            ))
+            .into())
+        }
         _ => Err(ApiError::MethodNotAllowed),
     }
 }

@@ -356,8 +356,16 @@ pub struct Dockerd {
 impl Dockerd {
     /// Starts one with its state in `state`.
     pub fn start(state: PathBuf) -> Dockerd {
+        Self::start_with_args(state, "")
+    }
+
+    /// Starts one with extra daemon flags (`DOCKERD_EXTRA_ARGS`, e.g.
+    /// `--registry-mirror=http://127.0.0.1:PORT`).
+    pub fn start_with_args(state: PathBuf, extra: &str) -> Dockerd {
         let script = shared_testdata().join("start-dockerd.sh");
-        let out = run(Command::new(script).arg(&state));
+        let out = run(Command::new(script)
+            .arg(&state)
+            .env("DOCKERD_EXTRA_ARGS", extra));
         let host = out
             .lines()
             .find_map(|l| l.strip_prefix("export DOCKER_HOST="))
