@@ -510,7 +510,7 @@ impl MetaStore {
 
     /// Deletes a project in one transaction: its record, members and robots,
     /// and the policies and quota kept under its name (retention policy,
-    /// immutable tag rules, tag naming rule, storage quota), so a project later
+    /// immutable tag rules, tag naming rule, storage quota, proxy counters), so a project later
     /// created with the same name starts without them. Repositories are not
     /// touched. Returns false when absent.
     pub async fn project_delete(&self, id: i64) -> Result<bool> {
@@ -527,6 +527,7 @@ impl MetaStore {
             "immutable_rules",
             "tag_naming_rules",
             "project_quotas",
+            "proxy_stats",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE project = $1"

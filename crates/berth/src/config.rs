@@ -709,6 +709,19 @@ impl Config {
             parse_cron(cron)?;
         }
         self.default_quota()?;
+        let proxy = self.proxy_config()?;
+        for project in proxy
+            .mirrors
+            .iter()
+            .map(|m| &m.project)
+            .chain(proxy.default_mirror.as_ref())
+        {
+            if berth_oci::RepositoryName::parse(project).is_err() || project.contains('/') {
+                anyhow::bail!(
+                    "proxy: {project:?} is not a project name (lower-case letters, digits, '.', '_', '-')"
+                );
+            }
+        }
         match (&self.tls.cert, &self.tls.key) {
             (Some(cert), Some(key)) => {
                 for (name, path) in [("tls.cert", cert), ("tls.key", key)] {

@@ -40,6 +40,9 @@ pub enum RegistryCmd {
     Remove {
         /// Name or id.
         name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
     },
     /// Check that a registry answers and accepts its credential.
     Ping {
@@ -50,6 +53,11 @@ pub enum RegistryCmd {
 
 fn secret(username: &Option<String>, stdin: bool) -> anyhow::Result<Option<String>> {
     if username.is_none() {
+        if stdin || std::env::var_os("BERTH_REGISTRY_PASSWORD").is_some() {
+            anyhow::bail!(
+                "a password was given (BERTH_REGISTRY_PASSWORD or --password-stdin) without --username: give both, or neither for anonymous access"
+            );
+        }
         return Ok(None);
     }
     if stdin {
@@ -124,9 +132,10 @@ pub async fn registry(registry: &Registry, cmd: RegistryCmd) -> anyhow::Result<(
             }
             Ok(())
         }
-        RegistryCmd::Remove { name } => {
+        RegistryCmd::Remove { name, yes } => {
             let result = async {
                 let r = registry.registry(&name).await?;
+                crate::admin::confirm(&format!("remove registry {}", r.name), yes)?;
                 registry.registry_remove(r.id).await?;
                 println!("removed registry {}", r.name);
                 Ok(())
@@ -142,10 +151,12 @@ pub async fn registry(registry: &Registry, cmd: RegistryCmd) -> anyhow::Result<(
         RegistryCmd::Ping { name } => {
             let r = registry.registry(&name).await?;
             registry.registry_ping(r.clone()).await?;
-            println!(
-                "registry {} at {} answers and accepts the credential",
-                r.name, r.url
-            );
+            let how = if r.access_key.is_some() {
+                "accepts the credential"
+            } else {
+                "allows anonymous pulls"
+            };
+            println!("registry {} at {} answers and {how}", r.name, r.url);
             Ok(())
         }
     }

@@ -6,138 +6,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use support::front::Front;
 use support::*;
-
-/// A loopback HTTP front for the upstream registry: forwards every request,
-/// records `METHOD path` of each, and, when `tamper` is set, flips a byte of
-/// every blob body it returns. Dropping it closes the port (upstream
-/// unreachable).
-struct Front {
-    addr: SocketAddr,
-    state: Arc<FrontState>,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-struct FrontState {
-    upstream: String,
-    seen: Mutex<Vec<String>>,
-    tamper: AtomicBool,
-    client: reqwest::Client,
-}
-
-impl Front {
-    fn start(upstream: &str) -> Front {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let state = Arc::new(FrontState {
-            upstream: upstream.to_string(),
-            seen: Mutex::new(Vec::new()),
-            tamper: AtomicBool::new(false),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-        });
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(Arc::clone(&state));
-        runtime.spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Front {
-            addr,
-            state,
-            runtime: Some(runtime),
-        }
-    }
-
-    /// Requests seen so far whose line contains `part`.
-    fn count(&self, part: &str) -> usize {
-        self.state
-            .seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(part))
-            .count()
-    }
-
-    fn seen(&self) -> Vec<String> {
-        self.state.seen.lock().unwrap().clone()
-    }
-
-    fn stop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(2));
-        }
-    }
-}
-
-impl Drop for Front {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-async fn forward(
-    axum::extract::State(f): axum::extract::State<Arc<FrontState>>,
-    req: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (parts, body) = req.into_parts();
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    f.seen
-        .lock()
-        .unwrap()
-        .push(format!("{} {path}", parts.method));
-    let body = axum::body::to_bytes(body, 64 << 20)
-        .await
-        .unwrap_or_default();
-    let mut r = f
-        .client
-        .request(parts.method.clone(), format!("http://{}{path}", f.upstream));
-    for (name, value) in &parts.headers {
-        if !matches!(name.as_str(), "connection" | "content-length" | "host") {
-            r = r.header(name, value);
-        }
-    }
-    let Ok(resp) = r.body(body).send().await else {
-        return axum::http::StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let mut bytes = resp.bytes().await.unwrap_or_default().to_vec();
-    let blob = parts.method == axum::http::Method::GET && path.contains("/blobs/sha256:");
-    if blob && status.is_success() && f.tamper.load(Ordering::Relaxed) && !bytes.is_empty() {
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-    }
-    let mut out = axum::response::Response::builder().status(status);
-    for (name, value) in &headers {
-        if !matches!(name.as_str(), "connection" | "transfer-encoding") {
-            out = out.header(name, value);
-        }
-    }
-    out.body(axum::body::Body::from(bytes))
-        .unwrap_or_else(|_| axum::http::StatusCode::BAD_GATEWAY.into_response())
-}
 
 fn admin(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     r.basic_auth("admin", Some(ADMIN_PASSWORD))
@@ -596,6 +470,7 @@ fn docker_pulls_through_berth_as_its_registry_mirror() {
         created.contains("pull-through cache of dockerhub"),
         "{created}"
     );
+    berth_ok(&px_dir, &["project", "create", "secret"], &env);
     let listed = berth_ok(&px_dir, &["registry", "list"], &env);
     assert!(
         listed.contains("dockerhub") && listed.contains("hub"),
@@ -638,4 +513,174 @@ fn docker_pulls_through_berth_as_its_registry_mirror() {
         r.headers["docker-content-digest"],
         direct.headers["docker-content-digest"]
     );
+
+    // With a default mirror, pushing to a new repository still works: the
+    // pusher's blob HEADs are answered locally, never by the mirror.
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        CREDS,
+        &format!(
+            "docker-archive:{}",
+            img.join("busybox-amd64.docker.tar").display()
+        ),
+        &format!("docker://{}/secret/newapp:1", proxy.addr),
+    ]);
+    // A proxy project is not a way to read other projects' blobs by digest:
+    // a blob berth holds only for the private `secret` is not served through
+    // the public mirror project, which upstream does not confirm.
+    let private = send(
+        admin(reqwest::Client::new().get(proxy.url("/v2/secret/newapp/manifests/1")))
+            .header("accept", accept),
+    )
+    .json();
+    let config = private["config"]["digest"].as_str().unwrap().to_string();
+    let upstream_has = send(
+        reqwest::Client::new().head(upstream.url(&format!("/v2/library/busybox/blobs/{config}"))),
+    );
+    if upstream_has.status == 404 {
+        for path in [
+            format!("/v2/hub/anything/blobs/{config}"),
+            format!("/v2/library/anything/blobs/{config}"),
+            format!("/v2/library/anything/blobs/{config}?ns=docker.io"),
+        ] {
+            let r = send(reqwest::Client::new().get(proxy.url(&path)));
+            assert_eq!(r.status, 404, "{path}: {}", r.text());
+        }
+    }
+}
+
+/// Debian's docker-registry (CNCF Distribution 2.8) on loopback, filesystem
+/// storage, no auth; killed when dropped.
+struct Distribution {
+    addr: String,
+    child: std::process::Child,
+}
+
+impl Distribution {
+    fn start(dir: &Path) -> Distribution {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "docker-registry (Debian package docker-registry; scripts/test.sh installs it)",
+            );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Distribution { addr, child }
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn distribution_is_an_upstream_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = Distribution::start(&tmp.path().join("dist"));
+    let img = images();
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", img.join("busybox").display()),
+        &format!("docker://{}/team/app:v1", dist.addr),
+    ]);
+    let px_dir = tmp.path().join("px");
+    let proxy = Berth::start_with(&px_dir, &["--auth-mode", "none"]);
+    let client = reqwest::Client::new();
+    let r = send(
+        admin(client.post(proxy.url("/api/v2.0/registries"))).json(&serde_json::json!({
+            "name": "distribution",
+            "type": "docker-registry",
+            "url": format!("http://{}", dist.addr),
+        })),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.post(proxy.url("/api/v2.0/projects"))).json(&serde_json::json!({
+            "project_name": "dist", "registry_id": 1, "metadata": {"public": "true"},
+        })),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    for arch in ["arm64", "amd64"] {
+        let via = pull_dir(
+            &format!("docker://{}/dist/team/app:v1", proxy.addr),
+            arch,
+            &tmp.path().join(format!("p-{arch}")),
+        );
+        let direct = pull_dir(
+            &format!("docker://{}/team/app:v1", dist.addr),
+            arch,
+            &tmp.path().join(format!("d-{arch}")),
+        );
+        assert_eq!(via, direct, "{arch}");
+    }
+    // A blob HEAD on a miss gives upstream's size, not the empty body's.
+    let index: serde_json::Value = send(
+        client
+            .get(format!("http://{}/v2/team/app/manifests/v1", dist.addr))
+            .header("accept", "application/vnd.oci.image.index.v1+json"),
+    )
+    .json();
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    let image: serde_json::Value = send(
+        client
+            .get(format!(
+                "http://{}/v2/team/app/manifests/{child}",
+                dist.addr
+            ))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json"),
+    )
+    .json();
+    let layer = &image["layers"][0];
+    let fresh = tmp.path().join("fresh");
+    let proxy2 = Berth::start_with(&fresh, &["--auth-mode", "none"]);
+    let r = send(admin(client.post(proxy2.url("/api/v2.0/registries"))).json(&serde_json::json!({
+        "name": "distribution", "type": "docker-registry", "url": format!("http://{}", dist.addr),
+    })));
+    assert_eq!(r.status, 201);
+    let r = send(admin(client.post(proxy2.url("/api/v2.0/projects"))).json(
+        &serde_json::json!({"project_name": "dist", "registry_id": 1, "metadata": {"public": "true"}}),
+    ));
+    assert_eq!(r.status, 201);
+    let head = send(client.head(proxy2.url(&format!(
+        "/v2/dist/team/app/blobs/{}",
+        layer["digest"].as_str().unwrap()
+    ))));
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.headers["content-length"].to_str().unwrap(),
+        layer["size"].to_string()
+    );
+    let (code, report) = fsck(&px_dir);
+    assert_eq!(code, 0, "{report}");
 }

@@ -208,14 +208,19 @@ impl Registry {
 
     /// The repository a transparent-mirror request for `repo` is served from
     /// (see [`ProxyConfig::mirrors`]): `Some(<project>/<repo>)` when `ns`
-    /// names a mirror, or without `ns` when a default mirror is set and berth
-    /// holds no repository `repo` and `repo` is not in a proxy project.
+    /// names a mirror, or without `ns` when a default mirror is set, `pull`
+    /// is true, berth holds no repository `repo` and `repo` is not in a
+    /// proxy project. `pull` is false for requests a pushing client makes
+    /// too (a blob `HEAD` checks whether to upload): those stay local
+    /// without `ns`, so a push to a new repository is never answered from the
+    /// mirror.
     ///
     /// Errors: [`Error::Meta`].
     pub async fn mirror_route(
         &self,
         repo: &RepositoryName,
         ns: Option<&str>,
+        pull: bool,
     ) -> Result<Option<RepositoryName>> {
         let cfg = &self.proxy.config;
         let project = match ns {
@@ -225,7 +230,8 @@ impl Registry {
             },
             None => match &cfg.default_mirror {
                 Some(p)
-                    if repo.namespace() != p
+                    if pull
+                        && repo.namespace() != p
                         && !self.meta.repository_exists(repo.as_str()).await?
                         && self.upstream_of(repo.project()).await?.is_none() =>
                 {
@@ -252,7 +258,7 @@ impl Registry {
             .iter()
             .filter_map(|m| RepositoryName::parse(&format!("{}/{repo}", m.project)).ok())
             .collect();
-        if let Some(r) = self.mirror_route(repo, None).await? {
+        if let Some(r) = self.mirror_route(repo, None, true).await? {
             if !out.contains(&r) {
                 out.push(r);
             }
@@ -517,24 +523,77 @@ impl Registry {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<u64> {
-        if let Some(size) = self.local_blob(repo, digest).await? {
+        if let Some(size) = self.meta.blob_in_repository(repo.as_str(), digest).await? {
             return Ok(size);
         }
-        let resp = up
-            .blob(&Self::upstream_repository(up, repo), digest, true)
-            .await?
-            .ok_or_else(|| Error::BlobUnknown(digest.to_string()))?;
-        resp.content_length()
-            .ok_or_else(|| Error::BlobUnknown(digest.to_string()))
+        // Upstream down: "not here" (a pushing client then goes on to the
+        // upload, which is refused with the reason; a pulling one asks GET).
+        let size = match self.upstream_blob_size(up, repo, digest).await {
+            Ok(found) => found,
+            Err(Error::Upstream(e)) if e.is_outage() => None,
+            Err(e) => return Err(e),
+        }
+        .ok_or_else(|| Error::BlobUnknown(digest.to_string()))?;
+        // Upstream has it: when berth holds the bytes for another
+        // repository, link them (no transfer on the GET that follows).
+        self.blob_mount(repo, digest, None).await?;
+        Ok(size)
     }
 
-    /// The blob's size when `repo` may read it, linking it first when berth
-    /// holds it for another repository.
-    async fn local_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<Option<u64>> {
+    /// The size upstream gives for the blob (`HEAD`), `None` when upstream
+    /// has no such blob in that repository.
+    async fn upstream_blob_size(
+        &self,
+        up: &Upstream,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
+        let resp = match up
+            .blob(&Self::upstream_repository(up, repo), digest, true)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.count(repo, Event::UpstreamFailure);
+                return Err(e.into());
+            }
+        };
+        // A HEAD response has no body: the size is the header's, not the
+        // (empty) body's.
+        Ok(resp.map(|r| {
+            r.headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        }))
+    }
+
+    /// The blob's size when `repo` holds it. A blob berth stores for another
+    /// repository is linked only once upstream confirms `repo` has it there
+    /// (a proxy project must not become a way to read other projects'
+    /// blobs by digest); then nothing is transferred.
+    async fn local_blob(
+        &self,
+        up: &Upstream,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
         if let Some(size) = self.meta.blob_in_repository(repo.as_str(), digest).await? {
             return Ok(Some(size));
         }
-        self.blob_mount(repo, digest, None).await
+        if self
+            .meta
+            .repository_with_blob(digest, repo.as_str())
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        match self.upstream_blob_size(up, repo, digest).await? {
+            Some(_) => self.blob_mount(repo, digest, None).await,
+            None => Err(Error::BlobUnknown(digest.to_string())),
+        }
     }
 
     /// `GET` of a blob in a proxy project: stored, or streamed from upstream
@@ -550,14 +609,14 @@ impl Registry {
         digest: &Digest,
         range: Option<&str>,
     ) -> Result<BlobRead> {
-        if self.local_blob(repo, digest).await?.is_some() {
+        if self.local_blob(up, repo, digest).await?.is_some() {
             self.count(repo, Event::Hit);
             tracing::debug!(repository = %repo, %digest, "proxy hit: blob");
             return self.blob_read(repo, digest, range).await;
         }
         let lock = self.proxy.flight(digest.as_str());
         let guard = lock.lock_owned().await;
-        if self.local_blob(repo, digest).await?.is_some() {
+        if self.local_blob(up, repo, digest).await?.is_some() {
             drop(guard);
             self.count(repo, Event::Hit);
             return self.blob_read(repo, digest, range).await;

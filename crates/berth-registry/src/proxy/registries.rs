@@ -28,9 +28,8 @@ fn validate(r: &NewRegistry) -> Result<(), AccountError> {
         .url
         .strip_prefix("https://")
         .or_else(|| r.url.strip_prefix("http://"));
-    match rest {
-        Some(host)
-            if !host.is_empty() && !host.starts_with('/') && !r.url.contains(['?', '#', ' ']) => {}
+    match rest.map(|h| h.trim_end_matches('/')) {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ', '@']) => {}
         _ => {
             return invalid(format!(
                 "registry url {:?} must be http://host[:port] or https://host[:port]",
@@ -106,7 +105,7 @@ impl Registry {
         let users = self.meta.registry_projects(id).await?;
         if !users.is_empty() {
             return Err(AccountError::Conflict(format!(
-                "registry {} is the upstream of project(s) {}: delete them or bind them elsewhere first",
+                "registry {} is the upstream of project(s) {}: delete those projects first",
                 record.name,
                 users.join(", ")
             )));
@@ -161,6 +160,7 @@ mod tests {
             ("harbor", "ftp://x"),
             ("harbor", "https://"),
             ("harbor", "https://x?y=1"),
+            ("harbor", "http://127.0.0.1:5000/v2/"),
         ] {
             assert!(
                 matches!(validate(&reg(kind, url)), Err(AccountError::Invalid(_))),

@@ -29,12 +29,16 @@ pub enum UpstreamError {
         name: String,
     },
     /// 401/403 with the configured credential (or without one).
-    #[error("upstream registry {name} refused berth's credential ({status}): check the registry's access_key and access_secret")]
+    #[error("upstream registry {name} refused {who} ({status}): {hint}")]
     Unauthorized {
         /// The registry's name.
         name: String,
         /// 401 or 403.
         status: u16,
+        /// `berth's credential` or `anonymous access`.
+        who: &'static str,
+        /// What to do about it.
+        hint: &'static str,
     },
     /// Another unexpected answer (5xx, a malformed body, a wrong digest).
     #[error("upstream registry {name}: {detail}")]
@@ -284,7 +288,25 @@ impl Upstream {
         let name = self.record.name.clone();
         Err(match status.as_u16() {
             429 => UpstreamError::RateLimited { name },
-            s @ (401 | 403) => UpstreamError::Unauthorized { name, status: s },
+            s @ (401 | 403) => {
+                let (who, hint) = if self.record.access_key.is_some() {
+                    (
+                        "berth's credential",
+                        "check the registry's access_key and access_secret",
+                    )
+                } else {
+                    (
+                        "anonymous access",
+                        "give the registry a credential (access_key, access_secret)",
+                    )
+                };
+                UpstreamError::Unauthorized {
+                    name,
+                    status: s,
+                    who,
+                    hint,
+                }
+            }
             s => {
                 let text = resp.text().await.unwrap_or_default();
                 let text: String = text.chars().take(200).collect();
@@ -303,7 +325,29 @@ impl Upstream {
         accept: Option<&str>,
         scope: &str,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let url = format!("{}{path}", self.base());
+        self.send_with(method, path, accept, scope, None).await
+    }
+
+    /// The URL of `target`: a path below the registry's base URL, or an
+    /// absolute URL (an upload's `Location`).
+    fn url(&self, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_string()
+        } else {
+            format!("{}{target}", self.base())
+        }
+    }
+
+    /// [`Upstream::send`] with a body: `(content type, bytes)`.
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        accept: Option<&str>,
+        scope: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = self.url(path);
         let build = |auth: Option<String>| {
             let mut r = self.client.request(method.clone(), &url);
             if let Some(a) = accept {
@@ -311,6 +355,9 @@ impl Upstream {
             }
             if let Some(a) = auth {
                 r = r.header("authorization", a);
+            }
+            if let Some((ct, b)) = &body {
+                r = r.header("content-type", *ct).body(b.clone());
             }
             r
         };
@@ -337,8 +384,11 @@ impl Upstream {
                 service,
                 scope: asked,
             }) => {
-                let scope = asked.unwrap_or_else(|| scope.to_string());
-                let token = self.fetch_token(&realm, service.as_deref(), &scope).await?;
+                let asked = asked.unwrap_or_else(|| scope.to_string());
+                let token = self.fetch_token(&realm, service.as_deref(), &asked).await?;
+                // Later requests of this scope (an upload's PUT) send it
+                // without a round trip.
+                self.remember_token(scope, &token);
                 format!("Bearer {token}")
             }
             None => return Ok(resp),
@@ -347,6 +397,187 @@ impl Upstream {
             .send()
             .await
             .map_err(|e| self.unreachable(&e))
+    }
+
+    /// The credential to send for `scope` without a round trip: a cached
+    /// bearer token, else Basic.
+    fn known_auth(&self, scope: &str) -> Option<String> {
+        self.cached_token(scope)
+            .map(|t| format!("Bearer {t}"))
+            .or_else(|| self.basic())
+    }
+
+    /// Whether the registry has blob `digest` in `repository` (`HEAD`),
+    /// asked with push scope (the destination of a replication).
+    ///
+    /// Errors: any [`UpstreamError`].
+    pub async fn blob_exists(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, UpstreamError> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let resp = self
+            .send(reqwest::Method::HEAD, &path, None, &push_scope(repository))
+            .await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        self.check(resp).await.map(|_| true)
+    }
+
+    /// Uploads blob `digest` (`size` bytes of `body`) into `repository`:
+    /// first a cross-repository mount from `mount_from` when given
+    /// (distribution-spec §Mounting a blob from another repository), else
+    /// (or when the registry declines the mount) `POST` then one `PUT` with
+    /// the whole body. Returns whether bytes were sent (false: mounted).
+    ///
+    /// Errors: any [`UpstreamError`].
+    pub async fn blob_push(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        body: impl FnOnce() -> berth_storage::ByteStream,
+        mount_from: Option<&str>,
+    ) -> Result<bool, UpstreamError> {
+        let scope = push_scope(repository);
+        let start = match mount_from {
+            Some(from) => format!("/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+            None => format!("/v2/{repository}/blobs/uploads/"),
+        };
+        let resp = self
+            .send(reqwest::Method::POST, &start, None, &scope)
+            .await?;
+        let resp = self.check(resp).await?;
+        if resp.status() == reqwest::StatusCode::CREATED {
+            return Ok(false);
+        }
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| self.bad("answered an upload without a Location"))?
+            .to_string();
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = self.url(&format!("{location}{sep}digest={digest}"));
+        let mut put = self
+            .client
+            .put(&url)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", size)
+            .body(reqwest::Body::wrap_stream(body()));
+        if let Some(a) = self.known_auth(&scope) {
+            put = put.header("authorization", a);
+        }
+        let resp = put.send().await.map_err(|e| self.unreachable(&e))?;
+        self.check(resp).await.map(|_| true)
+    }
+
+    /// `PUT` of a manifest.
+    ///
+    /// Errors: any [`UpstreamError`].
+    pub async fn manifest_push(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<(), UpstreamError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let resp = self
+            .send_with(
+                reqwest::Method::PUT,
+                &path,
+                None,
+                &push_scope(repository),
+                Some((media_type, body)),
+            )
+            .await?;
+        self.check(resp).await.map(|_| ())
+    }
+
+    /// Every repository (`/v2/_catalog`, following `Link` pages).
+    ///
+    /// Errors: any [`UpstreamError`] (Docker Hub has no catalog).
+    pub async fn catalog(&self) -> Result<Vec<String>, UpstreamError> {
+        self.paged("/v2/_catalog?n=1000", "registry:catalog:*", "repositories")
+            .await
+    }
+
+    /// Every tag of `repository` (`/v2/<name>/tags/list`, following pages).
+    ///
+    /// Errors: any [`UpstreamError`].
+    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, UpstreamError> {
+        self.paged(
+            &format!("/v2/{repository}/tags/list?n=1000"),
+            &pull_scope(repository),
+            "tags",
+        )
+        .await
+    }
+
+    async fn paged(
+        &self,
+        first: &str,
+        scope: &str,
+        field: &str,
+    ) -> Result<Vec<String>, UpstreamError> {
+        let mut out = Vec::new();
+        let mut next = Some(first.to_string());
+        while let Some(path) = next.take() {
+            let resp = self.send(reqwest::Method::GET, &path, None, scope).await?;
+            let resp = self.check(resp).await?;
+            next = resp
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split_once('<'))
+                .and_then(|(_, rest)| rest.split_once('>'))
+                .map(|(target, _)| target.to_string());
+            let page: serde_json::Value = resp
+                .json()
+                .await
+                .map_err(|e| self.bad(format!("answered unreadable JSON: {e}")))?;
+            if let Some(items) = page[field].as_array() {
+                out.extend(items.iter().filter_map(|v| v.as_str()).map(str::to_string));
+            }
+            if out.len() > 1_000_000 {
+                return Err(self.bad("lists more than a million entries"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The digests of the manifests that refer to `subject` in `repository`
+    /// (distribution-spec §Listing Referrers); none when the registry has no
+    /// referrers API.
+    ///
+    /// Errors: any [`UpstreamError`].
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+    ) -> Result<Vec<Digest>, UpstreamError> {
+        let path = format!("/v2/{repository}/referrers/{subject}");
+        let resp = self
+            .send(reqwest::Method::GET, &path, None, &pull_scope(repository))
+            .await?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        let resp = self.check(resp).await?;
+        let index: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| self.bad(format!("answered an unreadable referrers index: {e}")))?;
+        Ok(index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["digest"].as_str())
+            .filter_map(|d| Digest::parse(d).ok())
+            .collect())
     }
 
     fn basic(&self) -> Option<String> {
@@ -359,6 +590,20 @@ impl Upstream {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"))
         ))
+    }
+
+    /// Files `token` under `scope` too, for as long as it is filed under the
+    /// scope it was issued for.
+    fn remember_token(&self, scope: &str, token: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            let until = tokens
+                .values()
+                .find(|(t, _)| t == token)
+                .map(|(_, until)| *until);
+            if let Some(until) = until {
+                tokens.insert(scope.to_string(), (token.to_string(), until));
+            }
+        }
     }
 
     fn cached_token(&self, scope: &str) -> Option<String> {
@@ -414,6 +659,10 @@ impl Upstream {
 
 fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
+}
+
+fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
 }
 
 /// Parses `Basic realm="…"` or `Bearer realm="…",service="…",scope="…"`.

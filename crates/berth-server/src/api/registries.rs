@@ -51,7 +51,8 @@ pub struct Registry {
     pub description: String,
     /// The credential, its secret masked.
     pub credential: RegistryCredential,
-    /// Always `healthy` here; `POST /registries/ping` checks for real.
+    /// `unknown`: listing does not contact registries; `POST
+    /// /registries/ping` checks one.
     pub status: String,
     /// Creation time, RFC 3339.
     pub creation_time: String,
@@ -73,7 +74,7 @@ impl From<RegistryRecord> for Registry {
                 access_secret: r.access_secret.map(|_| "*****".into()),
                 access_key: r.access_key,
             },
-            status: "healthy".into(),
+            status: "unknown".into(),
             creation_time: rfc3339(r.created_at),
             update_time: rfc3339(r.updated_at),
         }

@@ -136,9 +136,12 @@ async fn route(state: Arc<AppState>, parsed: Result<Route, RouteError>, req: Req
     if matches!(method, Method::GET | Method::HEAD) {
         // A transparent mirror's request (docs/proxy.md): served by the
         // proxy project its `ns` (or the default mirror) names.
+        // A blob HEAD is also a pusher's "do you have it?": without `ns`
+        // it is never sent to the default mirror.
+        let pull = !(method == Method::HEAD && matches!(route, Route::Blob(..)));
         if let Some(repo) = route.pulled_repository_mut() {
             let q = Query::parse(req.uri().query());
-            if let Some(mirrored) = state.registry.mirror_route(repo, q.get("ns")).await? {
+            if let Some(mirrored) = state.registry.mirror_route(repo, q.get("ns"), pull).await? {
                 *repo = mirrored;
             }
         }
