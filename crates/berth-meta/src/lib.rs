@@ -12,6 +12,7 @@
 //! - [`gc`] — garbage collection: untagged manifests, link expiry, holds and sweep marks.
 //! - [`quota`] — per-project quotas and storage usage.
 //! - [`stats`] — pull/push statistics per manifest, tag and project-day; job run history.
+//! - [`replication`] — replication policies, executions and tasks.
 //! - [`upstream`] — upstream registries, proxy projects, proxied tags' last
 //!   upstream check and proxy counters.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
@@ -70,6 +71,7 @@ pub mod error;
 pub mod gc;
 pub mod policies;
 pub mod quota;
+pub mod replication;
 pub mod stats;
 pub mod store;
 pub mod testing;
@@ -91,6 +93,7 @@ pub use policies::{
     ArtifactRecord, ArtifactTag, GuardedDelete, ImmutableRuleRow, RetentionPolicyRow,
 };
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
+pub use replication::{ExecutionRow, PolicyRow, TaskRow};
 pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,

@@ -216,6 +216,17 @@ actions! {
     RegistryUpdate = "registry_update", "update", "registry";
     /// An upstream registry removed; reference: its name.
     RegistryDelete = "registry_delete", "delete", "registry";
+    /// A replication policy added; reference: its name.
+    ReplicationPolicyCreate = "replication_policy_create", "create", "replication_policy";
+    /// A replication policy changed; reference: its name.
+    ReplicationPolicyUpdate = "replication_policy_update", "update", "replication_policy";
+    /// A replication policy deleted with its history; reference: its id.
+    ReplicationPolicyDelete = "replication_policy_delete", "delete", "replication_policy";
+    /// A replication execution started by hand (API or CLI); reference: the
+    /// policy id, detail: the execution id.
+    ReplicationRun = "replication_run", "create", "replication_execution";
+    /// A replication execution asked to stop; reference: its id.
+    ReplicationStop = "replication_stop", "update", "replication_execution";
     /// A garbage-collection run started (API, CLI or schedule; dry runs
     /// too); detail: the run id with its parameters, or what it deleted.
     GcRun = "gc_run", "create", "gc";

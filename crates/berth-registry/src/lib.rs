@@ -21,6 +21,7 @@
 //!   writer task, verify, query.
 //! - [`proxy`] — pull-through cache: proxy projects over an upstream registry,
 //!   transparent mirrors.
+//! - [`replication`] — replication policies and executions between registries.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -39,6 +40,7 @@ pub mod policy;
 pub mod proxy;
 pub mod quota;
 pub mod registry;
+pub mod replication;
 pub mod stats;
 pub mod uploads;
 
@@ -51,6 +53,7 @@ pub use berth_meta::{
 };
 pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_meta::{Backend, DatabaseUrl};
+pub use berth_meta::{ExecutionRow, PolicyRow, TaskRow};
 pub use berth_meta::{MemberRecord, RobotRecord, UserRecord};
 pub use berth_meta::{NewRegistry, ProxyCounts, RegistryRecord};
 pub use berth_storage::ByteStream;

@@ -112,6 +112,11 @@ impl Registry {
         self.release(&digest, &holder).await;
         result?;
         self.note_push(repo, &digest, tag, actor);
+        if let (Some(tx), Some(tag)) = (self.push_events.get(), tag) {
+            if actor != crate::replication::REPLICATION_ACTOR {
+                let _ = tx.send((repo.to_string(), tag.to_string()));
+            }
+        }
         Ok(PushedManifest {
             digest,
             subject: manifest.subject,

@@ -49,6 +49,10 @@ pub struct Registry {
     pub(crate) gc_lock: tokio::sync::Mutex<()>,
     /// Pull-through cache settings and per-node state (see [`crate::proxy`]).
     pub(crate) proxy: Arc<crate::proxy::ProxyState>,
+    /// Tagged pushes, for event-based replication (see
+    /// [`Registry::push_events`]).
+    pub(crate) push_events:
+        std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(String, String)>>,
 }
 
 /// Where blobs live: the `storage.url` setting and the S3 client settings.
@@ -222,6 +226,7 @@ impl Registry {
             gc_lock: tokio::sync::Mutex::new(()),
             redirect: None,
             proxy: Arc::default(),
+            push_events: std::sync::OnceLock::new(),
         }
     }
 
@@ -306,6 +311,14 @@ impl Registry {
     pub fn with_default_quota(mut self, bytes: Option<u64>) -> Registry {
         self.default_quota = bytes;
         self
+    }
+
+    /// The `(repository, tag)` of every tagged manifest pushed from now on
+    /// (not those replication itself writes), for event-based replication
+    /// (`Registry::replication_on_push`). `None` when already taken.
+    pub fn push_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.push_events.set(tx).ok().map(|()| rx)
     }
 
     /// The configured limits.

@@ -713,6 +713,17 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("put", "/registries/{id}"),
     ("delete", "/registries/{id}"),
     ("post", "/registries/ping"),
+    ("get", "/replication/policies"),
+    ("post", "/replication/policies"),
+    ("get", "/replication/policies/{id}"),
+    ("put", "/replication/policies/{id}"),
+    ("delete", "/replication/policies/{id}"),
+    ("get", "/replication/executions"),
+    ("post", "/replication/executions"),
+    ("get", "/replication/executions/{id}"),
+    ("put", "/replication/executions/{id}"),
+    ("get", "/replication/executions/{id}/tasks"),
+    ("get", "/replication/executions/{id}/tasks/{task_id}/log"),
 ];
 
 /// Routes whose success needs a resource-specific body or existing policy:
@@ -725,6 +736,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "/quota",
         "{gc_id}",
         "/registries",
+        "/replication",
     ]
     .iter()
     .any(|p| path.contains(p))
@@ -798,6 +810,7 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{robot_id}", "1")
             .replace("{gc_id}", "1")
             .replace("{id}", "1")
+            .replace("{task_id}", "1")
             .replace("{user_id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {

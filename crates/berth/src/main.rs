@@ -15,6 +15,7 @@ mod gc;
 mod policy_cli;
 mod progress;
 mod registry_cli;
+mod replicate_cli;
 mod serve;
 
 use std::path::PathBuf;
@@ -119,6 +120,13 @@ enum Command {
         at: DataDirArgs,
         #[command(subcommand)]
         cmd: registry_cli::RegistryCmd,
+    },
+    /// Manage replication policies and run them.
+    Replicate {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: replicate_cli::ReplicateCmd,
     },
     /// Manage robot accounts (`robot$<project>+<name>`).
     Robot {
@@ -359,11 +367,15 @@ impl DataDirArgs {
 
 async fn admin_command(
     at: &DataDirArgs,
-    run: impl AsyncFnOnce(&berth_registry::Registry, &berth_registry::Auth) -> anyhow::Result<()>,
+    run: impl AsyncFnOnce(
+        &std::sync::Arc<berth_registry::Registry>,
+        &berth_registry::Auth,
+    ) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
     let cfg = at.load()?;
     init_logging(log_filter("warn")?);
     let (registry, auth) = admin::open(&cfg.location()?, cfg.auth.to_auth_config()?).await?;
+    let registry = std::sync::Arc::new(registry);
     let result = run(&registry, &auth).await;
     registry.close().await;
     result.map(|()| ExitCode::SUCCESS)
@@ -551,6 +563,9 @@ fn main() -> ExitCode {
             }
             Command::Registry { at, cmd } => {
                 admin_command(&at, async |r, _| registry_cli::registry(r, cmd).await).await
+            }
+            Command::Replicate { at, cmd } => {
+                admin_command(&at, async |r, _| replicate_cli::replicate(r, cmd).await).await
             }
             Command::Robot { at, cmd } => {
                 admin_command(&at, async |_, a| admin::robot(a, cmd).await).await

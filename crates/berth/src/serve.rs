@@ -129,6 +129,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
     };
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
+    let replication = tokio::spawn(replication_jobs(state.clone()));
     let changes = match state.registry.meta().subscribe().await {
         Ok(Some(feed)) => Some(tokio::spawn(follow_changes(feed, state.clone()))),
         Ok(None) => None,
@@ -179,6 +180,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         task.abort();
     }
     scheduler.abort();
+    replication.abort();
     if let Some(task) = changes {
         task.abort();
     }
@@ -416,6 +418,33 @@ pub async fn migrate(at: &Location, dry_run: bool) -> anyhow::Result<ExitCode> {
         println!("{verb} {version:04} {description}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often scheduled replication policies are looked at.
+const REPLICATION_TICK: Duration = Duration::from_secs(10);
+
+/// Replication's background work (docs/replication.md): resumes executions
+/// a previous process left unfinished, starts event-based policies on each
+/// tagged push, and scheduled ones when their cron time comes.
+async fn replication_jobs(state: Arc<AppState>) {
+    let registry = state.registry.clone();
+    registry.replication_resume().await;
+    if let Some(mut pushes) = registry.push_events() {
+        let reg = registry.clone();
+        tokio::spawn(async move {
+            while let Some((repo, tag)) = pushes.recv().await {
+                reg.replication_on_push(&repo, &tag).await;
+            }
+        });
+    }
+    let mut tick = tokio::time::interval(REPLICATION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        registry
+            .replication_run_scheduled(berth_meta::store::now_ms())
+            .await;
+    }
 }
 
 /// How often the scheduler looks for due retention policies.

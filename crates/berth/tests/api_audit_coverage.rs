@@ -229,6 +229,49 @@ fn cases() -> Vec<Case> {
             "registry_update",
             Some("upstream"),
         ),
+        // Replication (the registry above is the destination; id 1).
+        case(
+            "POST",
+            "/replication/policies",
+            "/replication/policies",
+            Some(json!({"name": "to-upstream", "dest_registry": {"id": 1}})),
+            "replication_policy_create",
+            Some("to-upstream"),
+        )
+        .learning("policy"),
+        case(
+            "PUT",
+            "/replication/policies/{id}",
+            "/replication/policies/{policy}",
+            Some(json!({"name": "to-upstream", "dest_registry": {"id": 1}, "enabled": false})),
+            "replication_policy_update",
+            Some("to-upstream"),
+        ),
+        case(
+            "POST",
+            "/replication/executions",
+            "/replication/executions",
+            Some(json!({"policy_id": 1})),
+            "replication_run",
+            Some("1"),
+        )
+        .learning("execution"),
+        case(
+            "PUT",
+            "/replication/executions/{id}",
+            "/replication/executions/{execution}",
+            None,
+            "replication_stop",
+            Some("{execution}"),
+        ),
+        case(
+            "DELETE",
+            "/replication/policies/{id}",
+            "/replication/policies/{policy}",
+            None,
+            "replication_policy_delete",
+            Some("{policy}"),
+        ),
         case(
             "DELETE",
             "/registries/{id}",

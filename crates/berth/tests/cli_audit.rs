@@ -187,7 +187,7 @@ fn every_cli_change_is_one_audit_entry_without_secrets() {
     let (code, _, _) = berth_cli(dir, &["registry", "add", "bad", "--url", "ftp://x"], &me);
     assert_ne!(code, 0);
     want.push(("registry_create", "failure", "", "bad"));
-    berth_ok(dir, &["registry", "remove", "up"], &me);
+    berth_ok(dir, &["registry", "remove", "up", "--yes"], &me);
     want.push(("registry_delete", "success", "", "up"));
     // Listings are not changes.
     berth_ok(dir, &["user", "list"], &me);
@@ -334,6 +334,9 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "audit trim",
         "registry add",
         "registry remove",
+        "replicate add",
+        "replicate run",
+        "replicate remove",
     ];
     // `fsck` changes nothing unless given --repair, which forgets corrupt
     // blobs and is recorded as `blob_delete`; `serve` records what it serves;
@@ -358,6 +361,8 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "quota show",
         "registry list",
         "registry ping",
+        "replicate list",
+        "replicate executions",
     ];
     let leaves = leaf_commands();
     assert!(leaves.len() > 30, "too few commands found: {leaves:?}");

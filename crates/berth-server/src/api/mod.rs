@@ -20,6 +20,7 @@
 //! - [`policies`] — `/projects/{p}/retention`, `…/immutabletagrules`,
 //!   `…/tag-naming-rule`, `…/summary`, `…/quota`.
 //! - [`registries`] — `/registries[/{id}]`, `/registries/ping` (upstreams of proxy projects).
+//! - [`replication`] — `/replication/policies`, `/replication/executions` and their tasks.
 //! - [`search`] — `/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
@@ -55,6 +56,7 @@ pub mod policies;
 pub mod projects;
 pub mod query;
 pub mod registries;
+pub mod replication;
 pub mod repositories;
 pub mod robots;
 pub mod search;
@@ -215,6 +217,19 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
             registries::delete
         ))
         .routes(routes!(registries::ping))
+        .routes(routes!(
+            replication::list_policies,
+            replication::create_policy
+        ))
+        .routes(routes!(
+            replication::get_policy,
+            replication::update_policy,
+            replication::delete_policy
+        ))
+        .routes(routes!(replication::list, replication::start))
+        .routes(routes!(replication::get, replication::stop))
+        .routes(routes!(replication::tasks))
+        .routes(routes!(replication::task_log))
         .routes(routes!(users::current))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update, users::delete))
