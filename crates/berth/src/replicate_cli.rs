@@ -110,6 +110,18 @@ pub async fn replicate(registry: &Arc<Registry>, cmd: ReplicateCmd) -> anyhow::R
             speed,
         } => {
             let result = async {
+                if to.is_none() && from.is_none() {
+                    anyhow::bail!(
+                        "give --to REGISTRY (push-based: copy from berth) or --from REGISTRY (pull-based: copy into berth)"
+                    );
+                }
+                match (trigger.as_str(), &cron) {
+                    ("scheduled", None) => anyhow::bail!(
+                        "--trigger scheduled needs --cron, e.g. --cron '0 0 3 * * *' (six fields, seconds first)"
+                    ),
+                    ("scheduled", Some(_)) | (_, None) => {}
+                    (_, Some(_)) => anyhow::bail!("--cron needs --trigger scheduled"),
+                }
                 let side = |key: &Option<String>| {
                     let key = key.clone();
                     async move {

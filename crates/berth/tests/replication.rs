@@ -288,6 +288,10 @@ fn push_and_pull_based_policies_copy_every_platform_and_referrer() {
     assert_eq!(referrers(&c, "mirror/app", &index), vec![sig]);
     let listed = berth_ok(&c_dir, &["replicate", "executions", "from-a"], &[]);
     assert!(listed.contains("Succeed"), "{listed}");
+    // The namespace became a real (private) project, managed like any other.
+    let mirror = send(admin(http().get(c.url("/api/v2.0/projects/mirror")))).json();
+    assert!(mirror["project_id"].as_i64().unwrap() > 0, "{mirror}");
+    assert_eq!(mirror["metadata"]["public"], "false", "{mirror}");
 
     // Nothing changed at the source: running again sends no blob.
     let again = start(&a, policy);
@@ -399,7 +403,26 @@ fn an_event_based_policy_copies_each_push() {
     // The whole tree arrives before the tag.
     assert_eq!(tree(&b, "team/app", "v3"), tree(&a, "team/app", "v3"));
     assert_eq!(digest_at(&b, "other/app", "v1"), None, "filtered out");
-    // A policy that cannot work is refused with the reason.
+    // The destination registry cannot go while a policy uses it.
+    let r = send(admin(
+        http().delete(a.url(&format!("/api/v2.0/registries/{to_b}"))),
+    ));
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("on-push"), "{}", r.text());
+    // Policies that cannot work are refused with the reason.
+    let r = send(
+        admin(http().post(a.url("/api/v2.0/replication/policies"))).json(&json!({
+            "name": "on-push", "dest_registry": {"id": to_b},
+        })),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = send(
+        admin(http().post(a.url("/api/v2.0/replication/policies"))).json(&json!({
+            "name": "bad-ns", "dest_registry": {"id": to_b}, "dest_namespace": "Bad/NS!",
+        })),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("dest_namespace"), "{}", r.text());
     let r = send(
         admin(http().post(a.url("/api/v2.0/replication/policies"))).json(&json!({
             "name": "bad", "dest_registry": {"id": to_b},

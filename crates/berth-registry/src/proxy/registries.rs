@@ -110,6 +110,20 @@ impl Registry {
                 users.join(", ")
             )));
         }
+        let policies: Vec<String> = self
+            .replication_policies()
+            .await?
+            .into_iter()
+            .filter(|(_, spec)| spec.uses_registry(id))
+            .map(|(row, _)| row.name)
+            .collect();
+        if !policies.is_empty() {
+            return Err(AccountError::Conflict(format!(
+                "registry {} is used by replication policy(ies) {}: delete or change those first",
+                record.name,
+                policies.join(", ")
+            )));
+        }
         self.meta.registry_delete(id).await?;
         self.forget_upstreams();
         Ok(record)

@@ -130,6 +130,12 @@ impl PolicySpec {
         r.as_ref().map(|r| r.id).filter(|&id| id > 0)
     }
 
+    /// Whether the policy copies from or to registry `id`.
+    pub fn uses_registry(&self, id: i64) -> bool {
+        Self::remote(&self.src_registry) == Some(id)
+            || Self::remote(&self.dest_registry) == Some(id)
+    }
+
     /// The cron of a scheduled policy.
     pub fn cron(&self) -> Option<&str> {
         self.trigger
@@ -160,16 +166,33 @@ impl PolicySpec {
                 return invalid("one side must be this registry: leave src_registry or dest_registry empty".into())
             }
         }
+        let ns = self.dest_namespace.trim_matches('/');
+        if !ns.is_empty() && RepositoryName::parse(ns).is_err() {
+            return invalid(format!(
+                "dest_namespace {ns:?} is not a repository name prefix (lower-case letters, digits, '.', '_', '-', '/')"
+            ));
+        }
         for f in &self.filters {
             match f.kind.as_str() {
                 "name" | "tag" => {
                     glob(&f.value).map_err(AccountError::Invalid)?;
                 }
+                // Harbor's UI sends `resource: image` (or `artifact`): berth
+                // copies images and OCI artifacts alike, so it selects everything.
+                "resource" if matches!(f.value.as_str(), "image" | "artifact") => {}
+                "resource" => {
+                    return invalid(format!(
+                        "resource filter {:?}: berth replicates images and artifacts only",
+                        f.value
+                    ))
+                }
                 "label" => return invalid(
                     "label filters are not supported: berth has no labels; filter by name or tag"
                         .into(),
                 ),
-                other => return invalid(format!("filter type {other:?}: use name or tag")),
+                other => {
+                    return invalid(format!("filter type {other:?}: use name, tag or resource"))
+                }
             }
             if let Some(d) = &f.decoration {
                 if d != "matches" && d != "excludes" {
@@ -202,15 +225,18 @@ impl PolicySpec {
 
     /// Whether repository `repo` and tag `tag` pass every filter.
     pub fn selects(&self, repo: &str, tag: &str) -> bool {
-        self.filters.iter().all(|f| {
-            let subject = if f.kind == "name" { repo } else { tag };
-            let hit = glob(&f.value).is_ok_and(|g| g.is_match(subject));
-            if f.decoration.as_deref() == Some("excludes") {
-                !hit
-            } else {
-                hit
-            }
-        })
+        self.filters
+            .iter()
+            .filter(|f| f.kind != "resource")
+            .all(|f| {
+                let subject = if f.kind == "name" { repo } else { tag };
+                let hit = glob(&f.value).is_ok_and(|g| g.is_match(subject));
+                if f.decoration.as_deref() == Some("excludes") {
+                    !hit
+                } else {
+                    hit
+                }
+            })
     }
 
     /// Whether repository `repo` passes the name filters (tags aside).
@@ -376,11 +402,21 @@ impl Registry {
         spec.validate()?;
         self.check_policy_registries(spec).await?;
         let body = serde_json::to_string(spec).map_err(|e| AccountError::Invalid(e.to_string()))?;
-        if !self
+        let updated = self
             .meta
             .replication_policy_update(id, &spec.name, spec.enabled, spec.trigger_type(), &body)
-            .await?
-        {
+            .await
+            .map_err(|e| {
+                if berth_meta::is_conflict(&e) {
+                    AccountError::Conflict(format!(
+                        "replication policy {} already exists",
+                        spec.name
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+        if !updated {
             return Err(AccountError::NotFound(format!(
                 "replication policy {id} not found"
             )));
@@ -395,6 +431,18 @@ impl Registry {
         &self,
         id: i64,
     ) -> std::result::Result<(), AccountError> {
+        if let Some(running) = self
+            .meta
+            .replication_executions(Some(id))
+            .await?
+            .into_iter()
+            .find(|e| e.status == "InProgress")
+        {
+            return Err(AccountError::Conflict(format!(
+                "execution {} of this policy is running: stop it first (PUT /api/v2.0/replication/executions/{})",
+                running.id, running.id
+            )));
+        }
         if !self.meta.replication_policy_delete(id).await? {
             return Err(AccountError::NotFound(format!(
                 "replication policy {id} not found"
@@ -633,16 +681,17 @@ impl Registry {
             .await?
             .is_some_and(|e| e.stop_requested);
         let failed = tasks.iter().filter(|t| t.status == "Failed").count();
+        let copied = tasks.iter().filter(|t| t.status == "Succeed").count();
         let total = tasks.len();
         Ok(if stopped {
             (
                 "Stopped",
-                format!("stopped; {} of {total} artifacts copied", total - failed),
+                format!("stopped: {copied} of {total} artifact(s) copied"),
             )
         } else if failed > 0 {
-            ("Failed", format!("{failed} of {total} artifacts failed"))
+            ("Failed", format!("{failed} of {total} artifact(s) failed"))
         } else {
-            ("Succeed", format!("{total} artifacts copied"))
+            ("Succeed", format!("{total} artifact(s) copied"))
         })
     }
 }
@@ -760,6 +809,23 @@ impl Run {
     ) -> Result<String> {
         let (src_repo, tag) = src;
         let (dst_repo, dst_tag) = dst;
+        if let Side::Local = self.dst {
+            // A pull-based policy's namespace becomes a project (private,
+            // managed like any other) the first time something lands there.
+            let project = RepositoryName::parse(dst_repo)?.project().to_string();
+            if self.reg.meta.project_by_name(&project).await?.is_none()
+                && project != berth_oci::name::DEFAULT_PROJECT
+            {
+                match self.reg.meta.project_create(&project, false, None).await {
+                    Ok(_) => tracing::info!(
+                        project,
+                        "replication created the destination project (private)"
+                    ),
+                    Err(e) if berth_meta::is_conflict(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         let (body, media_type) = self
             .manifest(&self.src, src_repo, tag)
             .await?
