@@ -424,9 +424,11 @@ impl Registry {
         Ok(())
     }
 
-    /// Deletes a policy with its history.
+    /// Deletes a policy with its history. An execution still running must
+    /// have been asked to stop first (it then ends on its own).
     ///
-    /// Errors: [`AccountError::NotFound`].
+    /// Errors: [`AccountError::NotFound`]; [`AccountError::Conflict`] while
+    /// an execution runs that was not asked to stop.
     pub async fn replication_policy_remove(
         &self,
         id: i64,
@@ -436,7 +438,7 @@ impl Registry {
             .replication_executions(Some(id))
             .await?
             .into_iter()
-            .find(|e| e.status == "InProgress")
+            .find(|e| e.status == "InProgress" && !e.stop_requested)
         {
             return Err(AccountError::Conflict(format!(
                 "execution {} of this policy is running: stop it first (PUT /api/v2.0/replication/executions/{})",
