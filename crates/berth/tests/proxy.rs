@@ -62,14 +62,14 @@ fn send(r: reqwest::RequestBuilder) -> Resp {
 /// proxy project `project` over it; returns the registry id.
 fn add_proxy_project(
     proxy: &Berth,
-    name: &str,
+    (name, kind): (&str, &str),
     url: &str,
     secret: Option<&str>,
     project: &str,
     public: bool,
 ) -> i64 {
     let client = reqwest::Client::new();
-    let mut body = serde_json::json!({"name": name, "type": "harbor", "url": url});
+    let mut body = serde_json::json!({"name": name, "type": kind, "url": url});
     if let Some(s) = secret {
         body["credential"] =
             serde_json::json!({"type": "basic", "access_key": "admin", "access_secret": s});
@@ -166,7 +166,7 @@ fn a_proxy_project_pulls_through_caches_and_outlives_its_upstream() {
     let proxy = Berth::start_with(&px_dir, &["--auth-mode", "token", "--config", &cfg]);
     add_proxy_project(
         &proxy,
-        "up",
+        ("up", "harbor"),
         &format!("http://{}", front.addr),
         Some(ADMIN_PASSWORD),
         "hub",
@@ -340,7 +340,7 @@ fn bad_upstreams_get_clear_errors_and_nothing_is_stored() {
     let front_url = format!("http://{}", front.addr);
     add_proxy_project(
         &proxy,
-        "good",
+        ("good", "harbor"),
         &front_url,
         Some(ADMIN_PASSWORD),
         "hub",
@@ -348,13 +348,20 @@ fn bad_upstreams_get_clear_errors_and_nothing_is_stored() {
     );
     add_proxy_project(
         &proxy,
-        "wrong",
+        ("wrong", "harbor"),
         &front_url,
         Some("not-the-password"),
         "wrong",
         true,
     );
-    add_proxy_project(&proxy, "down", "http://127.0.0.1:9", None, "down", true);
+    add_proxy_project(
+        &proxy,
+        ("down", "harbor"),
+        "http://127.0.0.1:9",
+        None,
+        "down",
+        true,
+    );
 
     let error_of = |path: &str| {
         let r = send(client.get(proxy.url(path)));
@@ -617,20 +624,9 @@ fn distribution_is_an_upstream_too() {
     let px_dir = tmp.path().join("px");
     let proxy = Berth::start_with(&px_dir, &["--auth-mode", "none"]);
     let client = reqwest::Client::new();
-    let r = send(
-        admin(client.post(proxy.url("/api/v2.0/registries"))).json(&serde_json::json!({
-            "name": "distribution",
-            "type": "docker-registry",
-            "url": format!("http://{}", dist.addr),
-        })),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = send(
-        admin(client.post(proxy.url("/api/v2.0/projects"))).json(&serde_json::json!({
-            "project_name": "dist", "registry_id": 1, "metadata": {"public": "true"},
-        })),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
+    let dist_url = format!("http://{}", dist.addr);
+    let dist_registry = ("distribution", "docker-registry");
+    add_proxy_project(&proxy, dist_registry, &dist_url, None, "dist", true);
     for arch in ["arm64", "amd64"] {
         let via = pull_dir(
             &format!("docker://{}/dist/team/app:v1", proxy.addr),
@@ -664,14 +660,7 @@ fn distribution_is_an_upstream_too() {
     let layer = &image["layers"][0];
     let fresh = tmp.path().join("fresh");
     let proxy2 = Berth::start_with(&fresh, &["--auth-mode", "none"]);
-    let r = send(admin(client.post(proxy2.url("/api/v2.0/registries"))).json(&serde_json::json!({
-        "name": "distribution", "type": "docker-registry", "url": format!("http://{}", dist.addr),
-    })));
-    assert_eq!(r.status, 201);
-    let r = send(admin(client.post(proxy2.url("/api/v2.0/projects"))).json(
-        &serde_json::json!({"project_name": "dist", "registry_id": 1, "metadata": {"public": "true"}}),
-    ));
-    assert_eq!(r.status, 201);
+    add_proxy_project(&proxy2, dist_registry, &dist_url, None, "dist", true);
     let head = send(client.head(proxy2.url(&format!(
         "/v2/dist/team/app/blobs/{}",
         layer["digest"].as_str().unwrap()

@@ -222,22 +222,32 @@ fn push_app_through(proxy: &RoundRobin) {
 /// Pulls `team/app:v1` (its arm64 image) from every node directly and
 /// checks the files are byte-identical.
 fn assert_every_node_serves_the_same_app(nodes: &[Berth]) {
-    let pulled: Vec<_> = nodes
-        .iter()
+    let pulled = pull_from_each(nodes.iter(), "team/app:v1", &["--override-arch=arm64"]);
+    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
+}
+
+/// Pulls `reference` (`repo:tag`) from each node directly with skopeo
+/// (`extra` flags), and returns the digests of each pull's files.
+fn pull_from_each<'a>(
+    nodes: impl Iterator<Item = &'a Berth>,
+    reference: &str,
+    extra: &[&str],
+) -> Vec<Vec<String>> {
+    nodes
         .map(|n| {
             let out = tempfile::tempdir().unwrap();
             let dir = out.path().join("img");
-            skopeo(&[
-                "copy",
-                "--src-tls-verify=false",
-                "--override-arch=arm64",
-                &format!("docker://{}/team/app:v1", n.addr),
-                &format!("dir:{}", dir.display()),
-            ]);
+            let mut args = vec!["copy", "--src-tls-verify=false"];
+            args.extend_from_slice(extra);
+            let (src, dst) = (
+                format!("docker://{}/{reference}", n.addr),
+                format!("dir:{}", dir.display()),
+            );
+            args.extend([src.as_str(), dst.as_str()]);
+            skopeo(&args);
             skopeo_dir_digests(&dir)
         })
-        .collect();
-    assert!(pulled.windows(2).all(|w| w[0] == w[1]), "{pulled:#?}");
+        .collect()
 }
 
 fn skopeo_dir_digests(dir: &Path) -> Vec<String> {
@@ -656,20 +666,7 @@ fn a_push_survives_the_death_of_the_node_it_was_talking_to() {
     assert_eq!(alive.len(), 2, "one node was killed");
 
     // The survivors serve the image the client pushed, byte for byte.
-    let pulled: Vec<_> = alive
-        .iter()
-        .map(|n| {
-            let out = tempfile::tempdir().unwrap();
-            let dir = out.path().join("img");
-            skopeo(&[
-                "copy",
-                "--src-tls-verify=false",
-                &format!("docker://{}/team/survivor:v1", n.addr),
-                &format!("dir:{}", dir.display()),
-            ]);
-            skopeo_dir_digests(&dir)
-        })
-        .collect();
+    let pulled = pull_from_each(alive.iter().copied(), "team/survivor:v1", &[]);
     assert_eq!(pulled[0], pulled[1]);
     d.docker(&["rmi", &target]);
     d.docker(&["pull", &target]);
