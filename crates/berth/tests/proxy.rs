@@ -227,6 +227,28 @@ fn a_proxy_project_pulls_through_caches_and_outlives_its_upstream() {
     assert!(stats["hits"].as_i64().unwrap() > 0, "{stats}");
     assert!(stats["misses"].as_i64().unwrap() >= 6, "{stats}");
 
+    // Tags: upstream's and the cached ones.
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        CREDS,
+        &format!("oci:{}:latest", img.join("busybox").display()),
+        &format!("docker://{}/team/app:v9", upstream.addr),
+    ]);
+    let repo_via_proxy = format!("docker://{}/hub/team/app", proxy.addr);
+    let list_tags = || {
+        skopeo(&[
+            "list-tags",
+            "--tls-verify=false",
+            "--creds",
+            CREDS,
+            &repo_via_proxy,
+        ])
+    };
+    let tags = list_tags();
+    assert!(tags.contains("\"v1\"") && tags.contains("\"v9\""), "{tags}");
+
     // A tag moved upstream is seen after the TTL, not before, and asked
     // with one HEAD however many clients pull it.
     let old = manifest_digest(&via_proxy);
@@ -273,6 +295,11 @@ fn a_proxy_project_pulls_through_caches_and_outlives_its_upstream() {
     );
     let stats = proxy_stats(&proxy, "hub");
     assert!(stats["upstream_failures"].as_i64().unwrap() > 0, "{stats}");
+    let tags = list_tags();
+    assert!(
+        tags.contains("\"v1\"") && !tags.contains("\"v9\""),
+        "only the cached tags while upstream is down: {tags}"
+    );
     // Pushing into a proxy project is refused with a clear message.
     let push = std::process::Command::new("skopeo")
         .args([

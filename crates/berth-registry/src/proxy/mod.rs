@@ -513,6 +513,37 @@ impl Registry {
         Ok(())
     }
 
+    /// The tags of a proxied repository, in lexical order: upstream's and
+    /// those cached here; only the cached ones while upstream is down.
+    ///
+    /// Errors: [`Error::NameUnknown`] when neither has the repository;
+    /// [`Error::Upstream`] when upstream refuses berth (other than an
+    /// outage).
+    pub async fn proxy_tags(&self, up: &Upstream, repo: &RepositoryName) -> Result<Vec<String>> {
+        let mut tags = std::collections::BTreeSet::new();
+        let cached = match self.tags_list(repo, Some(self.limits.max_page), None).await {
+            Ok(page) => Some(page.items),
+            Err(Error::NameUnknown(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let upstream = match up.tags(&Self::upstream_repository(up, repo)).await {
+            Ok(t) => Some(t),
+            Err(UpstreamError::Bad { detail, .. }) if detail.starts_with("answered 404") => None,
+            Err(e) if e.is_outage() && cached.is_some() => {
+                tracing::warn!(repository = %repo, error = %e, "proxy: upstream unavailable; listing the cached tags");
+                self.count(repo, Event::UpstreamFailure);
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if cached.is_none() && upstream.is_none() {
+            return Err(Error::NameUnknown(repo.to_string()));
+        }
+        tags.extend(cached.into_iter().flatten());
+        tags.extend(upstream.into_iter().flatten());
+        Ok(tags.into_iter().collect())
+    }
+
     /// `HEAD` of a blob in a proxy project: stored, or asked upstream (not
     /// fetched).
     ///

@@ -235,7 +235,7 @@ async fn authorized(
     let body_stream = |body: Body, idle| limited(body_stream(body, idle), max_chunk);
     if let Some(repo) = proxied_repository(&route) {
         if let Some(up) = reg.upstream_of(repo.project()).await? {
-            return proxied(reg, &up, route, method, h).await;
+            return proxied(reg, &up, route, method, h, &query).await;
         }
     }
     match (route, method) {
@@ -275,9 +275,11 @@ async fn authorized(
 /// The repository of a route a proxy project answers differently.
 fn proxied_repository(route: &Route) -> Option<&berth_oci::RepositoryName> {
     match route {
-        Route::Manifest(r, _) | Route::Blob(r, _) | Route::UploadStart(r) | Route::Upload(r, _) => {
-            Some(r)
-        }
+        Route::Manifest(r, _)
+        | Route::Blob(r, _)
+        | Route::UploadStart(r)
+        | Route::Upload(r, _)
+        | Route::Tags(r) => Some(r),
         _ => None,
     }
 }
@@ -291,8 +293,13 @@ async fn proxied(
     route: Route,
     method: Method,
     h: &HeaderMap,
+    query: &Query,
 ) -> ApiResult {
     match (route, method) {
+        (Route::Tags(repo), Method::GET) => {
+            let all = reg.proxy_tags(up, &repo).await?;
+            tags::list_of(reg, &repo, all, query)
+        }
         (Route::Manifest(repo, r), m @ (Method::GET | Method::HEAD)) => {
             let with_body = m == Method::GET;
             manifests::respond(reg.proxy_manifest_get(up, &repo, &r, with_body).await?)
