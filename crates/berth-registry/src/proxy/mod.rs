@@ -387,7 +387,10 @@ impl Registry {
         };
         let upstream_repo = Self::upstream_repository(up, repo);
         let outcome = match &stored {
-            Some(_) => up.manifest_digest(&upstream_repo, tag).await,
+            Some(_) => {
+                up.manifest_digest(&upstream_repo, tag, self.limits.max_manifest_bytes)
+                    .await
+            }
             None => Ok(None),
         };
         match (outcome, &stored) {
@@ -600,13 +603,37 @@ impl Registry {
         }))
     }
 
-    /// The blob's size when `repo` holds it. A blob berth stores for another
-    /// repository is linked only once upstream confirms `repo` has it there
-    /// (a proxy project must not become a way to read other projects'
-    /// blobs by digest); then nothing is transferred.
+    /// The blob's size when `repo` (of a proxy project) holds it, linking
+    /// a blob berth stores elsewhere once upstream confirms it (see
+    /// [`Registry::link_confirmed`]).
     async fn local_blob(
         &self,
         up: &Upstream,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
+        self.link_confirmed(up, &Self::upstream_repository(up, repo), repo, digest)
+            .await
+            .inspect_err(|e| {
+                if matches!(e, Error::Upstream(_)) {
+                    self.count(repo, Event::UpstreamFailure);
+                }
+            })
+    }
+
+    /// The blob's size when `repo` holds it. A blob berth stores for another
+    /// repository is linked into `repo` only once `up` confirms (a `HEAD`)
+    /// that its `upstream_repo` has that blob: content coming from another
+    /// registry (a proxy project, a pull-based replication) must not become
+    /// a way to read other projects' blobs by digest. Then nothing is
+    /// transferred.
+    ///
+    /// Errors: [`Error::BlobUnknown`] when berth holds the blob elsewhere but
+    /// upstream does not have it; [`Error::Upstream`].
+    pub(crate) async fn link_confirmed(
+        &self,
+        up: &Upstream,
+        upstream_repo: &str,
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Option<u64>> {
@@ -621,7 +648,7 @@ impl Registry {
         {
             return Ok(None);
         }
-        match self.upstream_blob_size(up, repo, digest).await? {
+        match up.blob(upstream_repo, digest, true).await? {
             Some(_) => self.blob_mount(repo, digest, None).await,
             None => Err(Error::BlobUnknown(digest.to_string())),
         }

@@ -166,27 +166,28 @@ impl Upstream {
     }
 
     /// `HEAD` of a manifest: its digest, or `None` when upstream has no such
-    /// manifest (404).
+    /// manifest (404). Without a `Docker-Content-Digest` in the answer the
+    /// manifest is fetched (at most `limit` bytes) and hashed.
     ///
     /// Errors: any [`UpstreamError`].
     pub async fn manifest_digest(
         &self,
         repository: &str,
         reference: &str,
+        limit: usize,
     ) -> Result<Option<Digest>, UpstreamError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
-        let resp = self
-            .send(
+        let Some(resp) = self
+            .send_found(
                 reqwest::Method::HEAD,
                 &path,
                 Some(&manifest_accept()),
                 &pull_scope(repository),
             )
-            .await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            .await?
+        else {
             return Ok(None);
-        }
-        let resp = self.check(resp).await?;
+        };
         match resp
             .headers()
             .get("docker-content-digest")
@@ -197,7 +198,7 @@ impl Upstream {
                 .map_err(|e| self.bad(format!("answered a malformed Docker-Content-Digest: {e}"))),
             // Without the header a HEAD cannot tell: fetch it.
             None => self
-                .manifest(repository, reference, usize::MAX)
+                .manifest(repository, reference, limit)
                 .await
                 .map(|m| m.map(|m| Digest::of(berth_oci::Algorithm::Sha256, &m.body))),
         }
@@ -214,18 +215,17 @@ impl Upstream {
         limit: usize,
     ) -> Result<Option<UpstreamManifest>, UpstreamError> {
         let path = format!("/v2/{repository}/manifests/{reference}");
-        let resp = self
-            .send(
+        let Some(resp) = self
+            .send_found(
                 reqwest::Method::GET,
                 &path,
                 Some(&manifest_accept()),
                 &pull_scope(repository),
             )
-            .await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            .await?
+        else {
             return Ok(None);
-        }
-        let resp = self.check(resp).await?;
+        };
         let media_type = resp
             .headers()
             .get("content-type")
@@ -270,9 +270,25 @@ impl Upstream {
         } else {
             reqwest::Method::GET
         };
-        let resp = self
-            .send(method, &path, None, &pull_scope(repository))
-            .await?;
+        let Some(resp) = self
+            .send_found(method, &path, None, &pull_scope(repository))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(resp))
+    }
+
+    /// [`Upstream::send`], then `None` for a 404 and the error of any other
+    /// non-2xx answer ([`Upstream::check`]).
+    async fn send_found(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        accept: Option<&str>,
+        scope: &str,
+    ) -> Result<Option<reqwest::Response>, UpstreamError> {
+        let resp = self.send(method, path, accept, scope).await?;
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -417,13 +433,10 @@ impl Upstream {
         digest: &Digest,
     ) -> Result<bool, UpstreamError> {
         let path = format!("/v2/{repository}/blobs/{digest}");
-        let resp = self
-            .send(reqwest::Method::HEAD, &path, None, &push_scope(repository))
-            .await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        self.check(resp).await.map(|_| true)
+        Ok(self
+            .send_found(reqwest::Method::HEAD, &path, None, &push_scope(repository))
+            .await?
+            .is_some())
     }
 
     /// Uploads blob `digest` (`size` bytes of `body`) into `repository`:
@@ -560,13 +573,12 @@ impl Upstream {
         subject: &Digest,
     ) -> Result<Vec<Digest>, UpstreamError> {
         let path = format!("/v2/{repository}/referrers/{subject}");
-        let resp = self
-            .send(reqwest::Method::GET, &path, None, &pull_scope(repository))
-            .await?;
-        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        let Some(resp) = self
+            .send_found(reqwest::Method::GET, &path, None, &pull_scope(repository))
+            .await?
+        else {
             return Ok(Vec::new());
-        }
-        let resp = self.check(resp).await?;
+        };
         let index: serde_json::Value = resp
             .json()
             .await

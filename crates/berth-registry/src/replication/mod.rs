@@ -949,7 +949,9 @@ impl Run {
                 .manifest_by_tag(repo, tag)
                 .await?
                 .map(|m| m.digest)),
-            Side::Remote(up) => Ok(up.manifest_digest(repo, tag).await?),
+            Side::Remote(up) => Ok(up
+                .manifest_digest(repo, tag, self.reg.limits.max_manifest_bytes)
+                .await?),
         }
     }
 
@@ -1001,19 +1003,19 @@ impl Run {
         match &self.dst {
             Side::Local => {
                 let name = RepositoryName::parse(dst_repo)?;
-                if self
-                    .reg
-                    .meta
-                    .blob_in_repository(dst_repo, digest)
-                    .await?
-                    .is_some()
-                    || self.reg.blob_mount(&name, digest, None).await?.is_some()
-                {
-                    return Ok(0);
-                }
                 let Side::Remote(up) = &self.src else {
                     return Ok(0);
                 };
+                // Linked from another repository only if the source has it
+                // (a source naming a digest it lacks gets no private blob).
+                if self
+                    .reg
+                    .link_confirmed(up, src_repo, &name, digest)
+                    .await?
+                    .is_some()
+                {
+                    return Ok(0);
+                }
                 let resp = up
                     .blob(src_repo, digest, false)
                     .await?
