@@ -15,6 +15,8 @@
 //! - [`replication`] — replication policies, executions and tasks.
 //! - [`upstream`] — upstream registries, proxy projects, proxied tags' last
 //!   upstream check and proxy counters.
+//! - [`proxy_cache`] — proxy projects' cache size limits and the rows LRU
+//!   eviction reads and deletes.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
 //! - [`catalog_queries`] — filtered, paged listings of repositories, artifacts and
 //!   tags for the management API, and repository deletion.
@@ -40,7 +42,8 @@
 //! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
 //! registries(id, name, type, url, insecure, description, access_key, access_secret, …)
 //!                                                            upstreams (migration 9);
-//!                                                            projects.registry_id → a proxy project
+//!                                                            projects.registry_id → a proxy project,
+//!                                                            projects.proxy_cache_limit (migration 11)
 //! proxy_tags(repository, tag, checked_at)  proxy_stats(project, hits, misses, upstream_failures)
 //! ```
 //!
@@ -70,6 +73,7 @@ pub mod db;
 pub mod error;
 pub mod gc;
 pub mod policies;
+pub mod proxy_cache;
 pub mod quota;
 pub mod replication;
 pub mod stats;
@@ -92,6 +96,7 @@ pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
 pub use policies::{
     ArtifactRecord, ArtifactTag, GuardedDelete, ImmutableRuleRow, RetentionPolicyRow,
 };
+pub use proxy_cache::{Evicted, EvictionCandidate};
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
 pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};

@@ -65,6 +65,10 @@ pub enum ProjectCmd {
         /// id, see `berth registry add`).
         #[arg(long)]
         proxy: Option<String>,
+        /// With --proxy: the cache size limit (10GiB, 500MB, …); past it the
+        /// least recently pulled artifacts are evicted.
+        #[arg(long, requires = "proxy")]
+        cache_limit: Option<String>,
     },
     /// List projects.
     List,
@@ -83,6 +87,9 @@ pub enum ProjectCmd {
         /// given: kept; `any`: cleared (any address).
         #[arg(long = "push-cidr")]
         push_cidrs: Vec<String>,
+        /// A proxy project's cache size limit (10GiB, 500MB, …), or `none`.
+        #[arg(long)]
+        cache_limit: Option<String>,
     },
     /// Give a user a role: projectAdmin, maintainer, developer, guest, limitedGuest.
     Member {
@@ -492,7 +499,12 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
             name,
             public,
             proxy,
+            cache_limit,
         } => {
+            let cache_limit = cache_limit
+                .map(|s| crate::config::parse_size(&s))
+                .transpose()?
+                .flatten();
             let result = async {
                 let owner = auth.meta().user_by_name("admin").await?.map(|u| u.id);
                 let upstream = match &proxy {
@@ -508,6 +520,12 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
                         .project_bind(&name, Some(up.id))
                         .await
                         .map_err(err)?;
+                    if cache_limit.is_some() {
+                        registry
+                            .proxy_cache_limit_set(&name, cache_limit)
+                            .await
+                            .map_err(err)?;
+                    }
                 }
                 println!(
                     "created project {} (id {}, {}{})",
@@ -551,9 +569,19 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
             public,
             pull_cidrs,
             push_cidrs,
+            cache_limit,
         } => {
+            let cache_limit = cache_limit
+                .map(|s| crate::config::parse_size(&s))
+                .transpose()?;
             let result = async {
                 let current = auth.project_named(&name).await.map_err(err)?;
+                if let Some(limit) = cache_limit {
+                    registry
+                        .proxy_cache_limit_set(&name, limit)
+                        .await
+                        .map_err(err)?;
+                }
                 // Only what is given changes: `project set team --public false`
                 // must never drop an allow-list (it would open the project).
                 let list = |given: &[String], kept: &[String]| -> Vec<String> {
@@ -576,8 +604,16 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
                     p.name,
                     if p.public { "public" } else { "private" }
                 );
+                let cache = match cache_limit {
+                    Some(Some(n)) => format!(", proxy cache limit {n} bytes"),
+                    Some(None) => ", no proxy cache limit".to_string(),
+                    None => String::new(),
+                };
+                if !cache.is_empty() {
+                    println!("project {}{cache}", p.name);
+                }
                 Ok(format!(
-                    "project changed: {}, pull from {}, push from {}",
+                    "project changed: {}, pull from {}, push from {}{cache}",
                     if p.public { "public" } else { "private" },
                     or_any(&p.pull_cidrs),
                     or_any(&p.push_cidrs)

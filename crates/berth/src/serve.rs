@@ -130,6 +130,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
     let replication = tokio::spawn(replication_jobs(state.clone()));
+    let eviction = tokio::spawn(proxy_cache_eviction(state.clone()));
     let changes = match state.registry.meta().subscribe().await {
         Ok(Some(feed)) => Some(tokio::spawn(follow_changes(feed, state.clone()))),
         Ok(None) => None,
@@ -181,6 +182,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     scheduler.abort();
     replication.abort();
+    eviction.abort();
     if let Some(task) = changes {
         task.abort();
     }
@@ -444,6 +446,38 @@ async fn replication_jobs(state: Arc<AppState>) {
         registry
             .replication_run_scheduled(berth_meta::store::now_ms())
             .await;
+    }
+}
+
+/// How often every proxy project is checked against its cache size limit,
+/// besides the checks that follow each fetch from upstream on this node
+/// (which cover the others' fetches too, within this bound).
+const EVICTION_TICK: Duration = Duration::from_secs(60);
+/// How long eviction waits after a fetch before it looks, so one image's
+/// layers arriving together make one pass.
+const EVICTION_SETTLE: Duration = Duration::from_secs(1);
+
+/// Keeps proxy projects within their cache size limits (docs/proxy.md):
+/// after something was fetched from upstream, and every minute.
+async fn proxy_cache_eviction(state: Arc<AppState>) {
+    let registry = state.registry.clone();
+    let mut tick = tokio::time::interval(EVICTION_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = registry.proxy_cache_filled() => tokio::time::sleep(EVICTION_SETTLE).await,
+        }
+        for pass in registry.proxy_evict_all().await {
+            tracing::info!(
+                project = %pass.project,
+                limit = pass.limit,
+                used_before = pass.used_before,
+                used_after = pass.used_after,
+                evicted = pass.evicted.len(),
+                "proxy cache: evicted least recently used artifacts"
+            );
+        }
     }
 }
 

@@ -700,3 +700,167 @@ fn distribution_is_an_upstream_too() {
     let (code, report) = fsck(&px_dir);
     assert_eq!(code, 0, "{report}");
 }
+
+/// Writes an OCI layout at `dir` holding one image tagged `v1`: one
+/// uncompressed tar layer with `bytes` random bytes, so each image's blobs
+/// are its own.
+fn random_image(dir: &Path, bytes: u64) {
+    use std::io::Read;
+    let root = dir.join("root");
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&blobs).unwrap();
+    let mut data = Vec::new();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .take(bytes)
+        .read_to_end(&mut data)
+        .unwrap();
+    std::fs::write(root.join("data"), &data).unwrap();
+    let layer_tar = dir.join("layer.tar");
+    run(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&layer_tar)
+        .arg("data"));
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex = hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes));
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (layer, layer_size) = put(&std::fs::read(&layer_tar).unwrap());
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer]},
+    });
+    let (config, config_size) = put(config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer, "size": layer_size}],
+    });
+    let (manifest, manifest_size) = put(manifest.to_string().as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest, "size": manifest_size,
+                       "annotations": {"org.opencontainers.image.ref.name": "v1"}}],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// Polls `check` every 200 ms for up to 20 s.
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < Duration::from_secs(20), "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_proxy_cache_limit_evicts_the_least_recently_pulled() {
+    const MIB: u64 = 1 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let (up_dir, px_dir) = (tmp.path().join("up"), tmp.path().join("px"));
+    let upstream = Berth::start_with(&up_dir, &["--auth-mode", "token"]);
+    for name in ["a", "b", "c"] {
+        let layout = tmp.path().join(format!("img-{name}"));
+        random_image(&layout, MIB);
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            CREDS,
+            &format!("oci:{}:v1", layout.display()),
+            &format!("docker://{}/team/{name}:v1", upstream.addr),
+        ]);
+    }
+    let front = Front::start(&upstream.addr);
+    let proxy = Berth::start_with(&px_dir, &["--auth-mode", "token"]);
+    let client = reqwest::Client::new();
+    add_proxy_project(
+        &proxy,
+        ("up", "harbor"),
+        &format!("http://{}", front.addr),
+        Some(ADMIN_PASSWORD),
+        "hub",
+        false,
+    );
+
+    // The limit is a proxy project's: refused on a normal one.
+    let r = send(
+        admin(client.post(proxy.url("/api/v2.0/projects")))
+            .json(&serde_json::json!({"project_name": "team"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.put(proxy.url("/api/v2.0/projects/team")))
+            .json(&serde_json::json!({"proxy_cache_limit": MIB})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not a proxy project"), "{}", r.text());
+
+    // Room for two of the three images.
+    let limit = 5 * MIB / 2;
+    let r = send(
+        admin(client.put(proxy.url("/api/v2.0/projects/hub")))
+            .json(&serde_json::json!({"proxy_cache_limit": limit})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let project = send(admin(client.get(proxy.url("/api/v2.0/projects/hub")))).json();
+    assert_eq!(project["proxy_cache_limit"], limit, "{project}");
+
+    let pull = |name: &str, n: usize| {
+        let reference = format!("docker://{}/hub/team/{name}:v1", proxy.addr);
+        pull_dir(&reference, "amd64", &tmp.path().join(format!("{name}-{n}")))
+    };
+    let cached = |name: &str| -> usize {
+        let r = send(admin(client.get(proxy.url(&format!(
+            "/api/v2.0/projects/hub/repositories/team%252F{name}/artifacts"
+        )))));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json().as_array().map_or(0, |a| a.len())
+    };
+    let used = || -> u64 {
+        let s = send(admin(
+            client.get(proxy.url("/api/v2.0/projects/hub/summary")),
+        ))
+        .json();
+        s["quota"]["used"]["storage"].as_u64().unwrap()
+    };
+    let layer_gets = |name: &str| front.count(&format!("GET /v2/team/{name}/blobs/"));
+
+    // a, then b: both fit.
+    let a = pull("a", 1);
+    pull("b", 1);
+    assert!(used() <= limit, "{} of {limit}", used());
+    // a again (a hit, from the cache): now b is the least recently pulled.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(pull("a", 2), a);
+    assert_eq!(layer_gets("a"), 2, "config and layer fetched once");
+    std::thread::sleep(Duration::from_millis(1500));
+    // c passes the limit: b goes, a and c stay.
+    pull("c", 1);
+    eventually("b is evicted", || cached("b") == 0);
+    assert_eq!((cached("a"), cached("c")), (1, 1));
+    let after = used();
+    assert!(after <= limit, "{after} of {limit}");
+    assert!(after > 2 * MIB, "a and c are still counted: {after}");
+
+    // An evicted image is fetched again on its next pull, and then the
+    // least recently pulled (a) makes room.
+    let before = layer_gets("b");
+    pull("b", 2);
+    assert_eq!(layer_gets("b") - before, 2, "{:#?}", front.seen());
+    eventually("a is evicted", || cached("a") == 0);
+    assert_eq!((cached("b"), cached("c")), (1, 1));
+
+    let (code, report) = fsck(&px_dir);
+    assert_eq!(code, 0, "{report}");
+}

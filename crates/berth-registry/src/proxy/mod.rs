@@ -19,6 +19,7 @@
 //! - Manifests are recorded without their blobs and child manifests
 //!   (fetched when first pulled): see [`berth_meta::NewManifest::lazy_children`].
 
+pub mod eviction;
 pub mod registries;
 pub mod upstream;
 
@@ -35,6 +36,7 @@ use crate::blobs::BlobRead;
 use crate::error::{Error, Result};
 use crate::manifests::ManifestContent;
 use crate::registry::Registry;
+pub use eviction::Eviction;
 pub use upstream::{Upstream, UpstreamError};
 
 /// What a proxy project answers for a tag its upstream no longer has (404
@@ -107,6 +109,9 @@ pub(crate) struct ProxyState {
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Counters not yet in the database, and when they were last written.
     pending: Mutex<(HashMap<String, ProxyCounts>, Option<Instant>)>,
+    /// Notified when something was fetched from upstream or a cache limit
+    /// changed: eviction may have work ([`eviction`]).
+    pub(crate) filled: tokio::sync::Notify,
 }
 
 impl ProxyState {
@@ -513,6 +518,7 @@ impl Registry {
         self.release(&digest, &holder).await;
         result?;
         self.note_push(repo, &digest, tag, "proxy");
+        self.proxy.filled.notify_one();
         Ok(())
     }
 
@@ -769,6 +775,7 @@ impl Registry {
         let mut c = client.lock().await;
         match &result {
             Ok(()) => {
+                self.proxy.filled.notify_one();
                 let last = held.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let (Some(tx), Some(last)) = (c.as_ref(), last) {
                     let _ = tx.send(Ok(last)).await;

@@ -53,6 +53,11 @@ pub struct Project {
     /// cache, fetched from upstream, and upstream failures, summed over nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_stats: Option<ProxyStats>,
+    /// berth extension, proxy projects with a cache size limit only: the
+    /// limit in bytes; past it the least recently pulled artifacts are
+    /// evicted (docs/proxy.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_cache_limit: Option<u64>,
 }
 
 /// A proxy project's counters.
@@ -81,20 +86,23 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
         None => (0, 0, ZERO_TIME.to_string(), ZERO_TIME.to_string()),
     };
     let registry_id = info.record.as_ref().and_then(|r| r.registry_id);
-    let proxy_stats = match registry_id {
+    let (proxy_stats, proxy_cache_limit) = match registry_id {
         Some(_) => {
             let c = state.registry.proxy_counts(&info.name).await?;
-            Some(ProxyStats {
+            let stats = ProxyStats {
                 hits: c.hits,
                 misses: c.misses,
                 upstream_failures: c.upstream_failures,
-            })
+            };
+            let limit = state.registry.proxy_cache_limit(&info.name).await?;
+            (Some(stats), limit)
         }
-        None => None,
+        None => (None, None),
     };
     Ok(Project {
         registry_id,
         proxy_stats,
+        proxy_cache_limit,
         project_id: id,
         name: info.name,
         owner_id: owner,
@@ -263,6 +271,11 @@ pub struct ProjectReq {
     /// berth extension: CIDRs (or addresses) allowed to push and delete; empty = any.
     #[serde(default)]
     pub push_cidrs: Option<Vec<String>>,
+    /// berth extension, proxy projects only: the cache size limit in bytes
+    /// (`-1`: none); past it the least recently pulled artifacts are
+    /// evicted (docs/proxy.md). Absent: unchanged (none at creation).
+    #[serde(default)]
+    pub proxy_cache_limit: Option<i64>,
 }
 
 impl ProjectReq {
@@ -275,6 +288,18 @@ impl ProjectReq {
                 ))
             }),
             None => Ok(self.public),
+        }
+    }
+
+    /// The requested cache size limit: `None` unchanged, `Some(None)` none.
+    fn cache_limit(&self) -> ApiResult<Option<Option<u64>>> {
+        match self.proxy_cache_limit {
+            None => Ok(None),
+            Some(-1) => Ok(Some(None)),
+            Some(n) if n > 0 => Ok(Some(Some(n as u64))),
+            Some(n) => Err(ApiError::BadRequest(format!(
+                "proxy_cache_limit must be bytes (> 0) or -1 (no limit), not {n}"
+            ))),
         }
     }
 }
@@ -309,14 +334,23 @@ pub async fn create(
                 )))
             }
         };
-        if let Some(id) = req.registry_id.filter(|&id| id > 0) {
+        let cache_limit = req.cache_limit()?;
+        let proxy = req.registry_id.filter(|&id| id > 0);
+        if let Some(id) = proxy {
             state.registry.registry(&id.to_string()).await?;
+        } else if cache_limit.is_some() {
+            return Err(ApiError::BadRequest(
+                "proxy_cache_limit applies to proxy projects only: give registry_id too".into(),
+            ));
         }
         let p = auth
             .create_project(&name, public, caller.principal.user_id())
             .await?;
-        if let Some(id) = req.registry_id.filter(|&id| id > 0) {
+        if let Some(id) = proxy {
             state.registry.project_bind(&name, Some(id)).await?;
+            if let Some(limit) = cache_limit {
+                state.registry.proxy_cache_limit_set(&name, limit).await?;
+            }
         }
         if req.pull_cidrs.is_some() || req.push_cidrs.is_some() {
             auth.update_project(
@@ -356,8 +390,9 @@ pub struct ProjectNameOrId {
     pub project_name: String,
 }
 
-/// Changes a project's visibility (`metadata.public`) and berth's IP
-/// allow-lists (`pull_cidrs`, `push_cidrs`); absent fields keep their value.
+/// Changes a project's visibility (`metadata.public`), berth's IP
+/// allow-lists (`pull_cidrs`, `push_cidrs`) and a proxy project's
+/// `proxy_cache_limit`; absent fields keep their value.
 /// Project admins and system administrators.
 #[utoipa::path(put, path = "/projects/{project_name}", tag = "project",
     params(ProjectNameOrId), request_body = ProjectReq,
@@ -379,10 +414,19 @@ pub async fn update(
         let public = req.visibility()?.unwrap_or(current.public);
         let pull = req.pull_cidrs.clone().unwrap_or(current.pull_cidrs);
         let push = req.push_cidrs.clone().unwrap_or(current.push_cidrs);
+        let cache_limit = req.cache_limit()?;
+        if let Some(limit) = cache_limit {
+            state.registry.proxy_cache_limit_set(&name, limit).await?;
+        }
         auth.update_project(&name, public, &pull, &push).await?;
-        Ok(format!(
-            "public={public} pull_cidrs={pull:?} push_cidrs={push:?}"
-        ))
+        let mut detail = format!("public={public} pull_cidrs={pull:?} push_cidrs={push:?}");
+        if let Some(limit) = cache_limit {
+            detail.push_str(&match limit {
+                Some(n) => format!(" proxy_cache_limit={n}"),
+                None => " proxy_cache_limit=none".to_string(),
+            });
+        }
+        Ok(detail)
     }
     .await;
     let detail = result.as_ref().ok().cloned().unwrap_or_default();
