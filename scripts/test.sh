@@ -3,7 +3,8 @@
 # tests with real clients (skopeo, docker, oci-client) against the real binary.
 #
 # Installs what the tests need when missing (Debian packages: skopeo, umoci, jq,
-# docker.io, podman, curl, sqlite3, postgresql, docker-registry (a
+# docker.io, podman, curl, openssl (the signature tests sign with it), sqlite3,
+# postgresql, docker-registry (a
 # Distribution upstream for the proxy tests); PyPI: oras, into target/venv),
 # builds the test images once with ../shared/testdata/make-images.sh, starts a
 # private PostgreSQL and a Garage node (S3) on loopback, then runs `cargo test
@@ -25,6 +26,7 @@ command -v jq >/dev/null || need+=(jq)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v podman >/dev/null || need+=(podman)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -113,7 +115,7 @@ if [ $# -eq 0 ]; then
     echo "test.sh: the metadata, registry, storage and HTTP tests on PostgreSQL and S3 (Garage)" >&2
     pg_targets=(--lib)
     for t in crates/berth-server/tests/*.rs; do pg_targets+=(--test "$(basename "$t" .rs)"); done
-    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication; do pg_targets+=(--test "$t"); done
+    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures; do pg_targets+=(--test "$t"); done
     (
         eval "$S3_ENV"
         BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"

@@ -15,6 +15,8 @@
 //! - [`replication`] — replication policies, executions and tasks.
 //! - [`upstream`] — upstream registries, proxy projects, proxied tags' last
 //!   upstream check and proxy counters.
+//! - [`signatures`] — trusted keys per project, the verdict on each
+//!   signature manifest, the signature pull gate switch.
 //! - [`proxy_cache`] — proxy projects' cache size limits and the rows LRU
 //!   eviction reads and deletes.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
@@ -44,6 +46,8 @@
 //!                                                            upstreams (migration 9);
 //!                                                            projects.registry_id → a proxy project,
 //!                                                            projects.proxy_cache_limit (migration 11)
+//! trusted_keys(project, name, algorithm, public_key, …)  signatures(repository, digest,
+//!   subject, format, status, key_name, detail)  projects.require_signature (migration 12)
 //! proxy_tags(repository, tag, checked_at)  proxy_stats(project, hits, misses, upstream_failures)
 //! ```
 //!
@@ -76,6 +80,7 @@ pub mod policies;
 pub mod proxy_cache;
 pub mod quota;
 pub mod replication;
+pub mod signatures;
 pub mod stats;
 pub mod store;
 pub mod testing;
@@ -99,6 +104,7 @@ pub use policies::{
 pub use proxy_cache::{Evicted, EvictionCandidate};
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
+pub use signatures::{SignatureRow, TrustedKeyRow};
 pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,

@@ -235,6 +235,14 @@ actions! {
     AccessTokenCreate = "access_token_create", "create", "access_token";
     /// A personal access token revoked; reference: the user, detail: its name.
     AccessTokenRevoke = "access_token_revoke", "delete", "access_token";
+    /// A signature verified (at push, or again after the project's keys
+    /// changed); repository and digest: the signature manifest's, reference:
+    /// the signed manifest's digest, detail: the verdict (verified, failed,
+    /// unknown_key, invalid) and why; a failure unless verified.
+    SignatureVerify = "signature_verify", "create", "signature";
+    /// A project's trusted signing key added or removed; reference: the key
+    /// name, detail: its algorithm and fingerprint.
+    TrustedKeyChange = "trusted_key_change", "update", "trusted_key";
     /// The audit writer dropped entries (its buffer was full), or counted entries
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.

@@ -22,6 +22,8 @@
 //! - [`proxy`] — pull-through cache: proxy projects over an upstream registry,
 //!   transparent mirrors.
 //! - [`replication`] — replication policies and executions between registries.
+//! - [`signing`] — trusted keys, cosign signature verification, the
+//!   signature pull gate.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -41,6 +43,7 @@ pub mod proxy;
 pub mod quota;
 pub mod registry;
 pub mod replication;
+pub mod signing;
 pub mod stats;
 pub mod uploads;
 

@@ -16,6 +16,8 @@ pub struct PushedManifest {
     pub digest: Digest,
     /// Its `subject`, answered in the `OCI-Subject` header.
     pub subject: Option<Digest>,
+    /// When it is a cosign signature: the verdict recorded for it.
+    pub signature: Option<crate::signing::SignatureVerdict>,
 }
 
 /// A manifest to serve.
@@ -95,6 +97,7 @@ impl Registry {
             .and_then(|a| serde_json::to_string(a).ok());
         let size = body.len() as u64;
         self.quota_admit(repo, Some(&digest), size).await?;
+        let signature_body = body.clone();
         // Garbage collection must not sweep these bytes between install and record.
         let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
         let result = self
@@ -117,9 +120,13 @@ impl Registry {
                 let _ = tx.send((repo.to_string(), tag.to_string()));
             }
         }
+        let signature = self
+            .signature_check(repo, &digest, &signature_body, tag)
+            .await;
         Ok(PushedManifest {
             digest,
             subject: manifest.subject,
+            signature,
         })
     }
 

@@ -16,8 +16,10 @@ use axum::response::Response;
 use berth_oci::Reference;
 use berth_registry::audit::{Actor, AuditAction, AuditEntry, AuditLog, Outcome};
 
+use crate::handlers::manifests::AuditNote;
 use crate::route::Route;
 use crate::server::AppState;
+use berth_registry::signing::SignatureVerdict;
 
 /// Who sent the request: the [`Actor`] the authentication layer put into the
 /// request's extensions, or anonymous when there is none.
@@ -87,11 +89,22 @@ impl Probe {
         if let Some(a) = resp.extensions().get::<Actor>() {
             entry.actor = a.clone();
         }
+        let note = resp.extensions().get::<AuditNote>();
         let status = resp.status();
         if !status.is_success() {
             entry.result = Outcome::Failure;
-            entry.detail = Some(format!("HTTP {}", status.as_u16()));
+            entry.detail = Some(match note {
+                Some(n) => format!("HTTP {}: {}", status.as_u16(), n.detail),
+                None => format!("HTTP {}", status.as_u16()),
+            });
         }
+        if entry.digest.is_none() {
+            entry.digest = note.and_then(|n| n.digest.clone());
+        }
+        let verdict = resp
+            .extensions()
+            .get::<SignatureVerdict>()
+            .map(|v| signature_entry(&entry, v));
         if entry.digest.is_none() {
             entry.digest = resp
                 .headers()
@@ -100,7 +113,38 @@ impl Probe {
                 .map(str::to_string);
         }
         audit.record(entry);
+        if let Some(v) = verdict {
+            audit.record(v);
+        }
     }
+}
+
+/// The audit entry of a signature verified at push: action
+/// `signature_verify`, the push's actor and address, the signature's
+/// repository, its digest, the subject as the reference; the verdict and key
+/// in the detail; a failure unless verified.
+pub fn signature_entry(push: &AuditEntry, v: &SignatureVerdict) -> AuditEntry {
+    verdict_entry(push.actor.clone(), push.source_ip, v)
+}
+
+/// The audit entry of a signature verdict by `actor` (see [`signature_entry`]).
+pub fn verdict_entry(
+    actor: Actor,
+    ip: Option<std::net::IpAddr>,
+    v: &SignatureVerdict,
+) -> AuditEntry {
+    use berth_registry::signing::SignatureStatus;
+    let outcome = match v.status {
+        SignatureStatus::Verified => Outcome::Success,
+        _ => Outcome::Failure,
+    };
+    let mut e = AuditEntry::new(actor, AuditAction::SignatureVerify, outcome)
+        .ip(ip)
+        .repository(&v.repository);
+    e.reference = Some(v.subject.to_string());
+    e.digest = Some(v.signature.to_string());
+    e.detail = Some(format!("{}: {}", v.status.as_str(), v.detail));
+    e
 }
 
 #[cfg(test)]

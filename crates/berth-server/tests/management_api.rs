@@ -701,6 +701,13 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("put", "/projects/{project_name}/tag-naming-rule"),
     ("get", "/projects/{project_name}/summary"),
     ("put", "/projects/{project_name}/quota"),
+    ("get", "/projects/{project_name}/trusted-keys"),
+    ("post", "/projects/{project_name}/trusted-keys"),
+    ("delete", "/projects/{project_name}/trusted-keys/{key_name}"),
+    (
+        "get",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
+    ),
     ("get", "/audit-logs"),
     ("get", "/system/gc"),
     ("get", "/system/gc/{gc_id}"),
@@ -737,6 +744,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "{gc_id}",
         "/registries",
         "/replication",
+        "/trusted-keys",
     ]
     .iter()
     .any(|p| path.contains(p))

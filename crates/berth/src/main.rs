@@ -17,6 +17,7 @@ mod progress;
 mod registry_cli;
 mod replicate_cli;
 mod serve;
+mod trust_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,6 +121,13 @@ enum Command {
         at: DataDirArgs,
         #[command(subcommand)]
         cmd: registry_cli::RegistryCmd,
+    },
+    /// Signing keys a project trusts, and its signature pull gate.
+    Trust {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: trust_cli::TrustCmd,
     },
     /// Manage replication policies and run them.
     Replicate {
@@ -563,6 +571,9 @@ fn main() -> ExitCode {
             }
             Command::Registry { at, cmd } => {
                 admin_command(&at, async |r, _| registry_cli::registry(r, cmd).await).await
+            }
+            Command::Trust { at, cmd } => {
+                admin_command(&at, async |r, _| trust_cli::trust(r, cmd).await).await
             }
             Command::Replicate { at, cmd } => {
                 admin_command(&at, async |r, _| replicate_cli::replicate(r, cmd).await).await

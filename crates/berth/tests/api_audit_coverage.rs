@@ -30,6 +30,12 @@ use support::*;
 /// How long an entry may take to reach the database after its change.
 const AUDIT_WAIT: Duration = Duration::from_secs(5);
 
+/// An Ed25519 public key (`openssl genpkey -algorithm ed25519`, `openssl pkey
+/// -pubout`) for the trusted-key cases.
+const TRUSTED_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA2UGI0WGue9dNUsRzYeUiHMGRbTZ7illW7N5sspH7QQM=
+-----END PUBLIC KEY-----";
+
 /// Methods that change state.
 const WRITES: [&str; 4] = ["post", "put", "patch", "delete"];
 
@@ -418,6 +424,22 @@ fn cases() -> Vec<Case> {
             Some(json!({"storage": 10_737_418_240_i64})),
             "quota_change",
             Some("team"),
+        ),
+        case(
+            "POST",
+            "/projects/{project_name}/trusted-keys",
+            "/projects/team/trusted-keys",
+            Some(json!({"name": "ci-key", "public_key": TRUSTED_KEY})),
+            "trusted_key_change",
+            Some("ci-key"),
+        ),
+        case(
+            "DELETE",
+            "/projects/{project_name}/trusted-keys/{key_name}",
+            "/projects/team/trusted-keys/ci-key",
+            None,
+            "trusted_key_change",
+            Some("ci-key"),
         ),
         // Garbage collection, a dry run. No action word exists for it yet
         // (when written, `gc::run` recorded nothing): `gc` accepts `gc` or any `gc_*`.

@@ -161,6 +161,49 @@ fn every_cli_change_is_one_audit_entry_without_secrets() {
         &me,
     );
     want.push(("quota_change", "success", "team", ""));
+    let key = dir.join("cosign.pub");
+    std::fs::write(
+        &key,
+        "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA2UGI0WGue9dNUsRzYeUiHMGRbTZ7illW7N5sspH7QQM=\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
+    let key = key.to_str().unwrap();
+    berth_ok(
+        dir,
+        &[
+            "trust",
+            "add",
+            "--project",
+            "team",
+            "--name",
+            "ci-key",
+            "--key",
+            key,
+        ],
+        &me,
+    );
+    want.push(("trusted_key_change", "success", "team", "ci-key"));
+    let listed = berth_ok(dir, &["trust", "list", "--project", "team"], &me);
+    assert!(listed.contains("ci-key\ted25519"), "{listed}");
+    berth_ok(
+        dir,
+        &[
+            "trust",
+            "require",
+            "--project",
+            "team",
+            "--signature",
+            "true",
+        ],
+        &me,
+    );
+    want.push(("project_update", "success", "team", ""));
+    berth_ok(
+        dir,
+        &["trust", "remove", "--project", "team", "--name", "ci-key"],
+        &me,
+    );
+    want.push(("trusted_key_change", "success", "team", "ci-key"));
     berth_ok(dir, &["robot", "delete", "robot$team+ci", "--yes"], &me);
     want.push(("robot_delete", "success", "team", "robot$team+ci"));
     berth_ok(dir, &["gc", "--dry-run"], &me);
@@ -337,6 +380,9 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "replicate add",
         "replicate run",
         "replicate remove",
+        "trust add",
+        "trust remove",
+        "trust require",
     ];
     // `fsck` changes nothing unless given --repair, which forgets corrupt
     // blobs and is recorded as `blob_delete`; `serve` records what it serves;
@@ -363,6 +409,7 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "registry ping",
         "replicate list",
         "replicate executions",
+        "trust list",
     ];
     let leaves = leaf_commands();
     assert!(leaves.len() > 30, "too few commands found: {leaves:?}");

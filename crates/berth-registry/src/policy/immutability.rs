@@ -152,6 +152,7 @@ impl Registry {
                 }
             }
         }
+        rules.require_signature = self.meta.require_signature(project).await?;
         let rules = Arc::new(rules);
         self.rules.put(snapshot, project, rules.clone());
         Ok(rules)

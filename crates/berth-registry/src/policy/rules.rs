@@ -27,6 +27,9 @@ pub struct ProjectRules {
     pub immutable: Vec<CompiledImmutableRule>,
     /// The tag naming rule: the pattern as set and its anchored compiled form.
     pub naming: Option<(String, Regex)>,
+    /// Pulls need a verified signature (Harbor's
+    /// `enable_content_trust_cosign`, see [`crate::signing`]).
+    pub require_signature: bool,
 }
 
 /// Cache of [`ProjectRules`] by project.

@@ -60,6 +60,7 @@ pub mod replication;
 pub mod repositories;
 pub mod robots;
 pub mod search;
+pub mod signatures;
 pub mod system;
 pub mod users;
 
@@ -265,6 +266,9 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
             policies::delete_immutable
         ))
         .routes(routes!(policies::get_naming, policies::put_naming))
+        .routes(routes!(signatures::list_keys, signatures::add_key))
+        .routes(routes!(signatures::remove_key))
+        .routes(routes!(signatures::accessories))
         .routes(routes!(policies::summary))
         .routes(routes!(policies::put_quota))
         .routes(routes!(audit_logs::list))

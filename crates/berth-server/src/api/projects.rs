@@ -43,7 +43,8 @@ pub struct Project {
     pub deleted: bool,
     /// Repositories in the project.
     pub repo_count: u64,
-    /// Project metadata: `public` is `"true"` or `"false"`.
+    /// Project metadata: `public` and `enable_content_trust_cosign` (pulls
+    /// need a verified signature), each `"true"` or `"false"`.
     pub metadata: BTreeMap<String, String>,
     /// The upstream registry of a proxy project (pull-through cache), absent
     /// for a normal project.
@@ -86,6 +87,7 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
         None => (0, 0, ZERO_TIME.to_string(), ZERO_TIME.to_string()),
     };
     let registry_id = info.record.as_ref().and_then(|r| r.registry_id);
+    let require_signature = state.registry.require_signature(&info.name).await?;
     let (proxy_stats, proxy_cache_limit) = match registry_id {
         Some(_) => {
             let c = state.registry.proxy_counts(&info.name).await?;
@@ -111,9 +113,15 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
         update_time: updated,
         deleted: false,
         repo_count: info.repo_count,
-        metadata: BTreeMap::from([("public".to_string(), public.to_string())]),
+        metadata: BTreeMap::from([
+            ("public".to_string(), public.to_string()),
+            (COSIGN_GATE.to_string(), require_signature.to_string()),
+        ]),
     })
 }
+
+/// Harbor's project metadata key for the signature pull gate (cosign).
+const COSIGN_GATE: &str = "enable_content_trust_cosign";
 
 /// Query of `GET /projects`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -253,7 +261,8 @@ pub struct ProjectReq {
     /// Deprecated in Harbor in favour of `metadata.public`; honoured when that is absent.
     #[serde(default)]
     pub public: Option<bool>,
-    /// Project metadata; berth reads `public` (`"true"` or `"false"`).
+    /// Project metadata; berth reads `public` and `enable_content_trust_cosign`
+    /// (`"true"` or `"false"`).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Storage quota in bytes at creation (Harbor's field): `-1` unlimited,
@@ -288,6 +297,18 @@ impl ProjectReq {
                 ))
             }),
             None => Ok(self.public),
+        }
+    }
+
+    /// The requested signature pull gate (`metadata.enable_content_trust_cosign`).
+    fn signature_gate(&self) -> ApiResult<Option<bool>> {
+        match self.metadata.as_ref().and_then(|m| m.get(COSIGN_GATE)) {
+            Some(v) => v.parse::<bool>().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "metadata.{COSIGN_GATE} must be \"true\" or \"false\", not {v:?}"
+                ))
+            }),
+            None => Ok(None),
         }
     }
 
@@ -335,6 +356,7 @@ pub async fn create(
             }
         };
         let cache_limit = req.cache_limit()?;
+        let gate = req.signature_gate()?;
         let proxy = req.registry_id.filter(|&id| id > 0);
         if let Some(id) = proxy {
             state.registry.registry(&id.to_string()).await?;
@@ -363,6 +385,9 @@ pub async fn create(
         }
         if let Some(bytes) = quota {
             state.registry.set_project_quota(&name, Some(bytes)).await?;
+        }
+        if let Some(on) = gate {
+            state.registry.require_signature_set(&name, on).await?;
         }
         Ok(p)
     }
@@ -415,11 +440,18 @@ pub async fn update(
         let pull = req.pull_cidrs.clone().unwrap_or(current.pull_cidrs);
         let push = req.push_cidrs.clone().unwrap_or(current.push_cidrs);
         let cache_limit = req.cache_limit()?;
+        let gate = req.signature_gate()?;
         if let Some(limit) = cache_limit {
             state.registry.proxy_cache_limit_set(&name, limit).await?;
         }
+        if let Some(on) = gate {
+            state.registry.require_signature_set(&name, on).await?;
+        }
         auth.update_project(&name, public, &pull, &push).await?;
         let mut detail = format!("public={public} pull_cidrs={pull:?} push_cidrs={push:?}");
+        if let Some(on) = gate {
+            detail.push_str(&format!(" {COSIGN_GATE}={on}"));
+        }
         if let Some(limit) = cache_limit {
             detail.push_str(&match limit {
                 Some(n) => format!(" proxy_cache_limit={n}"),

@@ -47,6 +47,9 @@ pub async fn put(
         )
         .await?;
     let mut resp = StatusCode::CREATED.into_response();
+    if let Some(v) = &pushed.signature {
+        resp.extensions_mut().insert(v.clone());
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("/v2/{repo}/manifests/{}", pushed.digest)) {
         h.insert("location", v);
@@ -70,7 +73,44 @@ pub async fn get(
     reference: &Reference,
     with_body: bool,
 ) -> ApiResult {
-    respond(reg.manifest_get(repo, reference, with_body).await?)
+    gated(
+        reg,
+        repo,
+        reg.manifest_get(repo, reference, with_body).await?,
+    )
+    .await
+}
+
+/// [`respond`] after the project's pull gates ([`Registry::pull_gate`]) for
+/// a `GET`; a refusal carries an [`AuditNote`] with the digest and the reason.
+pub async fn gated(
+    reg: &Registry,
+    repo: &RepositoryName,
+    m: berth_registry::ManifestContent,
+) -> ApiResult {
+    if let Some(body) = &m.body {
+        if let Err(e) = reg.pull_gate(repo, &m.digest, body).await {
+            let note = AuditNote {
+                digest: Some(m.digest.to_string()),
+                detail: e.to_string(),
+            };
+            let mut resp = crate::error::ApiError::from(e).into_response();
+            resp.extensions_mut().insert(note);
+            return Ok(resp);
+        }
+    }
+    respond(m)
+}
+
+/// What a handler adds to its request's audit entry (see [`crate::audit`]):
+/// the digest when the path named a tag and the answer carries none, and
+/// why it was refused.
+#[derive(Debug, Clone)]
+pub struct AuditNote {
+    /// The manifest's digest.
+    pub digest: Option<String>,
+    /// Detail, e.g. the pull gate's reason.
+    pub detail: String,
 }
 
 /// The answer to a manifest `GET` (with the body) or `HEAD`: the bytes and

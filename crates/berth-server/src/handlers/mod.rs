@@ -302,7 +302,8 @@ async fn proxied(
         }
         (Route::Manifest(repo, r), m @ (Method::GET | Method::HEAD)) => {
             let with_body = m == Method::GET;
-            manifests::respond(reg.proxy_manifest_get(up, &repo, &r, with_body).await?)
+            let m = reg.proxy_manifest_get(up, &repo, &r, with_body).await?;
+            manifests::gated(reg, &repo, m).await
         }
         (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(reg, &repo, &r).await,
         (Route::Blob(repo, d), Method::GET) => {

@@ -1,0 +1,256 @@
+//! cosign signatures (sigstore/cosign `specs/SIGNATURE_SPEC.md`): an image
+//! manifest whose layers are simple-signing payloads
+//! (`application/vnd.dev.cosign.simplesigning.v1+json`), each with its
+//! base64 signature in the layer annotation `dev.cosignproject.cosign/signature`.
+//! It signs the manifest its payload names in
+//! `critical.image.docker-manifest-digest`, and is found either by the tag
+//! `sha256-<hex>.sig` (tag-based discovery) or as an OCI 1.1 referrer of that
+//! manifest (`subject`).
+
+use base64::Engine;
+use berth_oci::Digest;
+use oci_spec::image::ImageManifest;
+
+use super::keys::PublicKey;
+use super::SignatureStatus;
+
+/// Media type of a simple-signing payload layer.
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer annotation holding the base64 signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// `critical.type` of a cosign image signature.
+pub const SIGNATURE_TYPE: &str = "cosign container image signature";
+/// The largest payload read (cosign's are a few hundred bytes).
+pub const MAX_PAYLOAD: u64 = 64 * 1024;
+
+/// Media types of layers that make a manifest a signature or attestation
+/// (exempt from the signature pull gate, so clients can verify).
+pub const ACCESSORY_LAYERS: &[&str] = &[
+    SIMPLE_SIGNING,
+    "application/vnd.dsse.envelope.v1+json",
+    "application/vnd.dev.sigstore.bundle.v0.3+json",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.cncf.notary.signature",
+    "application/spdx+json",
+    "application/vnd.cyclonedx+json",
+];
+
+/// One signed payload of a signature manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPayload {
+    /// The payload blob.
+    pub digest: Digest,
+    /// Its size from the descriptor.
+    pub size: u64,
+    /// The annotation's base64 signature (`None` when absent).
+    pub signature: Option<String>,
+}
+
+/// A manifest recognised as a cosign signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignSignature {
+    /// The signed manifest.
+    pub subject: Digest,
+    /// Its payload layers.
+    pub payloads: Vec<SignedPayload>,
+}
+
+/// The subject the tag `sha256-<hex>.sig` names.
+pub fn subject_of_tag(tag: &str) -> Option<Digest> {
+    let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
+    Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
+/// Recognises a cosign signature manifest: pushed under the tag
+/// `sha256-<hex>.sig`, or with a `subject`, holding simple-signing layers.
+/// `subject` overrides both (a signature verified again).
+pub fn recognize(
+    body: &[u8],
+    tag: Option<&str>,
+    subject: Option<&Digest>,
+) -> Option<CosignSignature> {
+    let manifest = ImageManifest::from_reader(body).ok()?;
+    let payloads: Vec<SignedPayload> = manifest
+        .layers()
+        .iter()
+        .filter(|l| l.media_type().to_string() == SIMPLE_SIGNING)
+        .filter_map(|l| {
+            Some(SignedPayload {
+                digest: Digest::parse(l.digest().as_ref()).ok()?,
+                size: l.size(),
+                signature: l
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(SIGNATURE_ANNOTATION).cloned()),
+            })
+        })
+        .collect();
+    if payloads.is_empty() {
+        return None;
+    }
+    let subject = match subject {
+        Some(s) => s.clone(),
+        None => manifest
+            .subject()
+            .as_ref()
+            .and_then(|s| Digest::parse(s.digest().as_ref()).ok())
+            .or_else(|| tag.and_then(subject_of_tag))?,
+    };
+    Some(CosignSignature { subject, payloads })
+}
+
+/// True when `body` is a signature, attestation or other accessory: it has a
+/// `subject`, or a layer of one of [`ACCESSORY_LAYERS`].
+pub fn is_accessory(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    if v.get("subject").is_some_and(|s| s.is_object()) {
+        return true;
+    }
+    v.get("layers")
+        .and_then(|l| l.as_array())
+        .is_some_and(|layers| {
+            layers.iter().any(|l| {
+                l.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .is_some_and(|m| ACCESSORY_LAYERS.contains(&m))
+            })
+        })
+}
+
+/// A member of a JSON object by key, ignoring case (cosign's Go decoder does,
+/// and the spec's own example writes `Docker-manifest-digest`).
+fn member<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// The verdict on one payload: `(status, key name, detail)`.
+pub fn verify_payload(
+    payload: &[u8],
+    signature: Option<&str>,
+    subject: &Digest,
+    keys: &[(String, PublicKey)],
+) -> (SignatureStatus, Option<String>, String) {
+    let invalid = |why: String| (SignatureStatus::Invalid, None, why);
+    let json: serde_json::Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(e) => return invalid(format!("the simple-signing payload is not JSON: {e}")),
+    };
+    let critical = member(&json, "critical");
+    let kind = critical
+        .and_then(|c| member(c, "type"))
+        .and_then(|t| t.as_str());
+    if kind != Some(SIGNATURE_TYPE) {
+        return invalid(format!(
+            "the payload's critical.type is {kind:?}, not {SIGNATURE_TYPE:?}"
+        ));
+    }
+    let signed = critical
+        .and_then(|c| member(c, "image"))
+        .and_then(|i| member(i, "docker-manifest-digest"))
+        .and_then(|d| d.as_str());
+    if signed != Some(subject.as_str()) {
+        return invalid(format!(
+            "the payload signs {}, not {subject}",
+            signed.unwrap_or("nothing")
+        ));
+    }
+    let Some(sig) = signature else {
+        return invalid(format!(
+            "the layer has no {SIGNATURE_ANNOTATION} annotation"
+        ));
+    };
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig.trim()) else {
+        return invalid("the signature annotation is not base64".into());
+    };
+    if keys.is_empty() {
+        return (
+            SignatureStatus::UnknownKey,
+            None,
+            "the project trusts no key yet".into(),
+        );
+    }
+    match keys.iter().find(|(_, k)| k.verifies(payload, &sig)) {
+        Some((name, key)) => (
+            SignatureStatus::Verified,
+            Some(name.clone()),
+            format!(
+                "verified by {name} ({}, {})",
+                key.algorithm.as_str(),
+                &key.fingerprint[..16]
+            ),
+        ),
+        None => (
+            SignatureStatus::Failed,
+            None,
+            format!(
+                "no trusted key of the project verifies it ({} tried)",
+                keys.len()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUBJECT: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+    fn payload(digest: &str, kind: &str) -> Vec<u8> {
+        serde_json::json!({
+            "critical": {"identity": {"docker-reference": "r/app"},
+                         "image": {"Docker-manifest-digest": digest}, "type": kind},
+            "optional": null})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_tag_form_names_its_subject() {
+        assert_eq!(
+            subject_of_tag(&format!("{}.sig", SUBJECT.replace(':', "-")))
+                .unwrap()
+                .as_str(),
+            SUBJECT
+        );
+        assert!(subject_of_tag("sha256-abc.sig").is_none());
+        assert!(subject_of_tag("latest").is_none());
+    }
+
+    #[test]
+    fn payloads_that_do_not_sign_the_subject_are_invalid_whatever_the_key() {
+        let subject = Digest::parse(SUBJECT).unwrap();
+        let other = "sha256:fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9";
+        let (s, _, d) =
+            verify_payload(&payload(other, SIGNATURE_TYPE), Some("AAAA"), &subject, &[]);
+        assert_eq!(s, SignatureStatus::Invalid);
+        assert!(d.contains(other), "{d}");
+        let (s, _, d) = verify_payload(b"{not json", Some("AAAA"), &subject, &[]);
+        assert_eq!(s, SignatureStatus::Invalid);
+        assert!(d.contains("not JSON"), "{d}");
+        let (s, _, _) = verify_payload(&payload(SUBJECT, "other"), Some("AAAA"), &subject, &[]);
+        assert_eq!(s, SignatureStatus::Invalid);
+        let (s, _, d) = verify_payload(
+            &payload(SUBJECT, SIGNATURE_TYPE),
+            Some("AAAA"),
+            &subject,
+            &[],
+        );
+        assert_eq!(s, SignatureStatus::UnknownKey, "{d}");
+    }
+
+    #[test]
+    fn accessories_are_told_from_images() {
+        let image = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae","size":3},"layers":[]}"#;
+        assert!(!is_accessory(image));
+        let sig = br#"{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json"}]}"#;
+        assert!(is_accessory(sig));
+        let referrer = br#"{"schemaVersion":2,"subject":{"digest":"sha256:x"}}"#;
+        assert!(is_accessory(referrer));
+    }
+}

@@ -1,0 +1,353 @@
+//! Signatures and the signature pull gate (docs/supply-chain.md).
+//!
+//! - Each project trusts a set of public keys ([`keys`]), managed through
+//!   the API and CLI.
+//! - A cosign signature ([`cosign`]) is recognised when it is pushed, verified
+//!   against the project's keys, and the verdict recorded (`signatures`):
+//!   `verified` (by which key), `failed` (no trusted key verifies it),
+//!   `unknown_key` (the project trusts no key yet) or `invalid` (a payload
+//!   that is not JSON, signs another manifest, or has no signature). Every
+//!   signature of a project is verified again when its keys change.
+//! - The pull gate (Harbor's `enable_content_trust_cosign`): a manifest `GET`
+//!   from such a project is refused with 403 DENIED unless the manifest has a
+//!   verified signature, is a child of an image index that has one, or is
+//!   itself an accessory (a signature, attestation, SBOM or any referrer),
+//!   which stay pullable so clients can verify.
+
+pub mod cosign;
+pub mod keys;
+
+pub use berth_meta::{SignatureRow, TrustedKeyRow};
+use berth_oci::{Digest, RepositoryName};
+
+use crate::auth::AccountError;
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use keys::PublicKey;
+
+/// The verdict on a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SignatureStatus {
+    /// Malformed: not a valid signature of its subject, whatever the key.
+    Invalid,
+    /// The project trusts no key yet.
+    UnknownKey,
+    /// No trusted key verifies it.
+    Failed,
+    /// A trusted key verifies it.
+    Verified,
+}
+
+impl SignatureStatus {
+    /// `verified`, `failed`, `unknown_key`, `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureStatus::Verified => "verified",
+            SignatureStatus::Failed => "failed",
+            SignatureStatus::UnknownKey => "unknown_key",
+            SignatureStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// What was decided about one signature manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureVerdict {
+    /// Repository.
+    pub repository: String,
+    /// The signature manifest.
+    pub signature: Digest,
+    /// The manifest it signs.
+    pub subject: Digest,
+    /// The verdict.
+    pub status: SignatureStatus,
+    /// The trusted key that verified it.
+    pub key: Option<String>,
+    /// Why, in words.
+    pub detail: String,
+}
+
+impl Registry {
+    /// The keys `project` trusts, by name.
+    ///
+    /// Errors: [`Error::Meta`].
+    pub async fn trusted_keys(&self, project: &str) -> Result<Vec<TrustedKeyRow>> {
+        Ok(self.meta.trusted_keys(project).await?)
+    }
+
+    /// Adds a trusted key (PEM `PUBLIC KEY`) to `project` and verifies the
+    /// project's signatures again. Returns the key and the new verdicts.
+    ///
+    /// Errors: [`AccountError::NotFound`] without such a project,
+    /// [`AccountError::Invalid`] for a bad name or key,
+    /// [`AccountError::Conflict`] when the name is taken.
+    pub async fn trusted_key_add(
+        &self,
+        project: &str,
+        name: &str,
+        pem: &str,
+    ) -> std::result::Result<(TrustedKeyRow, Vec<SignatureVerdict>), AccountError> {
+        if self.meta.project_by_name(project).await?.is_none() {
+            return Err(AccountError::NotFound(format!(
+                "project {project} not found"
+            )));
+        }
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(AccountError::Invalid(format!(
+                "key name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
+            )));
+        }
+        let key = PublicKey::from_pem(pem).map_err(AccountError::Invalid)?;
+        let row = self
+            .meta
+            .trusted_key_add(
+                project,
+                name,
+                key.algorithm.as_str(),
+                pem.trim(),
+                &key.fingerprint,
+            )
+            .await?
+            .ok_or_else(|| {
+                AccountError::Conflict(format!("project {project} already has a key named {name}"))
+            })?;
+        Ok((row, self.verify_again_logged(project).await))
+    }
+
+    /// Removes trusted key `name` of `project` and verifies the project's
+    /// signatures again. Returns the new verdicts.
+    ///
+    /// Errors: [`AccountError::NotFound`] when there is no such key.
+    pub async fn trusted_key_remove(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> std::result::Result<Vec<SignatureVerdict>, AccountError> {
+        if !self.meta.trusted_key_remove(project, name).await? {
+            return Err(AccountError::NotFound(format!(
+                "project {project} has no key named {name}"
+            )));
+        }
+        Ok(self.verify_again_logged(project).await)
+    }
+
+    /// [`Registry::signatures_verify_again`] after a key change, which has
+    /// committed whatever happens here: a failure is logged (the verdicts
+    /// are then those of the last check until the next key change).
+    async fn verify_again_logged(&self, project: &str) -> Vec<SignatureVerdict> {
+        self.signatures_verify_again(project)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(project, error = %e, "could not verify the project's signatures again");
+                Vec::new()
+            })
+    }
+
+    /// Turns the signature pull gate of `project` on or off (Harbor's
+    /// `enable_content_trust_cosign`).
+    ///
+    /// Errors: [`AccountError::NotFound`] without such a project.
+    pub async fn require_signature_set(
+        &self,
+        project: &str,
+        on: bool,
+    ) -> std::result::Result<(), AccountError> {
+        if !self.meta.require_signature_set(project, on).await? {
+            return Err(AccountError::NotFound(format!(
+                "project {project} not found"
+            )));
+        }
+        self.forget_rules(project).await;
+        Ok(())
+    }
+
+    /// Whether pulls from `project` need a verified signature.
+    ///
+    /// Errors: [`Error::Meta`].
+    pub async fn require_signature(&self, project: &str) -> Result<bool> {
+        Ok(self.project_rules(project).await?.require_signature)
+    }
+
+    /// The recorded signatures of `subject` in `repo` (those still stored).
+    ///
+    /// Errors: [`Error::Meta`].
+    pub async fn signatures_of(
+        &self,
+        repo: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<Vec<SignatureRow>> {
+        Ok(self
+            .meta
+            .signatures_of(repo.as_str(), subject.as_str())
+            .await?)
+    }
+
+    async fn parsed_keys(&self, project: &str) -> Result<Vec<(String, PublicKey)>> {
+        let mut out = Vec::new();
+        for row in self.meta.trusted_keys(project).await? {
+            match PublicKey::from_pem(&row.public_key) {
+                Ok(k) => out.push((row.name, k)),
+                Err(e) => {
+                    tracing::error!(project, key = row.name, error = %e, "stored trusted key no longer parses; ignored")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recognises a just-pushed manifest as a cosign signature and records
+    /// the verdict. `None` when it is not a signature. Failures to read or
+    /// record are logged: a push never fails for its signature's sake.
+    pub(crate) async fn signature_check(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: &[u8],
+        tag: Option<&str>,
+    ) -> Option<SignatureVerdict> {
+        let sig = cosign::recognize(body, tag, None)?;
+        match self.signature_verify(repo, digest, &sig).await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::error!(repository = %repo, %digest, error = %e, "could not verify a signature");
+                None
+            }
+        }
+    }
+
+    async fn signature_verify(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        sig: &cosign::CosignSignature,
+    ) -> Result<SignatureVerdict> {
+        let keys = self.parsed_keys(repo.project()).await?;
+        let mut best = (SignatureStatus::Invalid, None, String::new());
+        for p in &sig.payloads {
+            let verdict = if p.size > cosign::MAX_PAYLOAD {
+                (
+                    SignatureStatus::Invalid,
+                    None,
+                    format!("payload {} is over {} bytes", p.digest, cosign::MAX_PAYLOAD),
+                )
+            } else {
+                match self.blobs.read_all(&p.digest).await {
+                    Ok(bytes) => {
+                        cosign::verify_payload(&bytes, p.signature.as_deref(), &sig.subject, &keys)
+                    }
+                    Err(berth_storage::StorageError::NotFound) => (
+                        SignatureStatus::Invalid,
+                        None,
+                        format!("payload {} is not stored", p.digest),
+                    ),
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            if best.2.is_empty() || verdict.0 > best.0 {
+                best = verdict;
+            }
+        }
+        let (status, key, detail) = best;
+        self.meta
+            .signature_record(&SignatureRow {
+                repository: repo.to_string(),
+                digest: digest.to_string(),
+                subject: sig.subject.to_string(),
+                format: "cosign".into(),
+                status: status.as_str().into(),
+                key_name: key.clone(),
+                detail: detail.clone(),
+                checked_at: berth_meta::store::now_ms(),
+            })
+            .await?;
+        tracing::info!(repository = %repo, signature = %digest, subject = %sig.subject, status = status.as_str(), detail, "signature checked");
+        Ok(SignatureVerdict {
+            repository: repo.to_string(),
+            signature: digest.clone(),
+            subject: sig.subject.clone(),
+            status,
+            key,
+            detail,
+        })
+    }
+
+    /// Verifies every recorded signature of `project` again (after its keys
+    /// changed).
+    ///
+    /// Errors: [`Error::Meta`], [`Error::Storage`].
+    pub async fn signatures_verify_again(&self, project: &str) -> Result<Vec<SignatureVerdict>> {
+        let mut out = Vec::new();
+        for row in self.meta.project_signatures(project).await? {
+            let (Ok(repo), Ok(digest), Ok(subject)) = (
+                RepositoryName::parse(&row.repository),
+                Digest::parse(&row.digest),
+                Digest::parse(&row.subject),
+            ) else {
+                continue;
+            };
+            let body = match self.blobs.read_all(&digest).await {
+                Ok(b) => b,
+                Err(berth_storage::StorageError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(sig) = cosign::recognize(&body, None, Some(&subject)) {
+                out.push(self.signature_verify(&repo, &digest, &sig).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The signature pull gate for a manifest `GET` of `digest` (bytes
+    /// `body`) from `repo`: passes when the project does not require
+    /// signatures, the manifest is an accessory, has a verified signature, or
+    /// is a child of an image index of the repository that has one.
+    ///
+    /// Errors: [`Error::PolicyDenied`] naming the policy, the digest and why.
+    pub async fn pull_gate(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: &[u8],
+    ) -> Result<()> {
+        let project = repo.project();
+        if !self.project_rules(project).await?.require_signature {
+            return Ok(());
+        }
+        if cosign::is_accessory(body)
+            || self
+                .meta
+                .verified_signature(repo.as_str(), digest.as_str())
+                .await?
+        {
+            return Ok(());
+        }
+        for parent in self
+            .meta
+            .parent_indexes(repo.as_str(), digest.as_str())
+            .await?
+        {
+            if self.meta.verified_signature(repo.as_str(), &parent).await? {
+                return Ok(());
+            }
+        }
+        let recorded = self
+            .meta
+            .signatures_of(repo.as_str(), digest.as_str())
+            .await?;
+        let why = match recorded.first() {
+            None => "no signature".to_string(),
+            Some(s) => format!(
+                "no verified signature (signature {}: {}: {})",
+                s.digest, s.status, s.detail
+            ),
+        };
+        Err(Error::PolicyDenied(format!(
+            "pull refused by project {project}'s signature policy (enable_content_trust_cosign): {digest} has {why}; sign it with a key the project trusts (docs/supply-chain.md)"
+        )))
+    }
+}

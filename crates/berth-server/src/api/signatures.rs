@@ -1,0 +1,289 @@
+//! Signatures (docs/supply-chain.md): a project's trusted keys (a berth
+//! extension, `/projects/{p}/trusted-keys`) and Harbor's accessories of an
+//! artifact (`…/artifacts/{reference}/accessories`) with berth's
+//! verification verdict on each.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_registry::audit::AuditAction;
+use berth_registry::signing::SignatureVerdict;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::artifacts::ArtifactPath;
+use super::authz::{self, Caller};
+use super::error::{ApiError, ApiResult, Errors};
+use super::manage::{self, Target};
+use super::{rfc3339, ApiJson, ApiPath};
+use crate::server::AppState;
+
+/// A public key a project trusts to sign its artifacts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustedKey {
+    /// Row id.
+    pub id: i64,
+    /// Name, unique in the project.
+    pub name: String,
+    /// `ecdsa-p256`, `ed25519` or `rsa`.
+    pub algorithm: String,
+    /// Hex SHA-256 of the DER public key.
+    pub fingerprint: String,
+    /// The PEM public key.
+    pub public_key: String,
+    /// RFC 3339.
+    pub creation_time: String,
+}
+
+impl From<berth_registry::signing::TrustedKeyRow> for TrustedKey {
+    fn from(r: berth_registry::signing::TrustedKeyRow) -> Self {
+        TrustedKey {
+            id: r.id,
+            name: r.name,
+            algorithm: r.algorithm,
+            fingerprint: r.fingerprint,
+            public_key: r.public_key,
+            creation_time: rfc3339(r.created_at),
+        }
+    }
+}
+
+/// Body of `POST /projects/{p}/trusted-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TrustedKeyReq {
+    /// Name (letters, digits, `.`, `_`, `-`; at most 64).
+    pub name: String,
+    /// PEM `PUBLIC KEY` (ECDSA P-256, Ed25519 or RSA), e.g. `cosign.pub`.
+    pub public_key: String,
+}
+
+/// Path of a project.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// Project name or id.
+    pub project_name: String,
+}
+
+/// Path of one trusted key.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct KeyPath {
+    /// Project name or id.
+    pub project_name: String,
+    /// Key name.
+    pub key_name: String,
+}
+
+/// `GET /projects/{p}/trusted-keys`: the keys, by name. Readers of the project.
+#[utoipa::path(get, path = "/projects/{project_name}/trusted-keys", tag = "signature",
+    params(ProjectPath),
+    responses((status = 200, body = [TrustedKey]), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn list_keys(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(p): ApiPath<ProjectPath>,
+) -> ApiResult<Json<Vec<TrustedKey>>> {
+    authz::can_read_project(&state, &caller, &p.project_name).await?;
+    if !state.registry.project_exists(&p.project_name).await? {
+        return Err(ApiError::NotFound(format!(
+            "project {} not found",
+            p.project_name
+        )));
+    }
+    let keys = state.registry.trusted_keys(&p.project_name).await?;
+    Ok(Json(keys.into_iter().map(TrustedKey::from).collect()))
+}
+
+/// Records the verdicts of a verification run after a key change.
+fn record_verdicts(state: &AppState, caller: &Caller, verdicts: &[SignatureVerdict]) {
+    for v in verdicts {
+        let entry =
+            crate::audit::verdict_entry(crate::auth::actor(&caller.principal), caller.ip, v);
+        state.audit.record(entry);
+    }
+}
+
+/// `POST /projects/{p}/trusted-keys`: adds a key and verifies the project's
+/// signatures again (each verdict is an audit event). 201 with `Location`;
+/// 400 for a key that is not a PEM ECDSA P-256, Ed25519 or RSA public key;
+/// 409 when the name is taken. Project admins.
+#[utoipa::path(post, path = "/projects/{project_name}/trusted-keys", tag = "signature",
+    params(ProjectPath), request_body = TrustedKeyReq,
+    responses((status = 201, body = TrustedKey, headers(("Location" = String))),
+        (status = 400, body = Errors), (status = 403, body = Errors),
+        (status = 404, body = Errors), (status = 409, body = Errors)))]
+pub async fn add_key(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(p): ApiPath<ProjectPath>,
+    ApiJson(req): ApiJson<TrustedKeyReq>,
+) -> ApiResult<Response> {
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        let (row, verdicts) = state
+            .registry
+            .trusted_key_add(&p.project_name, &req.name, &req.public_key)
+            .await?;
+        record_verdicts(&state, &caller, &verdicts);
+        Ok(row)
+    }
+    .await;
+    let detail = match &result {
+        Ok(r) => format!("trusted key added: {} {}", r.algorithm, r.fingerprint),
+        Err(_) => "trusted key add".to_string(),
+    };
+    let row = manage::audited(
+        &state,
+        &caller,
+        AuditAction::TrustedKeyChange,
+        Target {
+            project: Some(&p.project_name),
+            account: Some(&req.name),
+            detail,
+        },
+        result,
+    )?;
+    let location = format!(
+        "{}/projects/{}/trusted-keys/{}",
+        super::BASE_PATH,
+        p.project_name,
+        row.name
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(TrustedKey::from(row)),
+    )
+        .into_response())
+}
+
+/// `DELETE /projects/{p}/trusted-keys/{key_name}`: removes a key and verifies
+/// the project's signatures again. Project admins.
+#[utoipa::path(delete, path = "/projects/{project_name}/trusted-keys/{key_name}", tag = "signature",
+    params(KeyPath),
+    responses((status = 200, description = "Removed"), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn remove_key(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(p): ApiPath<KeyPath>,
+) -> ApiResult<StatusCode> {
+    let result = async {
+        authz::can_manage_project(&state, &caller, &p.project_name).await?;
+        let verdicts = state
+            .registry
+            .trusted_key_remove(&p.project_name, &p.key_name)
+            .await?;
+        record_verdicts(&state, &caller, &verdicts);
+        Ok(())
+    }
+    .await;
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::TrustedKeyChange,
+        Target {
+            project: Some(&p.project_name),
+            account: Some(&p.key_name),
+            detail: "trusted key removed".into(),
+        },
+        result,
+    )?;
+    Ok(StatusCode::OK)
+}
+
+/// berth's verdict on a signature accessory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verification {
+    /// `verified`, `failed`, `unknown_key` or `invalid`.
+    pub status: String,
+    /// The trusted key that verified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Why, in words.
+    pub detail: String,
+    /// When it was checked, RFC 3339.
+    pub check_time: String,
+}
+
+/// Harbor's `Accessory`, plus berth's `verification`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accessory {
+    /// The accessory's artifact id (0 when not listed as an artifact).
+    pub id: i64,
+    /// Same as `id` (Harbor).
+    pub artifact_id: i64,
+    /// The signed artifact's id.
+    pub subject_artifact_id: i64,
+    /// The signed artifact's digest.
+    pub subject_artifact_digest: String,
+    /// The signed artifact's repository.
+    pub subject_artifact_repo: String,
+    /// The accessory's manifest size in bytes.
+    pub size: u64,
+    /// The accessory's manifest digest.
+    pub digest: String,
+    /// `signature.cosign`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Always empty.
+    pub icon: String,
+    /// RFC 3339.
+    pub creation_time: String,
+    /// The verdict against the project's trusted keys.
+    pub verification: Verification,
+}
+
+/// `GET /projects/{p}/repositories/{r}/artifacts/{reference}/accessories`:
+/// the signatures of an artifact (cosign, tag form or referrer) with their
+/// verdicts, newest check first.
+#[utoipa::path(get,
+    path = "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
+    tag = "signature", params(ArtifactPath),
+    responses((status = 200, body = [Accessory]), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn accessories(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(p): ApiPath<ArtifactPath>,
+) -> ApiResult<Json<Vec<Accessory>>> {
+    let repo =
+        super::repositories::resolve(&state, &caller, &p.project_name, &p.repository_name).await?;
+    let reference = berth_oci::Reference::parse(&p.reference)
+        .map_err(|e| ApiError::BadRequest(format!("invalid reference {:?}: {e}", p.reference)))?;
+    let info = state.registry.artifact(&repo, &reference).await?;
+    let name = berth_oci::RepositoryName::parse(&repo.name).map_err(berth_registry::Error::from)?;
+    let subject = info.row.digest.clone();
+    let mut out = Vec::new();
+    for s in state.registry.signatures_of(&name, &subject).await? {
+        let sig_ref = berth_oci::Reference::parse(&s.digest).ok();
+        let sig = match &sig_ref {
+            Some(r) => state.registry.artifact(&repo, r).await.ok(),
+            None => None,
+        };
+        out.push(Accessory {
+            id: sig.as_ref().map_or(0, |a| a.row.id),
+            artifact_id: sig.as_ref().map_or(0, |a| a.row.id),
+            subject_artifact_id: info.row.id,
+            subject_artifact_digest: subject.to_string(),
+            subject_artifact_repo: repo.name.clone(),
+            size: sig.as_ref().map_or(0, |a| a.row.size),
+            digest: s.digest.clone(),
+            kind: format!("signature.{}", s.format),
+            icon: String::new(),
+            creation_time: rfc3339(sig.as_ref().map_or(s.checked_at, |a| a.row.pushed_at)),
+            verification: Verification {
+                status: s.status,
+                key: s.key_name,
+                detail: s.detail,
+                check_time: rfc3339(s.checked_at),
+            },
+        });
+    }
+    Ok(Json(out))
+}

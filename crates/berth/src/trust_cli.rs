@@ -1,0 +1,175 @@
+//! `berth trust add|list|remove`: the public keys a project trusts to sign
+//! its artifacts, and `berth trust require`: the signature pull gate
+//! (docs/supply-chain.md). The same rules as `/api/v2.0/projects/{p}/trusted-keys`.
+
+use berth_registry::signing::{SignatureStatus, SignatureVerdict};
+use berth_registry::{AuditAction, Registry};
+use clap::Subcommand;
+
+use crate::admin::{audited, CliTarget};
+
+/// `berth trust` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TrustCmd {
+    /// Trust a public key (PEM, e.g. cosign.pub) for a project's signatures;
+    /// the project's signatures are verified again.
+    Add {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// A name for the key (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        name: String,
+        /// The PEM public key file (ECDSA P-256, Ed25519 or RSA).
+        #[arg(long)]
+        key: std::path::PathBuf,
+    },
+    /// List a project's trusted keys.
+    List {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+    },
+    /// Stop trusting a key; the project's signatures are verified again.
+    Remove {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// Key name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Turn the signature pull gate on or off: with it on, only artifacts
+    /// with a signature verified by a trusted key can be pulled.
+    Require {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// true or false.
+        #[arg(long, action = clap::ArgAction::Set)]
+        signature: bool,
+    },
+}
+
+/// Prints and records each verdict of a verification run.
+async fn report(verdicts: &[SignatureVerdict]) -> anyhow::Result<()> {
+    for v in verdicts {
+        println!(
+            "  {} signs {}: {} ({})",
+            v.signature,
+            v.subject,
+            v.status.as_str(),
+            v.detail
+        );
+        let result = if v.status == SignatureStatus::Verified {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{}: {}", v.status.as_str(), v.detail))
+        };
+        let subject = v.subject.to_string();
+        let _ = audited(
+            AuditAction::SignatureVerify,
+            CliTarget {
+                project: Some(&v.repository),
+                reference: Some(&subject),
+                detail: format!(
+                    "signature {}: {}: {}",
+                    v.signature,
+                    v.status.as_str(),
+                    v.detail
+                ),
+            },
+            result,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Runs a `berth trust` subcommand.
+pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
+    match cmd {
+        TrustCmd::Add { project, name, key } => {
+            let result = async {
+                let pem = std::fs::read_to_string(&key)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", key.display()))?;
+                let (row, verdicts) = registry.trusted_key_add(&project, &name, &pem).await?;
+                println!(
+                    "project {project} trusts key {} ({}, sha256 {}); {} signature(s) verified again",
+                    row.name,
+                    row.algorithm,
+                    row.fingerprint,
+                    verdicts.len()
+                );
+                report(&verdicts).await?;
+                Ok(format!("trusted key added: {} {}", row.algorithm, row.fingerprint))
+            }
+            .await;
+            let detail = result
+                .as_ref()
+                .ok()
+                .cloned()
+                .unwrap_or_else(|| "trusted key add".into());
+            audited(
+                AuditAction::TrustedKeyChange,
+                CliTarget {
+                    project: Some(&project),
+                    reference: Some(&name),
+                    detail,
+                },
+                result,
+            )
+            .await
+            .map(|_| ())
+        }
+        TrustCmd::List { project } => {
+            println!("NAME\tALGORITHM\tSHA256");
+            for k in registry.trusted_keys(&project).await? {
+                println!("{}\t{}\t{}", k.name, k.algorithm, k.fingerprint);
+            }
+            Ok(())
+        }
+        TrustCmd::Remove { project, name } => {
+            let result = async {
+                let verdicts = registry.trusted_key_remove(&project, &name).await?;
+                println!(
+                    "project {project} no longer trusts key {name}; {} signature(s) verified again",
+                    verdicts.len()
+                );
+                report(&verdicts).await
+            }
+            .await;
+            audited(
+                AuditAction::TrustedKeyChange,
+                CliTarget {
+                    project: Some(&project),
+                    reference: Some(&name),
+                    detail: "trusted key removed".into(),
+                },
+                result,
+            )
+            .await
+        }
+        TrustCmd::Require { project, signature } => {
+            let result = async {
+                registry.require_signature_set(&project, signature).await?;
+                println!(
+                    "project {project}: pulls {} a verified signature",
+                    if signature { "need" } else { "do not need" }
+                );
+                Ok(())
+            }
+            .await;
+            audited(
+                AuditAction::ProjectUpdate,
+                CliTarget {
+                    project: Some(&project),
+                    reference: None,
+                    detail: format!("enable_content_trust_cosign={signature}"),
+                },
+                result,
+            )
+            .await
+        }
+    }
+}

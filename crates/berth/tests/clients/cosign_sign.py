@@ -1,0 +1,93 @@
+"""Signs an image as cosign does and pushes the signature with Python `oras`.
+
+The payload is cosign's simple-signing JSON naming the image digest; openssl
+signs it with the given private key (ECDSA P-256 or RSA: SHA-256, DER/PKCS#1
+v1.5 as `openssl dgst -sign` writes; Ed25519: over the payload itself); the
+base64 signature goes into the layer annotation
+`dev.cosignproject.cosign/signature` of a layer of media type
+`application/vnd.dev.cosign.simplesigning.v1+json`. FORM `tag` pushes it to
+the tag `sha256-<hex>.sig` (cosign's tag-based discovery), FORM `referrer`
+as an OCI 1.1 referrer (`subject`).
+
+usage: cosign_sign.py REGISTRY REPO SUBJECT_DIGEST SUBJECT_SIZE KEY_PEM FORM WORKDIR [MODE]
+MODE: good (default) | tamper (the payload changes after signing) |
+      other-digest (the payload names another digest) | not-json
+Prints `signature <digest>` for the pushed signature manifest.
+"""
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import oras.client
+import oras.oci
+
+registry, repo, subject_digest, subject_size, key, form, workdir = sys.argv[1:8]
+mode = sys.argv[8] if len(sys.argv) > 8 else "good"
+os.makedirs(workdir, exist_ok=True)
+os.chdir(workdir)
+
+signed_digest = subject_digest
+if mode == "other-digest":
+    signed_digest = "sha256:" + "ab" * 32
+payload = json.dumps(
+    {
+        "critical": {
+            "identity": {"docker-reference": f"{registry}/{repo}"},
+            "image": {"docker-manifest-digest": signed_digest},
+            "type": "cosign container image signature",
+        },
+        "optional": None,
+    },
+    separators=(",", ":"),
+).encode()
+if mode == "not-json":
+    payload = b"this is not json"
+with open("payload.json", "wb") as f:
+    f.write(payload)
+
+text = subprocess.run(
+    ["openssl", "pkey", "-in", key, "-noout", "-text"],
+    check=True, capture_output=True, text=True,
+).stdout
+if "ED25519" in text:
+    cmd = ["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", "payload.json", "-out", "sig.bin"]
+else:
+    cmd = ["openssl", "dgst", "-sha256", "-sign", key, "-out", "sig.bin", "payload.json"]
+subprocess.run(cmd, check=True)
+with open("sig.bin", "rb") as f:
+    signature = base64.b64encode(f.read()).decode()
+
+if mode == "tamper":
+    with open("payload.json", "wb") as f:
+        f.write(payload.replace(b'"docker-reference":"', b'"docker-reference":"evil.example/'))
+
+with open("annotations.json", "w") as f:
+    json.dump({"payload.json": {"dev.cosignproject.cosign/signature": signature}}, f)
+with open("config.json", "w") as f:
+    f.write("{}")
+
+client = oras.client.OrasClient(hostname=registry, insecure=True)
+kwargs = dict(
+    files=["payload.json:application/vnd.dev.cosign.simplesigning.v1+json"],
+    annotation_file="annotations.json",
+    disable_path_validation=True,
+)
+if form == "tag":
+    target = f"{registry}/{repo}:{subject_digest.replace(':', '-')}.sig"
+    kwargs["manifest_config"] = "config.json:application/vnd.oci.image.config.v1+json"
+else:
+    target = f"{registry}/{repo}:cosign-referrer-{mode}"
+    kwargs["manifest_config"] = "config.json:application/vnd.dev.cosign.artifact.sig.v1+json"
+    kwargs["subject"] = oras.oci.Subject(
+        mediaType="application/vnd.oci.image.index.v1+json"
+        if subject_size.startswith("index:") else "application/vnd.oci.image.manifest.v1+json",
+        digest=subject_digest,
+        size=int(subject_size.removeprefix("index:")),
+    )
+r = client.push(target=target, **kwargs)
+if r.status_code != 201:
+    print(f"push failed: {r.status_code} {r.text}")
+    sys.exit(1)
+print(f"signature {r.headers['Docker-Content-Digest']}")
