@@ -560,3 +560,69 @@ mod tests {
         assert_eq!(ro.audit_checkpoints().await.unwrap().len(), 2);
     }
 }
+
+/// A signed checkpoint of the chain's head as stored (`audit_signed_heads`,
+/// migration 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedHeadRow {
+    /// The entry signed.
+    pub seq: i64,
+    /// Its hash.
+    pub hash: String,
+    /// When it was signed, Unix ms.
+    pub at: i64,
+    /// The signing key, PEM.
+    pub public_key: String,
+    /// Base64 signature.
+    pub signature: String,
+}
+
+impl MetaStore {
+    /// Stores a signed checkpoint; one per `seq` (a second signature of the
+    /// same head, from another node, is dropped).
+    pub async fn audit_signed_head_store(&self, row: &SignedHeadRow) -> Result<()> {
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO audit_signed_heads (seq, hash, at, public_key, signature)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (seq) DO NOTHING",
+            )
+            .bind(row.seq)
+            .bind(row.hash.clone())
+            .bind(row.at)
+            .bind(row.public_key.clone())
+            .bind(row.signature.clone()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The signed checkpoint of the highest entry, if any.
+    pub async fn audit_signed_head_latest(&self) -> Result<Option<SignedHeadRow>> {
+        let row = sqlx::query(
+            "SELECT seq, hash, at, public_key, signature FROM audit_signed_heads
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(SignedHeadRow {
+                seq: r.try_get("seq")?,
+                hash: r.try_get("hash")?,
+                at: r.try_get("at")?,
+                public_key: r.try_get("public_key")?,
+                signature: r.try_get("signature")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The hash of entry `seq`, when it is stored.
+    pub async fn audit_hash_of(&self, seq: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+}

@@ -38,6 +38,7 @@
 //!           digest, result, detail, prev_hash, hash)         append-only, hash-chained
 //! audit_checkpoints(first_seq, last_seq, last_hash, at, entries, archive_sha256, archive)
 //!                                                            trims of audit_log (migration 6)
+//! audit_signed_heads(seq, hash, at, public_key, signature)   signed checkpoints (migration 13)
 //! blob_holds(digest, holder, expires_at)                     a commit in progress (gc must keep it)
 //! blob_sweeps(digest, marked_at)                             gc is deleting these bytes
 //! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
@@ -90,7 +91,9 @@ pub mod upstream;
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
 };
-pub use audit::{AuditCheckpoint, AuditQuery, AuditRow, AuditTrimOutcome, AUDIT_GENESIS};
+pub use audit::{
+    AuditCheckpoint, AuditQuery, AuditRow, AuditTrimOutcome, SignedHeadRow, AUDIT_GENESIS,
+};
 pub use catalog_queries::{
     ArtifactFilter, ArtifactRow, RepositoryFilter, RepositoryRow, TagMatch, TagRow, TextMatch,
 };

@@ -247,6 +247,10 @@ actions! {
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.
     AuditDropped = "audit_dropped", "delete", "audit_log";
+    /// The chain's head signed on demand (`POST /audit-logs/checkpoint`);
+    /// detail: the entry, its hash and the key. Scheduled signatures are not
+    /// recorded (they would add an entry per interval to a quiet trail).
+    AuditCheckpoint = "audit_checkpoint", "create", "audit_log";
     /// Old entries were archived and trimmed behind a checkpoint; reference:
     /// `<first>..<last>` (the trimmed seqs), digest: the archive's SHA-256,
     /// detail: how many, the anchor hash and the archive path.
@@ -1170,6 +1174,11 @@ impl AuditLog {
     pub async fn open_for_maintenance(database: &berth_meta::DatabaseUrl) -> Result<AuditLog> {
         let meta = MetaStore::open(database).await?;
         Ok(AuditLog { meta, writer: None })
+    }
+
+    /// The metadata store it writes to.
+    pub(crate) fn meta(&self) -> &berth_meta::MetaStore {
+        &self.meta
     }
 
     /// True when entries are recorded.

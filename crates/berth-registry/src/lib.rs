@@ -19,6 +19,7 @@
 //! - [`stats`] — pull/push statistics, written in batches off the request path.
 //! - [`audit`] — the hash-chained audit trail: non-blocking record, one batching
 //!   writer task, verify, query.
+//! - [`audit_checkpoint`] — signed checkpoints of the audit chain's head.
 //! - [`proxy`] — pull-through cache: proxy projects over an upstream registry,
 //!   transparent mirrors.
 //! - [`replication`] — replication policies and executions between registries.
@@ -29,6 +30,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod audit_checkpoint;
 pub mod auth;
 pub mod blobs;
 pub mod cache;

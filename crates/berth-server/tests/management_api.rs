@@ -709,6 +709,8 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
     ),
     ("get", "/audit-logs"),
+    ("get", "/audit-logs/checkpoint"),
+    ("post", "/audit-logs/checkpoint"),
     ("get", "/system/gc"),
     ("get", "/system/gc/{gc_id}"),
     ("get", "/system/gc/{gc_id}/log"),
@@ -745,6 +747,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "/registries",
         "/replication",
         "/trusted-keys",
+        "/checkpoint",
     ]
     .iter()
     .any(|p| path.contains(p))

@@ -37,7 +37,12 @@ fn checkpoint_text(cp: &AuditCheckpoint) -> String {
 /// checkpoint it starts at) when intact; exit 1 and `entry <seq> <why>` for the
 /// first broken entry. Each of `archives` is then checked against the
 /// checkpoints ([`audit::verify_archive`]); a broken one also exits 1.
-pub async fn verify(at: &Location, archives: &[std::path::PathBuf]) -> anyhow::Result<ExitCode> {
+pub async fn verify(
+    at: &Location,
+    archives: &[std::path::PathBuf],
+    checkpoint: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     let log = open(at).await?;
     let (bar, progress) = crate::progress::bar(crate::progress::Unit::Items);
     let check = log.verify_with_progress(&progress).await;
@@ -101,6 +106,13 @@ pub async fn verify(at: &Location, archives: &[std::path::PathBuf]) -> anyhow::R
                     ok = false;
                 }
             }
+        }
+    }
+    if let Some(path) = checkpoint {
+        match verify_checkpoint(&log, path, key).await? {
+            CheckpointVerdict::Holds => {}
+            CheckpointVerdict::Fails => ok = false,
+            CheckpointVerdict::Unknown => return Ok(ExitCode::from(2)),
         }
     }
     Ok(if ok {
@@ -245,4 +257,56 @@ pub async fn export(
         eprintln!("exported {n} entries to {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+enum CheckpointVerdict {
+    Holds,
+    Fails,
+    Unknown,
+}
+
+/// `--checkpoint FILE [--key PEM]`: the checkpoint's signature, then whether
+/// the trail extends it; prints one line saying which.
+async fn verify_checkpoint(
+    log: &berth_registry::AuditLog,
+    path: &std::path::Path,
+    key: Option<&std::path::Path>,
+) -> anyhow::Result<CheckpointVerdict> {
+    use berth_registry::audit_checkpoint::{CheckpointCheck, SignedCheckpoint};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the checkpoint {}", path.display()))?;
+    let cp: SignedCheckpoint = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a signed checkpoint", path.display()))?;
+    let pinned = match key {
+        Some(k) => Some(
+            std::fs::read_to_string(k)
+                .with_context(|| format!("reading the key {}", k.display()))?,
+        ),
+        None => None,
+    };
+    if let Err(why) = cp.check_signature(pinned.as_deref()) {
+        println!("checkpoint {} refused: {why}", path.display());
+        return Ok(CheckpointVerdict::Fails);
+    }
+    let check = log
+        .checkpoint_check(&cp)
+        .await
+        .context("checking the trail against the checkpoint")?;
+    Ok(match check {
+        CheckpointCheck::Extends { head } => {
+            println!(
+                "checkpoint holds: entry {} has hash {} as signed by key {}; the trail extends it to entry {head}",
+                cp.seq, cp.hash, cp.key_id
+            );
+            CheckpointVerdict::Holds
+        }
+        CheckpointCheck::Diverges(why) => {
+            println!("checkpoint broken: {why}");
+            CheckpointVerdict::Fails
+        }
+        CheckpointCheck::Trimmed(why) => {
+            println!("checkpoint not checked: {why}");
+            CheckpointVerdict::Unknown
+        }
+    })
 }

@@ -297,6 +297,11 @@ pub struct AuditSection {
     /// `continue`: changes go on, each failed write is counted and logged at
     /// error level (docs/audit.md "When the trail cannot be written").
     pub on_failure: String,
+    /// Seconds between signed checkpoints of the chain's head, taken when the
+    /// head moved (docs/audit.md "Signed checkpoints"); 0: only on demand
+    /// (`POST /api/v2.0/audit-logs/checkpoint`). Needs accounts (the
+    /// registry's key is the token key). Default 3600.
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for AuditSection {
@@ -308,6 +313,7 @@ impl Default for AuditSection {
             max_pending: d.max_pending,
             coalesce_window_secs: d.coalesce_window.as_secs(),
             retention_days: 0,
+            checkpoint_interval_secs: 3600,
             on_failure: "refuse".into(),
         }
     }

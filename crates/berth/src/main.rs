@@ -301,6 +301,15 @@ enum AuditCommand {
         /// chain from genesis or a checkpoint up to a checkpoint's anchor.
         #[arg(long)]
         archive: Vec<PathBuf>,
+        /// Also prove the trail extends this signed checkpoint (a file saved
+        /// from GET /api/v2.0/audit-logs/checkpoint): its signature holds and
+        /// the trail's entry at its seq has its hash.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// With --checkpoint: the registry's public key (PEM) the checkpoint
+        /// must be signed with, instead of trusting the key it carries.
+        #[arg(long, requires = "checkpoint")]
+        key: Option<PathBuf>,
     },
     /// Archive entries older than a time to a JSON-lines file (the export
     /// format), then delete them in one transaction that stores a checkpoint
@@ -602,8 +611,19 @@ fn main() -> ExitCode {
                 }
                 init_logging(log_filter("warn")?);
                 match &command {
-                    AuditCommand::Verify { archive, .. } => {
-                        audit::verify(&cfg.location()?, archive).await
+                    AuditCommand::Verify {
+                        archive,
+                        checkpoint,
+                        key,
+                        ..
+                    } => {
+                        audit::verify(
+                            &cfg.location()?,
+                            archive,
+                            checkpoint.as_deref(),
+                            key.as_deref(),
+                        )
+                        .await
                     }
                     AuditCommand::Trim {
                         before,

@@ -131,6 +131,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
     let replication = tokio::spawn(replication_jobs(state.clone()));
     let eviction = tokio::spawn(proxy_cache_eviction(state.clone()));
+    let checkpoints = tokio::spawn(audit_checkpoints(
+        state.clone(),
+        Duration::from_secs(cfg.audit.checkpoint_interval_secs),
+    ));
     let changes = match state.registry.meta().subscribe().await {
         Ok(Some(feed)) => Some(tokio::spawn(follow_changes(feed, state.clone()))),
         Ok(None) => None,
@@ -183,6 +187,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     scheduler.abort();
     replication.abort();
     eviction.abort();
+    checkpoints.abort();
     if let Some(task) = changes {
         task.abort();
     }
@@ -446,6 +451,36 @@ async fn replication_jobs(state: Arc<AppState>) {
         registry
             .replication_run_scheduled(berth_meta::store::now_ms())
             .await;
+    }
+}
+
+/// Signs the audit chain's head every `interval` when it moved since the
+/// latest checkpoint (docs/audit.md "Signed checkpoints"). Off with a zero
+/// interval, with the audit trail off, or without accounts (no key).
+async fn audit_checkpoints(state: Arc<AppState>, interval: Duration) {
+    let Some(auth) = state.auth.clone() else {
+        return;
+    };
+    if interval.is_zero() || !state.audit.enabled() {
+        return;
+    }
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let head = state.registry.meta().audit_head().await;
+        let latest = state.audit.checkpoint_latest().await;
+        let moved = match (&head, &latest) {
+            (Ok(Some((seq, _))), Ok(Some(cp))) => *seq > cp.seq,
+            (Ok(Some(_)), Ok(None)) => true,
+            _ => false,
+        };
+        if moved {
+            if let Err(e) = state.audit.checkpoint_sign(&auth).await {
+                tracing::error!(error = %e, "could not sign the audit trail's head");
+            }
+        }
     }
 }
 

@@ -441,6 +441,14 @@ fn cases() -> Vec<Case> {
             "trusted_key_change",
             Some("ci-key"),
         ),
+        case(
+            "POST",
+            "/audit-logs/checkpoint",
+            "/audit-logs/checkpoint",
+            None,
+            "audit_checkpoint",
+            None,
+        ),
         // Garbage collection, a dry run. No action word exists for it yet
         // (when written, `gc::run` recorded nothing): `gc` accepts `gc` or any `gc_*`.
         case(

@@ -463,3 +463,127 @@ async fn trimmed_log_still_verifies_behind_its_checkpoint() {
         "{out}"
     );
 }
+
+/// Signed checkpoints (docs/audit.md "Signed checkpoints"): one signed on
+/// demand through the API proves later that the trail still extends it; a
+/// forged or re-keyed checkpoint is refused; and a truncated trail, which
+/// `berth audit verify` alone cannot tell from an intact one, fails it.
+#[test]
+fn a_signed_checkpoint_proves_the_trail_still_extends_it() {
+    use support::http::{admin, send};
+    let img = images();
+    let data = tempfile::tempdir().unwrap();
+    let mut berth = Berth::start_with(data.path(), &["--auth-mode", "token"]);
+    let push = |tag: &str| {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &format!("admin:{ADMIN_PASSWORD}"),
+            &format!("oci:{}:amd64", img.join("busybox").display()),
+            &format!("docker://{}/audit/busybox:{tag}", berth.addr),
+        ]);
+    };
+    push("1");
+    let client = reqwest::Client::new();
+    let none = send(admin(
+        client.get(berth.url("/api/v2.0/audit-logs/checkpoint")),
+    ));
+    assert_eq!(none.status, 404, "{}", none.text());
+    let signed = send(admin(
+        client.post(berth.url("/api/v2.0/audit-logs/checkpoint")),
+    ));
+    assert_eq!(signed.status, 201, "{}", signed.text());
+    let cp = signed.json();
+    assert_eq!(cp["format"], "berth-audit-checkpoint/1");
+    let seq = cp["seq"].as_i64().unwrap();
+    assert!(seq >= 2, "{cp}");
+    let latest = send(admin(
+        client.get(berth.url("/api/v2.0/audit-logs/checkpoint")),
+    ));
+    assert_eq!(
+        latest.json(),
+        cp,
+        "the latest checkpoint is the one just signed"
+    );
+    let anonymous = send(client.get(berth.url("/api/v2.0/audit-logs/checkpoint")));
+    assert_eq!(anonymous.status, 401);
+    push("2");
+    assert!(berth.terminate());
+
+    let dir = data.path();
+    let kept = dir.join("kept-checkpoint.json");
+    std::fs::write(&kept, cp.to_string()).unwrap();
+    let kept = kept.to_str().unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--checkpoint", kept];
+        args.extend(extra);
+        berth_cli(dir, &args, &[])
+    };
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("checkpoint holds: entry {seq}")),
+        "{out}"
+    );
+
+    // Pinned to the registry's key: holds; to another key: refused.
+    let public = dir.join("registry.pub");
+    run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(dir.join("token-signing-key.pem"))
+        .arg("-out")
+        .arg(&public));
+    let (code, out, _) = verify(&["--key", public.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let other = dir.join("other.key");
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&other));
+    let other_pub = dir.join("other.pub");
+    run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&other)
+        .arg("-out")
+        .arg(&other_pub));
+    let (code, out, _) = verify(&["--key", other_pub.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not by the key given"), "{out}");
+
+    // A checkpoint edited after signing is refused.
+    let mut forged = cp.clone();
+    forged["seq"] = serde_json::json!(seq - 1);
+    let forged_path = dir.join("forged.json");
+    std::fs::write(&forged_path, forged.to_string()).unwrap();
+    let (code, out, _) = berth_cli(
+        dir,
+        &[
+            "audit",
+            "verify",
+            "--checkpoint",
+            forged_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("altered or forged"), "{out}");
+
+    // Rolled back to before the checkpoint: the chain that is left is
+    // intact, so only the checkpoint shows what was removed.
+    sqlite(
+        &dir.join("meta.db"),
+        &format!("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq >= {seq}"),
+    );
+    let (code, out, _) = berth_cli(dir, &["audit", "verify"], &[]);
+    assert_eq!(code, 0, "a truncated chain is still a chain: {out}");
+    let (code, out, _) = verify(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("entries were removed"), "{out}");
+}

@@ -210,6 +210,20 @@ impl Auth {
         Ok((auth, generated))
     }
 
+    /// Signs `message` with the registry's key (the token signing key):
+    /// ECDSA P-256 SHA-256, ASN.1 DER. Returns the signature and the public
+    /// key as PEM (for [`crate::audit_checkpoint`]).
+    ///
+    /// Errors: [`crate::Error::Unsupported`] when the key cannot sign.
+    pub fn sign_with_registry_key(&self, message: &[u8]) -> Result<(Vec<u8>, String)> {
+        let (sig, point) = self
+            .tokens
+            .sign_asn1(message)
+            .ok_or_else(|| crate::Error::Unsupported("the registry's key cannot sign".into()))?;
+        let pem = crate::signing::keys::p256_pem(&point).map_err(crate::Error::Unsupported)?;
+        Ok((sig, pem))
+    }
+
     /// Records the projects that first pushes create (see
     /// [`Auth::permissions`]) in `log`, as `project_create` entries by the
     /// pushing user. Set once; later calls are ignored.

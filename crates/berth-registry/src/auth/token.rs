@@ -107,6 +107,8 @@ pub enum TokenError {
 
 /// Signs and verifies tokens with one ES256 key.
 pub struct TokenIssuer {
+    /// The key, PKCS#8 DER (for [`TokenIssuer::sign_asn1`]).
+    pkcs8: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     kid: String,
@@ -131,6 +133,21 @@ pub fn generate_key() -> Option<String> {
 }
 
 impl TokenIssuer {
+    /// Signs `message` with the token key: ECDSA P-256 SHA-256, ASN.1 DER.
+    /// Returns the signature and the public point (65 bytes). `None` when
+    /// signing fails (it does not with a key [`TokenIssuer::new`] accepted).
+    pub fn sign_asn1(&self, message: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &self.pkcs8,
+            &rng,
+        )
+        .ok()?;
+        let sig = pair.sign(&rng, message).ok()?;
+        Some((sig.as_ref().to_vec(), pair.public_key().as_ref().to_vec()))
+    }
+
     /// An issuer over a base64 PKCS#8 P-256 key (see [`generate_key`]); `None`
     /// when the key does not parse.
     pub fn new(key_b64: &str, service: &str, issuer: &str, ttl: Duration) -> Option<TokenIssuer> {
@@ -147,6 +164,7 @@ impl TokenIssuer {
         // The key id: the first 16 hex digits of SHA-256 of the public key.
         let kid = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &public).as_ref()[..8]);
         Some(TokenIssuer {
+            pkcs8: pkcs8.clone(),
             encoding: EncodingKey::from_ec_der(&pkcs8),
             decoding: DecodingKey::from_ec_der(&public),
             kid,

@@ -104,6 +104,25 @@ impl PublicKey {
     }
 }
 
+/// The PEM `PUBLIC KEY` of a P-256 public point (65 bytes, uncompressed,
+/// as `ring` gives it).
+///
+/// Errors: a point of the wrong shape.
+pub fn p256_pem(point: &[u8]) -> Result<String, String> {
+    use spki::der::EncodePem;
+    let curve = spki::der::Any::encode_from(&P256).map_err(|e| e.to_string())?;
+    let spki = SubjectPublicKeyInfoOwned {
+        algorithm: spki::AlgorithmIdentifierOwned {
+            oid: EC_PUBLIC_KEY,
+            parameters: Some(curve),
+        },
+        subject_public_key: spki::der::asn1::BitString::from_bytes(point)
+            .map_err(|e| e.to_string())?,
+    };
+    spki.to_pem(spki::der::pem::LineEnding::LF)
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -186,3 +186,70 @@ mod tests {
         }
     }
 }
+
+/// `GET /audit-logs/checkpoint`: the latest signed checkpoint of the chain's
+/// head (docs/audit.md, "Signed checkpoints"); 404 before the first. Keep it
+/// elsewhere, and prove later with `berth audit verify --checkpoint FILE`
+/// that the trail still extends it. System administrators only.
+#[utoipa::path(get, path = "/audit-logs/checkpoint", tag = "auditlog",
+    responses((status = 200, body = Object, description = "SignedCheckpoint: format, seq, hash, at_ms, key_id, public_key, signature"),
+        (status = 401, body = Errors), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn checkpoint(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<berth_registry::audit_checkpoint::SignedCheckpoint>> {
+    authz::can_administer(&caller, "read the audit trail")?;
+    state
+        .audit
+        .checkpoint_latest()
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::NotFound(
+                "no checkpoint signed yet (POST /api/v2.0/audit-logs/checkpoint signs one now)"
+                    .into(),
+            )
+        })
+}
+
+/// `POST /audit-logs/checkpoint`: signs the chain's head now and answers the
+/// checkpoint (201); 404 while the trail is empty; 412 without accounts (the
+/// registry's key is the token key). System administrators only.
+#[utoipa::path(post, path = "/audit-logs/checkpoint", tag = "auditlog",
+    responses((status = 201, body = Object, description = "The SignedCheckpoint just signed"),
+        (status = 401, body = Errors), (status = 403, body = Errors),
+        (status = 404, body = Errors), (status = 412, body = Errors)))]
+pub async fn sign_checkpoint(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Response> {
+    let result =
+        async {
+            authz::can_administer(&caller, "sign the audit trail")?;
+            let auth = super::manage::accounts(&state)?;
+            state.audit.flush().await;
+            state.audit.checkpoint_sign(auth).await?.ok_or_else(|| {
+                ApiError::NotFound("the audit trail is empty: nothing to sign".into())
+            })
+        }
+        .await;
+    let detail = match &result {
+        Ok(cp) => format!(
+            "signed entry {} (hash {}) with key {}",
+            cp.seq, cp.hash, cp.key_id
+        ),
+        Err(_) => "sign the audit trail's head".into(),
+    };
+    let cp = super::manage::audited(
+        &state,
+        &caller,
+        AuditAction::AuditCheckpoint,
+        super::manage::Target {
+            detail,
+            ..Default::default()
+        },
+        result,
+    )?;
+    Ok((axum::http::StatusCode::CREATED, Json(cp)).into_response())
+}

@@ -272,6 +272,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(policies::summary))
         .routes(routes!(policies::put_quota))
         .routes(routes!(audit_logs::list))
+        .routes(routes!(audit_logs::checkpoint, audit_logs::sign_checkpoint))
         .routes(routes!(gc::history))
         .routes(routes!(gc::get))
         .routes(routes!(gc::log))
