@@ -116,17 +116,22 @@ impl MetaStore {
         Ok(row.map(key_row))
     }
 
-    /// Removes trusted key `name` of `project`. False when absent.
-    pub async fn trusted_key_remove(&self, project: &str, name: &str) -> Result<bool> {
-        let n = self
-            .write_one(
-                sqlx::query("DELETE FROM trusted_keys WHERE project = $1 AND name = $2")
-                    .bind(project.to_string())
-                    .bind(name.to_string()),
-            )
-            .await?
-            .rows_affected();
-        Ok(n > 0)
+    /// Removes trusted key `name` of `project`; returns it (`None` when
+    /// absent).
+    pub async fn trusted_key_remove(
+        &self,
+        project: &str,
+        name: &str,
+    ) -> Result<Option<TrustedKeyRow>> {
+        let mut tx = self.begin().await?;
+        let row =
+            sqlx::query("DELETE FROM trusted_keys WHERE project = $1 AND name = $2 RETURNING *")
+                .bind(project)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(row.map(key_row))
     }
 
     /// Records (or replaces) the verdict on a signature manifest.

@@ -72,7 +72,7 @@ pub enum ProjectCmd {
     },
     /// List projects.
     List,
-    /// Change visibility and IP allow-lists.
+    /// Change visibility, IP allow-lists, or a proxy project's cache limit.
     Set {
         /// Project name.
         name: String,
@@ -333,6 +333,34 @@ pub async fn audit_cli_once<T>(
     result
 }
 
+/// Records the signature verdicts a CLI key change produced (action
+/// `signature_verify`, as the OS user; repository, digest: the signature,
+/// reference: the signed digest, detail `cli: <status>: <why>`; success only
+/// when verified) and waits until they are stored.
+pub(crate) async fn audited_verdicts(verdicts: &[berth_registry::signing::SignatureVerdict]) {
+    let Some(log) = ACCOUNTS_AUDIT.get() else {
+        return;
+    };
+    for v in verdicts {
+        let outcome = if v.status == berth_registry::signing::SignatureStatus::Verified {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let actor = Actor {
+            name: os_user(),
+            kind: ActorKind::System,
+        };
+        let entry = AuditEntry::new(actor, AuditAction::SignatureVerify, outcome)
+            .repository(&v.repository)
+            .reference(v.subject.to_string())
+            .digest(v.signature.to_string())
+            .detail(format!("cli: {}: {}", v.status.as_str(), v.detail));
+        log.record(entry);
+    }
+    let _ = tokio::time::timeout(CLI_AUDIT_WAIT, log.flush()).await;
+}
+
 /// How long a CLI command waits for its audit entry to be stored.
 const CLI_AUDIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -492,6 +520,16 @@ fn in_project<'a>(project: &'a str, reference: Option<&'a str>, detail: String) 
     }
 }
 
+/// `--cache-limit`: a size above 0, or `none` (`None`).
+fn parse_cache_limit(text: &str) -> anyhow::Result<Option<u64>> {
+    match crate::config::parse_size(text)? {
+        Some(0) => anyhow::bail!(
+            "--cache-limit 0 would evict everything but the newest image: give a size, or `none` for no limit"
+        ),
+        other => Ok(other),
+    }
+}
+
 /// Runs a `berth project` subcommand.
 pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyhow::Result<()> {
     match cmd {
@@ -502,7 +540,7 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
             cache_limit,
         } => {
             let cache_limit = cache_limit
-                .map(|s| crate::config::parse_size(&s))
+                .map(|s| parse_cache_limit(&s))
                 .transpose()?
                 .flatten();
             let result = async {
@@ -533,7 +571,17 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
                     p.id,
                     if public { "public" } else { "private" },
                     upstream
-                        .map(|u| format!(", a pull-through cache of {} at {}", u.name, u.url))
+                        .map(|u| format!(
+                            ", a pull-through cache of {} at {}{}",
+                            u.name,
+                            u.url,
+                            cache_limit
+                                .map(|n| format!(
+                                    ", cache limit {}",
+                                    berth_registry::quota::human_bytes(n)
+                                ))
+                                .unwrap_or_default()
+                        ))
                         .unwrap_or_default()
                 );
                 Ok(())
@@ -571,9 +619,7 @@ pub async fn project(registry: &Registry, auth: &Auth, cmd: ProjectCmd) -> anyho
             push_cidrs,
             cache_limit,
         } => {
-            let cache_limit = cache_limit
-                .map(|s| crate::config::parse_size(&s))
-                .transpose()?;
+            let cache_limit = cache_limit.map(|s| parse_cache_limit(&s)).transpose()?;
             let result = async {
                 let current = auth.project_named(&name).await.map_err(err)?;
                 if let Some(limit) = cache_limit {

@@ -4,6 +4,7 @@
 
 use berth_registry::signing::{SignatureStatus, SignatureVerdict};
 use berth_registry::{AuditAction, Registry};
+
 use clap::Subcommand;
 
 use crate::admin::{audited, CliTarget};
@@ -51,38 +52,32 @@ pub enum TrustCmd {
     },
 }
 
-/// Prints and records each verdict of a verification run.
+/// Prints how many signatures got each verdict, lists those not verified,
+/// and records every verdict in the audit trail.
 async fn report(verdicts: &[SignatureVerdict]) -> anyhow::Result<()> {
+    let mut counts = std::collections::BTreeMap::new();
     for v in verdicts {
+        *counts.entry(v.status.as_str()).or_insert(0) += 1;
+    }
+    if !counts.is_empty() {
+        let line: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        println!("  verdicts: {}", line.join(", "));
+    }
+    for v in verdicts
+        .iter()
+        .filter(|v| v.status != SignatureStatus::Verified)
+        .take(20)
+    {
         println!(
-            "  {} signs {}: {} ({})",
+            "  {} signs {}@{}: {} ({})",
             v.signature,
+            v.repository,
             v.subject,
             v.status.as_str(),
             v.detail
         );
-        let result = if v.status == SignatureStatus::Verified {
-            Ok(())
-        } else {
-            Err(anyhow::anyhow!("{}: {}", v.status.as_str(), v.detail))
-        };
-        let subject = v.subject.to_string();
-        let _ = audited(
-            AuditAction::SignatureVerify,
-            CliTarget {
-                project: Some(&v.repository),
-                reference: Some(&subject),
-                detail: format!(
-                    "signature {}: {}: {}",
-                    v.signature,
-                    v.status.as_str(),
-                    v.detail
-                ),
-            },
-            result,
-        )
-        .await;
     }
+    crate::admin::audited_verdicts(verdicts).await;
     Ok(())
 }
 
@@ -123,6 +118,9 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
             .map(|_| ())
         }
         TrustCmd::List { project } => {
+            if !registry.project_exists(&project).await? {
+                anyhow::bail!("project {project} not found");
+            }
             println!("NAME\tALGORITHM\tSHA256");
             for k in registry.trusted_keys(&project).await? {
                 println!("{}\t{}\t{}", k.name, k.algorithm, k.fingerprint);
@@ -131,24 +129,34 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
         }
         TrustCmd::Remove { project, name } => {
             let result = async {
-                let verdicts = registry.trusted_key_remove(&project, &name).await?;
+                let (row, verdicts) = registry.trusted_key_remove(&project, &name).await?;
                 println!(
                     "project {project} no longer trusts key {name}; {} signature(s) verified again",
                     verdicts.len()
                 );
-                report(&verdicts).await
+                report(&verdicts).await?;
+                Ok(format!(
+                    "trusted key removed: {} {}",
+                    row.algorithm, row.fingerprint
+                ))
             }
             .await;
+            let detail = result
+                .as_ref()
+                .ok()
+                .cloned()
+                .unwrap_or_else(|| "trusted key remove".into());
             audited(
                 AuditAction::TrustedKeyChange,
                 CliTarget {
                     project: Some(&project),
                     reference: Some(&name),
-                    detail: "trusted key removed".into(),
+                    detail,
                 },
                 result,
             )
             .await
+            .map(|_| ())
         }
         TrustCmd::Require { project, signature } => {
             let result = async {

@@ -861,6 +861,33 @@ fn a_proxy_cache_limit_evicts_the_least_recently_pulled() {
     eventually("a is evicted", || cached("a") == 0);
     assert_eq!((cached("b"), cached("c")), (1, 1));
 
+    // Past the project's quota a miss is refused before its first byte
+    // (403 with the reason), not cut off mid-body: room for a's manifest
+    // and config, not for its layer.
+    let r = send(
+        admin(client.put(proxy.url("/api/v2.0/projects/hub/quota")))
+            .json(&serde_json::json!({"storage": used() + 16 * 1024})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let refused = std::process::Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            CREDS,
+        ])
+        .arg(format!("docker://{}/hub/team/a:v1", proxy.addr))
+        .arg(format!("dir:{}", tmp.path().join("a-3").display()))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    // skopeo shows a blob's status only (the body says "quota exceeded:
+    // caching this pull would bring the project to …").
+    assert!(err.contains("403"), "{err}");
+    assert!(!err.contains("unexpected EOF"), "{err}");
+
     let (code, report) = fsck(&px_dir);
     assert_eq!(code, 0, "{report}");
 }

@@ -12,44 +12,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::front::Front;
+use support::http::{admin, send, Resp};
 use support::*;
 
 const CREDS: &str = "admin:admin-test-password";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// A response read whole.
-struct Resp {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_default()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).to_string()
-    }
-}
-
-fn send(r: reqwest::RequestBuilder) -> Resp {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    let rt = RT.get_or_init(|| tokio::runtime::Runtime::new().unwrap());
-    rt.block_on(async move {
-        let resp = r.send().await.expect("request");
-        Resp {
-            status: resp.status().as_u16(),
-            headers: resp.headers().clone(),
-            body: resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
-        }
-    })
-}
-
-fn admin(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-    r.basic_auth("admin", Some(ADMIN_PASSWORD))
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::new()

@@ -206,6 +206,26 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
         assert_eq!(got.1, want, "{mode}: {found:?}");
     }
 
+    // An image does not pass for an accessory by naming a subject: the
+    // runnable image with a `subject` below is held back by the gate too.
+    let raw = send(
+        reqwest::Client::new()
+            .get(b.url("/v2/team/app/manifests/unsigned"))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json"),
+    );
+    let mut with_subject: Value = raw.json();
+    with_subject["subject"] = json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": v1.0, "size": v1.1,
+    });
+    let r = send(
+        reqwest::Client::new()
+            .put(b.url("/v2/team/app/manifests/bypass"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(with_subject.to_string()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+
     // The gate: only verified-signed artifacts may be pulled.
     let r = send(
         admin(reqwest::Client::new().put(b.url("/api/v2.0/projects/team")))
@@ -222,6 +242,8 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
     let refused = pull(&at("app:unsigned"), false).unwrap_err();
     assert!(refused.contains("signature policy"), "{refused}");
     assert!(refused.contains(&unsigned.0), "names the digest: {refused}");
+    let refused = pull(&at("app:bypass"), false).unwrap_err();
+    assert!(refused.contains("signature policy"), "{refused}");
     let refused = pull(&at("other:v1"), false).unwrap_err();
     assert!(refused.contains("failed"), "says why: {refused}");
     // Signatures stay pullable so clients can verify.
@@ -232,6 +254,56 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
             .header("accept", "application/vnd.oci.image.manifest.v1+json"),
     );
     assert_eq!(r.status, 200, "{}", r.text());
+
+    // A gated proxy project of this registry: what upstream has signed
+    // passes (its signature is fetched and verified on the first pull),
+    // what it has not is refused.
+    let client = reqwest::Client::new();
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/registries"))).json(&json!({
+            "name": "self", "type": "docker-registry", "url": format!("http://{}", b.addr),
+        })),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id: i64 = r.headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/projects"))).json(&json!({
+            "project_name": "mirror", "registry_id": id,
+            "metadata": {"public": "true", "enable_content_trust_cosign": "true"},
+        })),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/projects/mirror/trusted-keys")))
+            .json(&json!({"name": "ci-ec", "public_key": ec.1})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    pull(&format!("docker://{}/mirror/team/app:v1", b.addr), false)
+        .expect("signed upstream, verified here");
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/projects")))
+            .json(&json!({"project_name": "open", "metadata": {"public": "true"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:arm64", img.join("busybox").display()),
+        &format!("docker://{}/open/app:unsigned", b.addr),
+    ]);
+    let refused = pull(
+        &format!("docker://{}/mirror/open/app:unsigned", b.addr),
+        false,
+    )
+    .unwrap_err();
+    assert!(refused.contains("signature policy"), "{refused}");
 
     // docker sees the same gate.
     let state = tempfile::tempdir().unwrap();

@@ -123,6 +123,19 @@ impl ProxyState {
     }
 }
 
+/// A quota refusal worded for a proxied pull (the bytes would be cached,
+/// not pushed).
+fn proxied_quota(e: Error) -> Error {
+    match e {
+        Error::PolicyDenied(m) => Error::PolicyDenied(m.replacen(
+            "the push would bring",
+            "caching this pull would bring",
+            1,
+        )),
+        other => other,
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Event {
     Hit,
@@ -496,7 +509,8 @@ impl Registry {
             }
         }
         self.quota_admit(repo, Some(&digest), body.len() as u64)
-            .await?;
+            .await
+            .map_err(proxied_quota)?;
         let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
         let annotations = manifest
             .annotations
@@ -655,9 +669,82 @@ impl Registry {
             return Ok(None);
         }
         match up.blob(upstream_repo, digest, true).await? {
-            Some(_) => self.blob_mount(repo, digest, None).await,
+            Some(_) => {
+                let linked = self.blob_mount(repo, digest, None).await;
+                if linked.is_ok() {
+                    self.proxy.filled.notify_one();
+                }
+                linked
+            }
             None => Err(Error::BlobUnknown(digest.to_string())),
         }
+    }
+
+    /// The signature pull gate for a manifest `GET` from a proxy project:
+    /// [`Registry::pull_gate`], but before refusing, the cosign tag-form
+    /// signatures (`sha256-<hex>.sig`) of the manifest and of the indexes
+    /// holding it are fetched from upstream with their payloads and
+    /// verified, so what upstream has signed passes without a client
+    /// fetching the signatures first. (Signatures stored upstream only as
+    /// OCI 1.1 referrers are not looked up.)
+    ///
+    /// Errors: [`Error::PolicyDenied`] as [`Registry::pull_gate`].
+    pub async fn proxy_pull_gate(
+        self: &Arc<Self>,
+        up: &Arc<Upstream>,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: &[u8],
+    ) -> Result<()> {
+        match self.pull_gate(repo, digest, body).await {
+            Err(Error::PolicyDenied(_)) => {}
+            other => return other,
+        }
+        let mut subjects = vec![digest.clone()];
+        for parent in self
+            .meta
+            .parent_indexes(repo.as_str(), digest.as_str())
+            .await?
+        {
+            subjects.extend(Digest::parse(&parent).ok());
+        }
+        for subject in &subjects {
+            if let Err(e) = self.proxy_fetch_signature(up, repo, subject).await {
+                tracing::debug!(repository = %repo, %subject, error = %e, "proxy: no signature fetched from upstream");
+            }
+        }
+        self.pull_gate(repo, digest, body).await
+    }
+
+    /// Fetches `subject`'s tag-form cosign signature and its payloads from
+    /// upstream (or the cache) and records the verdict.
+    async fn proxy_fetch_signature(
+        self: &Arc<Self>,
+        up: &Arc<Upstream>,
+        repo: &RepositoryName,
+        subject: &Digest,
+    ) -> Result<()> {
+        let tag = format!("{}.sig", subject.as_str().replace(':', "-"));
+        let reference = Reference::parse(&tag)
+            .map_err(|e| Error::ManifestInvalid(format!("signature tag {tag}: {e}")))?;
+        let m = self.proxy_manifest_get(up, repo, &reference, true).await?;
+        let body = m.body.unwrap_or_default();
+        let Some(sig) = crate::signing::cosign::recognize(&body, Some(&tag), None) else {
+            return Ok(());
+        };
+        for p in sig
+            .payloads
+            .iter()
+            .filter(|p| p.size <= crate::signing::cosign::MAX_PAYLOAD)
+        {
+            let mut read = self.proxy_blob_read(up, repo, &p.digest, None).await?;
+            while let Some(chunk) = read.body.next().await {
+                chunk.map_err(|e| Error::Storage(berth_storage::StorageError::Io(e)))?;
+            }
+        }
+        self.signature_check(repo, &m.digest, &body, Some(&tag))
+            .await;
+        Ok(())
     }
 
     /// `GET` of a blob in a proxy project: stored, or streamed from upstream
@@ -699,6 +786,13 @@ impl Registry {
         };
         tracing::info!(repository = %repo, %digest, upstream = %up.record().name, size = ?resp.content_length(), "proxy miss: blob streamed from upstream");
         let size = resp.content_length();
+        // Refused before the first byte, rather than a body cut off at the
+        // commit: the quota is checked against the size upstream announces.
+        if let Some(size) = size {
+            self.quota_admit(repo, Some(digest), size)
+                .await
+                .map_err(proxied_quota)?;
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
         let stream_to_client = range.is_none() && size.is_some();
         let task = tokio::spawn(Arc::clone(self).store_from_upstream(

@@ -23,18 +23,6 @@ pub const SIGNATURE_TYPE: &str = "cosign container image signature";
 /// The largest payload read (cosign's are a few hundred bytes).
 pub const MAX_PAYLOAD: u64 = 64 * 1024;
 
-/// Media types of layers that make a manifest a signature or attestation
-/// (exempt from the signature pull gate, so clients can verify).
-pub const ACCESSORY_LAYERS: &[&str] = &[
-    SIMPLE_SIGNING,
-    "application/vnd.dsse.envelope.v1+json",
-    "application/vnd.dev.sigstore.bundle.v0.3+json",
-    "application/vnd.dev.sigstore.bundle+json;version=0.3",
-    "application/vnd.cncf.notary.signature",
-    "application/spdx+json",
-    "application/vnd.cyclonedx+json",
-];
-
 /// One signed payload of a signature manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedPayload {
@@ -99,24 +87,50 @@ pub fn recognize(
     Some(CosignSignature { subject, payloads })
 }
 
-/// True when `body` is a signature, attestation or other accessory: it has a
-/// `subject`, or a layer of one of [`ACCESSORY_LAYERS`].
+/// Config media types of runnable images.
+const IMAGE_CONFIGS: &[&str] = &[
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
+
+/// True for a layer media type a container runtime unpacks into a root
+/// filesystem.
+fn runnable_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.")
+}
+
+/// True when `body` is an accessory (a signature, attestation, SBOM or other
+/// artifact) rather than something a runtime can run: an image manifest whose
+/// config is not an image config (`artifactType`-style artifacts, oras' empty
+/// config), or none of whose layers is a root-filesystem layer (cosign's
+/// tag-form signatures: an image config over simple-signing layers). A
+/// `subject` alone does not make an accessory: an image with a `subject` is
+/// still an image and still needs a signature under the gate. Indexes are never
+/// accessories.
 pub fn is_accessory(body: &[u8]) -> bool {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
         return false;
     };
-    if v.get("subject").is_some_and(|s| s.is_object()) {
+    if v.get("manifests").is_some() {
+        return false;
+    }
+    let config = v
+        .get("config")
+        .and_then(|c| c.get("mediaType"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
+    if !IMAGE_CONFIGS.contains(&config) {
         return true;
     }
-    v.get("layers")
-        .and_then(|l| l.as_array())
-        .is_some_and(|layers| {
-            layers.iter().any(|l| {
-                l.get("mediaType")
-                    .and_then(|m| m.as_str())
-                    .is_some_and(|m| ACCESSORY_LAYERS.contains(&m))
-            })
+    let layers = v.get("layers").and_then(|l| l.as_array());
+    !layers.is_some_and(|layers| {
+        layers.iter().any(|l| {
+            l.get("mediaType")
+                .and_then(|m| m.as_str())
+                .is_some_and(runnable_layer)
         })
+    })
 }
 
 /// A member of a JSON object by key, ignoring case (cosign's Go decoder does,
@@ -245,12 +259,29 @@ mod tests {
     }
 
     #[test]
-    fn accessories_are_told_from_images() {
-        let image = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae","size":3},"layers":[]}"#;
-        assert!(!is_accessory(image));
-        let sig = br#"{"schemaVersion":2,"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json"}]}"#;
-        assert!(is_accessory(sig));
-        let referrer = br#"{"schemaVersion":2,"subject":{"digest":"sha256:x"}}"#;
-        assert!(is_accessory(referrer));
+    fn accessories_are_told_from_runnable_images() {
+        let image_config = r#""config":{"mediaType":"application/vnd.oci.image.config.v1+json"}"#;
+        let tar = r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip"}"#;
+        let docker_tar = r#"{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip"}"#;
+        let sig = r#"{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json"}"#;
+        let m = |body: String| is_accessory(body.as_bytes());
+        // Runnable: an image config with a root-filesystem layer, with or
+        // without a subject; any index.
+        assert!(!m(format!(r#"{{{image_config},"layers":[{tar}]}}"#)));
+        assert!(!m(format!(
+            r#"{{"config":{{"mediaType":"application/vnd.docker.container.image.v1+json"}},"layers":[{docker_tar}]}}"#
+        )));
+        assert!(!m(format!(
+            r#"{{{image_config},"layers":[{tar}],"subject":{{"digest":"sha256:x"}}}}"#
+        )));
+        assert!(!m(
+            r#"{"manifests":[],"subject":{"digest":"sha256:x"}}"#.to_string()
+        ));
+        // Accessories: cosign's tag form, artifacts with their own config type.
+        assert!(m(format!(r#"{{{image_config},"layers":[{sig}]}}"#)));
+        assert!(m(format!(
+            r#"{{"config":{{"mediaType":"application/vnd.oci.empty.v1+json"}},"layers":[{tar}]}}"#
+        )));
+        assert!(!m("not json".to_string()));
     }
 }

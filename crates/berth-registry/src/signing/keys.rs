@@ -62,7 +62,17 @@ impl PublicKey {
     /// Errors: a sentence saying what is wrong (not PEM, not a public key, an
     /// unsupported algorithm or curve).
     pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
-        let spki = SubjectPublicKeyInfoOwned::from_pem(pem.trim().as_bytes()).map_err(|e| {
+        let text = pem.trim();
+        if text.contains("PRIVATE KEY-----") {
+            return Err(
+                "this is a private key: give its public key (cosign.pub, or openssl pkey -pubout)"
+                    .into(),
+            );
+        }
+        if !text.starts_with("-----BEGIN PUBLIC KEY-----") {
+            return Err("not a PEM public key: expected -----BEGIN PUBLIC KEY----- (as cosign.pub, or openssl pkey -pubout, write it)".into());
+        }
+        let spki = SubjectPublicKeyInfoOwned::from_pem(text.as_bytes()).map_err(|e| {
             format!("not a PEM public key (-----BEGIN PUBLIC KEY-----, as cosign.pub): {e}")
         })?;
         let algorithm = match spki.algorithm.oid {
@@ -80,7 +90,14 @@ impl PublicKey {
                 KeyAlgorithm::EcdsaP256
             }
             ED25519 => KeyAlgorithm::Ed25519,
-            RSA => KeyAlgorithm::Rsa,
+            RSA => {
+                let bits = rsa_modulus_bits(spki.subject_public_key.raw_bytes())
+                    .ok_or("an RSA key whose modulus does not parse")?;
+                if !(2048..=8192).contains(&bits) {
+                    return Err(format!("a {bits}-bit RSA key: use 2048 to 8192 bits"));
+                }
+                KeyAlgorithm::Rsa
+            }
             other => {
                 return Err(format!(
                     "unsupported key algorithm {other}: use an ECDSA P-256, Ed25519 or RSA key"
@@ -102,6 +119,22 @@ impl PublicKey {
             .verify(message, sig)
             .is_ok()
     }
+}
+
+/// The size in bits of the modulus of a PKCS#1 `RSAPublicKey` (DER).
+fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    use spki::der::{asn1::UintRef, Reader, SliceReader};
+    let mut reader = SliceReader::new(der).ok()?;
+    let n = reader
+        .sequence(|r| {
+            let n = UintRef::decode(r)?;
+            let _e = UintRef::decode(r)?;
+            Ok::<_, spki::der::Error>(n)
+        })
+        .ok()?;
+    let bytes = n.as_bytes();
+    let first = *bytes.first()?;
+    Some(bytes.len() * 8 - first.leading_zeros() as usize)
 }
 
 /// The PEM `PUBLIC KEY` of a P-256 public point (65 bytes, uncompressed,
@@ -163,6 +196,40 @@ mod tests {
         assert!(!key.verifies(b"m", ec.sign(&rng, b"m").unwrap().as_ref()));
     }
 
+    /// DER `RSAPublicKey` with a `bits`-bit modulus.
+    fn rsa_key(bits: usize) -> Vec<u8> {
+        let mut n = vec![0xffu8; bits / 8];
+        n.insert(0, 0); // positive INTEGER
+        let e = [1u8, 0, 1];
+        let int = |v: &[u8]| {
+            let mut out = vec![0x02];
+            out.extend(der_len(v.len()));
+            out.extend(v);
+            out
+        };
+        let body: Vec<u8> = [int(&n), int(&e)].concat();
+        let mut out = vec![0x30];
+        out.extend(der_len(body.len()));
+        out.extend(body);
+        out
+    }
+
+    fn der_len(n: usize) -> Vec<u8> {
+        match n {
+            0..=127 => vec![n as u8],
+            128..=255 => vec![0x81, n as u8],
+            _ => vec![0x82, (n >> 8) as u8, n as u8],
+        }
+    }
+
+    #[test]
+    fn rsa_keys_are_taken_from_2048_to_8192_bits() {
+        assert_eq!(rsa_modulus_bits(&rsa_key(2048)), Some(2048));
+        assert!(PublicKey::from_pem(&pem_of(RSA, None, &rsa_key(2048))).is_ok());
+        let e = PublicKey::from_pem(&pem_of(RSA, None, &rsa_key(1024))).unwrap_err();
+        assert!(e.contains("1024-bit"), "{e}");
+    }
+
     #[test]
     fn other_curves_algorithms_and_garbage_are_refused_with_a_reason() {
         let p384 = ObjectIdentifier::new_unwrap("1.3.132.0.34");
@@ -173,5 +240,8 @@ mod tests {
         assert!(e.contains("unsupported key algorithm"), "{e}");
         let e = PublicKey::from_pem("hello").unwrap_err();
         assert!(e.contains("not a PEM public key"), "{e}");
+        let e = PublicKey::from_pem("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----")
+            .unwrap_err();
+        assert!(e.contains("private key"), "{e}");
     }
 }

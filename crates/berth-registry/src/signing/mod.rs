@@ -120,20 +120,22 @@ impl Registry {
     }
 
     /// Removes trusted key `name` of `project` and verifies the project's
-    /// signatures again. Returns the new verdicts.
+    /// signatures again. Returns the removed key and the new verdicts.
     ///
     /// Errors: [`AccountError::NotFound`] when there is no such key.
     pub async fn trusted_key_remove(
         &self,
         project: &str,
         name: &str,
-    ) -> std::result::Result<Vec<SignatureVerdict>, AccountError> {
-        if !self.meta.trusted_key_remove(project, name).await? {
-            return Err(AccountError::NotFound(format!(
-                "project {project} has no key named {name}"
-            )));
-        }
-        Ok(self.verify_again_logged(project).await)
+    ) -> std::result::Result<(TrustedKeyRow, Vec<SignatureVerdict>), AccountError> {
+        let row = self
+            .meta
+            .trusted_key_remove(project, name)
+            .await?
+            .ok_or_else(|| {
+                AccountError::NotFound(format!("project {project} has no key named {name}"))
+            })?;
+        Ok((row, self.verify_again_logged(project).await))
     }
 
     /// [`Registry::signatures_verify_again`] after a key change, which has

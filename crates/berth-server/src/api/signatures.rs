@@ -18,6 +18,7 @@ use super::artifacts::ArtifactPath;
 use super::authz::{self, Caller};
 use super::error::{ApiError, ApiResult, Errors};
 use super::manage::{self, Target};
+use super::repositories::ProjectPath;
 use super::{rfc3339, ApiJson, ApiPath};
 use crate::server::AppState;
 
@@ -58,14 +59,6 @@ pub struct TrustedKeyReq {
     pub name: String,
     /// PEM `PUBLIC KEY` (ECDSA P-256, Ed25519 or RSA), e.g. `cosign.pub`.
     pub public_key: String,
-}
-
-/// Path of a project.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct ProjectPath {
-    /// Project name or id.
-    pub project_name: String,
 }
 
 /// Path of one trusted key.
@@ -175,14 +168,18 @@ pub async fn remove_key(
 ) -> ApiResult<StatusCode> {
     let result = async {
         authz::can_manage_project(&state, &caller, &p.project_name).await?;
-        let verdicts = state
+        let (row, verdicts) = state
             .registry
             .trusted_key_remove(&p.project_name, &p.key_name)
             .await?;
         record_verdicts(&state, &caller, &verdicts);
-        Ok(())
+        Ok(row)
     }
     .await;
+    let detail = match &result {
+        Ok(r) => format!("trusted key removed: {} {}", r.algorithm, r.fingerprint),
+        Err(_) => "trusted key remove".to_string(),
+    };
     manage::audited(
         &state,
         &caller,
@@ -190,7 +187,7 @@ pub async fn remove_key(
         Target {
             project: Some(&p.project_name),
             account: Some(&p.key_name),
-            detail: "trusted key removed".into(),
+            detail,
         },
         result,
     )?;

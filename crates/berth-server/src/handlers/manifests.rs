@@ -82,22 +82,30 @@ pub async fn get(
 }
 
 /// [`respond`] after the project's pull gates ([`Registry::pull_gate`]) for
-/// a `GET`; a refusal carries an [`AuditNote`] with the digest and the reason.
+/// a `GET`.
 pub async fn gated(
     reg: &Registry,
     repo: &RepositoryName,
     m: berth_registry::ManifestContent,
 ) -> ApiResult {
-    if let Some(body) = &m.body {
-        if let Err(e) = reg.pull_gate(repo, &m.digest, body).await {
-            let note = AuditNote {
-                digest: Some(m.digest.to_string()),
-                detail: e.to_string(),
-            };
-            let mut resp = crate::error::ApiError::from(e).into_response();
-            resp.extensions_mut().insert(note);
-            return Ok(resp);
-        }
+    let gate = match &m.body {
+        Some(body) => reg.pull_gate(repo, &m.digest, body).await,
+        None => Ok(()),
+    };
+    answer(m, gate)
+}
+
+/// [`respond`], or the gate's refusal carrying an [`AuditNote`] with the
+/// digest and the reason.
+pub fn answer(m: berth_registry::ManifestContent, gate: Result<(), Error>) -> ApiResult {
+    if let Err(e) = gate {
+        let note = AuditNote {
+            digest: Some(m.digest.to_string()),
+            detail: e.to_string(),
+        };
+        let mut resp = crate::error::ApiError::from(e).into_response();
+        resp.extensions_mut().insert(note);
+        return Ok(resp);
     }
     respond(m)
 }

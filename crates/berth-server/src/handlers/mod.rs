@@ -303,7 +303,11 @@ async fn proxied(
         (Route::Manifest(repo, r), m @ (Method::GET | Method::HEAD)) => {
             let with_body = m == Method::GET;
             let m = reg.proxy_manifest_get(up, &repo, &r, with_body).await?;
-            manifests::gated(reg, &repo, m).await
+            let gate = match &m.body {
+                Some(body) => reg.proxy_pull_gate(up, &repo, &m.digest, body).await,
+                None => Ok(()),
+            };
+            manifests::answer(m, gate)
         }
         (Route::Manifest(repo, r), Method::DELETE) => manifests::delete(reg, &repo, &r).await,
         (Route::Blob(repo, d), Method::GET) => {

@@ -10,6 +10,8 @@ the tag `sha256-<hex>.sig` (cosign's tag-based discovery), FORM `referrer`
 as an OCI 1.1 referrer (`subject`).
 
 usage: cosign_sign.py REGISTRY REPO SUBJECT_DIGEST SUBJECT_SIZE KEY_PEM FORM WORKDIR [MODE]
+The registry must take anonymous pushes (python oras keeps its first, pull-only
+token for the push).
 MODE: good (default) | tamper (the payload changes after signing) |
       other-digest (the payload names another digest) | not-json
 Prints `signature <digest>` for the pushed signature manifest.
@@ -25,6 +27,7 @@ import oras.oci
 
 registry, repo, subject_digest, subject_size, key, form, workdir = sys.argv[1:8]
 mode = sys.argv[8] if len(sys.argv) > 8 else "good"
+key = os.path.abspath(key)
 os.makedirs(workdir, exist_ok=True)
 os.chdir(workdir)
 
