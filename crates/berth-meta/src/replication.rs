@@ -304,21 +304,23 @@ impl MetaStore {
         Ok(n > 0)
     }
 
-    /// Adds a task (status `Pending`).
+    /// Adds a task (status `Pending`) of `operation`: `copy` or `deletion`.
     pub async fn replication_task_create(
         &self,
         execution_id: i64,
         src: &str,
         dst: &str,
+        operation: &str,
     ) -> Result<TaskRow> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO replication_tasks (execution_id, src_resource, dst_resource, status)
-             VALUES ($1, $2, $3, 'Pending') RETURNING *",
+            "INSERT INTO replication_tasks (execution_id, src_resource, dst_resource, operation, status)
+             VALUES ($1, $2, $3, $4, 'Pending') RETURNING *",
         )
         .bind(execution_id)
         .bind(src)
         .bind(dst)
+        .bind(operation)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -77,5 +77,5 @@ pub use policy::retention::{RetentionPolicy, RetentionReport};
 pub use policy::PolicyError;
 pub use proxy::{Mirror, ProxyConfig, Upstream, UpstreamError, UpstreamMissing};
 pub use quota::ProjectUsage;
-pub use registry::{BlobStorage, Limits, Registry};
+pub use registry::{BlobStorage, ContentEvent, Limits, Registry};
 pub use uploads::UploadStatus;

@@ -117,7 +117,10 @@ impl Registry {
         self.note_push(repo, &digest, tag, actor);
         if let (Some(tx), Some(tag)) = (self.push_events.get(), tag) {
             if actor != crate::replication::REPLICATION_ACTOR {
-                let _ = tx.send((repo.to_string(), tag.to_string()));
+                let _ = tx.send(crate::registry::ContentEvent::Pushed {
+                    repository: repo.to_string(),
+                    tag: tag.to_string(),
+                });
             }
         }
         let signature = self
@@ -253,14 +256,21 @@ impl Registry {
         let deleted = match reference {
             Reference::Digest(d) => match self.meta.delete_manifest(repo.as_str(), d).await? {
                 Some(tags) => {
-                    for tag in tags {
-                        self.forget(repo.as_str(), &tag).await;
+                    for tag in &tags {
+                        self.forget(repo.as_str(), tag).await;
                     }
+                    self.note_deleted(repo.as_str(), tags, Some(d.clone()));
                     true
                 }
                 None => false,
             },
-            Reference::Tag(t) => self.meta.delete_tag(repo.as_str(), t.as_str()).await?,
+            Reference::Tag(t) => {
+                let gone = self.meta.delete_tag(repo.as_str(), t.as_str()).await?;
+                if gone {
+                    self.note_deleted(repo.as_str(), vec![t.to_string()], None);
+                }
+                gone
+            }
         };
         self.forget(repo.as_str(), &reference.to_string()).await;
         if deleted {

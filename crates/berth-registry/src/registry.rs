@@ -49,10 +49,32 @@ pub struct Registry {
     pub(crate) gc_lock: tokio::sync::Mutex<()>,
     /// Pull-through cache settings and per-node state (see [`crate::proxy`]).
     pub(crate) proxy: Arc<crate::proxy::ProxyState>,
-    /// Tagged pushes, for event-based replication (see
+    /// Tagged pushes and tag deletions, for event-based replication (see
     /// [`Registry::push_events`]).
-    pub(crate) push_events:
-        std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(String, String)>>,
+    pub(crate) push_events: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ContentEvent>>,
+}
+
+/// A change to tagged content, for event-based replication
+/// ([`Registry::push_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContentEvent {
+    /// A manifest pushed with a tag.
+    Pushed {
+        /// Repository.
+        repository: String,
+        /// Tag.
+        tag: String,
+    },
+    /// Tags removed: by their own delete (`digest` `None`), or with the
+    /// manifest they pointed at (`digest` its digest).
+    Deleted {
+        /// Repository.
+        repository: String,
+        /// The tags that are gone.
+        tags: Vec<String>,
+        /// The deleted manifest, when the manifest itself went.
+        digest: Option<berth_oci::Digest>,
+    },
 }
 
 /// Where blobs live: the `storage.url` setting and the S3 client settings.
@@ -286,6 +308,25 @@ impl Registry {
         }
     }
 
+    /// Announces deleted tags to event-based replication.
+    pub(crate) fn note_deleted(
+        &self,
+        repo: &str,
+        tags: Vec<String>,
+        digest: Option<berth_oci::Digest>,
+    ) {
+        if tags.is_empty() {
+            return;
+        }
+        if let Some(tx) = self.push_events.get() {
+            let _ = tx.send(ContentEvent::Deleted {
+                repository: repo.to_string(),
+                tags,
+                digest,
+            });
+        }
+    }
+
     /// Forgets every cached manifest and rule (notifications may have been
     /// missed).
     pub fn forget_all_cached(&self) {
@@ -313,10 +354,11 @@ impl Registry {
         self
     }
 
-    /// The `(repository, tag)` of every tagged manifest pushed from now on
-    /// (not those replication itself writes), for event-based replication
-    /// (`Registry::replication_on_push`). `None` when already taken.
-    pub fn push_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>> {
+    /// Every tagged manifest pushed (not those replication itself writes)
+    /// and every tag deleted from now on, for event-based replication
+    /// (`Registry::replication_on_push`, `Registry::replication_on_delete`).
+    /// `None` when already taken.
+    pub fn push_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<ContentEvent>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         self.push_events.set(tx).ok().map(|()| rx)
     }

@@ -53,6 +53,10 @@ pub enum ReplicateCmd {
         /// Bandwidth limit per transfer, KB/s.
         #[arg(long)]
         speed: Option<i64>,
+        /// With --trigger event_based: also delete at the destination the
+        /// tags and manifests deleted here.
+        #[arg(long)]
+        replicate_deletion: bool,
     },
     /// List policies.
     List,
@@ -108,6 +112,7 @@ pub async fn replicate(registry: &Arc<Registry>, cmd: ReplicateCmd) -> anyhow::R
             dest_namespace_replace_count,
             no_override,
             speed,
+            replicate_deletion,
         } => {
             let result = async {
                 if to.is_none() && from.is_none() {
@@ -167,7 +172,7 @@ pub async fn replicate(registry: &Arc<Registry>, cmd: ReplicateCmd) -> anyhow::R
                         trigger_settings: cron.map(|c| TriggerSettings { cron: c }),
                     }),
                     filters,
-                    replicate_deletion: false,
+                    replicate_deletion,
                     override_tags: !no_override,
                     enabled: true,
                     speed: speed.unwrap_or(-1),

@@ -439,8 +439,20 @@ async fn replication_jobs(state: Arc<AppState>) {
     if let Some(mut pushes) = registry.push_events() {
         let reg = registry.clone();
         tokio::spawn(async move {
-            while let Some((repo, tag)) = pushes.recv().await {
-                reg.replication_on_push(&repo, &tag).await;
+            while let Some(event) = pushes.recv().await {
+                match event {
+                    berth_registry::ContentEvent::Pushed { repository, tag } => {
+                        reg.replication_on_push(&repository, &tag).await
+                    }
+                    berth_registry::ContentEvent::Deleted {
+                        repository,
+                        tags,
+                        digest,
+                    } => {
+                        reg.replication_on_delete(&repository, &tags, digest.is_some())
+                            .await
+                    }
+                }
             }
         });
     }

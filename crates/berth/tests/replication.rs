@@ -350,7 +350,7 @@ fn an_interrupted_execution_resumes_and_sends_only_the_missing_blobs() {
 }
 
 #[test]
-fn an_event_based_policy_copies_each_push() {
+fn an_event_based_policy_copies_each_push_and_deletion() {
     let tmp = tempfile::tempdir().unwrap();
     let a = Berth::start_with(&tmp.path().join("a"), &["--auth-mode", "token"]);
     let b = Berth::start_with(&tmp.path().join("b"), &["--auth-mode", "token"]);
@@ -359,7 +359,7 @@ fn an_event_based_policy_copies_each_push() {
         &a,
         json!({"name": "on-push", "dest_registry": {"id": to_b},
                "filters": [{"type": "name", "value": "team/**"}],
-               "trigger": {"type": "event_based"}}),
+               "trigger": {"type": "event_based"}, "replicate_deletion": true}),
     );
     push_oci(&a, "multi", "team/app:v3");
     push_oci(&a, "latest", "other/app:v1");
@@ -371,6 +371,69 @@ fn an_event_based_policy_copies_each_push() {
     // The whole tree arrives before the tag.
     assert_eq!(tree(&b, "team/app", "v3"), tree(&a, "team/app", "v3"));
     assert_eq!(digest_at(&b, "other/app", "v1"), None, "filtered out");
+
+    // Deletions follow: a tag deleted here goes there (its manifest stays);
+    // a manifest deleted here goes there with its tags.
+    let wait_gone = |repo: &str, reference: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while digest_at(&b, repo, reference).is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{repo}:{reference} is still at the destination"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    push_oci(&a, "latest", "team/app:v4");
+    let v4 = loop {
+        if let Some(d) = digest_at(&b, "team/app", "v4") {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let r = send(admin(http().delete(a.url("/v2/team/app/manifests/v4"))));
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_gone("team/app", "v4");
+    assert_eq!(
+        digest_at(&b, "team/app", &v4),
+        Some(v4.clone()),
+        "a tag delete keeps the manifest"
+    );
+    let v3 = digest_at(&a, "team/app", "v3").unwrap();
+    let r = send(admin(
+        http().delete(a.url(&format!("/v2/team/app/manifests/{v3}"))),
+    ));
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_gone("team/app", &v3);
+    assert_eq!(digest_at(&b, "team/app", "v3"), None);
+    let execs = send(admin(
+        http().get(a.url("/api/v2.0/replication/executions?policy_id=1")),
+    ))
+    .json();
+    let deletions: Vec<&Value> = execs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let id = e["id"].as_i64().unwrap();
+            tasks(&a, id)
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["operation"] == "deletion"))
+        })
+        .collect();
+    assert_eq!(deletions.len(), 2, "{execs}");
+    assert!(
+        deletions.iter().all(|e| e["status"] == "Succeed"),
+        "{execs}"
+    );
+    // Deletions replicate as they happen: only with an event trigger.
+    let r = send(
+        admin(http().post(a.url("/api/v2.0/replication/policies"))).json(&json!({
+            "name": "manual-deletes", "dest_registry": {"id": to_b}, "replicate_deletion": true,
+        })),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("event_based"), "{}", r.text());
     // The destination registry cannot go while a policy uses it.
     let r = send(admin(
         http().delete(a.url(&format!("/api/v2.0/registries/{to_b}"))),

@@ -147,11 +147,13 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
     push("arm64", "app:unsigned", false);
     push("latest", "other:v1", false);
     push("multi", "multi:v1", true);
+    push("whiteout", "bundled:v1", false);
     let at = |r: &str| format!("docker://{}/team/{r}", b.addr);
     let v1 = manifest_of(&at("app:v1"));
     let unsigned = manifest_of(&at("app:unsigned"));
     let other = manifest_of(&at("other:v1"));
     let multi = manifest_of(&at("multi:v1"));
+    let bundled = manifest_of(&at("bundled:v1"));
 
     let keys = tmp.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
@@ -206,6 +208,33 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
         assert_eq!(got.1, want, "{mode}: {found:?}");
     }
 
+    // cosign 3's default: a sigstore bundle (DSSE envelope of an in-toto
+    // statement) as a referrer; a bundle changed after signing fails.
+    let good = sign(&b, "team/bundled", &bundled, &ec.0, "bundle", "good");
+    let bad = sign(&b, "team/bundled", &bundled, &ec.0, "bundle", "tamper");
+    let r = send(admin(reqwest::Client::new().get(b.url(
+        "/api/v2.0/projects/team/repositories/bundled/artifacts/v1/accessories",
+    ))));
+    let listed = r.json();
+    let verdict = |d: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["digest"] == d)
+            .map(|a| (a["type"].clone(), a["verification"]["status"].clone()))
+    };
+    assert_eq!(
+        verdict(&good),
+        Some((json!("signature.sigstore-bundle"), json!("verified"))),
+        "{listed}"
+    );
+    assert_eq!(
+        verdict(&bad).map(|v| v.1),
+        Some(json!("failed")),
+        "{listed}"
+    );
+
     // An image does not pass for an accessory by naming a subject: the
     // runnable image with a `subject` below is held back by the gate too.
     let raw = send(
@@ -238,6 +267,7 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
     .json();
     assert_eq!(project["metadata"]["enable_content_trust_cosign"], "true");
     pull(&at("app:v1"), false).expect("a verified image is pulled");
+    pull(&at("bundled:v1"), false).expect("an image signed with a bundle is pulled");
     pull(&at("multi:v1"), true).expect("every platform of a verified index is pulled");
     let refused = pull(&at("app:unsigned"), false).unwrap_err();
     assert!(refused.contains("signature policy"), "{refused}");

@@ -510,6 +510,25 @@ impl Upstream {
         self.check(resp).await.map(|_| ())
     }
 
+    /// `DELETE /v2/<repository>/manifests/<reference>` (a digest deletes
+    /// the manifest with its tags; a tag, only the tag where the registry
+    /// allows it). `false` when it was not there (404).
+    ///
+    /// Errors: any [`UpstreamError`] (a registry that does not delete, e.g.
+    /// one that refuses tag deletes with 405 or `UNSUPPORTED`, is `Bad`).
+    pub async fn manifest_delete(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<bool, UpstreamError> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        let scope = format!("repository:{repository}:delete");
+        Ok(self
+            .send_found(reqwest::Method::DELETE, &path, None, &scope)
+            .await?
+            .is_some())
+    }
+
     /// Every repository (`/v2/_catalog`, following `Link` pages).
     ///
     /// Errors: any [`UpstreamError`] (Docker Hub has no catalog).

@@ -97,8 +97,10 @@ pub struct PolicySpec {
     /// Repository and tag filters, all of which must match.
     #[serde(default)]
     pub filters: Vec<FilterSpec>,
-    /// Also delete at the destination what is deleted at the source (not
-    /// supported yet: refused when true).
+    /// Also delete at the destination what is deleted here, as it happens:
+    /// event-based push policies only (a tag deleted here deletes the tag
+    /// there; a manifest deleted here deletes the same manifest, with its
+    /// tags, there).
     #[serde(default)]
     pub replicate_deletion: bool,
     /// Overwrite a destination tag that points elsewhere (default true).
@@ -214,8 +216,8 @@ impl PolicySpec {
             }
             other => return invalid(format!("trigger type {other:?}: use manual, scheduled or event_based")),
         }
-        if self.replicate_deletion {
-            return invalid("replicate_deletion is not supported yet".into());
+        if self.replicate_deletion && self.trigger_type() != "event_based" {
+            return invalid("replicate_deletion replicates deletions as they happen here: use it with an event_based trigger (and this registry as the source)".into());
         }
         if !(-1..=100).contains(&self.dest_namespace_replace_count) {
             return invalid("dest_namespace_replace_count is -1 (flatten), 0 (prefix) or the number of components to replace".into());
@@ -284,17 +286,25 @@ enum Side {
     Remote(Arc<Upstream>),
 }
 
-/// The artifact an event-triggered execution copies.
+/// The artifact an event-triggered execution copies, or deletes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Scope {
     repository: String,
     tag: String,
+    /// A deletion to replicate: the tag was deleted here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    delete: bool,
+    /// With `delete`: the manifest was deleted too (with all its tags).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    manifest: bool,
 }
 
 /// What one execution is doing.
 struct Run {
     reg: Arc<Registry>,
     execution: i64,
+    /// A replicated deletion (`Some(manifest)`: the manifest went too), not a copy.
+    deletion: Option<bool>,
     policy: PolicySpec,
     src: Side,
     dst: Side,
@@ -464,14 +474,24 @@ impl Registry {
         trigger: &str,
         scope: Option<(&str, &str)>,
     ) -> std::result::Result<ExecutionRow, AccountError> {
-        self.replication_policy(policy_id).await?;
-        let scope = scope.map(|(r, t)| {
-            serde_json::to_string(&Scope {
-                repository: r.to_string(),
-                tag: t.to_string(),
-            })
-            .unwrap_or_default()
+        let scope = scope.map(|(r, t)| Scope {
+            repository: r.to_string(),
+            tag: t.to_string(),
+            delete: false,
+            manifest: false,
         });
+        self.replication_start_scoped(policy_id, trigger, scope)
+            .await
+    }
+
+    async fn replication_start_scoped(
+        self: &Arc<Self>,
+        policy_id: i64,
+        trigger: &str,
+        scope: Option<Scope>,
+    ) -> std::result::Result<ExecutionRow, AccountError> {
+        self.replication_policy(policy_id).await?;
+        let scope = scope.map(|s| serde_json::to_string(&s).unwrap_or_default());
         let exec = self
             .meta
             .replication_execution_create(policy_id, trigger, scope.as_deref())
@@ -585,6 +605,43 @@ impl Registry {
         }
     }
 
+    /// Starts, for each event-based push policy with `replicate_deletion`
+    /// that selects `repo:<tag>`, an execution deleting that tag (and with
+    /// `manifest`, the manifest it pointed at) at the destination.
+    pub async fn replication_on_delete(
+        self: &Arc<Self>,
+        repo: &str,
+        tags: &[String],
+        manifest: bool,
+    ) {
+        let Ok(policies) = self.replication_policies().await else {
+            return;
+        };
+        for (row, spec) in policies {
+            if !(row.enabled
+                && spec.replicate_deletion
+                && spec.trigger_type() == "event_based"
+                && PolicySpec::remote(&spec.src_registry).is_none())
+            {
+                continue;
+            }
+            for tag in tags.iter().filter(|t| spec.selects(repo, t)) {
+                let scope = Scope {
+                    repository: repo.to_string(),
+                    tag: tag.clone(),
+                    delete: true,
+                    manifest,
+                };
+                if let Err(e) = self
+                    .replication_start_scoped(row.id, "event_based", Some(scope))
+                    .await
+                {
+                    tracing::error!(policy = row.id, error = %e, "replicating a deletion did not start");
+                }
+            }
+        }
+    }
+
     async fn replication_side(&self, r: &Option<RegistryRef>) -> Result<Side> {
         match PolicySpec::remote(r) {
             None => Ok(Side::Local),
@@ -638,9 +695,15 @@ impl Registry {
             .await?
             .ok_or_else(|| Error::Unsupported("its policy was deleted".into()))?;
         let policy = parse_spec(&row)?;
+        let scope: Option<Scope> = exec
+            .scope
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok());
+        let deletion = scope.as_ref().filter(|s| s.delete).map(|s| s.manifest);
         let run = Arc::new(Run {
             reg: Arc::clone(self),
             execution: id,
+            deletion,
             src: self.replication_side(&policy.src_registry).await?,
             dst: self.replication_side(&policy.dest_registry).await?,
             speed: (policy.speed > 0).then(|| policy.speed as u64 * 1024),
@@ -649,10 +712,11 @@ impl Registry {
         });
         let mut tasks = self.meta.replication_tasks(id).await?;
         if tasks.is_empty() {
-            let scope: Option<Scope> = exec
-                .scope
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok());
+            let operation = if deletion.is_some() {
+                "deletion"
+            } else {
+                "copy"
+            };
             for (repo, tag) in run.select(scope).await? {
                 let dst = run.policy.destination(&repo);
                 tasks.push(
@@ -661,6 +725,7 @@ impl Registry {
                             id,
                             &format!("{repo}:{tag}"),
                             &format!("{dst}:{tag}"),
+                            operation,
                         )
                         .await?,
                 );
@@ -685,15 +750,20 @@ impl Registry {
         let failed = tasks.iter().filter(|t| t.status == "Failed").count();
         let copied = tasks.iter().filter(|t| t.status == "Succeed").count();
         let total = tasks.len();
+        let done = if deletion.is_some() {
+            "deleted"
+        } else {
+            "copied"
+        };
         Ok(if stopped {
             (
                 "Stopped",
-                format!("stopped: {copied} of {total} artifact(s) copied"),
+                format!("stopped: {copied} of {total} artifact(s) {done}"),
             )
         } else if failed > 0 {
             ("Failed", format!("{failed} of {total} artifact(s) failed"))
         } else {
-            ("Succeed", format!("{total} artifact(s) copied"))
+            ("Succeed", format!("{total} artifact(s) {done}"))
         })
     }
 }
@@ -776,7 +846,10 @@ impl Run {
             task.attempts = attempt as i64;
             let _ = meta.replication_task_update(&task).await;
             let mut bytes = 0u64;
-            let result = self.copy_artifact(src, dst, &mut bytes).await;
+            let result = match self.deletion {
+                Some(manifest) => self.delete_artifact(dst, manifest).await,
+                None => self.copy_artifact(src, dst, &mut bytes).await,
+            };
             task.bytes += bytes as i64;
             match result {
                 Ok(note) => {
@@ -799,6 +872,37 @@ impl Run {
         }
         task.end_time = Some(berth_meta::store::now_ms());
         let _ = meta.replication_task_update(&task).await;
+    }
+
+    /// Deletes `dst` (`(repository, tag)`) at the destination: the tag, or
+    /// with `manifest` the manifest it points at (with all its tags). What is
+    /// already gone is success.
+    async fn delete_artifact(&self, dst: (&str, &str), manifest: bool) -> Result<String> {
+        let Side::Remote(up) = &self.dst else {
+            return Err(Error::Unsupported(
+                "deletions replicate to another registry only".into(),
+            ));
+        };
+        let (repo, tag) = dst;
+        if manifest {
+            let Some(digest) = up
+                .manifest_digest(repo, tag, self.reg.limits.max_manifest_bytes)
+                .await?
+            else {
+                return Ok(format!("{repo}:{tag} was already gone"));
+            };
+            Ok(if up.manifest_delete(repo, digest.as_str()).await? {
+                format!("deleted {repo}@{digest} with its tags")
+            } else {
+                format!("{repo}@{digest} was already gone")
+            })
+        } else {
+            Ok(if up.manifest_delete(repo, tag).await? {
+                format!("deleted the tag {repo}:{tag}")
+            } else {
+                format!("{repo}:{tag} was already gone")
+            })
+        }
     }
 
     /// Copies `src` (`(repository, tag)`) to `dst`: its manifest tree with

@@ -2,7 +2,8 @@
 //!
 //! - Each project trusts a set of public keys ([`keys`]), managed through
 //!   the API and CLI.
-//! - A cosign signature ([`cosign`]) is recognised when it is pushed, verified
+//! - A cosign signature ([`cosign`], or a sigstore bundle referrer:
+//!   [`bundle`]) is recognised when it is pushed, verified
 //!   against the project's keys, and the verdict recorded (`signatures`):
 //!   `verified` (by which key), `failed` (no trusted key verifies it),
 //!   `unknown_key` (the project trusts no key yet) or `invalid` (a payload
@@ -14,6 +15,7 @@
 //!   itself an accessory (a signature, attestation, SBOM or any referrer),
 //!   which stay pullable so clients can verify.
 
+pub mod bundle;
 pub mod cosign;
 pub mod keys;
 
@@ -46,6 +48,38 @@ impl SignatureStatus {
             SignatureStatus::Failed => "failed",
             SignatureStatus::UnknownKey => "unknown_key",
             SignatureStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// A manifest recognised as a signature.
+enum Recognized {
+    Cosign(cosign::CosignSignature),
+    Bundle(bundle::BundleRef),
+}
+
+impl Recognized {
+    /// `tag`: the tag it was pushed under; `subject`: the subject already
+    /// recorded (a signature verified again).
+    fn of(body: &[u8], tag: Option<&str>, subject: Option<&Digest>) -> Option<Recognized> {
+        cosign::recognize(body, tag, subject)
+            .map(Recognized::Cosign)
+            .or_else(|| bundle::recognize(body, subject).map(Recognized::Bundle))
+    }
+
+    fn subject(&self) -> &Digest {
+        match self {
+            Recognized::Cosign(c) => &c.subject,
+            Recognized::Bundle(b) => &b.subject,
+        }
+    }
+
+    /// The `signatures.format` (and, prefixed with `signature.`, the
+    /// accessory type).
+    fn format(&self) -> &'static str {
+        match self {
+            Recognized::Cosign(_) => "cosign",
+            Recognized::Bundle(_) => "sigstore-bundle",
         }
     }
 }
@@ -212,7 +246,7 @@ impl Registry {
         body: &[u8],
         tag: Option<&str>,
     ) -> Option<SignatureVerdict> {
-        let sig = cosign::recognize(body, tag, None)?;
+        let sig = Recognized::of(body, tag, None)?;
         match self.signature_verify(repo, digest, &sig).await {
             Ok(v) => Some(v),
             Err(e) => {
@@ -226,56 +260,84 @@ impl Registry {
         &self,
         repo: &RepositoryName,
         digest: &Digest,
-        sig: &cosign::CosignSignature,
+        sig: &Recognized,
     ) -> Result<SignatureVerdict> {
         let keys = self.parsed_keys(repo.project()).await?;
-        let mut best = (SignatureStatus::Invalid, None, String::new());
-        for p in &sig.payloads {
-            let verdict = if p.size > cosign::MAX_PAYLOAD {
-                (
-                    SignatureStatus::Invalid,
-                    None,
-                    format!("payload {} is over {} bytes", p.digest, cosign::MAX_PAYLOAD),
-                )
-            } else {
-                match self.blobs.read_all(&p.digest).await {
-                    Ok(bytes) => {
-                        cosign::verify_payload(&bytes, p.signature.as_deref(), &sig.subject, &keys)
+        let best = match sig {
+            Recognized::Cosign(sig) => {
+                let mut best = (SignatureStatus::Invalid, None, String::new());
+                for p in &sig.payloads {
+                    let verdict = match self
+                        .small_blob(&p.digest, p.size, cosign::MAX_PAYLOAD)
+                        .await?
+                    {
+                        Ok(bytes) => cosign::verify_payload(
+                            &bytes,
+                            p.signature.as_deref(),
+                            &sig.subject,
+                            &keys,
+                        ),
+                        Err(why) => (SignatureStatus::Invalid, None, why),
+                    };
+                    if best.2.is_empty() || verdict.0 > best.0 {
+                        best = verdict;
                     }
-                    Err(berth_storage::StorageError::NotFound) => (
-                        SignatureStatus::Invalid,
-                        None,
-                        format!("payload {} is not stored", p.digest),
-                    ),
-                    Err(e) => return Err(e.into()),
                 }
-            };
-            if best.2.is_empty() || verdict.0 > best.0 {
-                best = verdict;
+                best
             }
-        }
+            Recognized::Bundle(b) => match self
+                .small_blob(&b.layer, b.size, bundle::MAX_BUNDLE)
+                .await?
+            {
+                Ok(bytes) => {
+                    let manifest = self.blobs.read_all(&b.subject).await.ok();
+                    bundle::verify(&bytes, &b.subject, manifest.as_deref(), &keys)
+                }
+                Err(why) => (SignatureStatus::Invalid, None, why),
+            },
+        };
         let (status, key, detail) = best;
         self.meta
             .signature_record(&SignatureRow {
                 repository: repo.to_string(),
                 digest: digest.to_string(),
-                subject: sig.subject.to_string(),
-                format: "cosign".into(),
+                subject: sig.subject().to_string(),
+                format: sig.format().into(),
                 status: status.as_str().into(),
                 key_name: key.clone(),
                 detail: detail.clone(),
                 checked_at: berth_meta::store::now_ms(),
             })
             .await?;
-        tracing::info!(repository = %repo, signature = %digest, subject = %sig.subject, status = status.as_str(), detail, "signature checked");
+        tracing::info!(repository = %repo, signature = %digest, subject = %sig.subject(), status = status.as_str(), detail, "signature checked");
         Ok(SignatureVerdict {
             repository: repo.to_string(),
             signature: digest.clone(),
-            subject: sig.subject.clone(),
+            subject: sig.subject().clone(),
             status,
             key,
             detail,
         })
+    }
+
+    /// The bytes of a small blob named by a signature: `Ok(Err(why))` when
+    /// it is over `limit` or not stored.
+    async fn small_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        limit: u64,
+    ) -> Result<std::result::Result<bytes::Bytes, String>> {
+        if size > limit {
+            return Ok(Err(format!("{digest} is over {limit} bytes")));
+        }
+        match self.blobs.read_all(digest).await {
+            Ok(b) => Ok(Ok(b)),
+            Err(berth_storage::StorageError::NotFound) => {
+                Ok(Err(format!("{digest} is not stored")))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Verifies every recorded signature of `project` again (after its keys
@@ -297,7 +359,7 @@ impl Registry {
                 Err(berth_storage::StorageError::NotFound) => continue,
                 Err(e) => return Err(e.into()),
             };
-            if let Some(sig) = cosign::recognize(&body, None, Some(&subject)) {
+            if let Some(sig) = Recognized::of(&body, None, Some(&subject)) {
                 out.push(self.signature_verify(&repo, &digest, &sig).await?);
             }
         }

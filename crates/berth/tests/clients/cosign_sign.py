@@ -7,7 +7,10 @@ base64 signature goes into the layer annotation
 `dev.cosignproject.cosign/signature` of a layer of media type
 `application/vnd.dev.cosign.simplesigning.v1+json`. FORM `tag` pushes it to
 the tag `sha256-<hex>.sig` (cosign's tag-based discovery), FORM `referrer`
-as an OCI 1.1 referrer (`subject`).
+as an OCI 1.1 referrer (`subject`). FORM `bundle` signs as cosign 3 does by
+default: a sigstore bundle (`application/vnd.dev.sigstore.bundle.v0.3+json`)
+holding a DSSE envelope of an in-toto statement about the image (predicate
+type https://sigstore.dev/cosign/sign/v1), pushed as a referrer.
 
 usage: cosign_sign.py REGISTRY REPO SUBJECT_DIGEST SUBJECT_SIZE KEY_PEM FORM WORKDIR [MODE]
 The registry must take anonymous pushes (python oras keeps its first, pull-only
@@ -54,13 +57,22 @@ text = subprocess.run(
     ["openssl", "pkey", "-in", key, "-noout", "-text"],
     check=True, capture_output=True, text=True,
 ).stdout
-if "ED25519" in text:
-    cmd = ["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", "payload.json", "-out", "sig.bin"]
-else:
-    cmd = ["openssl", "dgst", "-sha256", "-sign", key, "-out", "sig.bin", "payload.json"]
-subprocess.run(cmd, check=True)
-with open("sig.bin", "rb") as f:
-    signature = base64.b64encode(f.read()).decode()
+
+
+def sign(message):
+    """The base64 signature of `message` by `key`, made by openssl."""
+    with open("message.bin", "wb") as f:
+        f.write(message)
+    if "ED25519" in text:
+        cmd = ["openssl", "pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", "message.bin", "-out", "sig.bin"]
+    else:
+        cmd = ["openssl", "dgst", "-sha256", "-sign", key, "-out", "sig.bin", "message.bin"]
+    subprocess.run(cmd, check=True)
+    with open("sig.bin", "rb") as f:
+        return base64.b64encode(f.read()).decode()
+
+
+signature = sign(payload)
 
 if mode == "tamper":
     with open("payload.json", "wb") as f:
@@ -71,6 +83,32 @@ with open("annotations.json", "w") as f:
 with open("config.json", "w") as f:
     f.write("{}")
 
+if form == "bundle":
+    statement = json.dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": f"{registry}/{repo}", "digest": {"sha256": signed_digest.split(":")[1]}}],
+            "predicateType": "https://sigstore.dev/cosign/sign/v1",
+            "predicate": {},
+        }
+    ).encode()
+    ptype = "application/vnd.in-toto+json"
+    pae = b"DSSEv1 %d %s %d " % (len(ptype), ptype.encode(), len(statement)) + statement
+    dsse_sig = sign(pae)
+    if mode == "tamper":
+        statement = statement.replace(b'"name": "', b'"name": "evil.example/')
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(statement).decode(),
+            "payloadType": ptype,
+            "signatures": [{"sig": dsse_sig, "keyid": ""}],
+        },
+    }
+    with open("bundle.json", "w") as f:
+        json.dump(bundle, f)
+
 client = oras.client.OrasClient(hostname=registry, insecure=True)
 kwargs = dict(
     files=["payload.json:application/vnd.dev.cosign.simplesigning.v1+json"],
@@ -80,6 +118,17 @@ kwargs = dict(
 if form == "tag":
     target = f"{registry}/{repo}:{subject_digest.replace(':', '-')}.sig"
     kwargs["manifest_config"] = "config.json:application/vnd.oci.image.config.v1+json"
+elif form == "bundle":
+    target = f"{registry}/{repo}:sigstore-bundle-{mode}"
+    kwargs["files"] = ["bundle.json:application/vnd.dev.sigstore.bundle.v0.3+json"]
+    kwargs["manifest_config"] = "config.json:application/vnd.oci.empty.v1+json"
+    del kwargs["annotation_file"]
+    kwargs["subject"] = oras.oci.Subject(
+        mediaType="application/vnd.oci.image.index.v1+json"
+        if subject_size.startswith("index:") else "application/vnd.oci.image.manifest.v1+json",
+        digest=subject_digest,
+        size=int(subject_size.removeprefix("index:")),
+    )
 else:
     target = f"{registry}/{repo}:cosign-referrer-{mode}"
     kwargs["manifest_config"] = "config.json:application/vnd.dev.cosign.artifact.sig.v1+json"
