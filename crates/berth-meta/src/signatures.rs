@@ -218,6 +218,18 @@ impl MetaStore {
         .await?)
     }
 
+    /// The tags of `repository` that point at `digest`, by name.
+    pub async fn tags_on(&self, repository: &str, digest: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id
+             WHERE r.name = $1 AND t.digest = $2 ORDER BY t.name",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// Whether pulls from `project` need a verified signature.
     pub async fn require_signature(&self, project: &str) -> Result<bool> {
         let v: Option<i64> =

@@ -115,6 +115,11 @@ impl Registry {
         self.release(&digest, &holder).await;
         result?;
         self.note_push(repo, &digest, tag, actor);
+        if let (None, Some(subject)) = (tag, &manifest.subject) {
+            if actor != crate::replication::REPLICATION_ACTOR {
+                self.note_referrer(repo, subject).await;
+            }
+        }
         if let (Some(tx), Some(tag)) = (self.push_events.get(), tag) {
             if actor != crate::replication::REPLICATION_ACTOR {
                 let _ = tx.send(crate::registry::ContentEvent::Pushed {
@@ -259,15 +264,16 @@ impl Registry {
                     for tag in &tags {
                         self.forget(repo.as_str(), tag).await;
                     }
-                    self.note_deleted(repo.as_str(), tags, Some(d.clone()));
+                    self.note_deleted(repo.as_str(), tags, d.clone(), true);
                     true
                 }
                 None => false,
             },
             Reference::Tag(t) => {
+                let pointed = self.meta.manifest_by_tag(repo.as_str(), t.as_str()).await?;
                 let gone = self.meta.delete_tag(repo.as_str(), t.as_str()).await?;
-                if gone {
-                    self.note_deleted(repo.as_str(), vec![t.to_string()], None);
+                if let (true, Some(m)) = (gone, pointed) {
+                    self.note_deleted(repo.as_str(), vec![t.to_string()], m.digest, false);
                 }
                 gone
             }

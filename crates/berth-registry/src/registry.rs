@@ -65,15 +65,17 @@ pub enum ContentEvent {
         /// Tag.
         tag: String,
     },
-    /// Tags removed: by their own delete (`digest` `None`), or with the
-    /// manifest they pointed at (`digest` its digest).
+    /// Tags removed (by their own delete), or a manifest deleted with the
+    /// tags that pointed at it (`manifest`).
     Deleted {
         /// Repository.
         repository: String,
-        /// The tags that are gone.
+        /// The tags that are gone (empty for an untagged manifest).
         tags: Vec<String>,
-        /// The deleted manifest, when the manifest itself went.
-        digest: Option<berth_oci::Digest>,
+        /// The manifest they pointed at.
+        digest: berth_oci::Digest,
+        /// The manifest itself was deleted, not only tags.
+        manifest: bool,
     },
 }
 
@@ -313,17 +315,56 @@ impl Registry {
         &self,
         repo: &str,
         tags: Vec<String>,
-        digest: Option<berth_oci::Digest>,
+        digest: berth_oci::Digest,
+        manifest: bool,
     ) {
-        if tags.is_empty() {
-            return;
-        }
         if let Some(tx) = self.push_events.get() {
             let _ = tx.send(ContentEvent::Deleted {
                 repository: repo.to_string(),
                 tags,
                 digest,
+                manifest,
             });
+        }
+    }
+
+    /// Announces a referrer pushed without a tag (a signature, an SBOM) as
+    /// pushes of the tags on its subject, so event-based replication copies
+    /// it with them.
+    pub(crate) async fn note_referrer(
+        &self,
+        repo: &berth_oci::RepositoryName,
+        subject: &berth_oci::Digest,
+    ) {
+        let Some(tx) = self.push_events.get() else {
+            return;
+        };
+        let mut holders = vec![subject.to_string()];
+        // A referrer of a platform manifest: the tags are on its indexes.
+        match self
+            .meta
+            .parent_indexes(repo.as_str(), subject.as_str())
+            .await
+        {
+            Ok(parents) => holders.extend(parents),
+            Err(e) => {
+                tracing::warn!(repository = %repo, %subject, error = %e, "could not announce a referrer to replication")
+            }
+        }
+        for holder in &holders {
+            match self.meta.tags_on(repo.as_str(), holder).await {
+                Ok(tags) => {
+                    for tag in tags {
+                        let _ = tx.send(ContentEvent::Pushed {
+                            repository: repo.to_string(),
+                            tag,
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(repository = %repo, %subject, error = %e, "could not announce a referrer to replication")
+                }
+            }
         }
     }
 

@@ -448,8 +448,9 @@ async fn replication_jobs(state: Arc<AppState>) {
                         repository,
                         tags,
                         digest,
+                        manifest,
                     } => {
-                        reg.replication_on_delete(&repository, &tags, digest.is_some())
+                        reg.replication_on_delete(&repository, &tags, &digest, manifest)
                             .await
                     }
                 }

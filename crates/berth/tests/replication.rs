@@ -400,12 +400,37 @@ fn an_event_based_policy_copies_each_push_and_deletion() {
         "a tag delete keeps the manifest"
     );
     let v3 = digest_at(&a, "team/app", "v3").unwrap();
+    // The destination's own tag on other content is never deleted for it.
+    push_oci(&b, "arm64", "team/app:theirs");
+    let theirs = digest_at(&b, "team/app", "theirs").unwrap();
     let r = send(admin(
         http().delete(a.url(&format!("/v2/team/app/manifests/{v3}"))),
     ));
     assert_eq!(r.status, 202, "{}", r.text());
     wait_gone("team/app", &v3);
     assert_eq!(digest_at(&b, "team/app", "v3"), None);
+    assert_eq!(digest_at(&b, "team/app", "theirs"), Some(theirs));
+
+    // A signature pushed after its image (an untagged referrer) follows it.
+    push_oci(&a, "latest", "team/app:v5");
+    let v5 = digest_at(&a, "team/app", "v5").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while digest_at(&b, "team/app", "v5").is_none() {
+        assert!(Instant::now() < deadline, "v5 was not replicated");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let v5_size =
+        send(admin(http().get(a.url("/v2/team/app/manifests/v5"))).header("accept", IMAGE))
+            .body
+            .len();
+    let late_sig = push_referrer(&a, "team/app", &v5, v5_size);
+    while !referrers(&b, "team/app", &v5).contains(&late_sig) {
+        assert!(
+            Instant::now() < deadline,
+            "the late signature was not replicated"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let execs = send(admin(
         http().get(a.url("/api/v2.0/replication/executions?policy_id=1")),
     ))

@@ -255,6 +255,18 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
+    // Harbor's Notary v1 gate is refused, not silently ignored.
+    let r = send(
+        admin(reqwest::Client::new().put(b.url("/api/v2.0/projects/team")))
+            .json(&json!({"metadata": {"enable_content_trust": "true"}})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("enable_content_trust_cosign"),
+        "{}",
+        r.text()
+    );
+
     // The gate: only verified-signed artifacts may be pulled.
     let r = send(
         admin(reqwest::Client::new().put(b.url("/api/v2.0/projects/team")))

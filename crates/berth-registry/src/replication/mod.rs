@@ -297,14 +297,19 @@ struct Scope {
     /// With `delete`: the manifest was deleted too (with all its tags).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     manifest: bool,
+    /// With `delete`: the digest the tag pointed at here; only what has
+    /// this digest there is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
 }
 
 /// What one execution is doing.
 struct Run {
     reg: Arc<Registry>,
     execution: i64,
-    /// A replicated deletion (`Some(manifest)`: the manifest went too), not a copy.
-    deletion: Option<bool>,
+    /// A replicated deletion, not a copy: whether the manifest went too, and
+    /// the digest deleted here.
+    deletion: Option<(bool, Option<Digest>)>,
     policy: PolicySpec,
     src: Side,
     dst: Side,
@@ -479,6 +484,7 @@ impl Registry {
             tag: t.to_string(),
             delete: false,
             manifest: false,
+            digest: None,
         });
         self.replication_start_scoped(policy_id, trigger, scope)
             .await
@@ -607,11 +613,14 @@ impl Registry {
 
     /// Starts, for each event-based push policy with `replicate_deletion`
     /// that selects `repo:<tag>`, an execution deleting that tag (and with
-    /// `manifest`, the manifest it pointed at) at the destination.
+    /// `manifest`, the manifest it pointed at) at the destination, where it
+    /// still points at `digest`. An untagged manifest deleted here is
+    /// deleted there when the policy's repository filters select it.
     pub async fn replication_on_delete(
         self: &Arc<Self>,
         repo: &str,
         tags: &[String],
+        digest: &Digest,
         manifest: bool,
     ) {
         let Ok(policies) = self.replication_policies().await else {
@@ -625,12 +634,22 @@ impl Registry {
             {
                 continue;
             }
-            for tag in tags.iter().filter(|t| spec.selects(repo, t)) {
+            let untagged = [String::new()];
+            let selected: Vec<&String> = if tags.is_empty() {
+                untagged
+                    .iter()
+                    .filter(|_| manifest && spec.selects_repository(repo))
+                    .collect()
+            } else {
+                tags.iter().filter(|t| spec.selects(repo, t)).collect()
+            };
+            for tag in selected {
                 let scope = Scope {
                     repository: repo.to_string(),
                     tag: tag.clone(),
                     delete: true,
                     manifest,
+                    digest: Some(digest.to_string()),
                 };
                 if let Err(e) = self
                     .replication_start_scoped(row.id, "event_based", Some(scope))
@@ -699,7 +718,12 @@ impl Registry {
             .scope
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok());
-        let deletion = scope.as_ref().filter(|s| s.delete).map(|s| s.manifest);
+        let deletion = scope.as_ref().filter(|s| s.delete).map(|s| {
+            (
+                s.manifest,
+                s.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
+            )
+        });
         let run = Arc::new(Run {
             reg: Arc::clone(self),
             execution: id,
@@ -712,7 +736,7 @@ impl Registry {
         });
         let mut tasks = self.meta.replication_tasks(id).await?;
         if tasks.is_empty() {
-            let operation = if deletion.is_some() {
+            let operation = if run.deletion.is_some() {
                 "deletion"
             } else {
                 "copy"
@@ -750,7 +774,7 @@ impl Registry {
         let failed = tasks.iter().filter(|t| t.status == "Failed").count();
         let copied = tasks.iter().filter(|t| t.status == "Succeed").count();
         let total = tasks.len();
-        let done = if deletion.is_some() {
+        let done = if run.deletion.is_some() {
             "deleted"
         } else {
             "copied"
@@ -772,7 +796,12 @@ impl Run {
     /// The `(repository, tag)`s the policy selects at the source.
     async fn select(&self, scope: Option<Scope>) -> Result<Vec<(String, String)>> {
         if let Some(s) = scope {
-            return Ok(if self.policy.selects(&s.repository, &s.tag) {
+            let selected = if s.delete && s.tag.is_empty() {
+                self.policy.selects_repository(&s.repository)
+            } else {
+                self.policy.selects(&s.repository, &s.tag)
+            };
+            return Ok(if selected {
                 vec![(s.repository, s.tag)]
             } else {
                 vec![]
@@ -846,8 +875,10 @@ impl Run {
             task.attempts = attempt as i64;
             let _ = meta.replication_task_update(&task).await;
             let mut bytes = 0u64;
-            let result = match self.deletion {
-                Some(manifest) => self.delete_artifact(dst, manifest).await,
+            let result = match &self.deletion {
+                Some((manifest, digest)) => {
+                    self.delete_artifact(dst, *manifest, digest.as_ref()).await
+                }
                 None => self.copy_artifact(src, dst, &mut bytes).await,
             };
             task.bytes += bytes as i64;
@@ -874,35 +905,51 @@ impl Run {
         let _ = meta.replication_task_update(&task).await;
     }
 
-    /// Deletes `dst` (`(repository, tag)`) at the destination: the tag, or
-    /// with `manifest` the manifest it points at (with all its tags). What is
-    /// already gone is success.
-    async fn delete_artifact(&self, dst: (&str, &str), manifest: bool) -> Result<String> {
+    /// Deletes at the destination what was deleted here, and nothing else:
+    /// with `manifest`, the manifest `digest` (found by digest, so a tag
+    /// there that points elsewhere is untouched; its tags there go with it);
+    /// otherwise the tag `dst`, only while it points at `digest` there (a
+    /// destination's own tag, or one `override: false` left alone, is kept).
+    /// What is already gone is success.
+    async fn delete_artifact(
+        &self,
+        dst: (&str, &str),
+        manifest: bool,
+        digest: Option<&Digest>,
+    ) -> Result<String> {
         let Side::Remote(up) = &self.dst else {
             return Err(Error::Unsupported(
                 "deletions replicate to another registry only".into(),
             ));
         };
         let (repo, tag) = dst;
+        let limit = self.reg.limits.max_manifest_bytes;
         if manifest {
-            let Some(digest) = up
-                .manifest_digest(repo, tag, self.reg.limits.max_manifest_bytes)
-                .await?
-            else {
-                return Ok(format!("{repo}:{tag} was already gone"));
+            let Some(d) = digest else {
+                return Ok(format!("{repo}: no digest to delete"));
             };
-            Ok(if up.manifest_delete(repo, digest.as_str()).await? {
-                format!("deleted {repo}@{digest} with its tags")
+            if up.manifest_digest(repo, d.as_str(), limit).await?.is_none() {
+                return Ok(format!("{repo}@{d} was already gone"));
+            }
+            return Ok(if up.manifest_delete(repo, d.as_str()).await? {
+                format!("deleted {repo}@{d} with its tags")
             } else {
-                format!("{repo}@{digest} was already gone")
-            })
-        } else {
-            Ok(if up.manifest_delete(repo, tag).await? {
-                format!("deleted the tag {repo}:{tag}")
-            } else {
-                format!("{repo}:{tag} was already gone")
-            })
+                format!("{repo}@{d} was already gone")
+            });
         }
+        let Some(there) = up.manifest_digest(repo, tag, limit).await? else {
+            return Ok(format!("{repo}:{tag} was already gone"));
+        };
+        if let Some(d) = digest.filter(|d| **d != there) {
+            return Ok(format!(
+                "kept: {repo}:{tag} points at {there} there, not at {d} as it did here"
+            ));
+        }
+        Ok(if up.manifest_delete(repo, tag).await? {
+            format!("deleted the tag {repo}:{tag}")
+        } else {
+            format!("{repo}:{tag} was already gone")
+        })
     }
 
     /// Copies `src` (`(repository, tag)`) to `dst`: its manifest tree with

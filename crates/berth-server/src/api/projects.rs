@@ -301,7 +301,19 @@ impl ProjectReq {
     }
 
     /// The requested signature pull gate (`metadata.enable_content_trust_cosign`).
+    /// Harbor's Notary v1 gate (`enable_content_trust`) is refused rather
+    /// than ignored.
     fn signature_gate(&self) -> ApiResult<Option<bool>> {
+        if self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("enable_content_trust"))
+            .is_some_and(|v| v == "true")
+        {
+            return Err(ApiError::BadRequest(format!(
+                "metadata.enable_content_trust (Notary v1) is not supported: use metadata.{COSIGN_GATE} (docs/supply-chain.md)"
+            )));
+        }
         match self.metadata.as_ref().and_then(|m| m.get(COSIGN_GATE)) {
             Some(v) => v.parse::<bool>().map(Some).map_err(|_| {
                 ApiError::BadRequest(format!(
