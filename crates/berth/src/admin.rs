@@ -246,6 +246,14 @@ pub async fn open(
 /// The audit trail of the account commands, started by [`open`].
 static ACCOUNTS_AUDIT: OnceLock<AuditLog> = OnceLock::new();
 
+/// The actor of CLI changes: the OS user ([`os_user`]), kind `system`.
+fn cli_actor() -> Actor {
+    Actor {
+        name: os_user(),
+        kind: ActorKind::System,
+    }
+}
+
 /// The OS user running the command: `$USER`, else `$LOGNAME`, else `uid <n>`.
 pub fn os_user() -> String {
     ["USER", "LOGNAME"]
@@ -280,10 +288,7 @@ pub async fn audit_cli<T>(
     } else {
         Outcome::Failure
     };
-    let actor = Actor {
-        name: os_user(),
-        kind: ActorKind::System,
-    };
+    let actor = cli_actor();
     let mut detail = format!("cli: {}", target.detail);
     if let Err(e) = &result {
         detail.push_str(&format!("; error: {e:#}"));
@@ -347,11 +352,7 @@ pub(crate) async fn audited_verdicts(verdicts: &[berth_registry::signing::Signat
         } else {
             Outcome::Failure
         };
-        let actor = Actor {
-            name: os_user(),
-            kind: ActorKind::System,
-        };
-        let entry = AuditEntry::new(actor, AuditAction::SignatureVerify, outcome)
+        let entry = AuditEntry::new(cli_actor(), AuditAction::SignatureVerify, outcome)
             .repository(&v.repository)
             .reference(v.subject.to_string())
             .digest(v.signature.to_string())

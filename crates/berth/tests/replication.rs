@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::front::Front;
-use support::http::{admin, send, Resp};
+use support::http::{admin, created_id, send};
 use support::*;
 
 const CREDS: &str = "admin:admin-test-password";
@@ -21,19 +21,6 @@ const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn http() -> reqwest::Client {
     reqwest::Client::new()
-}
-
-/// The id at the end of a `Location`.
-fn created_id(r: &Resp) -> i64 {
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.headers["location"]
-        .to_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn add_registry(on: &Berth, name: &str, addr: &str) -> i64 {

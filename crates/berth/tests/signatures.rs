@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::http::{admin, send};
+use support::http::{admin, created_id, send};
 use support::*;
 
 /// A key pair made by openssl: `(private PEM path, public PEM text)`.
@@ -306,15 +306,7 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
             "name": "self", "type": "docker-registry", "url": format!("http://{}", b.addr),
         })),
     );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id: i64 = r.headers["location"]
-        .to_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = created_id(&r);
     let r = send(
         admin(client.post(b.url("/api/v2.0/projects"))).json(&json!({
             "project_name": "mirror", "registry_id": id,

@@ -36,6 +36,19 @@ pub fn send(r: reqwest::RequestBuilder) -> Resp {
     })
 }
 
+/// The id at the end of a 201 answer's `Location`.
+pub fn created_id(r: &Resp) -> i64 {
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// `r` with the test administrator's Basic credentials.
 pub fn admin(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     r.basic_auth("admin", Some(ADMIN_PASSWORD))
