@@ -270,7 +270,11 @@ impl Registry {
                 None => false,
             },
             Reference::Tag(t) => {
-                let pointed = self.meta.manifest_by_tag(repo.as_str(), t.as_str()).await?;
+                // What the tag pointed at, for event-based replication only.
+                let pointed = match self.push_events.get() {
+                    Some(_) => self.meta.manifest_by_tag(repo.as_str(), t.as_str()).await?,
+                    None => None,
+                };
                 let gone = self.meta.delete_tag(repo.as_str(), t.as_str()).await?;
                 if let (true, Some(m)) = (gone, pointed) {
                     self.note_deleted(repo.as_str(), vec![t.to_string()], m.digest, false);

@@ -347,16 +347,9 @@ pub(crate) async fn audited_verdicts(verdicts: &[berth_registry::signing::Signat
         return;
     };
     for v in verdicts {
-        let outcome = if v.status == berth_registry::signing::SignatureStatus::Verified {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
-        let entry = AuditEntry::new(cli_actor(), AuditAction::SignatureVerify, outcome)
-            .repository(&v.repository)
-            .reference(v.subject.to_string())
-            .digest(v.signature.to_string())
-            .detail(format!("cli: {}: {}", v.status.as_str(), v.detail));
+        // The server's entry for a verdict, with the CLI's actor and prefix.
+        let mut entry = berth_server::audit::verdict_entry(cli_actor(), None, v);
+        entry.detail = entry.detail.map(|d| format!("cli: {d}"));
         log.record(entry);
     }
     let _ = tokio::time::timeout(CLI_AUDIT_WAIT, log.flush()).await;

@@ -54,7 +54,7 @@ pub enum TrustCmd {
 
 /// Prints how many signatures got each verdict, lists those not verified,
 /// and records every verdict in the audit trail.
-async fn report(verdicts: &[SignatureVerdict]) -> anyhow::Result<()> {
+async fn report(verdicts: &[SignatureVerdict]) {
     let mut counts = std::collections::BTreeMap::new();
     for v in verdicts {
         *counts.entry(v.status.as_str()).or_insert(0) += 1;
@@ -78,7 +78,33 @@ async fn report(verdicts: &[SignatureVerdict]) -> anyhow::Result<()> {
         );
     }
     crate::admin::audited_verdicts(verdicts).await;
-    Ok(())
+}
+
+/// Records a key change's `result` (its detail on success) as
+/// `trusted_key_change` of key `name` in `project`; `fallback` is the
+/// detail of a failure.
+async fn audited_key_change(
+    project: &str,
+    name: &str,
+    fallback: &str,
+    result: anyhow::Result<String>,
+) -> anyhow::Result<()> {
+    let detail = result
+        .as_ref()
+        .ok()
+        .cloned()
+        .unwrap_or_else(|| fallback.into());
+    audited(
+        AuditAction::TrustedKeyChange,
+        CliTarget {
+            project: Some(project),
+            reference: Some(name),
+            detail,
+        },
+        result,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Runs a `berth trust` subcommand.
@@ -96,26 +122,11 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
                     row.fingerprint,
                     verdicts.len()
                 );
-                report(&verdicts).await?;
+                report(&verdicts).await;
                 Ok(format!("trusted key added: {} {}", row.algorithm, row.fingerprint))
             }
             .await;
-            let detail = result
-                .as_ref()
-                .ok()
-                .cloned()
-                .unwrap_or_else(|| "trusted key add".into());
-            audited(
-                AuditAction::TrustedKeyChange,
-                CliTarget {
-                    project: Some(&project),
-                    reference: Some(&name),
-                    detail,
-                },
-                result,
-            )
-            .await
-            .map(|_| ())
+            audited_key_change(&project, &name, "trusted key add", result).await
         }
         TrustCmd::List { project } => {
             if !registry.project_exists(&project).await? {
@@ -134,29 +145,14 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
                     "project {project} no longer trusts key {name}; {} signature(s) verified again",
                     verdicts.len()
                 );
-                report(&verdicts).await?;
+                report(&verdicts).await;
                 Ok(format!(
                     "trusted key removed: {} {}",
                     row.algorithm, row.fingerprint
                 ))
             }
             .await;
-            let detail = result
-                .as_ref()
-                .ok()
-                .cloned()
-                .unwrap_or_else(|| "trusted key remove".into());
-            audited(
-                AuditAction::TrustedKeyChange,
-                CliTarget {
-                    project: Some(&project),
-                    reference: Some(&name),
-                    detail,
-                },
-                result,
-            )
-            .await
-            .map(|_| ())
+            audited_key_change(&project, &name, "trusted key remove", result).await
         }
         TrustCmd::Require { project, signature } => {
             let result = async {

@@ -76,14 +76,7 @@ fn add_proxy_project(
     }
     let r = send(admin(client.post(proxy.url("/api/v2.0/registries"))).json(&body));
     assert_eq!(r.status, 201, "{}", r.text());
-    let id: i64 = r.headers["location"]
-        .to_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = support::http::location_id(&r.headers);
     let r = send(
         admin(client.post(proxy.url("/api/v2.0/projects"))).json(&serde_json::json!({
             "project_name": project,

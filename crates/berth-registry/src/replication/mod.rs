@@ -114,6 +114,16 @@ pub struct PolicySpec {
     pub speed: i64,
 }
 
+/// A metadata error of a policy write: a unique-name conflict is
+/// [`AccountError::Conflict`] naming `name`.
+fn name_taken(name: &str, e: berth_meta::MetaError) -> AccountError {
+    if berth_meta::is_conflict(&e) {
+        AccountError::Conflict(format!("replication policy {name} already exists"))
+    } else {
+        e.into()
+    }
+}
+
 fn minus_one() -> i64 {
     -1
 }
@@ -394,16 +404,7 @@ impl Registry {
         self.meta
             .replication_policy_create(&spec.name, spec.enabled, spec.trigger_type(), &body)
             .await
-            .map_err(|e| {
-                if berth_meta::is_conflict(&e) {
-                    AccountError::Conflict(format!(
-                        "replication policy {} already exists",
-                        spec.name
-                    ))
-                } else {
-                    e.into()
-                }
-            })
+            .map_err(|e| name_taken(&spec.name, e))
     }
 
     /// Replaces a policy's settings.
@@ -421,16 +422,7 @@ impl Registry {
             .meta
             .replication_policy_update(id, &spec.name, spec.enabled, spec.trigger_type(), &body)
             .await
-            .map_err(|e| {
-                if berth_meta::is_conflict(&e) {
-                    AccountError::Conflict(format!(
-                        "replication policy {} already exists",
-                        spec.name
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| name_taken(&spec.name, e))?;
         if !updated {
             return Err(AccountError::NotFound(format!(
                 "replication policy {id} not found"

@@ -62,6 +62,15 @@ impl Recognized {
     /// `tag`: the tag it was pushed under; `subject`: the subject already
     /// recorded (a signature verified again).
     fn of(body: &[u8], tag: Option<&str>, subject: Option<&Digest>) -> Option<Recognized> {
+        // Every manifest push asks: most are no signature, and name neither
+        // media type (both start with this), so they are not parsed again.
+        const SIGNATURE_TYPES: &[u8] = b"application/vnd.dev.";
+        if !body
+            .windows(SIGNATURE_TYPES.len())
+            .any(|w| w == SIGNATURE_TYPES)
+        {
+            return None;
+        }
         cosign::recognize(body, tag, subject)
             .map(Recognized::Cosign)
             .or_else(|| bundle::recognize(body, subject).map(Recognized::Bundle))

@@ -39,7 +39,12 @@ pub fn send(r: reqwest::RequestBuilder) -> Resp {
 /// The id at the end of a 201 answer's `Location`.
 pub fn created_id(r: &Resp) -> i64 {
     assert_eq!(r.status, 201, "{}", r.text());
-    r.headers["location"]
+    location_id(&r.headers)
+}
+
+/// The id at the end of the `Location` in `headers`.
+pub fn location_id(headers: &reqwest::header::HeaderMap) -> i64 {
+    headers["location"]
         .to_str()
         .unwrap()
         .rsplit('/')
