@@ -17,6 +17,8 @@
 //!   upstream check and proxy counters.
 //! - [`signatures`] — trusted keys per project, the verdict on each
 //!   signature manifest, the signature pull gate switch.
+//! - [`scans`] — the SBOM generation queue and outcomes, the automatic
+//!   SBOM switch.
 //! - [`proxy_cache`] — proxy projects' cache size limits and the rows LRU
 //!   eviction reads and deletes.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
@@ -49,6 +51,8 @@
 //!                                                            projects.proxy_cache_limit (migration 11)
 //! trusted_keys(project, name, algorithm, public_key, …)  signatures(repository, digest,
 //!   subject, format, status, key_name, detail)  projects.require_signature (migration 12)
+//! scan_tasks(repository, digest, kind, status, attempts, claimed_until, detail, report, …)
+//!   projects.auto_sbom (migration 14)
 //! proxy_tags(repository, tag, checked_at)  proxy_stats(project, hits, misses, upstream_failures)
 //! ```
 //!
@@ -81,6 +85,7 @@ pub mod policies;
 pub mod proxy_cache;
 pub mod quota;
 pub mod replication;
+pub mod scans;
 pub mod signatures;
 pub mod stats;
 pub mod store;
@@ -107,6 +112,7 @@ pub use policies::{
 pub use proxy_cache::{Evicted, EvictionCandidate};
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
+pub use scans::ScanTaskRow;
 pub use signatures::{SignatureRow, TrustedKeyRow};
 pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
 pub use store::{

@@ -57,6 +57,9 @@ pub struct NewManifest<'a> {
     /// whose blobs and child manifests are fetched from upstream when first
     /// pulled (docs/proxy.md).
     pub lazy_children: bool,
+    /// Queue a scan of this kind (`scan_tasks`, e.g. `sbom`) in the same
+    /// transaction, when the manifest is new to the repository.
+    pub scan: Option<&'a str>,
 }
 
 /// What [`MetaStore::put_manifest`] did.
@@ -357,6 +360,18 @@ impl MetaStore {
                 .bind(m.digest.as_str())
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let (true, Some(kind)) = (created, m.scan) {
+            sqlx::query(
+                "INSERT INTO scan_tasks (repository, digest, kind, status, requested_at)
+                 VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (repository, digest, kind) DO NOTHING",
+            )
+            .bind(repo)
+            .bind(m.digest.as_str())
+            .bind(kind)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         if created {
             for child in m.children {

@@ -243,6 +243,14 @@ actions! {
     /// A project's trusted signing key added or removed; reference: the key
     /// name, detail: its algorithm and fingerprint.
     TrustedKeyChange = "trusted_key_change", "update", "trusted_key";
+    /// A scan asked for by hand (`POST …/artifacts/{ref}/scan`, `berth sbom
+    /// generate`); digest: the artifact, detail: the scan type and the image
+    /// manifests queued.
+    ScanRequest = "scan_request", "create", "scan";
+    /// An SBOM made (or not) by the SBOM worker (actor `system`);
+    /// repository and digest: the image's, detail: the package count and
+    /// the SPDX and CycloneDX referrers, or why it failed.
+    SbomGenerate = "sbom_generate", "create", "sbom";
     /// The audit writer dropped entries (its buffer was full), or counted entries
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.

@@ -25,6 +25,8 @@
 //! - [`replication`] — replication policies and executions between registries.
 //! - [`signing`] — trusted keys, cosign signature verification, the
 //!   signature pull gate.
+//! - [`sbom`] — SBOMs read from image layers, attached as SPDX and
+//!   CycloneDX referrers; the SBOM queue.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -45,6 +47,7 @@ pub mod proxy;
 pub mod quota;
 pub mod registry;
 pub mod replication;
+pub mod sbom;
 pub mod signing;
 pub mod stats;
 pub mod uploads;

@@ -97,6 +97,10 @@ impl Registry {
             .and_then(|a| serde_json::to_string(a).ok());
         let size = body.len() as u64;
         self.quota_admit(repo, Some(&digest), size).await?;
+        let scan = self
+            .sbom_wanted(repo, &manifest.media_type, &body, actor)
+            .await
+            .then_some(crate::sbom::KIND);
         let signature_body = body.clone();
         // Garbage collection must not sweep these bytes between install and record.
         let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
@@ -110,10 +114,14 @@ impl Registry {
                 annotations,
                 tag,
                 false,
+                scan,
             )
             .await;
         self.release(&digest, &holder).await;
         result?;
+        if scan.is_some() {
+            self.scan_wakeup.notify_one();
+        }
         self.note_push(repo, &digest, tag, actor);
         if let (None, Some(subject)) = (tag, &manifest.subject) {
             if actor != crate::replication::REPLICATION_ACTOR {
@@ -139,7 +147,8 @@ impl Registry {
     }
 
     /// Installs the manifest's bytes and records it (and its tag); `lazy`:
-    /// without requiring its children (a proxy project's manifest).
+    /// without requiring its children (a proxy project's manifest); `scan`:
+    /// queues a scan of that kind with it when it is new.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn manifest_store_as(
         &self,
@@ -151,6 +160,7 @@ impl Registry {
         annotations: Option<String>,
         tag: Option<&str>,
         lazy: bool,
+        scan: Option<&str>,
     ) -> Result<()> {
         let size = body.len() as u64;
         self.blobs.put(body, algorithm).await?;
@@ -163,6 +173,7 @@ impl Registry {
             annotations,
             children: &manifest.children,
             lazy_children: lazy,
+            scan,
         };
         self.meta.put_manifest(repo.as_str(), &record, tag).await?;
         if let Some(tag) = tag {
@@ -241,6 +252,35 @@ impl Registry {
             media_type: record.media_type,
             size: record.size,
             body: body.then_some(bytes),
+        })
+    }
+
+    /// Manifest `digest` of `repo` as stored, for berth's own use (SBOMs):
+    /// not a pull (no statistics) and not cached (a read here must not keep
+    /// serving what another process deleted).
+    ///
+    /// Errors: [`Error::NameUnknown`], [`Error::ManifestUnknown`].
+    pub(crate) async fn manifest_read(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<ManifestContent> {
+        let record = self
+            .manifest_record(repo, &Reference::Digest(digest.clone()))
+            .await?;
+        let bytes = self
+            .blobs
+            .read_all(&record.digest)
+            .await
+            .map_err(|e| match e {
+                berth_storage::StorageError::NotFound => Error::ManifestUnknown(digest.to_string()),
+                other => other.into(),
+            })?;
+        Ok(ManifestContent {
+            digest: record.digest,
+            media_type: record.media_type,
+            size: record.size,
+            body: Some(bytes),
         })
     }
 

@@ -52,6 +52,11 @@ pub struct Registry {
     /// Tagged pushes and tag deletions, for event-based replication (see
     /// [`Registry::push_events`]).
     pub(crate) push_events: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ContentEvent>>,
+    /// Wakes this node's SBOM worker when a push queues a task (see
+    /// [`Registry::sbom_requested`]).
+    pub(crate) scan_wakeup: tokio::sync::Notify,
+    /// The SBOM task this node is working on: `(repository, digest)`.
+    pub(crate) sbom_running: std::sync::Mutex<Option<(String, String)>>,
 }
 
 /// A change to tagged content, for event-based replication
@@ -251,6 +256,8 @@ impl Registry {
             redirect: None,
             proxy: Arc::default(),
             push_events: std::sync::OnceLock::new(),
+            scan_wakeup: tokio::sync::Notify::new(),
+            sbom_running: std::sync::Mutex::new(None),
         }
     }
 

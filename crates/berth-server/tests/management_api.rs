@@ -708,6 +708,10 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
         "get",
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
     ),
+    (
+        "post",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/scan",
+    ),
     ("get", "/audit-logs"),
     ("get", "/audit-logs/checkpoint"),
     ("post", "/audit-logs/checkpoint"),
@@ -748,6 +752,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "/replication",
         "/trusted-keys",
         "/checkpoint",
+        "/scan",
     ]
     .iter()
     .any(|p| path.contains(p))

@@ -272,6 +272,8 @@ pub struct CliTarget<'a> {
     pub reference: Option<&'a str>,
     /// What changed, without any secret; `cli: ` is put before it.
     pub detail: String,
+    /// The digest acted on (entry field `digest`).
+    pub digest: Option<&'a str>,
 }
 
 /// Records `result` of the CLI change `action` on `target` in `log`, as the
@@ -299,6 +301,9 @@ pub async fn audit_cli<T>(
     }
     if let Some(r) = target.reference {
         entry = entry.reference(r);
+    }
+    if let Some(d) = target.digest {
+        entry = entry.digest(d);
     }
     log.record(entry);
     let stored = tokio::time::timeout(CLI_AUDIT_WAIT, log.flush())
@@ -502,6 +507,7 @@ fn account(name: &str, detail: String) -> CliTarget<'_> {
         project: None,
         reference: Some(name),
         detail,
+        digest: None,
     }
 }
 
@@ -511,6 +517,7 @@ fn in_project<'a>(project: &'a str, reference: Option<&'a str>, detail: String) 
         project: Some(project),
         reference,
         detail,
+        digest: None,
     }
 }
 
@@ -856,6 +863,7 @@ pub async fn robot(auth: &Auth, cmd: RobotCmd) -> anyhow::Result<()> {
                 project: project.as_deref(),
                 reference: Some(&full),
                 detail,
+                digest: None,
             };
             audited(AuditAction::RobotCreate, target, result)
                 .await
@@ -925,6 +933,7 @@ async fn robot_audited(
         project: project.as_deref(),
         reference: Some(&name),
         detail: detail.to_string(),
+        digest: None,
     };
     audited(action, target, result).await.map(|_| ())
 }

@@ -105,6 +105,7 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
         project: None,
         reference: None,
         detail,
+        digest: None,
     };
     let report = crate::admin::audit_cli_once(
         &registry,
@@ -149,6 +150,7 @@ pub async fn quota_set(at: &Location, project: &str, bytes: &str) -> anyhow::Res
         project: Some(project),
         reference: None,
         detail,
+        digest: None,
     };
     let result = crate::admin::audit_cli_once(
         &registry,

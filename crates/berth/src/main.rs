@@ -16,6 +16,7 @@ mod policy_cli;
 mod progress;
 mod registry_cli;
 mod replicate_cli;
+mod sbom_cli;
 mod serve;
 mod trust_cli;
 
@@ -121,6 +122,13 @@ enum Command {
         at: DataDirArgs,
         #[command(subcommand)]
         cmd: registry_cli::RegistryCmd,
+    },
+    /// SBOMs of images: make them now, print them.
+    Sbom {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: sbom_cli::SbomCmd,
     },
     /// Signing keys a project trusts, and its signature pull gate.
     Trust {
@@ -580,6 +588,9 @@ fn main() -> ExitCode {
             }
             Command::Registry { at, cmd } => {
                 admin_command(&at, async |r, _| registry_cli::registry(r, cmd).await).await
+            }
+            Command::Sbom { at, cmd } => {
+                admin_command(&at, async |r, _| sbom_cli::sbom(r, cmd).await).await
             }
             Command::Trust { at, cmd } => {
                 admin_command(&at, async |r, _| trust_cli::trust(r, cmd).await).await

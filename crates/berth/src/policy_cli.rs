@@ -213,6 +213,7 @@ async fn audited(
                 project: Some(project),
                 reference,
                 detail: what.to_string(),
+                digest: None,
             };
             let _ = audit_cli::<()>(audit, action, target, declined).await;
             return Ok(());
@@ -223,6 +224,7 @@ async fn audited(
         project: Some(project),
         reference,
         detail,
+        digest: None,
     };
     audit_cli(audit, action, target, result).await
 }

@@ -75,6 +75,7 @@ pub async fn registry(registry: &Registry, cmd: RegistryCmd) -> anyhow::Result<(
             project: None,
             reference: Some(name),
             detail: detail.to_string(),
+            digest: None,
         }
     }
     match cmd {

@@ -93,6 +93,7 @@ fn target<'a>(name: &'a str, detail: &str) -> CliTarget<'a> {
         project: None,
         reference: Some(name),
         detail: detail.to_string(),
+        digest: None,
     }
 }
 

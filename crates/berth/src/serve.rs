@@ -131,6 +131,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
     let replication = tokio::spawn(replication_jobs(state.clone()));
     let eviction = tokio::spawn(proxy_cache_eviction(state.clone()));
+    let sboms = tokio::spawn(sbom_worker(state.clone()));
     let checkpoints = tokio::spawn(audit_checkpoints(
         state.clone(),
         Duration::from_secs(cfg.audit.checkpoint_interval_secs),
@@ -188,6 +189,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     replication.abort();
     eviction.abort();
     checkpoints.abort();
+    sboms.abort();
+    state.registry.sbom_release().await;
     if let Some(task) = changes {
         task.abort();
     }
@@ -362,6 +365,7 @@ pub async fn fsck(at: &Location, repair: bool) -> anyhow::Result<ExitCode> {
             project: None,
             reference: None,
             detail,
+            digest: None,
         };
         crate::admin::audit_cli_once(
             &registry,
@@ -464,6 +468,39 @@ async fn replication_jobs(state: Arc<AppState>) {
         registry
             .replication_run_scheduled(berth_meta::store::now_ms())
             .await;
+    }
+}
+
+/// How often a node looks for SBOM tasks queued on other nodes (its own
+/// pushes wake it at once).
+const SBOM_POLL: Duration = Duration::from_secs(5);
+
+/// Makes the SBOMs queued by pushes and scan requests (docs/supply-chain.md
+/// "SBOMs"), one at a time, and records each outcome that changed something
+/// or failed in the audit trail (`sbom_generate`, actor `system`; a run
+/// that found nothing attaches nothing and is not recorded).
+async fn sbom_worker(state: Arc<AppState>) {
+    use berth_registry::audit::{Actor, AuditAction, AuditEntry, Outcome};
+    loop {
+        for (task, outcome) in state.registry.sbom_work().await {
+            let (result, detail) = match &outcome {
+                Ok(r) if r.spdx.is_none() => continue,
+                Ok(r) => (Outcome::Success, r.summary()),
+                Err(e) => {
+                    tracing::warn!(repository = %task.repository, digest = %task.digest, error = %e, "SBOM not made");
+                    (Outcome::Failure, e.to_string())
+                }
+            };
+            let entry = AuditEntry::new(Actor::system(), AuditAction::SbomGenerate, result)
+                .repository(&task.repository)
+                .digest(&task.digest)
+                .detail(detail);
+            state.audit.record(entry);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SBOM_POLL) => {}
+            () = state.registry.sbom_requested() => {}
+        }
     }
 }
 

@@ -100,6 +100,7 @@ async fn audited_key_change(
             project: Some(project),
             reference: Some(name),
             detail,
+            digest: None,
         },
         result,
     )
@@ -170,6 +171,7 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
                     project: Some(&project),
                     reference: None,
                     detail: format!("enable_content_trust_cosign={signature}"),
+                    digest: None,
                 },
                 result,
             )

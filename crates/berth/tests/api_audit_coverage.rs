@@ -343,6 +343,14 @@ fn cases() -> Vec<Case> {
             Some("v1-copy"),
         ),
         case(
+            "POST",
+            "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/scan",
+            "/projects/team/repositories/app/artifacts/v1/scan",
+            Some(json!({"scan_type": "sbom"})),
+            "scan_request",
+            Some("v1"),
+        ),
+        case(
             "DELETE",
             "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}",
             "/projects/team/repositories/app/artifacts/{arm64}",

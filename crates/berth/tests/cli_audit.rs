@@ -383,6 +383,7 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "trust add",
         "trust remove",
         "trust require",
+        "sbom generate",
     ];
     // `fsck` changes nothing unless given --repair, which forgets corrupt
     // blobs and is recorded as `blob_delete`; `serve` records what it serves;
@@ -410,6 +411,7 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "replicate list",
         "replicate executions",
         "trust list",
+        "sbom show",
     ];
     let leaves = leaf_commands();
     assert!(leaves.len() > 30, "too few commands found: {leaves:?}");

@@ -153,6 +153,7 @@ impl Registry {
             }
         }
         rules.require_signature = self.meta.require_signature(project).await?;
+        rules.auto_sbom = self.meta.auto_sbom(project).await?;
         let rules = Arc::new(rules);
         self.rules.put(snapshot, project, rules.clone());
         Ok(rules)

@@ -30,6 +30,9 @@ pub struct ProjectRules {
     /// Pulls need a verified signature (Harbor's
     /// `enable_content_trust_cosign`, see [`crate::signing`]).
     pub require_signature: bool,
+    /// Images pushed get an SBOM (Harbor's `auto_sbom_generation`, see
+    /// [`crate::sbom`]).
+    pub auto_sbom: bool,
 }
 
 /// Cache of [`ProjectRules`] by project.

@@ -527,6 +527,7 @@ impl Registry {
                 annotations,
                 tag,
                 true,
+                None,
             )
             .await;
         self.release(&digest, &holder).await;

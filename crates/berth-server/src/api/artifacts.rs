@@ -67,6 +67,10 @@ pub struct Artifact {
     /// Subject digest of a referrer (berth extension).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The SBOM's state (with `with_sbom_overview=true`, once one was asked
+    /// for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom_overview: Option<super::scans::SbomOverview>,
 }
 
 /// Harbor's `Reference`: a child of an index.
@@ -217,6 +221,7 @@ impl From<ArtifactInfo> for Artifact {
                 .map(|t| tag_of(t, r.repository_id, r.id))
                 .collect(),
             subject: r.subject.map(|s| s.to_string()),
+            sbom_overview: None,
         }
     }
 }
@@ -238,6 +243,8 @@ pub struct ListQuery {
     pub with_label: Option<bool>,
     /// List index children and referrers as artifacts of their own too (berth extension; default false).
     pub with_children: Option<bool>,
+    /// Include each artifact's `sbom_overview` (default false).
+    pub with_sbom_overview: Option<bool>,
 }
 
 /// Query of `GET …/artifacts/{reference}`.
@@ -248,6 +255,8 @@ pub struct GetQuery {
     pub with_tag: Option<bool>,
     /// Accepted and ignored (berth has no labels).
     pub with_label: Option<bool>,
+    /// Include the `sbom_overview` (default false).
+    pub with_sbom_overview: Option<bool>,
 }
 
 /// Path of one artifact.
@@ -351,6 +360,9 @@ pub async fn list(
         .collect();
     for a in &mut body {
         mark_immutable(&state, &repo.name, &mut a.tags).await?;
+        if q.with_sbom_overview.unwrap_or(false) {
+            a.sbom_overview = super::scans::sbom_overview(&state, &repo.name, &a.digest).await?;
+        }
     }
     Ok((page.headers(list.total, &uri), Json(body)).into_response())
 }
@@ -381,6 +393,10 @@ pub async fn get(
         ..Artifact::from(info)
     };
     mark_immutable(&state, &repo.name, &mut artifact.tags).await?;
+    if q.with_sbom_overview.unwrap_or(false) {
+        artifact.sbom_overview =
+            super::scans::sbom_overview(&state, &repo.name, &artifact.digest).await?;
+    }
     Ok(Json(artifact))
 }
 

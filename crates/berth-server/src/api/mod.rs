@@ -21,6 +21,7 @@
 //!   `…/tag-naming-rule`, `…/summary`, `…/quota`.
 //! - [`registries`] — `/registries[/{id}]`, `/registries/ping` (upstreams of proxy projects).
 //! - [`replication`] — `/replication/policies`, `/replication/executions` and their tasks.
+//! - [`scans`] — `…/artifacts/{reference}/scan` (SBOMs) and the `sbom_overview`.
 //! - [`search`] — `/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
@@ -59,6 +60,7 @@ pub mod registries;
 pub mod replication;
 pub mod repositories;
 pub mod robots;
+pub mod scans;
 pub mod search;
 pub mod signatures;
 pub mod system;
@@ -269,6 +271,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(signatures::list_keys, signatures::add_key))
         .routes(routes!(signatures::remove_key))
         .routes(routes!(signatures::accessories))
+        .routes(routes!(scans::scan))
         .routes(routes!(policies::summary))
         .routes(routes!(policies::put_quota))
         .routes(routes!(audit_logs::list))

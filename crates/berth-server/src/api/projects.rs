@@ -88,6 +88,7 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
     };
     let registry_id = info.record.as_ref().and_then(|r| r.registry_id);
     let require_signature = state.registry.require_signature(&info.name).await?;
+    let auto_sbom = state.registry.auto_sbom(&info.name).await?;
     let (proxy_stats, proxy_cache_limit) = match registry_id {
         Some(_) => {
             let c = state.registry.proxy_counts(&info.name).await?;
@@ -116,12 +117,15 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
         metadata: BTreeMap::from([
             ("public".to_string(), public.to_string()),
             (COSIGN_GATE.to_string(), require_signature.to_string()),
+            (AUTO_SBOM.to_string(), auto_sbom.to_string()),
         ]),
     })
 }
 
 /// Harbor's project metadata key for the signature pull gate (cosign).
 const COSIGN_GATE: &str = "enable_content_trust_cosign";
+/// Harbor's project metadata key for SBOMs made on push (on by default).
+const AUTO_SBOM: &str = "auto_sbom_generation";
 
 /// Query of `GET /projects`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -261,8 +265,8 @@ pub struct ProjectReq {
     /// Deprecated in Harbor in favour of `metadata.public`; honoured when that is absent.
     #[serde(default)]
     pub public: Option<bool>,
-    /// Project metadata; berth reads `public` and `enable_content_trust_cosign`
-    /// (`"true"` or `"false"`).
+    /// Project metadata; berth reads `public`, `enable_content_trust_cosign`
+    /// and `auto_sbom_generation` (`"true"` or `"false"`).
     #[serde(default)]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Storage quota in bytes at creation (Harbor's field): `-1` unlimited,
@@ -314,10 +318,15 @@ impl ProjectReq {
                 "metadata.enable_content_trust (Notary v1) is not supported: use metadata.{COSIGN_GATE} (docs/supply-chain.md)"
             )));
         }
-        match self.metadata.as_ref().and_then(|m| m.get(COSIGN_GATE)) {
+        self.flag(COSIGN_GATE)
+    }
+
+    /// A `"true"`/`"false"` metadata value; `None` when absent.
+    fn flag(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.metadata.as_ref().and_then(|m| m.get(key)) {
             Some(v) => v.parse::<bool>().map(Some).map_err(|_| {
                 ApiError::BadRequest(format!(
-                    "metadata.{COSIGN_GATE} must be \"true\" or \"false\", not {v:?}"
+                    "metadata.{key} must be \"true\" or \"false\", not {v:?}"
                 ))
             }),
             None => Ok(None),
@@ -369,6 +378,7 @@ pub async fn create(
         };
         let cache_limit = req.cache_limit()?;
         let gate = req.signature_gate()?;
+        let auto_sbom = req.flag(AUTO_SBOM)?;
         let proxy = req.registry_id.filter(|&id| id > 0);
         if let Some(id) = proxy {
             state.registry.registry(&id.to_string()).await?;
@@ -400,6 +410,9 @@ pub async fn create(
         }
         if let Some(on) = gate {
             state.registry.require_signature_set(&name, on).await?;
+        }
+        if let Some(on) = auto_sbom {
+            state.registry.auto_sbom_set(&name, on).await?;
         }
         Ok(p)
     }
@@ -453,16 +466,23 @@ pub async fn update(
         let push = req.push_cidrs.clone().unwrap_or(current.push_cidrs);
         let cache_limit = req.cache_limit()?;
         let gate = req.signature_gate()?;
+        let auto_sbom = req.flag(AUTO_SBOM)?;
         if let Some(limit) = cache_limit {
             state.registry.proxy_cache_limit_set(&name, limit).await?;
         }
         if let Some(on) = gate {
             state.registry.require_signature_set(&name, on).await?;
         }
+        if let Some(on) = auto_sbom {
+            state.registry.auto_sbom_set(&name, on).await?;
+        }
         auth.update_project(&name, public, &pull, &push).await?;
         let mut detail = format!("public={public} pull_cidrs={pull:?} push_cidrs={push:?}");
         if let Some(on) = gate {
             detail.push_str(&format!(" {COSIGN_GATE}={on}"));
+        }
+        if let Some(on) = auto_sbom {
+            detail.push_str(&format!(" {AUTO_SBOM}={on}"));
         }
         if let Some(limit) = cache_limit {
             detail.push_str(&match limit {

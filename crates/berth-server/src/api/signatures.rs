@@ -225,20 +225,22 @@ pub struct Accessory {
     pub size: u64,
     /// The accessory's manifest digest.
     pub digest: String,
-    /// `signature.cosign`.
+    /// `signature.cosign`, `signature.sigstore-bundle` or `harbor.sbom`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Always empty.
     pub icon: String,
     /// RFC 3339.
     pub creation_time: String,
-    /// The verdict against the project's trusted keys.
-    pub verification: Verification,
+    /// The verdict against the project's trusted keys (signatures only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
 }
 
 /// `GET /projects/{p}/repositories/{r}/artifacts/{reference}/accessories`:
 /// the signatures of an artifact (cosign, tag form or referrer) with their
-/// verdicts, newest check first.
+/// verdicts, newest check first, then its SBOMs (SPDX and CycloneDX
+/// referrers, type `harbor.sbom`).
 #[utoipa::path(get,
     path = "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
     tag = "signature", params(ArtifactPath),
@@ -274,12 +276,32 @@ pub async fn accessories(
             kind: format!("signature.{}", s.format),
             icon: String::new(),
             creation_time: rfc3339(sig.as_ref().map_or(s.checked_at, |a| a.row.pushed_at)),
-            verification: Verification {
+            verification: Some(Verification {
                 status: s.status,
                 key: s.key_name,
                 detail: s.detail,
                 check_time: rfc3339(s.checked_at),
-            },
+            }),
+        });
+    }
+    for sbom in state.registry.sboms_of(&name, &subject).await? {
+        let found = state
+            .registry
+            .artifact(&repo, &berth_oci::Reference::Digest(sbom.digest.clone()))
+            .await
+            .ok();
+        out.push(Accessory {
+            id: found.as_ref().map_or(0, |a| a.row.id),
+            artifact_id: found.as_ref().map_or(0, |a| a.row.id),
+            subject_artifact_id: info.row.id,
+            subject_artifact_digest: subject.to_string(),
+            subject_artifact_repo: repo.name.clone(),
+            size: sbom.size,
+            digest: sbom.digest.to_string(),
+            kind: "harbor.sbom".into(),
+            icon: String::new(),
+            creation_time: rfc3339(found.as_ref().map_or(0, |a| a.row.pushed_at)),
+            verification: None,
         });
     }
     Ok(Json(out))

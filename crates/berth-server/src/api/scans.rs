@@ -1,0 +1,177 @@
+//! Scans (docs/supply-chain.md "SBOMs"): Harbor's
+//! `POST …/artifacts/{reference}/scan` (`scan_type: sbom`) and the
+//! `sbom_overview` of an artifact.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use berth_registry::audit::AuditAction;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::artifacts::ArtifactPath;
+use super::authz::{self, Caller};
+use super::error::{ApiError, ApiResult, Errors};
+use super::manage::{self, Target};
+use super::{rfc3339, ApiPath};
+use crate::server::AppState;
+
+/// Body of `POST …/scan` (Harbor's `ScanType`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct ScanReq {
+    /// `sbom`. (Harbor's default, `vulnerability`, needs a vulnerability
+    /// database berth does not have yet, and is refused with the reason.)
+    #[serde(default)]
+    pub scan_type: Option<String>,
+}
+
+/// Harbor's `SBOMOverview` of an artifact (`with_sbom_overview=true`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SbomOverview {
+    /// When the latest run started, RFC 3339 (absent while pending).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// When it ended, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<String>,
+    /// `Pending`, `Running`, `Success` or `Error`.
+    pub scan_status: String,
+    /// The SPDX referrer's manifest digest (Success with something found
+    /// only: an image where nothing was found gets no documents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom_digest: Option<String>,
+    /// The CycloneDX referrer's manifest digest (berth extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cyclonedx_digest: Option<String>,
+    /// Packages found (berth extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_count: Option<usize>,
+    /// Seconds the run took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    /// Why it failed (Error only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// The SBOM overview of `digest` in `repository`; `None` when no SBOM was
+/// ever asked for.
+pub async fn sbom_overview(
+    state: &AppState,
+    repository: &str,
+    digest: &str,
+) -> ApiResult<Option<SbomOverview>> {
+    let (Ok(repo), Ok(digest)) = (
+        berth_oci::RepositoryName::parse(repository),
+        digest.parse::<berth_oci::Digest>(),
+    ) else {
+        return Ok(None);
+    };
+    let Some(task) = state.registry.sbom_status(&repo, &digest).await? else {
+        return Ok(None);
+    };
+    let report: Option<berth_registry::sbom::SbomReport> = task
+        .report
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok());
+    let status = match task.status.as_str() {
+        "pending" => "Pending",
+        "running" => "Running",
+        "success" => "Success",
+        _ => "Error",
+    };
+    let finished = task
+        .finished_at
+        .filter(|_| status != "Pending" && status != "Running");
+    Ok(Some(SbomOverview {
+        start_time: task.started_at.map(rfc3339),
+        end_time: finished.map(rfc3339),
+        scan_status: status.to_string(),
+        sbom_digest: report.as_ref().and_then(|r| r.spdx.clone()),
+        cyclonedx_digest: report.as_ref().and_then(|r| r.cyclonedx.clone()),
+        package_count: report.as_ref().map(|r| r.packages),
+        duration: match (task.started_at, finished) {
+            (Some(s), Some(f)) => Some((f - s).max(0) / 1000),
+            _ => None,
+        },
+        detail: if status == "Error" {
+            task.detail
+        } else {
+            String::new()
+        },
+    }))
+}
+
+/// `POST …/artifacts/{reference}/scan` with `{"scan_type": "sbom"}`: queues
+/// SBOM generation (again) for the artifact, or each platform manifest of
+/// an index. 202; the outcome shows in `sbom_overview`. 400 for another
+/// scan type or an accessory. Those who may push to the repository.
+#[utoipa::path(post,
+    path = "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/scan",
+    tag = "scan", params(ArtifactPath), request_body(content = ScanReq, description = "the scan type"),
+    responses((status = 202, description = "Queued"), (status = 400, body = Errors),
+        (status = 401, body = Errors), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn scan(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(p): ApiPath<ArtifactPath>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let mut repository = None;
+    let result = async {
+        let req: ScanReq = if body.iter().all(u8::is_ascii_whitespace) {
+            ScanReq::default()
+        } else {
+            serde_json::from_slice(&body)
+                .map_err(|e| ApiError::BadRequest(format!("invalid scan request: {e}")))?
+        };
+        let repo =
+            super::repositories::resolve(&state, &caller, &p.project_name, &p.repository_name)
+                .await?;
+        repository = Some(repo.name.clone());
+        authz::can_create_tag(&state, &caller, &repo.name).await?;
+        match req.scan_type.as_deref() {
+            Some("sbom") => {}
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "scan_type {:?} is not supported: berth makes SBOMs ({{\"scan_type\": \"sbom\"}}); vulnerability scanning is not built yet (docs/supply-chain.md)",
+                    other.unwrap_or("vulnerability")
+                )))
+            }
+        }
+        let reference = berth_oci::Reference::parse(&p.reference).map_err(|e| {
+            ApiError::BadRequest(format!("invalid reference {:?}: {e}", p.reference))
+        })?;
+        let info = state.registry.artifact(&repo, &reference).await?;
+        let name =
+            berth_oci::RepositoryName::parse(&repo.name).map_err(berth_registry::Error::from)?;
+        let queued = state.registry.sbom_request(&name, &info.row.digest).await?;
+        Ok(format!(
+            "sbom: {}",
+            queued
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+    }
+    .await;
+    let project = p.project_name.clone();
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::ScanRequest,
+        Target {
+            project: Some(repository.as_deref().unwrap_or(&project)),
+            account: Some(&p.reference),
+            detail: match &result {
+                Ok(d) => d.clone(),
+                Err(_) => "scan".to_string(),
+            },
+        },
+        result,
+    )?;
+    Ok(StatusCode::ACCEPTED)
+}

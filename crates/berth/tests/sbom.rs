@@ -1,0 +1,602 @@
+//! SBOMs (docs/supply-chain.md "SBOMs"), end to end: an image built by the
+//! test from this machine's own files (its dpkg database and os-release,
+//! pip's real metadata, skopeo's Go binary, an ELF carrying cargo-auditable
+//! data as cargo-auditable embeds it, npm package.json files) in a gzip and
+//! a zstd layer with a whiteout and an opaque whiteout, pushed by skopeo;
+//! berth attaches an SPDX and a CycloneDX referrer, listed by the referrers
+//! API, Harbor's accessories and `sbom_overview`, printed by `berth sbom
+//! show`, made again on demand, per platform for an index, never for a
+//! project that turned it off, and recorded in the audit trail.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::http::{admin, send};
+use support::*;
+
+const SPDX: &str = "application/spdx+json";
+const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
+
+fn sha256(b: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
+    )
+}
+
+/// An OCI image layout being written: blobs by digest, one image.
+struct Layout {
+    dir: std::path::PathBuf,
+}
+
+impl Layout {
+    fn new(dir: &Path) -> Layout {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        Layout {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn blob(&self, bytes: &[u8]) -> Value {
+        let d = sha256(bytes);
+        std::fs::write(
+            self.dir.join("blobs/sha256").join(&d["sha256:".len()..]),
+            bytes,
+        )
+        .unwrap();
+        json!({"digest": d, "size": bytes.len()})
+    }
+
+    /// Writes an image of `layers` (`(tar, compressed, media type)`) for
+    /// `arch`; returns its descriptor.
+    fn image(&self, arch: &str, layers: &[(Vec<u8>, Vec<u8>, &str)]) -> Value {
+        let diff_ids: Vec<String> = layers.iter().map(|(tar, _, _)| sha256(tar)).collect();
+        let config = json!({"architecture": arch, "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}});
+        let mut c = self.blob(&serde_json::to_vec(&config).unwrap());
+        c["mediaType"] = "application/vnd.oci.image.config.v1+json".into();
+        let ls: Vec<Value> = layers
+            .iter()
+            .map(|(_, z, mt)| {
+                let mut l = self.blob(z);
+                l["mediaType"] = (*mt).into();
+                l
+            })
+            .collect();
+        let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": c, "layers": ls});
+        let mut d = self.blob(&serde_json::to_vec(&m).unwrap());
+        d["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
+        d
+    }
+
+    /// Names `descriptor` `name` in the layout's index.json.
+    fn tag(&self, name: &str, mut d: Value) {
+        d["annotations"] = json!({"org.opencontainers.image.ref.name": name});
+        let index_path = self.dir.join("index.json");
+        let mut index: Value = std::fs::read(&index_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| json!({"schemaVersion": 2, "manifests": []}));
+        index["manifests"].as_array_mut().unwrap().push(d);
+        std::fs::write(index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    }
+}
+
+/// A tar of `(path, mode, bytes)`.
+fn tar(files: &[(&str, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, mode, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(*mode);
+        b.append_data(&mut h, path, &content[..]).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(b).unwrap();
+    z.finish().unwrap()
+}
+
+/// `/bin/true` with a `.dep-v0` section, as cargo-auditable embeds it (the
+/// dependency tree as zlib-compressed JSON), added by binutils' objcopy.
+fn rust_binary(dir: &Path) -> Vec<u8> {
+    use std::io::Write;
+    let json = br#"{"packages":[{"name":"rust-app","version":"0.3.1","source":"local","root":true,"dependencies":[1,2]},
+        {"name":"serde","version":"1.0.190","source":"crates.io"},
+        {"name":"cc","version":"1.0.83","source":"crates.io","kind":"build"}]}"#;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(json).unwrap();
+    let section = dir.join("dep-v0");
+    std::fs::write(&section, z.finish().unwrap()).unwrap();
+    let out = dir.join("rust-app");
+    run(Command::new("objcopy")
+        .arg("--add-section")
+        .arg(format!(".dep-v0={}", section.display()))
+        .arg("/bin/true")
+        .arg(&out));
+    std::fs::read(out).unwrap()
+}
+
+/// pip's `*.dist-info` directory on this machine and its version, from Python.
+fn pip_metadata() -> (String, Vec<u8>, String) {
+    let out = run(Command::new("python3").args([
+        "-c",
+        "import importlib.metadata as m; d = m.distribution('pip'); print(d._path); print(d.version)",
+    ]));
+    let mut lines = out.lines();
+    let path = Path::new(lines.next().unwrap()).to_path_buf();
+    let version = lines.next().unwrap().to_string();
+    let dir = path.file_name().unwrap().to_string_lossy().to_string();
+    (dir, std::fs::read(path.join("METADATA")).unwrap(), version)
+}
+
+/// Builds the test image into `layout` as `app`.
+fn build_app(layout: &Layout, work: &Path) -> (String, String) {
+    let site = "usr/lib/python3/dist-packages";
+    let (pip_dir, pip_meta, pip_version) = pip_metadata();
+    let pkg = |name: &str, version: &str| {
+        format!(r#"{{"name":"{name}","version":"{version}","license":"MIT"}}"#).into_bytes()
+    };
+    let base = tar(&[
+        (
+            "etc/os-release",
+            0o644,
+            std::fs::read("/etc/os-release").unwrap(),
+        ),
+        (
+            "var/lib/dpkg/status",
+            0o644,
+            std::fs::read("/var/lib/dpkg/status").unwrap(),
+        ),
+        (&format!("{site}/{pip_dir}/METADATA"), 0o644, pip_meta),
+        (
+            &format!("{site}/leftover-1.0.dist-info/METADATA"),
+            0o644,
+            b"Metadata-Version: 2.1\nName: leftover\nVersion: 1.0\n".to_vec(),
+        ),
+        (
+            "usr/bin/skopeo",
+            0o755,
+            std::fs::read("/usr/bin/skopeo").unwrap(),
+        ),
+        ("usr/local/bin/rust-app", 0o755, rust_binary(work)),
+        (
+            "app/node_modules/left-pad/package.json",
+            0o644,
+            pkg("left-pad", "1.3.0"),
+        ),
+        (
+            "app/node_modules/@scope/gone/package.json",
+            0o644,
+            pkg("@scope/gone", "2.0.0"),
+        ),
+    ]);
+    let upper = tar(&[
+        (
+            &format!("{site}/.wh.leftover-1.0.dist-info"),
+            0o644,
+            Vec::new(),
+        ),
+        ("app/node_modules/@scope/.wh..wh..opq", 0o644, Vec::new()),
+        (
+            "app/node_modules/@scope/kept/package.json",
+            0o644,
+            pkg("@scope/kept", "4.5.6"),
+        ),
+    ]);
+    let zbase = gzip(&base);
+    let zupper = zstd::encode_all(&upper[..], 3).unwrap();
+    let layers = [
+        (base, zbase, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (upper, zupper, "application/vnd.oci.image.layer.v1.tar+zstd"),
+    ];
+    let amd64 = layout.image("amd64", &layers);
+    layout.tag("app", amd64.clone());
+    // The same files as a two-platform index.
+    let arm64 = layout.image("arm64", &layers);
+    let platform = |mut d: Value, arch: &str| {
+        d["platform"] = json!({"architecture": arch, "os": "linux"});
+        d
+    };
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [platform(amd64, "amd64"), platform(arm64, "arm64")]});
+    let mut d = layout.blob(&serde_json::to_vec(&index).unwrap());
+    d["mediaType"] = "application/vnd.oci.image.index.v1+json".into();
+    layout.tag("multi", d);
+    (pip_dir, pip_version)
+}
+
+/// The referrers of `digest` in `repo` of `artifact_type`.
+fn referrers(b: &Berth, repo: &str, digest: &str, artifact_type: &str) -> Vec<Value> {
+    let r = send(reqwest::Client::new().get(b.url(&format!(
+        "/v2/{repo}/referrers/{digest}?artifactType={}",
+        artifact_type.replace('+', "%2B")
+    ))));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["manifests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until `digest` of `repo` has one SPDX and one CycloneDX referrer
+/// other than `not` (the digests of a previous run); returns them.
+fn wait_for_sboms(b: &Berth, repo: &str, digest: &str, not: &[String]) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = referrers(b, repo, digest, SPDX);
+        let c = referrers(b, repo, digest, CYCLONEDX);
+        let fresh = |v: &[Value]| {
+            v.len() == 1 && !not.contains(&v[0]["digest"].as_str().unwrap().to_string())
+        };
+        if fresh(&s) && fresh(&c) {
+            return (
+                s[0]["digest"].as_str().unwrap().to_string(),
+                c[0]["digest"].as_str().unwrap().to_string(),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no SBOM for {repo}@{digest}: spdx {s:?} cyclonedx {c:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The document of SBOM referrer `referrer`: `(manifest, document bytes)`.
+fn document(b: &Berth, repo: &str, referrer: &str) -> (Value, Vec<u8>) {
+    let m = send(
+        reqwest::Client::new()
+            .get(b.url(&format!("/v2/{repo}/manifests/{referrer}")))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json"),
+    );
+    assert_eq!(m.status, 200, "{}", m.text());
+    let manifest = m.json();
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let blob = send(reqwest::Client::new().get(b.url(&format!("/v2/{repo}/blobs/{layer}"))));
+    assert_eq!(blob.status, 200);
+    assert_eq!(sha256(&blob.body), layer);
+    (manifest, blob.body)
+}
+
+fn manifest_digest(reference: &str) -> String {
+    sha256(skopeo(&["inspect", "--raw", "--tls-verify=false", reference]).as_bytes())
+}
+
+/// The dpkg packages this machine has installed, by dpkg-query: `name` →
+/// (version, architecture).
+fn dpkg_installed() -> std::collections::BTreeMap<String, String> {
+    run(Command::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${db:Status-Status}\t${Package}\t${Version}\n",
+    ]))
+    .lines()
+    .filter_map(|l| {
+        let mut f = l.split('\t');
+        (f.next() == Some("installed"))
+            .then(|| (f.next().unwrap().to_string(), f.next().unwrap().to_string()))
+    })
+    .collect()
+}
+
+#[test]
+fn pushed_images_get_spdx_and_cyclonedx_sboms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let layout = Layout::new(&tmp.path().join("layout"));
+    let (pip_dir, pip_version) = build_app(&layout, &work);
+    let b = Berth::start(&data);
+    let host = b.addr.clone();
+    let oci = format!("oci:{}:app", tmp.path().join("layout").display());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &oci,
+        &format!("docker://{host}/team/app:1"),
+    ]);
+    let image = manifest_digest(&format!("docker://{host}/team/app:1"));
+
+    // Attached as referrers, in oras attach's shape.
+    let (spdx_ref, cdx_ref) = wait_for_sboms(&b, "team/app", &image, &[]);
+    let (manifest, spdx_bytes) = document(&b, "team/app", &spdx_ref);
+    assert_eq!(manifest["artifactType"], SPDX);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.empty.v1+json"
+    );
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["layers"][0]["mediaType"], SPDX);
+    assert_eq!(manifest["subject"]["digest"], image);
+    let spdx: Value = serde_json::from_slice(&spdx_bytes).unwrap();
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    let packages = spdx["packages"].as_array().unwrap();
+    let purls: std::collections::BTreeSet<String> = packages
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .map(str::to_string)
+        .collect();
+    let named = |name: &str| {
+        packages
+            .iter()
+            .filter(|p| p["name"] == name && p["SPDXID"] != "SPDXRef-Image")
+            .map(|p| p["versionInfo"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // Every package dpkg-query says is installed, at its version.
+    let installed = dpkg_installed();
+    let debs: Vec<&Value> = packages
+        .iter()
+        .filter(|p| {
+            p["SPDXID"]
+                .as_str()
+                .unwrap()
+                .starts_with("SPDXRef-Package-deb-")
+        })
+        .collect();
+    assert_eq!(
+        debs.len(),
+        installed.len(),
+        "one package per installed dpkg package"
+    );
+    for (name, version) in installed.iter().take(50) {
+        assert_eq!(named(name), std::slice::from_ref(version), "{name}");
+    }
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap();
+    let version_id = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .unwrap()
+        .trim_matches('"');
+    assert!(
+        purls.iter().any(|p| p.starts_with("pkg:deb/debian/bash@")
+            && p.ends_with(&format!("distro=debian-{version_id}"))),
+        "{purls:?}"
+    );
+    // pip from its real metadata; the whited-out distribution is gone.
+    assert_eq!(
+        named("pip"),
+        std::slice::from_ref(&pip_version),
+        "{pip_dir}"
+    );
+    assert!(named("leftover").is_empty());
+    // npm: the opaque whiteout removed @scope/gone but not what its own
+    // layer put there.
+    assert_eq!(named("left-pad"), ["1.3.0"]);
+    assert_eq!(named("@scope/kept"), ["4.5.6"]);
+    assert!(named("@scope/gone").is_empty());
+    assert!(purls.contains("pkg:npm/%40scope/kept@4.5.6"), "{purls:?}");
+    // Go: skopeo's standard library, at the toolchain version its binary names.
+    let stdlib = named("stdlib");
+    assert_eq!(stdlib.len(), 1, "{stdlib:?}");
+    let go = format!("go{}", stdlib[0].trim_start_matches('v'));
+    let skopeo_bin = std::fs::read("/usr/bin/skopeo").unwrap();
+    assert!(
+        skopeo_bin.windows(go.len()).any(|w| w == go.as_bytes()),
+        "{go} is not in the skopeo binary"
+    );
+    // Rust: runtime crates of the cargo-auditable data; not build-only ones.
+    assert_eq!(named("rust-app"), ["0.3.1"]);
+    assert_eq!(named("serde"), ["1.0.190"]);
+    assert!(named("cc").is_empty());
+
+    // CycloneDX: the same packages.
+    let (manifest, cdx_bytes) = document(&b, "team/app", &cdx_ref);
+    assert_eq!(manifest["artifactType"], CYCLONEDX);
+    let cdx: Value = serde_json::from_slice(&cdx_bytes).unwrap();
+    assert_eq!(cdx["bomFormat"], "CycloneDX");
+    assert_eq!(cdx["specVersion"], "1.5");
+    assert_eq!(cdx["metadata"]["component"]["version"], image);
+    let cdx_purls: std::collections::BTreeSet<String> = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["purl"].as_str())
+        .map(str::to_string)
+        .collect();
+    let spdx_package_purls: std::collections::BTreeSet<String> = purls
+        .iter()
+        .filter(|p| !p.starts_with("pkg:oci/"))
+        .cloned()
+        .collect();
+    assert_eq!(cdx_purls, spdx_package_purls);
+
+    // Harbor's views: sbom_overview and accessories.
+    let api = |path: &str| {
+        send(admin(
+            reqwest::Client::new().get(b.url(&format!("/api/v2.0{path}"))),
+        ))
+    };
+    let a = api("/projects/team/repositories/app/artifacts/1?with_sbom_overview=true");
+    assert_eq!(a.status, 200, "{}", a.text());
+    let overview = &a.json()["sbom_overview"];
+    assert_eq!(overview["scan_status"], "Success", "{overview}");
+    assert_eq!(overview["sbom_digest"], spdx_ref);
+    assert_eq!(
+        overview["package_count"].as_u64().unwrap() as usize,
+        packages.len() - 2
+    );
+    let acc = api("/projects/team/repositories/app/artifacts/1/accessories").json();
+    let sboms: Vec<&Value> = acc
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "harbor.sbom")
+        .collect();
+    assert_eq!(sboms.len(), 2, "{acc}");
+
+    // `berth sbom show` prints the same document.
+    let shown = berth_ok(
+        &data,
+        &["sbom", "show", "team/app:1", "--format", "cyclonedx"],
+        &[],
+    );
+    assert_eq!(shown.trim_end().as_bytes(), &cdx_bytes[..]);
+
+    // On demand (Harbor's scan API): made again, the old ones replaced.
+    let scan = |body: Option<Value>| {
+        let r = admin(
+            reqwest::Client::new()
+                .post(b.url("/api/v2.0/projects/team/repositories/app/artifacts/1/scan")),
+        );
+        send(match body {
+            Some(v) => r.json(&v),
+            None => r,
+        })
+    };
+    let r = scan(Some(json!({"scan_type": "sbom"})));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let (spdx2, cdx2) =
+        wait_for_sboms(&b, "team/app", &image, &[spdx_ref.clone(), cdx_ref.clone()]);
+    assert_ne!(spdx2, spdx_ref);
+    assert_eq!(
+        send(reqwest::Client::new().get(b.url(&format!("/v2/team/app/manifests/{spdx_ref}"))))
+            .status,
+        404,
+        "the first SPDX SBOM was replaced"
+    );
+    // Harbor's default scan type (vulnerability) is refused with the reason.
+    let r = scan(None);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("vulnerability"), "{}", r.text());
+    // An SBOM has no SBOM.
+    let r = send(admin(
+        reqwest::Client::new()
+            .post(b.url(&format!(
+                "/api/v2.0/projects/team/repositories/app/artifacts/{spdx2}/scan"
+            )))
+            .json(&json!({"scan_type": "sbom"})),
+    ));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let _ = cdx2;
+
+    // A multi-platform index: one SBOM per platform manifest, none for the index.
+    let multi = format!("oci:{}:multi", tmp.path().join("layout").display());
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &multi,
+        &format!("docker://{host}/team/multi:1"),
+    ]);
+    let index: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{host}/team/multi:1"),
+    ]))
+    .unwrap();
+    let index_digest = manifest_digest(&format!("docker://{host}/team/multi:1"));
+    for child in index["manifests"].as_array().unwrap() {
+        wait_for_sboms(&b, "team/multi", child["digest"].as_str().unwrap(), &[]);
+    }
+    assert!(referrers(&b, "team/multi", &index_digest, SPDX).is_empty());
+
+    // An image where nothing is found (busybox-static: no package database,
+    // no os-release) gets no documents; its overview says so.
+    let busybox_oci = format!("oci:{}:amd64", images().join("busybox").display());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &busybox_oci,
+        &format!("docker://{host}/team/busybox:1"),
+    ]);
+    let busybox = manifest_digest(&format!("docker://{host}/team/busybox:1"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let overview = loop {
+        let a =
+            api("/projects/team/repositories/busybox/artifacts/1?with_sbom_overview=true").json();
+        if a["sbom_overview"]["scan_status"] == "Success" {
+            break a["sbom_overview"].clone();
+        }
+        assert!(Instant::now() < deadline, "{a}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(overview["package_count"], 0, "{overview}");
+    assert!(overview.get("sbom_digest").is_none(), "{overview}");
+    assert!(referrers(&b, "team/busybox", &busybox, SPDX).is_empty());
+
+    // A project with auto_sbom_generation off: nothing. (The worker takes
+    // tasks in order, so once a later push to team has its SBOM, quiet's
+    // would have had its own.)
+    let r = send(
+        admin(reqwest::Client::new().post(b.url("/api/v2.0/projects")))
+            .json(&json!({"project_name": "quiet", "metadata": {"auto_sbom_generation": "false"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        api("/projects/quiet").json()["metadata"]["auto_sbom_generation"],
+        "false"
+    );
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &oci,
+        &format!("docker://{host}/quiet/app:1"),
+    ]);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &oci,
+        &format!("docker://{host}/team/later:1"),
+    ]);
+    let later = manifest_digest(&format!("docker://{host}/team/later:1"));
+    wait_for_sboms(&b, "team/later", &later, &[]);
+    assert!(referrers(&b, "quiet/app", &image, SPDX).is_empty());
+    let a = api("/projects/quiet/repositories/app/artifacts/1?with_sbom_overview=true").json();
+    assert!(a.get("sbom_overview").is_none(), "{a}");
+
+    // The trail: the worker's sbom_generate entries and the scan request;
+    // then `berth sbom generate` on the data directory, recorded as the CLI.
+    let mut b = b;
+    assert!(b.terminate());
+    let out = berth_ok(&data, &["sbom", "generate", "team/app:1"], &[]);
+    assert!(
+        out.contains(&format!(
+            "team/app@{image}: {} packages",
+            packages.len() - 2
+        )),
+        "{out}"
+    );
+    let (_, jsonl, _) = berth_cli(&data, &["audit", "export"], &[]);
+    let entries: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let generated = entries
+        .iter()
+        .filter(|e| {
+            e["action"] == "sbom_generate"
+                && e["repository"] == "team/app"
+                && e["digest"] == image
+                && e["result"] == "success"
+        })
+        .count();
+    assert_eq!(generated, 3, "at push, on demand and by the CLI");
+    assert!(entries.iter().any(|e| e["action"] == "sbom_generate"
+        && e["repository"] == "team/app"
+        && e["digest"] == image
+        && e["detail"].as_str().is_some_and(|d| d.starts_with("cli: "))));
+    assert!(entries.iter().any(|e| e["action"] == "scan_request"
+        && e["result"] == "success"
+        && e["detail"].as_str().is_some_and(|d| d.contains(&image))));
+    let (code, out) = fsck(&data);
+    assert_eq!(code, 0, "{out}");
+}
