@@ -19,6 +19,8 @@
 //!   signature manifest, the signature pull gate switch.
 //! - [`scans`] — the SBOM generation queue and outcomes, the automatic
 //!   SBOM switch.
+//! - [`vulns`] — the OSV vulnerability database, the packages of each image,
+//!   CVE allow-lists, the vulnerability pull gate's settings.
 //! - [`proxy_cache`] — proxy projects' cache size limits and the rows LRU
 //!   eviction reads and deletes.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
@@ -53,6 +55,11 @@
 //!   subject, format, status, key_name, detail)  projects.require_signature (migration 12)
 //! scan_tasks(repository, digest, kind, status, attempts, claimed_until, detail, report, …)
 //!   projects.auto_sbom (migration 14)
+//! vulnerabilities(id, modified, aliases, summary, severity, score, vector, links, withdrawn)
+//!   vuln_affected(vuln_id, ecosystem, package, affected, severity)  vuln_db_imports(id, …)
+//!   artifact_packages(repository, digest, ecosystem, package, version, name, purl)
+//!   cve_allowlists(scope, items, expires_at)  projects.prevent_severity, .deny_unscanned
+//!                                                            (migration 15)
 //! proxy_tags(repository, tag, checked_at)  proxy_stats(project, hits, misses, upstream_failures)
 //! ```
 //!
@@ -92,6 +99,7 @@ pub mod store;
 pub mod testing;
 pub mod throttle;
 pub mod upstream;
+pub mod vulns;
 
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
@@ -121,3 +129,4 @@ pub use store::{
 };
 pub use throttle::ThrottleRow;
 pub use upstream::{NewRegistry, ProxyCounts, RegistryRecord};
+pub use vulns::{AffectedRow, ArtifactPackageRow, CandidateRow, VulnImportRow, VulnerabilityRow};

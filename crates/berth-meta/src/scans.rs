@@ -192,6 +192,20 @@ impl MetaStore {
         Ok(row.map(task_row))
     }
 
+    /// The tasks of `kind` in `status` whose manifest still exists.
+    pub async fn scan_tasks_where(&self, kind: &str, status: &str) -> Result<Vec<ScanTaskRow>> {
+        let sql = format!(
+            "SELECT * FROM scan_tasks s WHERE s.kind = $1 AND s.status = $2 AND {LIVE}
+             ORDER BY s.repository, s.digest"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(status)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(task_row).collect())
+    }
+
     /// Whether images pushed to `project` get an SBOM (true when the project
     /// is not stored: the default).
     pub async fn auto_sbom(&self, project: &str) -> Result<bool> {

@@ -251,6 +251,14 @@ actions! {
     /// repository and digest: the image's, detail: the package count and
     /// the SPDX and CycloneDX referrers, or why it failed.
     SbomGenerate = "sbom_generate", "create", "sbom";
+    /// A CVE allow-list replaced (`PUT /system/CVEAllowlist`, a project's
+    /// `cve_allowlist`); repository: the project (none for the system's),
+    /// detail: how many ids and the expiry.
+    CveAllowlistChange = "cve_allowlist_change", "update", "cve_allowlist";
+    /// The vulnerability database loaded or updated (`berth vuln-db
+    /// import`); detail: the path, records read, changed, images matched
+    /// again.
+    VulnDbImport = "vuln_db_import", "create", "vulnerability_database";
     /// The audit writer dropped entries (its buffer was full), or counted entries
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.

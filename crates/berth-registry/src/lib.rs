@@ -27,6 +27,8 @@
 //!   signature pull gate.
 //! - [`sbom`] — SBOMs read from image layers, attached as SPDX and
 //!   CycloneDX referrers; the SBOM queue.
+//! - [`vuln`] — the OSV vulnerability database, matching image packages
+//!   against it, reports, the vulnerability pull gate and CVE allow-lists.
 //! - [`access`] — the authorization hook every operation passes through.
 //! - [`error`] — [`Error`], mapped to the spec's error codes in one place.
 
@@ -51,6 +53,7 @@ pub mod sbom;
 pub mod signing;
 pub mod stats;
 pub mod uploads;
+pub mod vuln;
 
 pub use access::{Access, AccessPolicy, Action};
 pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, OnAuditFailure, Outcome};

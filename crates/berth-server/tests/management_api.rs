@@ -712,6 +712,13 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
         "post",
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/scan",
     ),
+    (
+        "get",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/additions/vulnerabilities",
+    ),
+    ("get", "/vulnerability-database"),
+    ("get", "/system/CVEAllowlist"),
+    ("put", "/system/CVEAllowlist"),
     ("get", "/audit-logs"),
     ("get", "/audit-logs/checkpoint"),
     ("post", "/audit-logs/checkpoint"),
@@ -753,6 +760,8 @@ fn needs_its_own_body(path: &str) -> bool {
         "/trusted-keys",
         "/checkpoint",
         "/scan",
+        "/additions/vulnerabilities",
+        "/system/CVEAllowlist",
     ]
     .iter()
     .any(|p| path.contains(p))

@@ -19,6 +19,7 @@ mod replicate_cli;
 mod sbom_cli;
 mod serve;
 mod trust_cli;
+mod vuln_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,13 @@ enum Command {
         at: DataDirArgs,
         #[command(subcommand)]
         cmd: sbom_cli::SbomCmd,
+    },
+    /// The offline vulnerability database (OSV files).
+    VulnDb {
+        #[command(flatten)]
+        at: DataDirArgs,
+        #[command(subcommand)]
+        cmd: vuln_cli::VulnDbCmd,
     },
     /// Signing keys a project trusts, and its signature pull gate.
     Trust {
@@ -591,6 +599,9 @@ fn main() -> ExitCode {
             }
             Command::Sbom { at, cmd } => {
                 admin_command(&at, async |r, _| sbom_cli::sbom(r, cmd).await).await
+            }
+            Command::VulnDb { at, cmd } => {
+                admin_command(&at, async |r, _| vuln_cli::vuln_db(r, cmd).await).await
             }
             Command::Trust { at, cmd } => {
                 admin_command(&at, async |r, _| trust_cli::trust(r, cmd).await).await

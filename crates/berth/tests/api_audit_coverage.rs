@@ -450,6 +450,14 @@ fn cases() -> Vec<Case> {
             Some("ci-key"),
         ),
         case(
+            "PUT",
+            "/system/CVEAllowlist",
+            "/system/CVEAllowlist",
+            Some(json!({"items": [{"cve_id": "CVE-2024-3094"}], "expires_at": null})),
+            "cve_allowlist_change",
+            None,
+        ),
+        case(
             "POST",
             "/audit-logs/checkpoint",
             "/audit-logs/checkpoint",

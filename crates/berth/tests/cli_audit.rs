@@ -384,6 +384,7 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "trust remove",
         "trust require",
         "sbom generate",
+        "vuln-db import",
     ];
     // `fsck` changes nothing unless given --repair, which forgets corrupt
     // blobs and is recorded as `blob_delete`; `serve` records what it serves;
@@ -412,6 +413,7 @@ fn every_cli_command_is_audited_or_changes_nothing() {
         "replicate executions",
         "trust list",
         "sbom show",
+        "vuln-db status",
     ];
     let leaves = leaf_commands();
     assert!(leaves.len() > 30, "too few commands found: {leaves:?}");

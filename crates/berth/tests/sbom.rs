@@ -424,8 +424,16 @@ fn pushed_images_get_spdx_and_cyclonedx_sboms() {
             reqwest::Client::new().get(b.url(&format!("/api/v2.0{path}"))),
         ))
     };
-    let a = api("/projects/team/repositories/app/artifacts/1?with_sbom_overview=true");
-    assert_eq!(a.status, 200, "{}", a.text());
+    // The task is recorded done just after its referrers appear.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let a = loop {
+        let a = api("/projects/team/repositories/app/artifacts/1?with_sbom_overview=true");
+        assert_eq!(a.status, 200, "{}", a.text());
+        if a.json()["sbom_overview"]["scan_status"] == "Success" || Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let overview = &a.json()["sbom_overview"];
     assert_eq!(overview["scan_status"], "Success", "{overview}");
     assert_eq!(overview["sbom_digest"], spdx_ref);
@@ -599,4 +607,444 @@ fn pushed_images_get_spdx_and_cyclonedx_sboms() {
         && e["detail"].as_str().is_some_and(|d| d.contains(&image))));
     let (code, out) = fsck(&data);
     assert_eq!(code, 0, "{out}");
+}
+
+/// An OSV record (OSV schema 1.6) about `package` of `ecosystem`.
+fn osv(id: &str, modified: &str, aliases: &[&str], affected: Value, extra: Value) -> Value {
+    let mut r = json!({
+        "schema_version": "1.6.0", "id": id, "modified": modified,
+        "published": "2026-01-01T00:00:00Z", "aliases": aliases,
+        "summary": format!("test advisory {id}"),
+        "affected": [affected],
+        "references": [{"type": "ADVISORY", "url": format!("https://example.invalid/{id}")}],
+    });
+    if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            r.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+fn range(ecosystem: &str, package: &str, kind: &str, events: Value) -> Value {
+    json!({"package": {"ecosystem": ecosystem, "name": package},
+           "ranges": [{"type": kind, "events": events}]})
+}
+
+/// `(source package, source version)` of installed dpkg package `name`.
+fn dpkg_source(name: &str) -> (String, String) {
+    let out = run(Command::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${source:Package}\t${source:Version}",
+        name,
+    ]));
+    let (p, v) = out.split_once('\t').unwrap();
+    (p.to_string(), v.to_string())
+}
+
+#[test]
+fn vulnerabilities_are_matched_reported_and_gate_pulls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let layout = Layout::new(&tmp.path().join("layout"));
+    build_app(&layout, &work);
+    let b = Berth::start(&data);
+    let host = b.addr.clone();
+    let r = send(
+        admin(reqwest::Client::new().post(b.url("/api/v2.0/projects")))
+            .json(&json!({"project_name": "team"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let oci = format!("oci:{}:app", tmp.path().join("layout").display());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &oci,
+        &format!("docker://{host}/team/app:1"),
+    ]);
+    let image = manifest_digest(&format!("docker://{host}/team/app:1"));
+    wait_for_sboms(&b, "team/app", &image, &[]);
+    let api = |path: &str| {
+        send(admin(
+            reqwest::Client::new().get(b.url(&format!("/api/v2.0{path}"))),
+        ))
+    };
+    let put = |path: &str, body: Value| {
+        send(admin(reqwest::Client::new().put(b.url(&format!("/api/v2.0{path}")))).json(&body))
+    };
+    let overview = || {
+        let a = api("/projects/team/repositories/app/artifacts/1?with_scan_overview=true").json();
+        a["scan_overview"]["application/vnd.security.vulnerability.report; version=1.1"].clone()
+    };
+    let scan = || {
+        send(admin(reqwest::Client::new().post(b.url(
+            "/api/v2.0/projects/team/repositories/app/artifacts/1/scan",
+        ))))
+    };
+
+    // No database yet: the overview and a scan say so (the match follows
+    // the SBOM's referrers).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let o = loop {
+        let o = overview();
+        if o["scan_status"] == "Error" || Instant::now() > deadline {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(o["scan_status"], "Error", "{o}");
+    assert!(
+        o["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no vulnerability database"),
+        "{o}"
+    );
+    let r = scan();
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("berth vuln-db import"), "{}", r.text());
+
+    // Advisories about what the image holds, as OSV publishes them: Debian's
+    // by source package and version, the others by name.
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap();
+    let major = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .unwrap()
+        .trim_matches('"')
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let debian = format!("Debian:{major}");
+    let (bash_src, bash_version) = dpkg_source("bash");
+    let (core_src, _) = dpkg_source("coreutils");
+    let critical = json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]});
+    let dir = tmp.path().join("osv");
+    std::fs::create_dir_all(dir.join("Debian")).unwrap();
+    let write = |path: &Path, v: &Value| {
+        std::fs::write(path, serde_json::to_vec_pretty(v).unwrap()).unwrap()
+    };
+    let bash_record = |modified: &str, fixed: &str| {
+        osv(
+            "DEBIAN-TEST-0001",
+            modified,
+            &["CVE-2099-0001"],
+            range(
+                &debian,
+                &bash_src,
+                "ECOSYSTEM",
+                json!([{"introduced": "0"}, {"fixed": fixed}]),
+            ),
+            critical.clone(),
+        )
+    };
+    write(
+        &dir.join("Debian/DEBIAN-TEST-0001.json"),
+        &bash_record("2026-01-01T00:00:00Z", &format!("{bash_version}.1")),
+    );
+    write(
+        &dir.join("Debian/DEBIAN-TEST-0002.json"),
+        &osv(
+            "DEBIAN-TEST-0002",
+            "2026-01-01T00:00:00Z",
+            &["CVE-2099-0002"],
+            range(
+                &debian,
+                &core_src,
+                "ECOSYSTEM",
+                json!([{"introduced": "0"}, {"fixed": "0.1"}]),
+            ),
+            critical.clone(),
+        ),
+    );
+    std::fs::write(dir.join("Debian/broken.json"), "{not json").unwrap();
+    // The other ecosystems as one zip export.
+    let zip_path = tmp.path().join("all.zip");
+    {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+        let opts = zip::write::SimpleFileOptions::default();
+        let records = [
+            osv(
+                "PYSEC-TEST-0001",
+                "2026-01-01T00:00:00Z",
+                &["CVE-2099-0003"],
+                range(
+                    "PyPI",
+                    "pip",
+                    "ECOSYSTEM",
+                    json!([{"introduced": "0"}, {"fixed": "999.0"}]),
+                ),
+                json!({"database_specific": {"severity": "MODERATE"}}),
+            ),
+            osv(
+                "GHSA-test-0001",
+                "2026-01-01T00:00:00Z",
+                &["CVE-2099-0004"],
+                range(
+                    "npm",
+                    "left-pad",
+                    "SEMVER",
+                    json!([{"introduced": "0"}, {"fixed": "1.3.1"}]),
+                ),
+                json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}),
+            ),
+            osv(
+                "GO-TEST-0001",
+                "2026-01-01T00:00:00Z",
+                &[],
+                range(
+                    "Go",
+                    "stdlib",
+                    "SEMVER",
+                    json!([{"introduced": "0"}, {"fixed": "99.0.0"}]),
+                ),
+                json!({}),
+            ),
+            osv(
+                "RUSTSEC-TEST-0001",
+                "2026-01-01T00:00:00Z",
+                &[],
+                range(
+                    "crates.io",
+                    "serde",
+                    "SEMVER",
+                    json!([{"introduced": "1.0.0"}, {"last_affected": "1.0.190"}]),
+                ),
+                json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"}]}),
+            ),
+            osv(
+                "GHSA-test-0002",
+                "2026-01-01T00:00:00Z",
+                &[],
+                range("npm", "left-pad", "SEMVER", json!([{"introduced": "0"}])),
+                json!({"withdrawn": "2026-02-01T00:00:00Z"}),
+            ),
+        ];
+        for r in &records {
+            z.start_file(format!("{}.json", r["id"].as_str().unwrap()), opts)
+                .unwrap();
+            z.write_all(&serde_json::to_vec(r).unwrap()).unwrap();
+        }
+        z.finish().unwrap();
+    }
+    let dir_s = dir.to_str().unwrap();
+    let zip_s = zip_path.to_str().unwrap();
+    let out = berth_ok(&data, &["vuln-db", "import", dir_s], &[]);
+    assert!(out.contains("2 records read, 2 new or changed"), "{out}");
+    assert!(
+        out.contains("skipped") && out.contains("broken.json: not an OSV record"),
+        "{out}"
+    );
+    let out = berth_ok(&data, &["vuln-db", "import", zip_s], &[]);
+    assert!(
+        out.contains("5 records read, 5 new or changed; 1 images matched again"),
+        "{out}"
+    );
+
+    // The report: matched without reading layers again, by each
+    // ecosystem's version order; the withdrawn and fixed ones left out.
+    let o = overview();
+    assert_eq!(o["scan_status"], "Success", "{o}");
+    assert_eq!(o["severity"], "Critical", "{o}");
+    assert_eq!(o["summary"]["total"], 5, "{o}");
+    assert_eq!(o["summary"]["summary"]["Critical"], 1, "{o}");
+    let report =
+        api("/projects/team/repositories/app/artifacts/1/additions/vulnerabilities").json();
+    let report = &report["application/vnd.security.vulnerability.report; version=1.1"];
+    let vulns = report["vulnerabilities"].as_array().unwrap();
+    let ids: std::collections::BTreeSet<&str> =
+        vulns.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "CVE-2099-0001",
+            "CVE-2099-0003",
+            "CVE-2099-0004",
+            "GO-TEST-0001",
+            "RUSTSEC-TEST-0001"
+        ]
+        .into(),
+        "{report}"
+    );
+    let bash = vulns.iter().find(|v| v["id"] == "CVE-2099-0001").unwrap();
+    assert_eq!(bash["severity"], "Critical");
+    assert_eq!(bash["fix_version"], format!("{bash_version}.1"));
+    assert_eq!(bash["version"], bash_version);
+    assert_eq!(vulns[0]["id"], "CVE-2099-0001", "worst first");
+    let by = |id: &str| vulns.iter().find(|v| v["id"] == id).unwrap()["severity"].clone();
+    assert_eq!(by("CVE-2099-0003"), "Medium");
+    assert_eq!(by("CVE-2099-0004"), "High");
+    assert_eq!(by("RUSTSEC-TEST-0001"), "Low");
+    assert_eq!(by("GO-TEST-0001"), "Unknown");
+    let csv =
+        api("/projects/team/repositories/app/artifacts/1/additions/vulnerabilities?format=csv")
+            .text();
+    assert_eq!(csv.lines().count(), 6, "{csv}");
+    assert!(
+        csv.starts_with("id,osv_id,package,version,fix_version,severity"),
+        "{csv}"
+    );
+
+    // Importing again changes nothing; a changed record is matched again
+    // at once, without a new SBOM.
+    let out = berth_ok(&data, &["vuln-db", "import", dir_s], &[]);
+    assert!(out.contains("2 records read, 0 new or changed"), "{out}");
+    let sbom_before = api("/projects/team/repositories/app/artifacts/1?with_sbom_overview=true")
+        .json()["sbom_overview"]
+        .clone();
+    write(
+        &dir.join("Debian/DEBIAN-TEST-0001.json"),
+        &bash_record("2026-03-01T00:00:00Z", "0.1"),
+    );
+    let out = berth_ok(&data, &["vuln-db", "import", dir_s], &[]);
+    assert!(
+        out.contains("1 new or changed; 1 images matched again"),
+        "{out}"
+    );
+    let o = overview();
+    assert_eq!(
+        (o["severity"].as_str(), o["summary"]["total"].as_u64()),
+        (Some("High"), Some(4)),
+        "{o}"
+    );
+    let sbom_after = api("/projects/team/repositories/app/artifacts/1?with_sbom_overview=true")
+        .json()["sbom_overview"]
+        .clone();
+    assert_eq!(sbom_before, sbom_after, "no layer was read again");
+    let db = api("/vulnerability-database").json();
+    assert_eq!(db["records"], 7, "{db}");
+    assert_eq!(db["imports"].as_array().unwrap().len(), 4, "{db}");
+
+    // The gate: High and above refused, naming the worst finding.
+    let get = || {
+        send(
+            reqwest::Client::new()
+                .get(b.url("/v2/team/app/manifests/1"))
+                .header("accept", "application/vnd.oci.image.manifest.v1+json"),
+        )
+    };
+    assert_eq!(get().status, 200);
+    let r = put(
+        "/projects/team",
+        json!({"metadata": {"prevent_vul": "true", "severity": "high"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get();
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        r.text().contains("DENIED") && r.text().contains("CVE-2099-0004"),
+        "{}",
+        r.text()
+    );
+    let err = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{host}/team/app:1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!err.status.success());
+    // Allow-listed by the project: passes.
+    let r = put(
+        "/projects/team",
+        json!({"cve_allowlist": {"items": [{"cve_id": "CVE-2099-0004"}]}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        api("/projects/team").json()["cve_allowlist"]["items"][0]["cve_id"],
+        "CVE-2099-0004"
+    );
+    assert_eq!(get().status, 200);
+    // Medium: pip's advisory; the system allow-list (by OSV id) lets it
+    // pass until it expires.
+    put(
+        "/projects/team",
+        json!({"metadata": {"severity": "medium"}}),
+    );
+    let r = get();
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("CVE-2099-0003"), "{}", r.text());
+    let r = put(
+        "/system/CVEAllowlist",
+        json!({"items": [{"cve_id": "PYSEC-TEST-0001"}], "expires_at": null}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get().status, 200);
+    put(
+        "/system/CVEAllowlist",
+        json!({"items": [{"cve_id": "PYSEC-TEST-0001"}], "expires_at": 1}),
+    );
+    assert_eq!(get().status, 403, "an expired allow-list no longer applies");
+    let r = put(
+        "/system/CVEAllowlist",
+        json!({"items": [{"cve_id": "not an id!"}]}),
+    );
+    assert_eq!(r.status, 400);
+    let r = put(
+        "/projects/team",
+        json!({"metadata": {"severity": "catastrophic"}}),
+    );
+    assert_eq!(r.status, 400);
+
+    // prevent_unscanned: an image never scanned is refused until scanned.
+    let r = send(
+        admin(reqwest::Client::new().post(b.url("/api/v2.0/projects"))).json(&json!({
+        "project_name": "strict",
+        "metadata": {"auto_sbom_generation": "false", "prevent_unscanned": "true"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &oci,
+        &format!("docker://{host}/strict/app:1"),
+    ]);
+    let strict = || {
+        send(
+            reqwest::Client::new()
+                .get(b.url("/v2/strict/app/manifests/1"))
+                .header("accept", "application/vnd.oci.image.manifest.v1+json"),
+        )
+    };
+    let r = strict();
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("never scanned"), "{}", r.text());
+    let r = send(admin(reqwest::Client::new().post(
+        b.url("/api/v2.0/projects/strict/repositories/app/artifacts/1/scan"),
+    )));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while strict().status != 200 {
+        assert!(Instant::now() < deadline, "never scanned");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let mut b = b;
+    assert!(b.terminate());
+    let status = berth_ok(&data, &["vuln-db", "status"], &[]);
+    assert!(status.starts_with("7 records"), "{status}");
+    let (_, jsonl, _) = berth_cli(&data, &["audit", "export"], &[]);
+    let entries: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let imports = entries
+        .iter()
+        .filter(|e| e["action"] == "vuln_db_import" && e["result"] == "success")
+        .count();
+    assert_eq!(imports, 4);
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "cve_allowlist_change" && e["result"] == "success"));
+    assert!(entries.iter().any(|e| e["action"] == "pull"
+        && e["result"] == "failure"
+        && e["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("vulnerability policy"))));
 }

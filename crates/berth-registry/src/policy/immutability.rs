@@ -154,6 +154,9 @@ impl Registry {
         }
         rules.require_signature = self.meta.require_signature(project).await?;
         rules.auto_sbom = self.meta.auto_sbom(project).await?;
+        let (prevent, deny_unscanned) = self.meta.vulnerability_gate(project).await?;
+        rules.prevent_severity = prevent.as_deref().and_then(crate::vuln::Severity::parse);
+        rules.deny_unscanned = deny_unscanned;
         let rules = Arc::new(rules);
         self.rules.put(snapshot, project, rules.clone());
         Ok(rules)

@@ -33,6 +33,11 @@ pub struct ProjectRules {
     /// Images pushed get an SBOM (Harbor's `auto_sbom_generation`, see
     /// [`crate::sbom`]).
     pub auto_sbom: bool,
+    /// Pulls of images with a vulnerability at this level or above are
+    /// refused (Harbor's `prevent_vul` + `severity`, see [`crate::vuln`]).
+    pub prevent_severity: Option<crate::vuln::Severity>,
+    /// Pulls of images without a vulnerability report are refused.
+    pub deny_unscanned: bool,
 }
 
 /// Cache of [`ProjectRules`] by project.

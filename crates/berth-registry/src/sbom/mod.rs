@@ -214,6 +214,27 @@ impl Registry {
         }
     }
 
+    /// The image manifests `digest` of `repo` stands for: its platform
+    /// manifests for an index, itself for an image.
+    ///
+    /// Errors: [`Error::ManifestUnknown`], [`Error::NameUnknown`];
+    /// [`Error::Unsupported`] for an accessory.
+    pub(crate) async fn sbom_images(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Vec<Digest>> {
+        let m = self.manifest_read(repo, digest).await?;
+        let body = m.body.unwrap_or_default();
+        match index_children(&body) {
+            Some(children) => Ok(children),
+            None if crate::signing::cosign::is_accessory(&body) => Err(Error::Unsupported(format!(
+                "{digest} is an accessory (a signature, an SBOM or another artifact no runtime runs), not an image: it has no filesystem to scan"
+            ))),
+            None => Ok(vec![digest.clone()]),
+        }
+    }
+
     /// Queues SBOM generation for `digest` of `repo` (each platform
     /// manifest of an index), made again when it was made before. Returns
     /// the image manifests queued.
@@ -225,17 +246,7 @@ impl Registry {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Vec<Digest>> {
-        let m = self.manifest_read(repo, &digest).await?;
-        let body = m.body.unwrap_or_default();
-        let images = match index_children(&body) {
-            Some(children) => children,
-            None if crate::signing::cosign::is_accessory(&body) => {
-                return Err(Error::Unsupported(format!(
-                    "{digest} is an accessory (a signature, an SBOM or another artifact no runtime runs), not an image: it has no filesystem to make an SBOM of"
-                )))
-            }
-            None => vec![digest.clone()],
-        };
+        let images = self.sbom_images(repo, digest).await?;
         for image in &images {
             self.meta
                 .scan_request(repo.as_str(), image.as_str(), KIND)
@@ -455,7 +466,7 @@ impl Registry {
         repo: &RepositoryName,
         digest: &Digest,
     ) -> Result<Inventory> {
-        let m = self.manifest_read(repo, &digest).await?;
+        let m = self.manifest_read(repo, digest).await?;
         let layers = image_layers(m.body.as_deref().unwrap_or_default())
             .ok_or_else(|| Error::Unsupported(format!("{digest} is not an image manifest")))?;
         for (layer, _) in &layers {
@@ -498,7 +509,7 @@ impl Registry {
         digest: &Digest,
     ) -> Result<SbomReport> {
         let inventory = self.sbom_inventory(repo, digest).await?;
-        let subject = self.manifest_read(repo, &digest).await?;
+        let subject = self.manifest_read(repo, digest).await?;
         let described = Described {
             repository: repo.to_string(),
             digest: digest.to_string(),
@@ -556,6 +567,18 @@ impl Registry {
             repository = %repo, %digest, packages = described.inventory.packages.len(),
             "SBOM made"
         );
+        // What the vulnerability database is matched against, now and when
+        // it changes (no layer is read again).
+        self.meta
+            .artifact_packages_set(
+                repo.as_str(),
+                digest.as_str(),
+                &crate::vuln::package_rows(&described.inventory),
+            )
+            .await?;
+        if let Err(e) = self.vuln_match(repo, digest).await {
+            tracing::debug!(repository = %repo, %digest, error = %e, "no vulnerability report");
+        }
         Ok(SbomReport {
             image: digest.to_string(),
             spdx: spdx.map(|d| d.to_string()),

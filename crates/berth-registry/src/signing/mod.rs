@@ -375,10 +375,11 @@ impl Registry {
         Ok(out)
     }
 
-    /// The signature pull gate for a manifest `GET` of `digest` (bytes
-    /// `body`) from `repo`: passes when the project does not require
-    /// signatures, the manifest is an accessory, has a verified signature, or
-    /// is a child of an image index of the repository that has one.
+    /// The project's pull gates for a manifest `GET` of `digest` (bytes
+    /// `body`) from `repo`: the signature gate (below) when the project
+    /// requires signatures, then the vulnerability gate
+    /// ([`Registry::vuln_gate`]) when it refuses vulnerable or unscanned
+    /// images. A project with neither costs one cached lookup.
     ///
     /// Errors: [`Error::PolicyDenied`] naming the policy, the digest and why.
     pub async fn pull_gate(
@@ -387,10 +388,35 @@ impl Registry {
         digest: &Digest,
         body: &[u8],
     ) -> Result<()> {
-        let project = repo.project();
-        if !self.project_rules(project).await?.require_signature {
-            return Ok(());
+        let rules = self.project_rules(repo.project()).await?;
+        if rules.require_signature {
+            self.signature_gate(repo, digest, body).await?;
         }
+        if rules.prevent_severity.is_some() || rules.deny_unscanned {
+            self.vuln_gate(
+                repo,
+                digest,
+                body,
+                rules.prevent_severity,
+                rules.deny_unscanned,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The signature pull gate: passes when the manifest is an accessory,
+    /// has a verified signature, or is a child of an image index of the
+    /// repository that has one.
+    ///
+    /// Errors: [`Error::PolicyDenied`] naming the policy, the digest and why.
+    async fn signature_gate(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        body: &[u8],
+    ) -> Result<()> {
+        let project = repo.project();
         if cosign::is_accessory(body)
             || self
                 .meta

@@ -71,6 +71,11 @@ pub struct Artifact {
     /// for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom_overview: Option<super::scans::SbomOverview>,
+    /// Harbor's vulnerability `scan_overview`, keyed by the report media
+    /// type (with `with_scan_overview=true`, once the artifact was scanned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub scan_overview: Option<BTreeMap<String, super::vulnerabilities::ReportSummary>>,
 }
 
 /// Harbor's `Reference`: a child of an index.
@@ -222,6 +227,7 @@ impl From<ArtifactInfo> for Artifact {
                 .collect(),
             subject: r.subject.map(|s| s.to_string()),
             sbom_overview: None,
+            scan_overview: None,
         }
     }
 }
@@ -245,6 +251,8 @@ pub struct ListQuery {
     pub with_children: Option<bool>,
     /// Include each artifact's `sbom_overview` (default false).
     pub with_sbom_overview: Option<bool>,
+    /// Include each artifact's vulnerability `scan_overview` (default false).
+    pub with_scan_overview: Option<bool>,
 }
 
 /// Query of `GET …/artifacts/{reference}`.
@@ -257,6 +265,8 @@ pub struct GetQuery {
     pub with_label: Option<bool>,
     /// Include the `sbom_overview` (default false).
     pub with_sbom_overview: Option<bool>,
+    /// Include the vulnerability `scan_overview` (default false).
+    pub with_scan_overview: Option<bool>,
 }
 
 /// Path of one artifact.
@@ -363,6 +373,10 @@ pub async fn list(
         if q.with_sbom_overview.unwrap_or(false) {
             a.sbom_overview = super::scans::sbom_overview(&state, &repo.name, &a.digest).await?;
         }
+        if q.with_scan_overview.unwrap_or(false) {
+            a.scan_overview =
+                super::vulnerabilities::scan_overview(&state, &repo.name, &a.digest).await?;
+        }
     }
     Ok((page.headers(list.total, &uri), Json(body)).into_response())
 }
@@ -396,6 +410,10 @@ pub async fn get(
     if q.with_sbom_overview.unwrap_or(false) {
         artifact.sbom_overview =
             super::scans::sbom_overview(&state, &repo.name, &artifact.digest).await?;
+    }
+    if q.with_scan_overview.unwrap_or(false) {
+        artifact.scan_overview =
+            super::vulnerabilities::scan_overview(&state, &repo.name, &artifact.digest).await?;
     }
     Ok(Json(artifact))
 }

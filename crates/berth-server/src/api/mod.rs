@@ -23,6 +23,8 @@
 //! - [`replication`] — `/replication/policies`, `/replication/executions` and their tasks.
 //! - [`scans`] — `…/artifacts/{reference}/scan` (SBOMs) and the `sbom_overview`.
 //! - [`search`] — `/search`.
+//! - [`vulnerabilities`] — `…/additions/vulnerabilities`, `scan_overview`,
+//!   `/system/CVEAllowlist`, `/vulnerability-database`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
 //!   annotations and served at `/api/v2.0/openapi.json`.
@@ -65,6 +67,7 @@ pub mod search;
 pub mod signatures;
 pub mod system;
 pub mod users;
+pub mod vulnerabilities;
 
 /// Where the management API is mounted.
 pub const BASE_PATH: &str = "/api/v2.0";
@@ -272,6 +275,12 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(signatures::remove_key))
         .routes(routes!(signatures::accessories))
         .routes(routes!(scans::scan))
+        .routes(routes!(vulnerabilities::report))
+        .routes(routes!(vulnerabilities::database))
+        .routes(routes!(
+            vulnerabilities::get_system_allowlist,
+            vulnerabilities::put_system_allowlist
+        ))
         .routes(routes!(policies::summary))
         .routes(routes!(policies::put_quota))
         .routes(routes!(audit_logs::list))

@@ -43,9 +43,14 @@ pub struct Project {
     pub deleted: bool,
     /// Repositories in the project.
     pub repo_count: u64,
-    /// Project metadata: `public` and `enable_content_trust_cosign` (pulls
-    /// need a verified signature), each `"true"` or `"false"`.
+    /// Project metadata: `public`, `enable_content_trust_cosign` (pulls
+    /// need a verified signature), `auto_sbom_generation`, `prevent_vul`
+    /// (pulls of vulnerable images refused) with `severity` (the lowest
+    /// level refused), and berth's `prevent_unscanned`, each `"true"` or
+    /// `"false"` but `severity` (`low`, `medium`, `high`, `critical`).
     pub metadata: BTreeMap<String, String>,
+    /// The project's CVE allow-list (Harbor's `CVEAllowlist`).
+    pub cve_allowlist: super::vulnerabilities::Allowlist,
     /// The upstream registry of a proxy project (pull-through cache), absent
     /// for a normal project.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +94,9 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
     let registry_id = info.record.as_ref().and_then(|r| r.registry_id);
     let require_signature = state.registry.require_signature(&info.name).await?;
     let auto_sbom = state.registry.auto_sbom(&info.name).await?;
+    let (prevent, deny_unscanned) = state.registry.vulnerability_gate(&info.name).await?;
+    let mut cve_allowlist = super::vulnerabilities::allowlist_of(state, Some(&info.name)).await?;
+    cve_allowlist.project_id = id;
     let (proxy_stats, proxy_cache_limit) = match registry_id {
         Some(_) => {
             let c = state.registry.proxy_counts(&info.name).await?;
@@ -118,7 +126,17 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
             ("public".to_string(), public.to_string()),
             (COSIGN_GATE.to_string(), require_signature.to_string()),
             (AUTO_SBOM.to_string(), auto_sbom.to_string()),
+            (PREVENT_VUL.to_string(), prevent.is_some().to_string()),
+            (
+                SEVERITY.to_string(),
+                prevent
+                    .unwrap_or(berth_registry::vuln::Severity::Low)
+                    .as_str()
+                    .to_ascii_lowercase(),
+            ),
+            (PREVENT_UNSCANNED.to_string(), deny_unscanned.to_string()),
         ]),
+        cve_allowlist,
     })
 }
 
@@ -126,6 +144,12 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
 const COSIGN_GATE: &str = "enable_content_trust_cosign";
 /// Harbor's project metadata key for SBOMs made on push (on by default).
 const AUTO_SBOM: &str = "auto_sbom_generation";
+/// Harbor's: refuse pulls of images with vulnerabilities at `severity` or above.
+const PREVENT_VUL: &str = "prevent_vul";
+/// Harbor's: the lowest level `prevent_vul` refuses.
+const SEVERITY: &str = "severity";
+/// berth's: refuse pulls of images without a vulnerability report.
+const PREVENT_UNSCANNED: &str = "prevent_unscanned";
 
 /// Query of `GET /projects`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -289,6 +313,9 @@ pub struct ProjectReq {
     /// evicted (docs/proxy.md). Absent: unchanged (none at creation).
     #[serde(default)]
     pub proxy_cache_limit: Option<i64>,
+    /// The project's CVE allow-list (Harbor's), replaced when given.
+    #[serde(default)]
+    pub cve_allowlist: Option<super::vulnerabilities::Allowlist>,
 }
 
 impl ProjectReq {
@@ -319,6 +346,34 @@ impl ProjectReq {
             )));
         }
         self.flag(COSIGN_GATE)
+    }
+
+    /// The requested vulnerability gate: `None` unchanged, else `(lowest
+    /// level refused or off, deny unscanned)` merged over `current`.
+    fn vulnerability_gate(
+        &self,
+        current: (Option<berth_registry::vuln::Severity>, bool),
+    ) -> ApiResult<Option<(Option<berth_registry::vuln::Severity>, bool)>> {
+        let prevent = self.flag(PREVENT_VUL)?;
+        let unscanned = self.flag(PREVENT_UNSCANNED)?;
+        let severity = match self.metadata.as_ref().and_then(|m| m.get(SEVERITY)) {
+            Some(v) => Some(super::vulnerabilities::severity_of(v)?),
+            None => None,
+        };
+        if prevent.is_none() && unscanned.is_none() && severity.is_none() {
+            return Ok(None);
+        }
+        let level = match prevent {
+            Some(false) => None,
+            Some(true) => Some(
+                severity
+                    .or(current.0)
+                    .unwrap_or(berth_registry::vuln::Severity::Low),
+            ),
+            // The level alone changes it while the gate is on.
+            None => current.0.map(|on| severity.unwrap_or(on)),
+        };
+        Ok(Some((level, unscanned.unwrap_or(current.1))))
     }
 
     /// A `"true"`/`"false"` metadata value; `None` when absent.
@@ -379,6 +434,7 @@ pub async fn create(
         let cache_limit = req.cache_limit()?;
         let gate = req.signature_gate()?;
         let auto_sbom = req.flag(AUTO_SBOM)?;
+        let vuln_gate = req.vulnerability_gate((None, false))?;
         let proxy = req.registry_id.filter(|&id| id > 0);
         if let Some(id) = proxy {
             state.registry.registry(&id.to_string()).await?;
@@ -413,6 +469,15 @@ pub async fn create(
         }
         if let Some(on) = auto_sbom {
             state.registry.auto_sbom_set(&name, on).await?;
+        }
+        if let Some((level, unscanned)) = vuln_gate {
+            state
+                .registry
+                .vulnerability_gate_set(&name, level, unscanned)
+                .await?;
+        }
+        if let Some(list) = &req.cve_allowlist {
+            super::vulnerabilities::allowlist_set(&state, Some(&name), list).await?;
         }
         Ok(p)
     }
@@ -467,6 +532,7 @@ pub async fn update(
         let cache_limit = req.cache_limit()?;
         let gate = req.signature_gate()?;
         let auto_sbom = req.flag(AUTO_SBOM)?;
+        let vuln_gate = req.vulnerability_gate(state.registry.vulnerability_gate(&name).await?)?;
         if let Some(limit) = cache_limit {
             state.registry.proxy_cache_limit_set(&name, limit).await?;
         }
@@ -476,6 +542,18 @@ pub async fn update(
         if let Some(on) = auto_sbom {
             state.registry.auto_sbom_set(&name, on).await?;
         }
+        if let Some((level, unscanned)) = vuln_gate {
+            state
+                .registry
+                .vulnerability_gate_set(&name, level, unscanned)
+                .await?;
+        }
+        let allowlist = match &req.cve_allowlist {
+            Some(list) => {
+                Some(super::vulnerabilities::allowlist_set(&state, Some(&name), list).await?)
+            }
+            None => None,
+        };
         auth.update_project(&name, public, &pull, &push).await?;
         let mut detail = format!("public={public} pull_cidrs={pull:?} push_cidrs={push:?}");
         if let Some(on) = gate {
@@ -483,6 +561,15 @@ pub async fn update(
         }
         if let Some(on) = auto_sbom {
             detail.push_str(&format!(" {AUTO_SBOM}={on}"));
+        }
+        if let Some((level, unscanned)) = vuln_gate {
+            let level = level.map_or("off", |l| l.as_str());
+            detail.push_str(&format!(
+                " {PREVENT_VUL}={level} {PREVENT_UNSCANNED}={unscanned}"
+            ));
+        }
+        if let Some(a) = allowlist {
+            detail.push_str(&format!(" {a}"));
         }
         if let Some(limit) = cache_limit {
             detail.push_str(&match limit {

@@ -20,8 +20,7 @@ use crate::server::AppState;
 /// Body of `POST …/scan` (Harbor's `ScanType`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ScanReq {
-    /// `sbom`. (Harbor's default, `vulnerability`, needs a vulnerability
-    /// database berth does not have yet, and is refused with the reason.)
+    /// `vulnerability` (the default, as in Harbor) or `sbom`.
     #[serde(default)]
     pub scan_type: Option<String>,
 }
@@ -103,10 +102,14 @@ pub async fn sbom_overview(
     }))
 }
 
-/// `POST …/artifacts/{reference}/scan` with `{"scan_type": "sbom"}`: queues
-/// SBOM generation (again) for the artifact, or each platform manifest of
-/// an index. 202; the outcome shows in `sbom_overview`. 400 for another
-/// scan type or an accessory. Those who may push to the repository.
+/// `POST …/artifacts/{reference}/scan`: Harbor's scan of the artifact (each
+/// platform manifest of an index). `{"scan_type": "vulnerability"}` (the
+/// default) matches its packages against the vulnerability database now
+/// (an image without an SBOM gets one first, off the request path);
+/// `{"scan_type": "sbom"}` makes its SBOMs again. 202; the outcome shows in
+/// `scan_overview` / `sbom_overview`. 400 for another scan type, an
+/// accessory, or a vulnerability scan without a database. Those who may
+/// push to the repository.
 #[utoipa::path(post,
     path = "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/scan",
     tag = "scan", params(ArtifactPath), request_body(content = ScanReq, description = "the scan type"),
@@ -132,14 +135,11 @@ pub async fn scan(
                 .await?;
         repository = Some(repo.name.clone());
         authz::can_create_tag(&state, &caller, &repo.name).await?;
-        match req.scan_type.as_deref() {
-            Some("sbom") => {}
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "scan_type {:?} is not supported: berth makes SBOMs ({{\"scan_type\": \"sbom\"}}); vulnerability scanning is not built yet (docs/supply-chain.md)",
-                    other.unwrap_or("vulnerability")
-                )))
-            }
+        let kind = req.scan_type.as_deref().unwrap_or("vulnerability");
+        if kind != "sbom" && kind != "vulnerability" {
+            return Err(ApiError::BadRequest(format!(
+                "scan_type {kind:?} is not supported: vulnerability or sbom"
+            )));
         }
         let reference = berth_oci::Reference::parse(&p.reference).map_err(|e| {
             ApiError::BadRequest(format!("invalid reference {:?}: {e}", p.reference))
@@ -147,9 +147,13 @@ pub async fn scan(
         let info = state.registry.artifact(&repo, &reference).await?;
         let name =
             berth_oci::RepositoryName::parse(&repo.name).map_err(berth_registry::Error::from)?;
-        let queued = state.registry.sbom_request(&name, &info.row.digest).await?;
+        let queued = if kind == "sbom" {
+            state.registry.sbom_request(&name, &info.row.digest).await?
+        } else {
+            state.registry.vuln_scan(&name, &info.row.digest).await?
+        };
         Ok(format!(
-            "sbom: {}",
+            "{kind}: {}",
             queued
                 .iter()
                 .map(|d| d.to_string())
