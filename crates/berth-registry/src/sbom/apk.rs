@@ -9,15 +9,7 @@ use super::package::{Ecosystem, Package};
 pub fn packages(text: &str, location: &str) -> Vec<Package> {
     let mut out = Vec::new();
     for stanza in text.split("\n\n") {
-        let mut p = Package {
-            ecosystem: Ecosystem::Apk,
-            name: String::new(),
-            version: String::new(),
-            arch: None,
-            source: None,
-            license: None,
-            location: location.to_string(),
-        };
+        let mut p = Package::new(Ecosystem::Apk, "", "", location);
         let mut origin = None;
         for line in stanza.lines() {
             let Some((key, value)) = line.split_once(':') else {

@@ -84,15 +84,7 @@ pub fn go_packages(section: &[u8], location: &str) -> Vec<Package> {
     }
     let go_version = String::from_utf8_lossy(go_version);
     let modinfo = String::from_utf8_lossy(modinfo);
-    let module = |name: &str, version: &str| Package {
-        ecosystem: Ecosystem::Go,
-        name: name.to_string(),
-        version: version.to_string(),
-        arch: None,
-        source: None,
-        license: None,
-        location: location.to_string(),
-    };
+    let module = |name: &str, version: &str| Package::new(Ecosystem::Go, name, version, location);
     let mut out = Vec::new();
     if let Some(v) = go_version.strip_prefix("go") {
         // `go1.21.3`, or `go1.22.0 X:boringcrypto`.
@@ -135,15 +127,12 @@ pub fn cargo_packages(section: &[u8], location: &str) -> Vec<Package> {
         .iter()
         .filter(|c| c.get("kind").and_then(|k| k.as_str()) != Some("build"))
         .filter_map(|c| {
-            Some(Package {
-                ecosystem: Ecosystem::Cargo,
-                name: c.get("name")?.as_str()?.to_string(),
-                version: c.get("version")?.as_str()?.to_string(),
-                arch: None,
-                source: None,
-                license: None,
-                location: location.to_string(),
-            })
+            Some(Package::new(
+                Ecosystem::Cargo,
+                c.get("name")?.as_str()?,
+                c.get("version")?.as_str()?,
+                location,
+            ))
         })
         .collect()
 }

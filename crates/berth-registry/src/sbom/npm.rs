@@ -32,13 +32,8 @@ pub fn package(json: &[u8], location: &str) -> Option<Package> {
         None => None,
     };
     Some(Package {
-        ecosystem: Ecosystem::Npm,
-        name,
-        version,
-        arch: None,
-        source: None,
         license,
-        location: location.to_string(),
+        ..Package::new(Ecosystem::Npm, name, version, location)
     })
 }
 

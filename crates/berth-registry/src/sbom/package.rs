@@ -75,6 +75,24 @@ pub struct Package {
 }
 
 impl Package {
+    /// A package without an architecture, source or license.
+    pub fn new(
+        ecosystem: Ecosystem,
+        name: impl Into<String>,
+        version: impl Into<String>,
+        location: &str,
+    ) -> Package {
+        Package {
+            ecosystem,
+            name: name.into(),
+            version: version.into(),
+            arch: None,
+            source: None,
+            license: None,
+            location: location.to_string(),
+        }
+    }
+
     /// The package URL (purl-spec), e.g.
     /// `pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12`,
     /// `pkg:npm/%40scope/name@1.0.0`, `pkg:golang/github.com/x/y@v1.2.3`.
@@ -163,15 +181,7 @@ mod tests {
     use super::*;
 
     fn pkg(ecosystem: Ecosystem, name: &str, version: &str) -> Package {
-        Package {
-            ecosystem,
-            name: name.into(),
-            version: version.into(),
-            arch: None,
-            source: None,
-            license: None,
-            location: "/x".into(),
-        }
+        Package::new(ecosystem, name, version, "/x")
     }
 
     #[test]

@@ -37,13 +37,13 @@ pub fn package(text: &str, location: &str) -> Option<Package> {
         }
     }
     Some(Package {
-        ecosystem: Ecosystem::PyPI,
-        name: name.filter(|n| !n.is_empty())?,
-        version: version.filter(|v| !v.is_empty())?,
-        arch: None,
-        source: None,
         license,
-        location: location.to_string(),
+        ..Package::new(
+            Ecosystem::PyPI,
+            name.filter(|n| !n.is_empty())?,
+            version.filter(|v| !v.is_empty())?,
+            location,
+        )
     })
 }
 

@@ -151,6 +151,53 @@ const SEVERITY: &str = "severity";
 /// berth's: refuse pulls of images without a vulnerability report.
 const PREVENT_UNSCANNED: &str = "prevent_unscanned";
 
+/// The supply-chain settings a project request changes, checked before
+/// anything is written.
+#[derive(Debug, Default)]
+struct Policies {
+    /// `enable_content_trust_cosign`.
+    signature: Option<bool>,
+    /// `auto_sbom_generation`.
+    auto_sbom: Option<bool>,
+    /// `prevent_vul` + `severity`, `prevent_unscanned`: (lowest level
+    /// refused or off, deny unscanned).
+    vulnerability: Option<(Option<berth_registry::vuln::Severity>, bool)>,
+}
+
+/// Writes `p` and the CVE allow-list `allowlist` for `project`; returns
+/// what changed, for the audit detail (each part led by a space).
+async fn apply_policies(
+    state: &AppState,
+    project: &str,
+    p: &Policies,
+    allowlist: Option<&super::vulnerabilities::Allowlist>,
+) -> ApiResult<String> {
+    let mut detail = String::new();
+    if let Some(on) = p.signature {
+        state.registry.require_signature_set(project, on).await?;
+        detail.push_str(&format!(" {COSIGN_GATE}={on}"));
+    }
+    if let Some(on) = p.auto_sbom {
+        state.registry.auto_sbom_set(project, on).await?;
+        detail.push_str(&format!(" {AUTO_SBOM}={on}"));
+    }
+    if let Some((level, unscanned)) = p.vulnerability {
+        state
+            .registry
+            .vulnerability_gate_set(project, level, unscanned)
+            .await?;
+        let level = level.map_or("off", |l| l.as_str());
+        detail.push_str(&format!(
+            " {PREVENT_VUL}={level} {PREVENT_UNSCANNED}={unscanned}"
+        ));
+    }
+    if let Some(list) = allowlist {
+        let changed = super::vulnerabilities::allowlist_set(state, Some(project), list).await?;
+        detail.push_str(&format!(" {changed}"));
+    }
+    Ok(detail)
+}
+
 /// Query of `GET /projects`.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -348,6 +395,19 @@ impl ProjectReq {
         self.flag(COSIGN_GATE)
     }
 
+    /// Every supply-chain setting of the request; `current_gate` is the
+    /// project's vulnerability gate as it is.
+    fn policies(
+        &self,
+        current_gate: (Option<berth_registry::vuln::Severity>, bool),
+    ) -> ApiResult<Policies> {
+        Ok(Policies {
+            signature: self.signature_gate()?,
+            auto_sbom: self.flag(AUTO_SBOM)?,
+            vulnerability: self.vulnerability_gate(current_gate)?,
+        })
+    }
+
     /// The requested vulnerability gate: `None` unchanged, else `(lowest
     /// level refused or off, deny unscanned)` merged over `current`.
     fn vulnerability_gate(
@@ -432,9 +492,7 @@ pub async fn create(
             }
         };
         let cache_limit = req.cache_limit()?;
-        let gate = req.signature_gate()?;
-        let auto_sbom = req.flag(AUTO_SBOM)?;
-        let vuln_gate = req.vulnerability_gate((None, false))?;
+        let policies = req.policies((None, false))?;
         let proxy = req.registry_id.filter(|&id| id > 0);
         if let Some(id) = proxy {
             state.registry.registry(&id.to_string()).await?;
@@ -464,21 +522,7 @@ pub async fn create(
         if let Some(bytes) = quota {
             state.registry.set_project_quota(&name, Some(bytes)).await?;
         }
-        if let Some(on) = gate {
-            state.registry.require_signature_set(&name, on).await?;
-        }
-        if let Some(on) = auto_sbom {
-            state.registry.auto_sbom_set(&name, on).await?;
-        }
-        if let Some((level, unscanned)) = vuln_gate {
-            state
-                .registry
-                .vulnerability_gate_set(&name, level, unscanned)
-                .await?;
-        }
-        if let Some(list) = &req.cve_allowlist {
-            super::vulnerabilities::allowlist_set(&state, Some(&name), list).await?;
-        }
+        apply_policies(&state, &name, &policies, req.cve_allowlist.as_ref()).await?;
         Ok(p)
     }
     .await;
@@ -530,47 +574,14 @@ pub async fn update(
         let pull = req.pull_cidrs.clone().unwrap_or(current.pull_cidrs);
         let push = req.push_cidrs.clone().unwrap_or(current.push_cidrs);
         let cache_limit = req.cache_limit()?;
-        let gate = req.signature_gate()?;
-        let auto_sbom = req.flag(AUTO_SBOM)?;
-        let vuln_gate = req.vulnerability_gate(state.registry.vulnerability_gate(&name).await?)?;
+        let policies = req.policies(state.registry.vulnerability_gate(&name).await?)?;
         if let Some(limit) = cache_limit {
             state.registry.proxy_cache_limit_set(&name, limit).await?;
         }
-        if let Some(on) = gate {
-            state.registry.require_signature_set(&name, on).await?;
-        }
-        if let Some(on) = auto_sbom {
-            state.registry.auto_sbom_set(&name, on).await?;
-        }
-        if let Some((level, unscanned)) = vuln_gate {
-            state
-                .registry
-                .vulnerability_gate_set(&name, level, unscanned)
-                .await?;
-        }
-        let allowlist = match &req.cve_allowlist {
-            Some(list) => {
-                Some(super::vulnerabilities::allowlist_set(&state, Some(&name), list).await?)
-            }
-            None => None,
-        };
+        let changed = apply_policies(&state, &name, &policies, req.cve_allowlist.as_ref()).await?;
         auth.update_project(&name, public, &pull, &push).await?;
         let mut detail = format!("public={public} pull_cidrs={pull:?} push_cidrs={push:?}");
-        if let Some(on) = gate {
-            detail.push_str(&format!(" {COSIGN_GATE}={on}"));
-        }
-        if let Some(on) = auto_sbom {
-            detail.push_str(&format!(" {AUTO_SBOM}={on}"));
-        }
-        if let Some((level, unscanned)) = vuln_gate {
-            let level = level.map_or("off", |l| l.as_str());
-            detail.push_str(&format!(
-                " {PREVENT_VUL}={level} {PREVENT_UNSCANNED}={unscanned}"
-            ));
-        }
-        if let Some(a) = allowlist {
-            detail.push_str(&format!(" {a}"));
-        }
+        detail.push_str(&changed);
         if let Some(limit) = cache_limit {
             detail.push_str(&match limit {
                 Some(n) => format!(" proxy_cache_limit={n}"),

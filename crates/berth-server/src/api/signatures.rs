@@ -258,31 +258,44 @@ pub async fn accessories(
     let info = state.registry.artifact(&repo, &reference).await?;
     let name = berth_oci::RepositoryName::parse(&repo.name).map_err(berth_registry::Error::from)?;
     let subject = info.row.digest.clone();
+    // One accessory: its artifact (when listed) and what it is.
+    let accessory = |found: Option<&berth_registry::ArtifactInfo>,
+                     digest: String,
+                     size: u64,
+                     kind: String,
+                     at: i64,
+                     verification: Option<Verification>| Accessory {
+        id: found.map_or(0, |a| a.row.id),
+        artifact_id: found.map_or(0, |a| a.row.id),
+        subject_artifact_id: info.row.id,
+        subject_artifact_digest: subject.to_string(),
+        subject_artifact_repo: repo.name.clone(),
+        size: found.map_or(size, |a| a.row.size),
+        digest,
+        kind,
+        icon: String::new(),
+        creation_time: rfc3339(found.map_or(at, |a| a.row.pushed_at)),
+        verification,
+    };
     let mut out = Vec::new();
     for s in state.registry.signatures_of(&name, &subject).await? {
-        let sig_ref = berth_oci::Reference::parse(&s.digest).ok();
-        let sig = match &sig_ref {
-            Some(r) => state.registry.artifact(&repo, r).await.ok(),
-            None => None,
+        let sig = match berth_oci::Reference::parse(&s.digest) {
+            Ok(r) => state.registry.artifact(&repo, &r).await.ok(),
+            Err(_) => None,
         };
-        out.push(Accessory {
-            id: sig.as_ref().map_or(0, |a| a.row.id),
-            artifact_id: sig.as_ref().map_or(0, |a| a.row.id),
-            subject_artifact_id: info.row.id,
-            subject_artifact_digest: subject.to_string(),
-            subject_artifact_repo: repo.name.clone(),
-            size: sig.as_ref().map_or(0, |a| a.row.size),
-            digest: s.digest.clone(),
-            kind: format!("signature.{}", s.format),
-            icon: String::new(),
-            creation_time: rfc3339(sig.as_ref().map_or(s.checked_at, |a| a.row.pushed_at)),
-            verification: Some(Verification {
+        out.push(accessory(
+            sig.as_ref(),
+            s.digest.clone(),
+            0,
+            format!("signature.{}", s.format),
+            s.checked_at,
+            Some(Verification {
                 status: s.status,
                 key: s.key_name,
                 detail: s.detail,
                 check_time: rfc3339(s.checked_at),
             }),
-        });
+        ));
     }
     for sbom in state.registry.sboms_of(&name, &subject).await? {
         let found = state
@@ -290,19 +303,14 @@ pub async fn accessories(
             .artifact(&repo, &berth_oci::Reference::Digest(sbom.digest.clone()))
             .await
             .ok();
-        out.push(Accessory {
-            id: found.as_ref().map_or(0, |a| a.row.id),
-            artifact_id: found.as_ref().map_or(0, |a| a.row.id),
-            subject_artifact_id: info.row.id,
-            subject_artifact_digest: subject.to_string(),
-            subject_artifact_repo: repo.name.clone(),
-            size: sbom.size,
-            digest: sbom.digest.to_string(),
-            kind: "harbor.sbom".into(),
-            icon: String::new(),
-            creation_time: rfc3339(found.as_ref().map_or(0, |a| a.row.pushed_at)),
-            verification: None,
-        });
+        out.push(accessory(
+            found.as_ref(),
+            sbom.digest.to_string(),
+            sbom.size,
+            "harbor.sbom".into(),
+            0,
+            None,
+        ));
     }
     Ok(Json(out))
 }
