@@ -53,6 +53,7 @@
 //!                                                            projects.proxy_cache_limit (migration 11)
 //! trusted_keys(project, name, algorithm, public_key, …)  signatures(repository, digest,
 //!   subject, format, status, key_name, detail)  projects.require_signature (migration 12)
+//!   projects.signature_each_child (migration 16)
 //! scan_tasks(repository, digest, kind, status, attempts, claimed_until, detail, report, …)
 //!   projects.auto_sbom (migration 14)
 //! vulnerabilities(id, modified, aliases, summary, severity, score, vector, links, withdrawn)

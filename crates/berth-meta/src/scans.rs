@@ -128,6 +128,23 @@ impl MetaStore {
         Ok(row.map(task_row))
     }
 
+    /// Marks a task started now by a caller that does not claim it (an
+    /// in-line vulnerability match).
+    pub async fn scan_started(&self, repository: &str, digest: &str, kind: &str) -> Result<()> {
+        self.write_one(
+            sqlx::query(
+                "UPDATE scan_tasks SET status = 'running', started_at = $4
+                 WHERE repository = $1 AND digest = $2 AND kind = $3",
+            )
+            .bind(repository.to_string())
+            .bind(digest.to_string())
+            .bind(kind.to_string())
+            .bind(now_ms()),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Records how a claimed task ended: `success` (with `report`) or
     /// `error` (with `detail`).
     pub async fn scan_finish(

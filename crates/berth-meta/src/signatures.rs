@@ -240,6 +240,34 @@ impl MetaStore {
         Ok(v.unwrap_or(0) != 0)
     }
 
+    /// Whether the signature gate of `project` wants a signature on every
+    /// platform manifest of an index (migration 16).
+    pub async fn signature_each_child(&self, project: &str) -> Result<bool> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT signature_each_child FROM projects WHERE name = $1")
+                .bind(project)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(v.unwrap_or(0) != 0)
+    }
+
+    /// Sets [`MetaStore::signature_each_child`]. False when the project is
+    /// not stored.
+    pub async fn signature_each_child_set(&self, project: &str, on: bool) -> Result<bool> {
+        let n = self
+            .write_one(
+                sqlx::query(
+                    "UPDATE projects SET signature_each_child = $1, updated_at = $2 WHERE name = $3",
+                )
+                .bind(i64::from(on))
+                .bind(now_ms())
+                .bind(project.to_string()),
+            )
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
     /// Turns the signature pull gate of `project` on or off. False when the
     /// project is not stored.
     pub async fn require_signature_set(&self, project: &str, on: bool) -> Result<bool> {

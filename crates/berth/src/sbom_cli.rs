@@ -128,7 +128,7 @@ pub async fn sbom(registry: &Registry, cmd: SbomCmd) -> anyhow::Result<()> {
                 .await?
                 .ok_or_else(|| {
                     anyhow::anyhow!(
-                        "{repo}@{digest} has no {media_type} SBOM (make one: berth sbom generate {repo}@{digest})"
+                        "{repo}@{digest} has no {media_type} SBOM attached: none was made yet (berth sbom generate {repo}@{digest}), nothing was found in it (no documents are attached then), or it is not an image"
                     )
                 })?;
             println!("{}", String::from_utf8_lossy(&document));

@@ -49,6 +49,10 @@ pub enum TrustCmd {
         /// true or false.
         #[arg(long, action = clap::ArgAction::Set)]
         signature: bool,
+        /// true: every platform manifest of an index needs its own
+        /// signature; false: an index's signature covers them (the default).
+        #[arg(long, action = clap::ArgAction::Set)]
+        each_child: Option<bool>,
     },
 }
 
@@ -155,12 +159,24 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
             .await;
             audited_key_change(&project, &name, "trusted key remove", result).await
         }
-        TrustCmd::Require { project, signature } => {
+        TrustCmd::Require {
+            project,
+            signature,
+            each_child,
+        } => {
             let result = async {
                 registry.require_signature_set(&project, signature).await?;
+                if let Some(on) = each_child {
+                    registry.signature_each_child_set(&project, on).await?;
+                }
                 println!(
-                    "project {project}: pulls {} a verified signature",
-                    if signature { "need" } else { "do not need" }
+                    "project {project}: pulls {} a verified signature{}",
+                    if signature { "need" } else { "do not need" },
+                    match each_child {
+                        Some(true) => "; each platform manifest needs its own",
+                        Some(false) => "; an index's signature covers its platform manifests",
+                        None => "",
+                    }
                 );
                 Ok(())
             }
@@ -170,7 +186,12 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
                 CliTarget {
                     project: Some(&project),
                     reference: None,
-                    detail: format!("enable_content_trust_cosign={signature}"),
+                    detail: match each_child {
+                        Some(on) => format!(
+                            "enable_content_trust_cosign={signature} signature_each_child={on}"
+                        ),
+                        None => format!("enable_content_trust_cosign={signature}"),
+                    },
                     digest: None,
                 },
                 result,

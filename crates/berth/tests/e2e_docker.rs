@@ -113,14 +113,6 @@ fn docker_login_push_as_developer_pull_as_guest_and_refusals() {
     berth_ok(dir, &["project", "member", "team", "guest", "guest"], &[]);
     let berth = Berth::start_with(dir, &["--auth-mode", "token"]);
     let reg = berth.addr.clone();
-    // The bytes the server reads are the measure: no SBOM worker reading
-    // the layers meanwhile.
-    let r = support::http::send(support::http::admin(
-        reqwest::Client::new()
-            .put(berth.url("/api/v2.0/projects/team"))
-            .json(&serde_json::json!({"metadata": {"auto_sbom_generation": "false"}})),
-    ));
-    assert_eq!(r.status, 200, "{}", r.text());
     let state = tempfile::Builder::new()
         .prefix("dockerd")
         .tempdir_in("/tmp")
@@ -224,6 +216,14 @@ fn cross_repository_mounts_work_under_token_auth_with_docker() {
     berth_ok(dir, &["project", "create", "team"], &[]);
     let berth = Berth::start_with(dir, &["--auth-mode", "token"]);
     let reg = berth.addr.clone();
+    // The bytes the server reads are the measure: no SBOM worker reading
+    // the layers meanwhile.
+    let r = support::http::send(support::http::admin(
+        reqwest::Client::new()
+            .put(berth.url("/api/v2.0/projects/team"))
+            .json(&serde_json::json!({"metadata": {"auto_sbom_generation": "false"}})),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
     let state = tempfile::Builder::new()
         .prefix("dockerd")
         .tempdir_in("/tmp")

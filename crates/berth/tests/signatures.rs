@@ -281,6 +281,46 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
     pull(&at("app:v1"), false).expect("a verified image is pulled");
     pull(&at("bundled:v1"), false).expect("an image signed with a bundle is pulled");
     pull(&at("multi:v1"), true).expect("every platform of a verified index is pulled");
+    // signature_each_child: the index's signature no longer covers its
+    // platform manifests; each needs its own.
+    let r = send(
+        admin(reqwest::Client::new().put(b.url("/api/v2.0/projects/team")))
+            .json(&json!({"metadata": {"signature_each_child": "true"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let refused = pull(&at("multi:v1"), true).unwrap_err();
+    assert!(refused.contains("signature_each_child"), "{refused}");
+    // The index as pushed (the gate refuses it here now).
+    let index: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:multi", img.join("busybox").display()),
+    ]))
+    .unwrap();
+    let children: Vec<(String, usize)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["digest"].as_str().unwrap().to_string(),
+                m["size"].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    sign(&b, "team/multi", &children[0], &ed.0, "referrer", "good");
+    let refused = pull(&at("multi:v1"), true).unwrap_err();
+    assert!(
+        refused.contains(&children[1].0),
+        "names the unsigned platform: {refused}"
+    );
+    sign(&b, "team/multi", &children[1], &ed.0, "referrer", "good");
+    pull(&at("multi:v1"), true).expect("every platform manifest signed");
+    let r = send(
+        admin(reqwest::Client::new().put(b.url("/api/v2.0/projects/team")))
+            .json(&json!({"metadata": {"signature_each_child": "false"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     let refused = pull(&at("app:unsigned"), false).unwrap_err();
     assert!(refused.contains("signature policy"), "{refused}");
     assert!(refused.contains(&unsigned.0), "names the digest: {refused}");

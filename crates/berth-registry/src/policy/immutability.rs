@@ -153,6 +153,7 @@ impl Registry {
             }
         }
         rules.require_signature = self.meta.require_signature(project).await?;
+        rules.signature_each_child = self.meta.signature_each_child(project).await?;
         rules.auto_sbom = self.meta.auto_sbom(project).await?;
         let (prevent, deny_unscanned) = self.meta.vulnerability_gate(project).await?;
         rules.prevent_severity = prevent.as_deref().and_then(crate::vuln::Severity::parse);

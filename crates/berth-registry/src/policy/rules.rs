@@ -30,6 +30,9 @@ pub struct ProjectRules {
     /// Pulls need a verified signature (Harbor's
     /// `enable_content_trust_cosign`, see [`crate::signing`]).
     pub require_signature: bool,
+    /// With it: every platform manifest of an index needs its own verified
+    /// signature (an index's does not cover them).
+    pub signature_each_child: bool,
     /// Images pushed get an SBOM (Harbor's `auto_sbom_generation`, see
     /// [`crate::sbom`]).
     pub auto_sbom: bool,

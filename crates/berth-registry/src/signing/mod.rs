@@ -211,6 +211,33 @@ impl Registry {
         Ok(())
     }
 
+    /// Makes the signature gate of `project` want a verified signature on
+    /// every platform manifest of an index (`on`), or let an index's
+    /// signature cover them (off, the default).
+    ///
+    /// Errors: [`AccountError::NotFound`] without such a project.
+    pub async fn signature_each_child_set(
+        &self,
+        project: &str,
+        on: bool,
+    ) -> std::result::Result<(), AccountError> {
+        if !self.meta.signature_each_child_set(project, on).await? {
+            return Err(AccountError::NotFound(format!(
+                "project {project} not found"
+            )));
+        }
+        self.forget_rules(project).await;
+        Ok(())
+    }
+
+    /// Whether the signature gate of `project` wants every platform manifest
+    /// signed.
+    ///
+    /// Errors: [`Error::Meta`].
+    pub async fn signature_each_child(&self, project: &str) -> Result<bool> {
+        Ok(self.project_rules(project).await?.signature_each_child)
+    }
+
     /// Whether pulls from `project` need a verified signature.
     ///
     /// Errors: [`Error::Meta`].
@@ -390,7 +417,8 @@ impl Registry {
     ) -> Result<()> {
         let rules = self.project_rules(repo.project()).await?;
         if rules.require_signature {
-            self.signature_gate(repo, digest, body).await?;
+            self.signature_gate(repo, digest, body, rules.signature_each_child)
+                .await?;
         }
         if rules.prevent_severity.is_some() || rules.deny_unscanned {
             self.vuln_gate(
@@ -407,7 +435,9 @@ impl Registry {
 
     /// The signature pull gate: passes when the manifest is an accessory,
     /// has a verified signature, or is a child of an image index of the
-    /// repository that has one.
+    /// repository that has one. With `each_child`, an index's signature
+    /// covers nothing: a platform manifest needs its own, and an index
+    /// passes when each of its platform manifests has one.
     ///
     /// Errors: [`Error::PolicyDenied`] naming the policy, the digest and why.
     async fn signature_gate(
@@ -415,13 +445,37 @@ impl Registry {
         repo: &RepositoryName,
         digest: &Digest,
         body: &[u8],
+        each_child: bool,
     ) -> Result<()> {
         let project = repo.project();
-        if cosign::is_accessory(body)
-            || self
-                .meta
-                .verified_signature(repo.as_str(), digest.as_str())
-                .await?
+        if cosign::is_accessory(body) {
+            return Ok(());
+        }
+        if each_child {
+            let children: Option<Vec<String>> = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.get("manifests")?.as_array().map(|m| {
+                        m.iter()
+                            .filter_map(|c| c.get("digest")?.as_str().map(str::to_string))
+                            .collect()
+                    })
+                });
+            if let Some(children) = children {
+                for child in &children {
+                    if !self.meta.verified_signature(repo.as_str(), child).await? {
+                        return Err(Error::PolicyDenied(format!(
+                            "pull refused by project {project}'s signature policy (enable_content_trust_cosign, signature_each_child): platform manifest {child} of index {digest} has no verified signature; sign each platform manifest with a key the project trusts (docs/supply-chain.md)"
+                        )));
+                    }
+                }
+                return Ok(());
+            }
+        }
+        if self
+            .meta
+            .verified_signature(repo.as_str(), digest.as_str())
+            .await?
         {
             return Ok(());
         }
@@ -429,6 +483,8 @@ impl Registry {
             .meta
             .parent_indexes(repo.as_str(), digest.as_str())
             .await?
+            .into_iter()
+            .filter(|_| !each_child)
         {
             if self.meta.verified_signature(repo.as_str(), &parent).await? {
                 return Ok(());

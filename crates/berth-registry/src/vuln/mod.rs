@@ -229,6 +229,10 @@ fn read_records(path: &Path, out: &mut Vec<osv::Record>, skipped: &mut Vec<Strin
                     return;
                 }
                 match serde_json::from_slice::<osv::Record>(&text) {
+                    Ok(r) if r.modified.is_empty() => note(
+                        skipped,
+                        format!("{}: not an OSV record: no `modified`", path.display()),
+                    ),
                     Ok(r) => out.push(r),
                     Err(e) => note(
                         skipped,
@@ -265,6 +269,10 @@ fn read_records(path: &Path, out: &mut Vec<osv::Record>, skipped: &mut Vec<Strin
                     continue;
                 }
                 match serde_json::from_slice::<osv::Record>(&text) {
+                    Ok(r) if r.modified.is_empty() => note(
+                        skipped,
+                        format!("{}: not an OSV record: no `modified`", path.display()),
+                    ),
                     Ok(r) => out.push(r),
                     Err(e) => note(
                         skipped,
@@ -286,6 +294,12 @@ impl Registry {
     ///
     /// Errors: [`Error::Unsupported`] when `path` holds no OSV record.
     pub async fn vuln_db_import(&self, path: &Path) -> Result<ImportOutcome> {
+        if !path.exists() {
+            return Err(Error::Unsupported(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
         let owned = path.to_path_buf();
         let (records, skipped) = tokio::task::spawn_blocking(move || {
             let mut records = Vec::new();
@@ -358,6 +372,7 @@ impl Registry {
     pub async fn vuln_match(&self, repo: &RepositoryName, digest: &Digest) -> Result<VulnReport> {
         let (r, d) = (repo.as_str(), digest.as_str());
         self.meta.scan_request(r, d, KIND).await?;
+        self.meta.scan_started(r, d, KIND).await?;
         let Some(database) = self.meta.vuln_imports(1).await?.into_iter().next() else {
             let why =
                 "no vulnerability database: load one with `berth vuln-db import PATH` (OSV files)";
@@ -587,15 +602,27 @@ impl Registry {
                 if !deny_unscanned {
                     return Ok(());
                 }
-                let why = match other {
-                    Some((task, _)) if !task.detail.is_empty() => {
+                let sbom = self
+                    .meta
+                    .scan_task(repo.as_str(), digest.as_str(), crate::sbom::KIND)
+                    .await?;
+                let why = match (other, sbom) {
+                    (Some((task, _)), _) if !task.detail.is_empty() => {
                         format!("its scan is {}: {}", task.status, task.detail)
                     }
-                    Some((task, _)) => format!("its scan is {}", task.status),
-                    None => "it was never scanned".to_string(),
+                    (Some((task, _)), _) => format!("its scan is {}", task.status),
+                    (None, Some(s)) if s.status == "pending" || s.status == "running" => {
+                        "its SBOM and scan are queued; pull again in a moment".to_string()
+                    }
+                    (None, _) => "it was never scanned".to_string(),
                 };
+                let name = repo
+                    .as_str()
+                    .strip_prefix(&format!("{project}/"))
+                    .unwrap_or(repo.as_str())
+                    .replace('/', "%252F");
                 return Err(Error::PolicyDenied(format!(
-                    "pull refused by project {project}'s vulnerability policy (prevent_unscanned): {digest} has no vulnerability report ({why}); scan it: POST /api/v2.0/projects/{project}/repositories/…/artifacts/{digest}/scan (docs/supply-chain.md)"
+                    "pull refused by project {project}'s vulnerability policy (prevent_unscanned): {digest} has no vulnerability report ({why}); scan it: POST /api/v2.0/projects/{project}/repositories/{name}/artifacts/{digest}/scan (docs/supply-chain.md)"
                 )));
             }
         };

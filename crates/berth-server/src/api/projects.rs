@@ -44,7 +44,8 @@ pub struct Project {
     /// Repositories in the project.
     pub repo_count: u64,
     /// Project metadata: `public`, `enable_content_trust_cosign` (pulls
-    /// need a verified signature), `auto_sbom_generation`, `prevent_vul`
+    /// need a verified signature) with berth's `signature_each_child`,
+    /// `auto_sbom_generation`, `prevent_vul`
     /// (pulls of vulnerable images refused) with `severity` (the lowest
     /// level refused), and berth's `prevent_unscanned`, each `"true"` or
     /// `"false"` but `severity` (`low`, `medium`, `high`, `critical`).
@@ -93,6 +94,7 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
     };
     let registry_id = info.record.as_ref().and_then(|r| r.registry_id);
     let require_signature = state.registry.require_signature(&info.name).await?;
+    let each_child = state.registry.signature_each_child(&info.name).await?;
     let auto_sbom = state.registry.auto_sbom(&info.name).await?;
     let (prevent, deny_unscanned) = state.registry.vulnerability_gate(&info.name).await?;
     let mut cve_allowlist = super::vulnerabilities::allowlist_of(state, Some(&info.name)).await?;
@@ -125,6 +127,7 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
         metadata: BTreeMap::from([
             ("public".to_string(), public.to_string()),
             (COSIGN_GATE.to_string(), require_signature.to_string()),
+            (EACH_CHILD.to_string(), each_child.to_string()),
             (AUTO_SBOM.to_string(), auto_sbom.to_string()),
             (PREVENT_VUL.to_string(), prevent.is_some().to_string()),
             (
@@ -142,6 +145,9 @@ async fn project_of(state: &AppState, info: ProjectInfo) -> ApiResult<Project> {
 
 /// Harbor's project metadata key for the signature pull gate (cosign).
 const COSIGN_GATE: &str = "enable_content_trust_cosign";
+/// berth's: with the signature gate, every platform manifest needs its own
+/// signature (an index's does not cover them).
+const EACH_CHILD: &str = "signature_each_child";
 /// Harbor's project metadata key for SBOMs made on push (on by default).
 const AUTO_SBOM: &str = "auto_sbom_generation";
 /// Harbor's: refuse pulls of images with vulnerabilities at `severity` or above.
@@ -157,6 +163,8 @@ const PREVENT_UNSCANNED: &str = "prevent_unscanned";
 struct Policies {
     /// `enable_content_trust_cosign`.
     signature: Option<bool>,
+    /// `signature_each_child`.
+    each_child: Option<bool>,
     /// `auto_sbom_generation`.
     auto_sbom: Option<bool>,
     /// `prevent_vul` + `severity`, `prevent_unscanned`: (lowest level
@@ -176,6 +184,10 @@ async fn apply_policies(
     if let Some(on) = p.signature {
         state.registry.require_signature_set(project, on).await?;
         detail.push_str(&format!(" {COSIGN_GATE}={on}"));
+    }
+    if let Some(on) = p.each_child {
+        state.registry.signature_each_child_set(project, on).await?;
+        detail.push_str(&format!(" {EACH_CHILD}={on}"));
     }
     if let Some(on) = p.auto_sbom {
         state.registry.auto_sbom_set(project, on).await?;
@@ -403,6 +415,7 @@ impl ProjectReq {
     ) -> ApiResult<Policies> {
         Ok(Policies {
             signature: self.signature_gate()?,
+            each_child: self.flag(EACH_CHILD)?,
             auto_sbom: self.flag(AUTO_SBOM)?,
             vulnerability: self.vulnerability_gate(current_gate)?,
         })
