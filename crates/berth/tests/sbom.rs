@@ -449,6 +449,17 @@ fn pushed_images_get_spdx_and_cyclonedx_sboms() {
         .filter(|a| a["type"] == "harbor.sbom")
         .collect();
     assert_eq!(sboms.len(), 2, "{acc}");
+    // The same in artifact listings (Harbor's with_accessory).
+    let listed = api("/projects/team/repositories/app/artifacts?with_accessory=true").json();
+    let listed_sboms = listed[0]["accessories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "harbor.sbom")
+        .count();
+    assert_eq!(listed_sboms, 2, "{listed}");
+    let one = api("/projects/team/repositories/app/artifacts/1").json();
+    assert!(one.get("accessories").is_none(), "only when asked: {one}");
 
     // `berth sbom show` prints the same document.
     let shown = berth_ok(

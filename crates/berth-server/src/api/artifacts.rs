@@ -71,6 +71,10 @@ pub struct Artifact {
     /// for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom_overview: Option<super::scans::SbomOverview>,
+    /// Its accessories: signatures with their verdicts and SBOMs (with
+    /// `with_accessory=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accessories: Option<Vec<super::signatures::Accessory>>,
     /// Harbor's vulnerability `scan_overview`, keyed by the report media
     /// type (with `with_scan_overview=true`, once the artifact was scanned).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,6 +231,7 @@ impl From<ArtifactInfo> for Artifact {
                 .collect(),
             subject: r.subject.map(|s| s.to_string()),
             sbom_overview: None,
+            accessories: None,
             scan_overview: None,
         }
     }
@@ -253,6 +258,8 @@ pub struct ListQuery {
     pub with_sbom_overview: Option<bool>,
     /// Include each artifact's vulnerability `scan_overview` (default false).
     pub with_scan_overview: Option<bool>,
+    /// Include each artifact's `accessories` (default false).
+    pub with_accessory: Option<bool>,
 }
 
 /// Query of `GET …/artifacts/{reference}`.
@@ -267,6 +274,8 @@ pub struct GetQuery {
     pub with_sbom_overview: Option<bool>,
     /// Include the vulnerability `scan_overview` (default false).
     pub with_scan_overview: Option<bool>,
+    /// Include the `accessories` (default false).
+    pub with_accessory: Option<bool>,
 }
 
 /// Path of one artifact.
@@ -377,6 +386,9 @@ pub async fn list(
             a.scan_overview =
                 super::vulnerabilities::scan_overview(&state, &repo.name, &a.digest).await?;
         }
+        if q.with_accessory.unwrap_or(false) {
+            a.accessories = Some(accessories(&state, &repo, a).await?);
+        }
     }
     Ok((page.headers(list.total, &uri), Json(body)).into_response())
 }
@@ -415,7 +427,23 @@ pub async fn get(
         artifact.scan_overview =
             super::vulnerabilities::scan_overview(&state, &repo.name, &artifact.digest).await?;
     }
+    if q.with_accessory.unwrap_or(false) {
+        artifact.accessories = Some(accessories(&state, &repo, &artifact).await?);
+    }
     Ok(Json(artifact))
+}
+
+/// The accessories of listed artifact `a` (see
+/// [`super::signatures::accessories_of`]).
+async fn accessories(
+    state: &AppState,
+    repo: &berth_registry::RepositoryRow,
+    a: &Artifact,
+) -> ApiResult<Vec<super::signatures::Accessory>> {
+    let Ok(digest) = a.digest.parse::<berth_oci::Digest>() else {
+        return Ok(Vec::new());
+    };
+    super::signatures::accessories_of(state, repo, a.id, &digest).await
 }
 
 /// Sets Harbor's `immutable` flag of each tag from the project's immutable rules.

@@ -256,8 +256,21 @@ pub async fn accessories(
     let reference = berth_oci::Reference::parse(&p.reference)
         .map_err(|e| ApiError::BadRequest(format!("invalid reference {:?}: {e}", p.reference)))?;
     let info = state.registry.artifact(&repo, &reference).await?;
+    Ok(Json(
+        accessories_of(&state, &repo, info.row.id, &info.row.digest).await?,
+    ))
+}
+
+/// The accessories of artifact `subject` (id `subject_artifact_id`) of
+/// `repo`: its signatures with their verdicts, newest check first, then its
+/// SBOM referrers.
+pub async fn accessories_of(
+    state: &AppState,
+    repo: &berth_registry::RepositoryRow,
+    subject_artifact_id: i64,
+    subject: &berth_oci::Digest,
+) -> ApiResult<Vec<Accessory>> {
     let name = berth_oci::RepositoryName::parse(&repo.name).map_err(berth_registry::Error::from)?;
-    let subject = info.row.digest.clone();
     // One accessory: its artifact (when listed) and what it is.
     let accessory = |found: Option<&berth_registry::ArtifactInfo>,
                      digest: String,
@@ -267,7 +280,7 @@ pub async fn accessories(
                      verification: Option<Verification>| Accessory {
         id: found.map_or(0, |a| a.row.id),
         artifact_id: found.map_or(0, |a| a.row.id),
-        subject_artifact_id: info.row.id,
+        subject_artifact_id,
         subject_artifact_digest: subject.to_string(),
         subject_artifact_repo: repo.name.clone(),
         size: found.map_or(size, |a| a.row.size),
@@ -278,9 +291,9 @@ pub async fn accessories(
         verification,
     };
     let mut out = Vec::new();
-    for s in state.registry.signatures_of(&name, &subject).await? {
+    for s in state.registry.signatures_of(&name, subject).await? {
         let sig = match berth_oci::Reference::parse(&s.digest) {
-            Ok(r) => state.registry.artifact(&repo, &r).await.ok(),
+            Ok(r) => state.registry.artifact(repo, &r).await.ok(),
             Err(_) => None,
         };
         out.push(accessory(
@@ -297,10 +310,10 @@ pub async fn accessories(
             }),
         ));
     }
-    for sbom in state.registry.sboms_of(&name, &subject).await? {
+    for sbom in state.registry.sboms_of(&name, subject).await? {
         let found = state
             .registry
-            .artifact(&repo, &berth_oci::Reference::Digest(sbom.digest.clone()))
+            .artifact(repo, &berth_oci::Reference::Digest(sbom.digest.clone()))
             .await
             .ok();
         out.push(accessory(
@@ -312,5 +325,5 @@ pub async fn accessories(
             None,
         ));
     }
-    Ok(Json(out))
+    Ok(out)
 }
