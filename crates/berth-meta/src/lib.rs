@@ -21,6 +21,8 @@
 //!   SBOM switch.
 //! - [`vulns`] — the OSV vulnerability database, the packages of each image,
 //!   CVE allow-lists, the vulnerability pull gate's settings.
+//! - [`switches`] — a project's policy settings kept on `projects` (the
+//!   signature, SBOM and vulnerability switches), read in one query.
 //! - [`proxy_cache`] — proxy projects' cache size limits and the rows LRU
 //!   eviction reads and deletes.
 //! - [`audit`] — the hash-chained `audit_log` table: append, read in order, query.
@@ -97,6 +99,7 @@ pub mod scans;
 pub mod signatures;
 pub mod stats;
 pub mod store;
+pub mod switches;
 pub mod testing;
 pub mod throttle;
 pub mod upstream;
@@ -128,6 +131,7 @@ pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
     TagRecord,
 };
+pub use switches::{ProjectSettings, ProjectSwitch};
 pub use throttle::ThrottleRow;
 pub use upstream::{NewRegistry, ProxyCounts, RegistryRecord};
 pub use vulns::{AffectedRow, ArtifactPackageRow, CandidateRow, VulnImportRow, VulnerabilityRow};

@@ -1,5 +1,5 @@
-//! The scan queue and its outcomes (`scan_tasks`, migration 14) and the
-//! `projects.auto_sbom` switch. One row per (repository, manifest digest,
+//! The scan queue and its outcomes (`scan_tasks`, migration 14; the
+//! `projects.auto_sbom` switch is in [`crate::switches`]). One row per (repository, manifest digest,
 //! kind): requested (`pending`), claimed by a node for a lease
 //! (`running`), finished (`success` or `error`). Any node claims; a lease
 //! that runs out (its node died) is claimed again. The rules live in
@@ -8,6 +8,7 @@
 use sqlx::Row;
 
 use crate::error::Result;
+use crate::signatures::LIVE;
 use crate::store::now_ms;
 use crate::MetaStore;
 
@@ -50,10 +51,6 @@ fn task_row(r: sqlx::any::AnyRow) -> ScanTaskRow {
         finished_at: r.get("finished_at"),
     }
 }
-
-/// Tasks whose manifest still exists.
-const LIVE: &str = "EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
-                            WHERE r.name = s.repository AND m.digest = s.digest)";
 
 impl MetaStore {
     /// Queues a scan of `digest` in `repository` (again, when one ran or
@@ -221,30 +218,5 @@ impl MetaStore {
             .fetch_all(&self.read)
             .await?;
         Ok(rows.into_iter().map(task_row).collect())
-    }
-
-    /// Whether images pushed to `project` get an SBOM (true when the project
-    /// is not stored: the default).
-    pub async fn auto_sbom(&self, project: &str) -> Result<bool> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT auto_sbom FROM projects WHERE name = $1")
-            .bind(project)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(v.unwrap_or(1) != 0)
-    }
-
-    /// Turns automatic SBOM generation of `project` on or off. False when
-    /// the project is not stored.
-    pub async fn auto_sbom_set(&self, project: &str, on: bool) -> Result<bool> {
-        let n = self
-            .write_one(
-                sqlx::query("UPDATE projects SET auto_sbom = $1, updated_at = $2 WHERE name = $3")
-                    .bind(i64::from(on))
-                    .bind(now_ms())
-                    .bind(project.to_string()),
-            )
-            .await?
-            .rows_affected();
-        Ok(n > 0)
     }
 }

@@ -1,6 +1,6 @@
-//! Trusted signing keys per project (`trusted_keys`), the verdict on each
-//! signature manifest (`signatures`) and the pull gate switch
-//! (`projects.require_signature`), migration 12. The rules live in
+//! Trusted signing keys per project (`trusted_keys`) and the verdict on each
+//! signature manifest (`signatures`), migration 12 (the pull gate's switches
+//! are in [`crate::switches`]). The rules live in
 //! `berth_registry::signing`; this module stores the rows.
 
 use sqlx::Row;
@@ -74,8 +74,10 @@ fn signature_row(r: sqlx::any::AnyRow) -> SignatureRow {
     }
 }
 
-/// Signature rows whose manifest still exists.
-const LIVE: &str = "EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
+/// Rows (aliased `s`, with `repository` and `digest` columns: signatures,
+/// scan tasks) whose manifest still exists.
+pub(crate) const LIVE: &str =
+    "EXISTS (SELECT 1 FROM manifests m JOIN repositories r ON r.id = m.repo_id
                             WHERE r.name = s.repository AND m.digest = s.digest)";
 
 impl MetaStore {
@@ -228,60 +230,5 @@ impl MetaStore {
         .bind(digest)
         .fetch_all(&self.read)
         .await?)
-    }
-
-    /// Whether pulls from `project` need a verified signature.
-    pub async fn require_signature(&self, project: &str) -> Result<bool> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT require_signature FROM projects WHERE name = $1")
-                .bind(project)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(v.unwrap_or(0) != 0)
-    }
-
-    /// Whether the signature gate of `project` wants a signature on every
-    /// platform manifest of an index (migration 16).
-    pub async fn signature_each_child(&self, project: &str) -> Result<bool> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT signature_each_child FROM projects WHERE name = $1")
-                .bind(project)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(v.unwrap_or(0) != 0)
-    }
-
-    /// Sets [`MetaStore::signature_each_child`]. False when the project is
-    /// not stored.
-    pub async fn signature_each_child_set(&self, project: &str, on: bool) -> Result<bool> {
-        let n = self
-            .write_one(
-                sqlx::query(
-                    "UPDATE projects SET signature_each_child = $1, updated_at = $2 WHERE name = $3",
-                )
-                .bind(i64::from(on))
-                .bind(now_ms())
-                .bind(project.to_string()),
-            )
-            .await?
-            .rows_affected();
-        Ok(n > 0)
-    }
-
-    /// Turns the signature pull gate of `project` on or off. False when the
-    /// project is not stored.
-    pub async fn require_signature_set(&self, project: &str, on: bool) -> Result<bool> {
-        let n = self
-            .write_one(
-                sqlx::query(
-                    "UPDATE projects SET require_signature = $1, updated_at = $2 WHERE name = $3",
-                )
-                .bind(i64::from(on))
-                .bind(now_ms())
-                .bind(project.to_string()),
-            )
-            .await?
-            .rows_affected();
-        Ok(n > 0)
     }
 }

@@ -1,8 +1,8 @@
 //! The vulnerability database (`vulnerabilities`, `vuln_affected`,
 //! `vuln_db_imports`), what each image holds (`artifact_packages`), CVE
 //! allow-lists (`cve_allowlists`) and the vulnerability pull gate's
-//! settings (`projects.prevent_severity`, `projects.deny_unscanned`),
-//! migration 15. The matching rules live in `berth_registry::vuln`; this
+//! setter (`projects.prevent_severity`, `projects.deny_unscanned`, read with
+//! the other settings in [`crate::switches`]), migration 15. The matching rules live in `berth_registry::vuln`; this
 //! module stores the rows.
 
 use std::collections::BTreeSet;
@@ -374,24 +374,6 @@ impl MetaStore {
         )
         .await?;
         Ok(())
-    }
-
-    /// The vulnerability pull gate of `project`: the lowest severity
-    /// refused (`None`: off) and whether images without a report are
-    /// refused.
-    pub async fn vulnerability_gate(&self, project: &str) -> Result<(Option<String>, bool)> {
-        let row =
-            sqlx::query("SELECT prevent_severity, deny_unscanned FROM projects WHERE name = $1")
-                .bind(project)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(match row {
-            Some(r) => (
-                r.get("prevent_severity"),
-                r.get::<i64, _>("deny_unscanned") != 0,
-            ),
-            None => (None, false),
-        })
     }
 
     /// Sets the vulnerability pull gate of `project`; false when the

@@ -63,7 +63,7 @@ pub use berth_meta::{
     TextMatch,
 };
 pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
-pub use berth_meta::{Backend, DatabaseUrl};
+pub use berth_meta::{Backend, DatabaseUrl, ProjectSwitch};
 pub use berth_meta::{ExecutionRow, PolicyRow, TaskRow};
 pub use berth_meta::{MemberRecord, RobotRecord, UserRecord};
 pub use berth_meta::{NewRegistry, ProxyCounts, RegistryRecord};

@@ -3,7 +3,7 @@
 //! (docs/supply-chain.md). The same rules as `/api/v2.0/projects/{p}/trusted-keys`.
 
 use berth_registry::signing::{SignatureStatus, SignatureVerdict};
-use berth_registry::{AuditAction, Registry};
+use berth_registry::{AuditAction, ProjectSwitch, Registry};
 
 use clap::Subcommand;
 
@@ -165,9 +165,13 @@ pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
             each_child,
         } => {
             let result = async {
-                registry.require_signature_set(&project, signature).await?;
+                registry
+                    .project_switch_set(&project, ProjectSwitch::RequireSignature, signature)
+                    .await?;
                 if let Some(on) = each_child {
-                    registry.signature_each_child_set(&project, on).await?;
+                    registry
+                        .project_switch_set(&project, ProjectSwitch::SignatureEachChild, on)
+                        .await?;
                 }
                 println!(
                     "project {project}: pulls {} a verified signature{}",

@@ -152,12 +152,15 @@ impl Registry {
                 }
             }
         }
-        rules.require_signature = self.meta.require_signature(project).await?;
-        rules.signature_each_child = self.meta.signature_each_child(project).await?;
-        rules.auto_sbom = self.meta.auto_sbom(project).await?;
-        let (prevent, deny_unscanned) = self.meta.vulnerability_gate(project).await?;
-        rules.prevent_severity = prevent.as_deref().and_then(crate::vuln::Severity::parse);
-        rules.deny_unscanned = deny_unscanned;
+        let settings = self.meta.project_settings(project).await?;
+        rules.require_signature = settings.require_signature;
+        rules.signature_each_child = settings.signature_each_child;
+        rules.auto_sbom = settings.auto_sbom;
+        rules.prevent_severity = settings
+            .prevent_severity
+            .as_deref()
+            .and_then(crate::vuln::Severity::parse);
+        rules.deny_unscanned = settings.deny_unscanned;
         let rules = Arc::new(rules);
         self.rules.put(snapshot, project, rules.clone());
         Ok(rules)

@@ -172,8 +172,9 @@ fn is_filesystem_layer(media_type: &str) -> bool {
     }
 }
 
-/// The child manifests of an image index: `(digest, platform)`.
-fn index_children(body: &[u8]) -> Option<Vec<Digest>> {
+/// The child manifests of an image index, by digest; `None` when `body` is
+/// not an index.
+pub(crate) fn index_children(body: &[u8]) -> Option<Vec<Digest>> {
     let v: Value = serde_json::from_slice(body).ok()?;
     Some(
         v.get("manifests")?
@@ -201,12 +202,13 @@ impl Registry {
             || actor == crate::replication::REPLICATION_ACTOR
             || media_type == berth_oci::media_type::OCI_INDEX
             || media_type == berth_oci::media_type::DOCKER_MANIFEST_LIST
-            || crate::signing::cosign::is_accessory(body)
         {
             return false;
         }
+        // The cached setting first: a project without SBOMs never parses
+        // the manifest again.
         match self.project_rules(repo.project()).await {
-            Ok(rules) => rules.auto_sbom,
+            Ok(rules) => rules.auto_sbom && !crate::signing::cosign::is_accessory(body),
             Err(e) => {
                 tracing::warn!(repository = %repo, error = %e, "could not read the project's SBOM setting; no SBOM queued");
                 false
@@ -254,24 +256,6 @@ impl Registry {
         }
         self.scan_wakeup.notify_one();
         Ok(images)
-    }
-
-    /// Turns automatic SBOM generation of `project` on or off (Harbor's
-    /// `auto_sbom_generation`).
-    ///
-    /// Errors: [`crate::auth::AccountError::NotFound`] without such a project.
-    pub async fn auto_sbom_set(
-        &self,
-        project: &str,
-        on: bool,
-    ) -> std::result::Result<(), crate::auth::AccountError> {
-        if !self.meta.auto_sbom_set(project, on).await? {
-            return Err(crate::auth::AccountError::NotFound(format!(
-                "project {project} not found"
-            )));
-        }
-        self.forget_rules(project).await;
-        Ok(())
     }
 
     /// Whether images pushed to `project` get an SBOM.

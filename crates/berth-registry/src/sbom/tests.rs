@@ -292,7 +292,9 @@ async fn a_project_with_automatic_sboms_off_queues_nothing() {
         .project_create("quiet", false, None)
         .await
         .unwrap();
-    reg.auto_sbom_set("quiet", false).await.unwrap();
+    reg.project_switch_set("quiet", crate::ProjectSwitch::AutoSbom, false)
+        .await
+        .unwrap();
     assert!(!reg.auto_sbom("quiet").await.unwrap());
     assert!(reg.auto_sbom("library").await.unwrap(), "on by default");
     let r = repo("quiet/app");

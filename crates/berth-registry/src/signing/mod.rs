@@ -193,35 +193,19 @@ impl Registry {
             })
     }
 
-    /// Turns the signature pull gate of `project` on or off (Harbor's
-    /// `enable_content_trust_cosign`).
+    /// Turns `switch` of `project` on or off: the signature pull gate
+    /// (Harbor's `enable_content_trust_cosign`), its per-platform mode, or
+    /// automatic SBOMs (Harbor's `auto_sbom_generation`). Every node's
+    /// rules follow.
     ///
     /// Errors: [`AccountError::NotFound`] without such a project.
-    pub async fn require_signature_set(
+    pub async fn project_switch_set(
         &self,
         project: &str,
+        switch: berth_meta::ProjectSwitch,
         on: bool,
     ) -> std::result::Result<(), AccountError> {
-        if !self.meta.require_signature_set(project, on).await? {
-            return Err(AccountError::NotFound(format!(
-                "project {project} not found"
-            )));
-        }
-        self.forget_rules(project).await;
-        Ok(())
-    }
-
-    /// Makes the signature gate of `project` want a verified signature on
-    /// every platform manifest of an index (`on`), or let an index's
-    /// signature cover them (off, the default).
-    ///
-    /// Errors: [`AccountError::NotFound`] without such a project.
-    pub async fn signature_each_child_set(
-        &self,
-        project: &str,
-        on: bool,
-    ) -> std::result::Result<(), AccountError> {
-        if !self.meta.signature_each_child_set(project, on).await? {
+        if !self.meta.project_switch_set(project, switch, on).await? {
             return Err(AccountError::NotFound(format!(
                 "project {project} not found"
             )));
@@ -452,18 +436,13 @@ impl Registry {
             return Ok(());
         }
         if each_child {
-            let children: Option<Vec<String>> = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| {
-                    v.get("manifests")?.as_array().map(|m| {
-                        m.iter()
-                            .filter_map(|c| c.get("digest")?.as_str().map(str::to_string))
-                            .collect()
-                    })
-                });
-            if let Some(children) = children {
+            if let Some(children) = crate::sbom::index_children(body) {
                 for child in &children {
-                    if !self.meta.verified_signature(repo.as_str(), child).await? {
+                    if !self
+                        .meta
+                        .verified_signature(repo.as_str(), child.as_str())
+                        .await?
+                    {
                         return Err(Error::PolicyDenied(format!(
                             "pull refused by project {project}'s signature policy (enable_content_trust_cosign, signature_each_child): platform manifest {child} of index {digest} has no verified signature; sign each platform manifest with a key the project trusts (docs/supply-chain.md)"
                         )));

@@ -196,14 +196,39 @@ pub fn package_rows(inventory: &Inventory) -> Vec<ArtifactPackageRow> {
     rows
 }
 
+/// Notes on why files were skipped, at most 20.
+fn note(skipped: &mut Vec<String>, what: String) {
+    if skipped.len() < 20 {
+        skipped.push(what);
+    }
+}
+
+/// Reads one `.json` file named `source` (up to [`MAX_RECORD`]) into `out`
+/// when it is an OSV record with the schema's `modified`.
+fn read_record(
+    source: &str,
+    file: impl Read,
+    out: &mut Vec<osv::Record>,
+    skipped: &mut Vec<String>,
+) {
+    let mut text = Vec::new();
+    if file.take(MAX_RECORD).read_to_end(&mut text).is_err() {
+        note(skipped, format!("{source}: not readable"));
+        return;
+    }
+    match serde_json::from_slice::<osv::Record>(&text) {
+        Ok(r) if r.modified.is_empty() => note(
+            skipped,
+            format!("{source}: not an OSV record: no `modified`"),
+        ),
+        Ok(r) => out.push(r),
+        Err(e) => note(skipped, format!("{source}: not an OSV record: {e}")),
+    }
+}
+
 /// Reads the OSV records under `path` into `out` (a `.json` file, a `.zip`
 /// export, or a directory of either, recursively).
 fn read_records(path: &Path, out: &mut Vec<osv::Record>, skipped: &mut Vec<String>) {
-    let note = |skipped: &mut Vec<String>, what: String| {
-        if skipped.len() < 20 {
-            skipped.push(what);
-        }
-    };
     if path.is_dir() {
         let Ok(entries) = std::fs::read_dir(path) else {
             note(skipped, format!("{}: not readable", path.display()));
@@ -222,24 +247,7 @@ fn read_records(path: &Path, out: &mut Vec<osv::Record>, skipped: &mut Vec<Strin
         .unwrap_or_default();
     match ext {
         "json" => match std::fs::File::open(path) {
-            Ok(f) => {
-                let mut text = Vec::new();
-                if f.take(MAX_RECORD).read_to_end(&mut text).is_err() {
-                    note(skipped, format!("{}: not readable", path.display()));
-                    return;
-                }
-                match serde_json::from_slice::<osv::Record>(&text) {
-                    Ok(r) if r.modified.is_empty() => note(
-                        skipped,
-                        format!("{}: not an OSV record: no `modified`", path.display()),
-                    ),
-                    Ok(r) => out.push(r),
-                    Err(e) => note(
-                        skipped,
-                        format!("{}: not an OSV record: {e}", path.display()),
-                    ),
-                }
-            }
+            Ok(f) => read_record(&path.display().to_string(), f, out, skipped),
             Err(e) => note(skipped, format!("{}: {e}", path.display())),
         },
         "zip" => {
@@ -260,24 +268,8 @@ fn read_records(path: &Path, out: &mut Vec<osv::Record>, skipped: &mut Vec<Strin
                 let Ok(name) = file.name().map(|n| n.to_string()) else {
                     continue;
                 };
-                if !name.ends_with(".json") {
-                    continue;
-                }
-                let mut text = Vec::new();
-                if file.take(MAX_RECORD).read_to_end(&mut text).is_err() {
-                    note(skipped, format!("{}!{name}: not readable", path.display()));
-                    continue;
-                }
-                match serde_json::from_slice::<osv::Record>(&text) {
-                    Ok(r) if r.modified.is_empty() => note(
-                        skipped,
-                        format!("{}: not an OSV record: no `modified`", path.display()),
-                    ),
-                    Ok(r) => out.push(r),
-                    Err(e) => note(
-                        skipped,
-                        format!("{}!{name}: not an OSV record: {e}", path.display()),
-                    ),
+                if name.ends_with(".json") {
+                    read_record(&format!("{}!{name}", path.display()), file, out, skipped);
                 }
             }
         }
@@ -589,10 +581,8 @@ impl Registry {
         prevent: Option<Severity>,
         deny_unscanned: bool,
     ) -> Result<()> {
-        let is_index = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .is_some_and(|v| v.get("manifests").is_some());
-        if is_index || crate::signing::cosign::is_accessory(body) {
+        if crate::sbom::index_children(body).is_some() || crate::signing::cosign::is_accessory(body)
+        {
             return Ok(());
         }
         let project = repo.project();

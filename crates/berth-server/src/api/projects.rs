@@ -13,7 +13,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use berth_registry::{AuditAction, ProjectInfo, TextMatch};
+use berth_registry::{AuditAction, ProjectInfo, ProjectSwitch, TextMatch};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -182,15 +182,24 @@ async fn apply_policies(
 ) -> ApiResult<String> {
     let mut detail = String::new();
     if let Some(on) = p.signature {
-        state.registry.require_signature_set(project, on).await?;
+        state
+            .registry
+            .project_switch_set(project, ProjectSwitch::RequireSignature, on)
+            .await?;
         detail.push_str(&format!(" {COSIGN_GATE}={on}"));
     }
     if let Some(on) = p.each_child {
-        state.registry.signature_each_child_set(project, on).await?;
+        state
+            .registry
+            .project_switch_set(project, ProjectSwitch::SignatureEachChild, on)
+            .await?;
         detail.push_str(&format!(" {EACH_CHILD}={on}"));
     }
     if let Some(on) = p.auto_sbom {
-        state.registry.auto_sbom_set(project, on).await?;
+        state
+            .registry
+            .project_switch_set(project, ProjectSwitch::AutoSbom, on)
+            .await?;
         detail.push_str(&format!(" {AUTO_SBOM}={on}"));
     }
     if let Some((level, unscanned)) = p.vulnerability {
