@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::timed::TimedPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Arguments, ConnectOptions, Executor, Transaction};
@@ -221,8 +222,8 @@ impl MetaStore {
                 SQLITE_MIGRATOR.run(&write).await?;
                 let read = sqlite_pool(sqlite_options(path, true, false), 8, false).await?;
                 Ok(MetaStore {
-                    read,
-                    write,
+                    read: TimedPool::new(read, "read"),
+                    write: TimedPool::new(write, "write"),
                     backend: Backend::Sqlite,
                     url: url.clone(),
                 })
@@ -231,8 +232,8 @@ impl MetaStore {
                 let pool = postgres_pool(u, 16).await?;
                 POSTGRES_MIGRATOR.run(&pool).await?;
                 Ok(MetaStore {
-                    read: pool.clone(),
-                    write: pool,
+                    read: TimedPool::new(pool.clone(), "shared"),
+                    write: TimedPool::new(pool, "shared"),
                     backend: Backend::Postgres,
                     url: url.clone(),
                 })
@@ -267,8 +268,8 @@ impl MetaStore {
             DatabaseUrl::Postgres(u) => {
                 let pool = postgres_pool(u, 4).await?;
                 return Ok(MetaStore {
-                    read: pool.clone(),
-                    write: pool,
+                    read: TimedPool::new(pool.clone(), "shared"),
+                    write: TimedPool::new(pool, "shared"),
                     backend: Backend::Postgres,
                     url: url.clone(),
                 });
@@ -290,8 +291,8 @@ impl MetaStore {
             }
         };
         Ok(MetaStore {
-            write: read.clone(),
-            read,
+            write: TimedPool::new(read.clone(), "read"),
+            read: TimedPool::new(read, "read"),
             backend: Backend::Sqlite,
             url: url.clone(),
         })
@@ -410,6 +411,13 @@ impl MetaStore {
     /// PostgreSQL `BEGIN` plus the advisory lock [`WRITE_LOCK_KEY`], held to
     /// commit or rollback.
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        let start = std::time::Instant::now();
+        let tx = self.begin_locked().await;
+        metrics::histogram!(crate::timed::BEGIN_DURATION).record(start.elapsed());
+        tx
+    }
+
+    async fn begin_locked(&self) -> Result<Transaction<'static, Any>> {
         match self.backend {
             Backend::Sqlite => Ok(self.write.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {

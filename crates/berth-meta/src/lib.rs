@@ -102,6 +102,7 @@ pub mod store;
 pub mod switches;
 pub mod testing;
 pub mod throttle;
+pub mod timed;
 pub mod upstream;
 pub mod vulns;
 
@@ -126,7 +127,10 @@ pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
 pub use scans::ScanTaskRow;
 pub use signatures::{SignatureRow, TrustedKeyRow};
-pub use stats::{ArtifactStats, DailyCount, JobCounts, JobRunRecord, PullAggregate, PushEvent};
+pub use stats::{
+    ArtifactStats, DailyCount, JobCounts, JobRunRecord, ProjectStatistic, PullAggregate, PushEvent,
+    RegistryStatistics,
+};
 pub use store::{
     BlobRecord, ManifestRecord, MetaStore, NewManifest, PutManifestOutcome, ReferrerRecord,
     TagRecord,

@@ -359,3 +359,95 @@ fn job_row(r: sqlx::any::AnyRow) -> JobRunRecord {
         error: r.get("error"),
     }
 }
+
+/// A project's figures for `/api/v2.0/statistics` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectStatistic {
+    /// Project name.
+    pub name: String,
+    /// Public (anyone may pull).
+    pub public: bool,
+    /// Repositories of the project.
+    pub repositories: u64,
+    /// Bytes its repositories reference, each blob once (its quota usage).
+    pub storage_bytes: u64,
+}
+
+/// Registry-wide figures (see [`MetaStore::registry_statistics`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryStatistics {
+    /// Every project, by name.
+    pub projects: Vec<ProjectStatistic>,
+    /// Bytes of all blobs, each once.
+    pub storage_bytes: u64,
+    /// Upload sessions open.
+    pub upload_sessions: u64,
+}
+
+/// Each project's usage in one pass: the distinct (project, digest) pairs of
+/// blob links and manifests, summed by project.
+const USAGE_BY_PROJECT: &str = "SELECT u.project, CAST(COALESCE(SUM(b.size), 0) AS BIGINT)
+    FROM (SELECT r.project AS project, l.digest AS digest
+            FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id
+          UNION
+          SELECT r.project, m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id) u
+    JOIN blobs b ON b.digest = u.digest
+    GROUP BY u.project";
+
+impl MetaStore {
+    /// Projects with their visibility, repository count and storage, the
+    /// bytes of all blobs and the open upload sessions, in five queries
+    /// whatever the number of projects.
+    pub async fn registry_statistics(&self) -> Result<RegistryStatistics> {
+        let mut projects: Vec<ProjectStatistic> = sqlx::query("SELECT name, public FROM projects")
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(|r| {
+                Ok(ProjectStatistic {
+                    name: r.try_get(0)?,
+                    public: r.try_get::<i64, _>(1)? != 0,
+                    repositories: 0,
+                    storage_bytes: 0,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()?;
+        // Sorted here, not by the database, whose collation may differ.
+        projects.sort_by(|a, b| a.name.cmp(&b.name));
+        let find = |projects: &[ProjectStatistic], name: &str| -> Option<usize> {
+            projects
+                .binary_search_by(|p| p.name.as_str().cmp(name))
+                .ok()
+        };
+        let repos = sqlx::query(
+            "SELECT project, CAST(COUNT(*) AS BIGINT) FROM repositories GROUP BY project",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        for r in repos {
+            let name: String = r.try_get(0)?;
+            if let Some(i) = find(&projects, &name) {
+                projects[i].repositories = r.try_get::<i64, _>(1)? as u64;
+            }
+        }
+        for r in sqlx::query(USAGE_BY_PROJECT).fetch_all(&self.read).await? {
+            let name: String = r.try_get(0)?;
+            if let Some(i) = find(&projects, &name) {
+                projects[i].storage_bytes = r.try_get::<i64, _>(1)? as u64;
+            }
+        }
+        let storage: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs")
+                .fetch_one(&self.read)
+                .await?;
+        let uploads: i64 =
+            sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM upload_sessions")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(RegistryStatistics {
+            projects,
+            storage_bytes: storage as u64,
+            upload_sessions: uploads as u64,
+        })
+    }
+}

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_oci::{ChildKind, ChildRef, Digest};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::error::{MetaError, Result};
 
@@ -19,8 +19,8 @@ pub fn now_ms() -> i64 {
 /// The metadata store. Cheap to clone (pools are reference-counted).
 #[derive(Clone)]
 pub struct MetaStore {
-    pub(crate) read: AnyPool,
-    pub(crate) write: AnyPool,
+    pub(crate) read: crate::timed::TimedPool,
+    pub(crate) write: crate::timed::TimedPool,
     pub(crate) backend: crate::Backend,
     pub(crate) url: crate::DatabaseUrl,
 }

@@ -99,8 +99,12 @@ impl ManifestCache {
     /// The fresh entry for `(repo, reference)`, if any.
     pub fn get(&self, repo: &str, reference: &str) -> Option<Arc<CachedManifest>> {
         let cache = self.inner.as_ref()?;
-        let hit = cache.get(&(repo.to_string(), reference.to_string()))?;
-        (hit.at.elapsed() < self.ttl).then_some(hit)
+        let hit = cache
+            .get(&(repo.to_string(), reference.to_string()))
+            .filter(|hit| hit.at.elapsed() < self.ttl);
+        let result = if hit.is_some() { "hit" } else { "miss" };
+        metrics::counter!(crate::metrics::MANIFEST_CACHE, "result" => result).increment(1);
+        hit
     }
 
     /// Remembers what `(repo, reference)` resolves to, unless something was

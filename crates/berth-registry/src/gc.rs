@@ -194,7 +194,15 @@ impl Registry {
             dry_run: opts.dry_run,
             ..GcReport::default()
         };
+        let start = std::time::Instant::now();
         let result = self.gc_run(opts, progress, &mut report).await;
+        metrics::histogram!(crate::metrics::GC_DURATION).record(start.elapsed());
+        let status = if result.is_ok() { "success" } else { "error" };
+        metrics::counter!(crate::metrics::GC_RUNS, "status" => status).increment(1);
+        if !opts.dry_run {
+            metrics::counter!(crate::metrics::GC_FREED_BYTES)
+                .increment(report.counts().bytes_deleted);
+        }
         if let Some(lock) = cluster {
             lock.release().await;
         }

@@ -44,6 +44,7 @@ pub mod gc;
 pub mod inventory;
 pub mod listing;
 pub mod manifests;
+pub mod metrics;
 pub mod policy;
 pub mod proxy;
 pub mod quota;

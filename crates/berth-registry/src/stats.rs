@@ -53,6 +53,7 @@ impl StatsRecorder {
 
     fn send(&self, msg: Msg) {
         if self.tx.try_send(msg).is_err() {
+            metrics::counter!(crate::metrics::STATS_DROPPED).increment(1);
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 tracing::warn!(
@@ -128,6 +129,8 @@ async fn writer(meta: MetaStore, mut rx: mpsc::Receiver<Msg>) {
 impl Registry {
     /// Notes a pull (manifest GET) for the statistics writer.
     pub(crate) fn note_pull(&self, repo: &RepositoryName, digest: &Digest, tag: Option<&str>) {
+        metrics::counter!(crate::metrics::PULLS, "project" => repo.project().to_string())
+            .increment(1);
         self.stats.send(Msg::Pull {
             repository: repo.to_string(),
             digest: digest.clone(),
@@ -144,6 +147,8 @@ impl Registry {
         tag: Option<&str>,
         actor: &str,
     ) {
+        metrics::counter!(crate::metrics::PUSHES, "project" => repo.project().to_string())
+            .increment(1);
         self.stats.send(Msg::Push(PushEvent {
             repository: repo.to_string(),
             digest: digest.clone(),
@@ -151,6 +156,20 @@ impl Registry {
             actor: actor.to_string(),
             at: berth_meta::store::now_ms(),
         }));
+    }
+
+    /// Projects (visibility, repositories, storage), the bytes of all blobs
+    /// and the open upload sessions, for `/api/v2.0/statistics` and
+    /// `/metrics` ([`berth_meta::MetaStore::registry_statistics`]).
+    ///
+    /// Errors: [`crate::Error::Meta`].
+    pub async fn statistics(&self) -> Result<berth_meta::RegistryStatistics> {
+        Ok(self.meta.registry_statistics().await?)
+    }
+
+    /// The metadata database's pools as `(role, open, idle, max)`.
+    pub fn db_pool_usage(&self) -> Vec<(&'static str, u32, usize, u32)> {
+        self.meta.pool_usage()
     }
 
     /// Writes the statistics gathered so far now (they are written every second

@@ -18,14 +18,18 @@
 //! - [`audit`] — the audit trail hook: which requests are recorded, as what.
 //! - [`server`] — [`AppState`] and [`router`].
 //! - [`api`] — the Harbor-compatible management API under `/api/v2.0`.
+//! - [`metrics`] — Prometheus `/metrics` and the per-request counters.
+//! - [`docker_search`] — `/v1/search`, what `docker search` calls.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod docker_search;
 pub mod error;
 pub mod handlers;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod middleware;
 pub mod probes;
 pub mod route;

@@ -135,8 +135,69 @@ impl Route {
     }
 }
 
+/// The route template of a `/v2` path, for metric labels: the path with its
+/// repository name, reference, digest and upload id replaced by `{name}`,
+/// `{reference}`, `{digest}` and `{id}`, matched from the right as
+/// [`Route::parse`] does, without validating anything. `/v2/{other}` for a
+/// path that is no route.
+pub fn template(path: &str) -> &'static str {
+    let rest = match path.strip_prefix("/v2") {
+        Some("") | Some("/") => return "/v2/",
+        Some(r) => r.strip_prefix('/').unwrap_or(r),
+        None => return "other",
+    };
+    if rest == "_catalog" {
+        return "/v2/_catalog";
+    }
+    let mut segs = rest.rsplit('/');
+    let last = segs.next().unwrap_or("");
+    let second = segs.next();
+    let third = segs.next();
+    let named = segs.next().is_some();
+    match (third, second, last) {
+        (Some(_), Some("tags"), "list") => "/v2/{name}/tags/list",
+        (Some("blobs"), Some("uploads"), "") if named => "/v2/{name}/blobs/uploads/",
+        (Some("blobs"), Some("uploads"), _) if named => "/v2/{name}/blobs/uploads/{id}",
+        (Some(_), Some("blobs"), "uploads") => "/v2/{name}/blobs/uploads/",
+        (_, Some("manifests"), _) => "/v2/{name}/manifests/{reference}",
+        (_, Some("blobs"), _) => "/v2/{name}/blobs/{digest}",
+        (_, Some("referrers"), _) => "/v2/{name}/referrers/{digest}",
+        _ => "/v2/{other}",
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn templates_name_the_route_not_the_repository() {
+        for (path, want) in [
+            ("/v2/", "/v2/"),
+            ("/v2", "/v2/"),
+            ("/v2/_catalog", "/v2/_catalog"),
+            ("/v2/team/app/tags/list", "/v2/{name}/tags/list"),
+            ("/v2/a/b/c/manifests/v1", "/v2/{name}/manifests/{reference}"),
+            (
+                "/v2/busybox/manifests/sha256:abc",
+                "/v2/{name}/manifests/{reference}",
+            ),
+            ("/v2/busybox/blobs/sha256:abc", "/v2/{name}/blobs/{digest}"),
+            ("/v2/busybox/blobs/uploads/", "/v2/{name}/blobs/uploads/"),
+            ("/v2/team/app/blobs/uploads", "/v2/{name}/blobs/uploads/"),
+            (
+                "/v2/busybox/blobs/uploads/0f2c",
+                "/v2/{name}/blobs/uploads/{id}",
+            ),
+            (
+                "/v2/busybox/referrers/sha256:abc",
+                "/v2/{name}/referrers/{digest}",
+            ),
+            ("/v2/nothing", "/v2/{other}"),
+            ("/v2/a/../../etc", "/v2/{other}"),
+        ] {
+            assert_eq!(template(path), want, "{path}");
+        }
+    }
     use super::*;
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

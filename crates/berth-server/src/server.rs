@@ -59,6 +59,9 @@ pub struct AppState {
     /// This process's node id (a random UUID per start, logged by `serve`),
     /// shown by the probes ([`crate::probes`]).
     pub node_id: String,
+    /// The Prometheus exporter (`metrics.enabled`); `None` = `/metrics`
+    /// answers 404 and requests are not counted.
+    pub metrics: Option<Arc<crate::metrics::Exporter>>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             gc: berth_registry::GcOptions::default(),
             gc_schedule: None,
             node_id: crate::probes::new_node_id(),
+            metrics: None,
         }
     }
 }
@@ -96,6 +100,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/livez", get(crate::probes::livez))
         .route("/readyz", get(crate::probes::readyz))
         .route("/v2/token", get(token::get).post(token::post))
+        .route("/metrics", get(crate::metrics::scrape))
+        .route("/v1/_ping", get(crate::docker_search::ping))
+        .route("/v1/search", get(crate::docker_search::search))
         .route("/v2", any(handlers::dispatch))
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))
@@ -121,5 +128,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn(middleware::api_version))
         .layer(axum::middleware::from_fn(middleware::authority_host))
         .layer(axum::middleware::from_fn(middleware::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }

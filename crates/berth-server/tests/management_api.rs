@@ -649,6 +649,7 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/systeminfo"),
     ("get", "/ping"),
+    ("get", "/statistics"),
     ("get", "/openapi.json"),
     ("get", "/search"),
     ("get", "/users/current"),

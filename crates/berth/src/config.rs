@@ -80,6 +80,33 @@ pub struct Config {
     pub storage: StorageSection,
     /// Pull-through cache and transparent mirrors.
     pub proxy: ProxySection,
+    /// Prometheus metrics.
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`: the Prometheus exposition (docs/metrics.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `/metrics` and count requests. Default true.
+    pub enabled: bool,
+    /// Let anyone scrape `/metrics` on the main listener. Default false: a
+    /// system administrator's HTTP Basic credentials are needed (Prometheus'
+    /// `basic_auth`). Project names appear in the labels.
+    pub public: bool,
+    /// Also serve `/metrics`, without authentication, on this address (e.g.
+    /// `127.0.0.1:9090`, or an address only the scraper reaches). Empty: not.
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            public: false,
+            listen: String::new(),
+        }
+    }
 }
 
 /// `[proxy]`: pull-through cache (docs/proxy.md).
@@ -522,6 +549,7 @@ impl Default for Config {
             database: DatabaseSection::default(),
             storage: StorageSection::default(),
             proxy: ProxySection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }

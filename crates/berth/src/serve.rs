@@ -120,7 +120,34 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
         gc_schedule: cfg.gc.schedule.clone(),
         node_id: berth_server::probes::new_node_id(),
+        metrics: match cfg.metrics.enabled {
+            true => Some(Arc::new(
+                berth_server::metrics::Exporter::install(cfg.metrics.public)
+                    .map_err(anyhow::Error::msg)
+                    .context("installing the Prometheus recorder")?,
+            )),
+            false => None,
+        },
     });
+    let metrics_listener = match cfg.metrics.listen.trim() {
+        "" => None,
+        text if cfg.metrics.enabled => {
+            let at = crate::config::parse_listen(text)
+                .map_err(anyhow::Error::msg)
+                .context("metrics.listen")?;
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding metrics.listen {at}"))?;
+            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+            let app = berth_server::metrics::router(state.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+        _ => anyhow::bail!("metrics.listen is set but metrics.enabled is false"),
+    };
     let tls = match (&cfg.tls.cert, &cfg.tls.key) {
         (Some(cert), Some(key)) => {
             Some(berth_server::listener::tls_config(cert, key).map_err(anyhow::Error::msg)?)
@@ -186,6 +213,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         task.abort();
     }
     scheduler.abort();
+    if let Some(task) = metrics_listener {
+        task.abort();
+    }
     replication.abort();
     eviction.abort();
     checkpoints.abort();

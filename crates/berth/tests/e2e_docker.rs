@@ -169,6 +169,16 @@ fn docker_login_push_as_developer_pull_as_guest_and_refusals() {
         &["login", "-u", "dev", "-p", "password-123", &reg],
     ));
     ok(docker_as(&d, cfg, &["push", &name]));
+    // `docker search` finds it for a member (the daemon's /v1/search, with
+    // the login's credentials).
+    let search = |cfg: &std::path::Path| {
+        ok(docker_as(
+            &d,
+            cfg,
+            &["search", "--format", "{{.Name}}", &format!("{reg}/app")],
+        ))
+    };
+    assert_eq!(search(cfg).trim(), "team/app");
     // The guest pulls, but cannot push: "denied".
     ok(docker_as(
         &d,
@@ -181,8 +191,9 @@ fn docker_login_push_as_developer_pull_as_guest_and_refusals() {
     d.docker(&["tag", &name, &other]);
     let err = fails(docker_as(&d, cfg, &["push", &other]));
     assert!(err.contains("denied"), "{err}");
-    // Logged out: the private project's image cannot be pulled.
+    // Logged out: the private project's image cannot be pulled, nor found.
     ok(docker_as(&d, cfg, &["logout", &reg]));
+    assert_eq!(search(cfg).trim(), "");
     d.docker(&["rmi", &name, &other]);
     let err = fails(docker_as(&d, cfg, &["pull", &name]));
     assert!(

@@ -707,8 +707,9 @@ impl Auth {
 
     /// The scopes of `requested` that `who` may have: each repository scope's
     /// actions intersected with [`Auth::permissions`] (`*` = all permitted),
-    /// scopes with nothing left dropped; `registry:catalog:*` for everyone (the
-    /// catalog filters its answer per caller). Token spec §Requesting a Token.
+    /// scopes with nothing left dropped; `registry:catalog:*` and
+    /// `registry:catalog:search` for everyone (the catalog and `/v1/search`
+    /// filter their answers per caller). Token spec §Requesting a Token.
     pub async fn grant(
         &self,
         who: &Principal,
@@ -752,12 +753,23 @@ impl Auth {
                         });
                     }
                 }
-                "registry" if scope.name == "catalog" && scope.actions.iter().any(|a| a == "*") => {
-                    granted.push(Scope {
-                        kind: "registry".into(),
-                        name: "catalog".into(),
-                        actions: vec!["*".into()],
-                    });
+                "registry" if scope.name == "catalog" => {
+                    // `*` lists (`/v2/_catalog`), `search` is what the docker
+                    // daemon asks for before `GET /v1/search`; both answers
+                    // are filtered per caller.
+                    let actions: Vec<String> = scope
+                        .actions
+                        .iter()
+                        .filter(|a| *a == "*" || *a == "search")
+                        .cloned()
+                        .collect();
+                    if !actions.is_empty() {
+                        granted.push(Scope {
+                            kind: "registry".into(),
+                            name: "catalog".into(),
+                            actions,
+                        });
+                    }
                 }
                 _ => {}
             }

@@ -133,6 +133,7 @@ impl LoginThrottle {
     ///
     /// Errors: [`crate::Error::Meta`].
     pub async fn failed(&self, user: &str, ip: Option<IpAddr>) -> Result<()> {
+        metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
         let now = berth_meta::store::now_ms();
         let (window, prune) = (self.window, now.saturating_sub(ms(self.window)));
         if self.per_pair > 0 {

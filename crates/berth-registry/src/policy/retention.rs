@@ -399,6 +399,31 @@ impl Registry {
         dry_run: bool,
         actor: &str,
     ) -> Result<RetentionReport, PolicyError> {
+        let start = std::time::Instant::now();
+        let result = self
+            .retention_evaluate(project, policy, now_ms, dry_run, actor)
+            .await;
+        if !dry_run {
+            use crate::metrics::{RETENTION_DELETED, RETENTION_DURATION, RETENTION_RUNS};
+            metrics::histogram!(RETENTION_DURATION).record(start.elapsed());
+            let status = if result.is_ok() { "success" } else { "error" };
+            metrics::counter!(RETENTION_RUNS, "status" => status).increment(1);
+            if let Ok(report) = &result {
+                let done = report.deleted().count() - report.errors();
+                metrics::counter!(RETENTION_DELETED).increment(done as u64);
+            }
+        }
+        result
+    }
+
+    async fn retention_evaluate(
+        &self,
+        project: &str,
+        policy: &RetentionPolicy,
+        now_ms: i64,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<RetentionReport, PolicyError> {
         let rules = policy.compile()?;
         let project_rules = self.project_rules(project).await?;
         let mut report = RetentionReport {

@@ -286,6 +286,13 @@ impl Registry {
 
     fn count(&self, repo: &RepositoryName, event: Event) {
         let project = repo.project().to_string();
+        let result = match event {
+            Event::Hit => "hit",
+            Event::Miss => "miss",
+            Event::UpstreamFailure => "upstream_failure",
+        };
+        metrics::counter!(crate::metrics::PROXY_REQUESTS, "project" => project.clone(), "result" => result)
+            .increment(1);
         let flush = {
             let mut pending = self.proxy.pending.lock().unwrap_or_else(|e| e.into_inner());
             let c = pending.0.entry(project).or_default();

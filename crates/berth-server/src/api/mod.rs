@@ -82,6 +82,7 @@ pub const BASE_PATH: &str = "/api/v2.0";
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     let (routes, _) = api_routes().split_for_parts();
     let api = routes
+        .layer(axum::middleware::from_fn(crate::metrics::note_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(
@@ -214,6 +215,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(system::health))
         .routes(routes!(system::systeminfo))
         .routes(routes!(system::ping))
+        .routes(routes!(system::statistics))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(search::search))
         .routes(routes!(registries::list, registries::create))

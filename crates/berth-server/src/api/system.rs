@@ -1,4 +1,4 @@
-//! `/health`, `/systeminfo`, `/ping` (Harbor's `health`, `systeminfo`, `ping`).
+//! `/health`, `/systeminfo`, `/ping`, `/statistics` (Harbor's `health`, `systeminfo`, `ping`, `statistic`).
 
 use std::sync::Arc;
 
@@ -175,4 +175,68 @@ fn berth_now_ms() -> i64 {
     responses((status = 200, description = "The server answers", body = String, content_type = "text/plain")))]
 pub async fn ping() -> &'static str {
     "Pong"
+}
+
+/// Harbor's `Statistic`: project and repository counts the caller can see,
+/// and, for a system administrator, the registry's totals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Statistic {
+    /// Private projects the caller may read.
+    pub private_project_count: u64,
+    /// Repositories of those projects.
+    pub private_repo_count: u64,
+    /// Public projects.
+    pub public_project_count: u64,
+    /// Repositories of public projects.
+    pub public_repo_count: u64,
+    /// Every project (system administrators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_project_count: Option<u64>,
+    /// Every repository (system administrators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_repo_count: Option<u64>,
+    /// Bytes of all blobs stored, each counted once (system administrators
+    /// only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_storage_consumption: Option<u64>,
+}
+
+/// Project and repository counts (Harbor's `GET /statistics`): public
+/// projects count for everyone signed in, private ones where the caller may
+/// read; the totals only for a system administrator. Anonymous callers get
+/// 401 while authentication is on.
+#[utoipa::path(get, path = "/statistics", tag = "statistic",
+    responses((status = 200, body = Statistic), (status = 401, body = Errors)))]
+pub async fn statistics(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Statistic>> {
+    let admin = caller.is_administrator();
+    if !admin && !caller.principal.is_authenticated() {
+        return Err(caller.refusal());
+    }
+    let stats = state.registry.statistics().await?;
+    let mut out = Statistic {
+        private_project_count: 0,
+        private_repo_count: 0,
+        public_project_count: 0,
+        public_repo_count: 0,
+        total_project_count: admin.then_some(stats.projects.len() as u64),
+        total_repo_count: admin.then(|| stats.projects.iter().map(|p| p.repositories).sum()),
+        total_storage_consumption: admin.then_some(stats.storage_bytes),
+    };
+    for p in &stats.projects {
+        if p.public {
+            out.public_project_count += 1;
+            out.public_repo_count += p.repositories;
+        } else if admin
+            || authz::can_read_project(&state, &caller, &p.name)
+                .await
+                .is_ok()
+        {
+            out.private_project_count += 1;
+            out.private_repo_count += p.repositories;
+        }
+    }
+    Ok(Json(out))
 }
