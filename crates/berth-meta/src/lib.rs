@@ -105,6 +105,7 @@ pub mod throttle;
 pub mod timed;
 pub mod upstream;
 pub mod vulns;
+pub mod webhooks;
 
 pub use access::{
     is_conflict, AccessTokenRecord, MemberRecord, ProjectRecord, RobotRecord, UserRecord,
@@ -139,3 +140,4 @@ pub use switches::{ProjectSettings, ProjectSwitch};
 pub use throttle::ThrottleRow;
 pub use upstream::{NewRegistry, ProxyCounts, RegistryRecord};
 pub use vulns::{AffectedRow, ArtifactPackageRow, CandidateRow, VulnImportRow, VulnerabilityRow};
+pub use webhooks::{DeliveryRow, NewDelivery, NewWebhookPolicy, WebhookPolicyRow};

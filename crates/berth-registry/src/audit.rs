@@ -259,6 +259,14 @@ actions! {
     /// import`); detail: the path, records read, changed, images matched
     /// again.
     VulnDbImport = "vuln_db_import", "create", "vulnerability_database";
+    /// A project's webhook policy created, replaced or deleted
+    /// (`/projects/{p}/webhook/policies`); repository: the project,
+    /// reference: the policy's name, detail: its id, events and targets.
+    WebhookPolicyCreate = "webhook_policy_create", "create", "webhook_policy";
+    /// See [`AuditAction::WebhookPolicyCreate`].
+    WebhookPolicyUpdate = "webhook_policy_update", "update", "webhook_policy";
+    /// See [`AuditAction::WebhookPolicyCreate`].
+    WebhookPolicyDelete = "webhook_policy_delete", "delete", "webhook_policy";
     /// The audit writer dropped entries (its buffer was full), or counted entries
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.
@@ -1109,6 +1117,9 @@ struct Writer {
 pub struct AuditLog {
     meta: MetaStore,
     writer: Option<Arc<Writer>>,
+    /// Webhooks see every recorded entry, whether or not the trail is
+    /// written ([`crate::webhook::Notifier::audited`]).
+    webhooks: Option<crate::webhook::Notifier>,
 }
 
 impl AuditLog {
@@ -1122,6 +1133,7 @@ impl AuditLog {
         if !cfg.enabled {
             return AuditLog::disabled(registry);
         }
+        let webhooks = registry.webhook_notifier();
         let meta = registry.meta.clone();
         let writer = Arc::new(Writer {
             pending: Mutex::new(Pending::default()),
@@ -1153,6 +1165,7 @@ impl AuditLog {
             let reader = AuditLog {
                 meta: meta.clone(),
                 writer: None,
+                webhooks: None,
             };
             let task = tokio::spawn(run_retention(reader, writer.clone(), retention, dir));
             if let Ok(mut t) = writer.retention_task.lock() {
@@ -1162,6 +1175,7 @@ impl AuditLog {
         AuditLog {
             meta,
             writer: Some(writer),
+            webhooks,
         }
     }
 
@@ -1170,6 +1184,7 @@ impl AuditLog {
         AuditLog {
             meta: registry.meta.clone(),
             writer: None,
+            webhooks: registry.webhook_notifier(),
         }
     }
 
@@ -1179,7 +1194,11 @@ impl AuditLog {
     /// Errors: [`crate::Error::Meta`] when the database is missing or unreadable.
     pub async fn open_read_only(database: &berth_meta::DatabaseUrl) -> Result<AuditLog> {
         let meta = MetaStore::open_read_only(database).await?;
-        Ok(AuditLog { meta, writer: None })
+        Ok(AuditLog {
+            meta,
+            writer: None,
+            webhooks: None,
+        })
     }
 
     /// Opens the trail of `database` for maintenance (`berth audit trim`),
@@ -1189,7 +1208,11 @@ impl AuditLog {
     /// Errors: [`crate::Error::Meta`] when the database cannot be opened.
     pub async fn open_for_maintenance(database: &berth_meta::DatabaseUrl) -> Result<AuditLog> {
         let meta = MetaStore::open(database).await?;
-        Ok(AuditLog { meta, writer: None })
+        Ok(AuditLog {
+            meta,
+            writer: None,
+            webhooks: None,
+        })
     }
 
     /// The metadata store it writes to.
@@ -1200,6 +1223,12 @@ impl AuditLog {
     /// True when entries are recorded.
     pub fn enabled(&self) -> bool {
         self.writer.is_some()
+    }
+
+    /// True when recorded entries reach webhooks (then `/v2` requests are
+    /// probed even with the trail off).
+    pub fn tapped(&self) -> bool {
+        self.webhooks.is_some()
     }
 
     /// Queues an entry; returns at once and never fails the caller.
@@ -1224,6 +1253,9 @@ impl AuditLog {
     /// wait (the database is stuck), further entries are dropped and counted; the
     /// writer records the count as an `audit_dropped` entry with its next batch.
     pub fn record(&self, entry: AuditEntry) {
+        if let Some(n) = &self.webhooks {
+            n.audited(&entry);
+        }
         let Some(w) = &self.writer else { return };
         let entry = entry.capped();
         let Ok(mut p) = w.pending.lock() else { return };

@@ -55,16 +55,19 @@ pub mod signing;
 pub mod stats;
 pub mod uploads;
 pub mod vuln;
+pub mod webhook;
 
 pub use access::{Access, AccessPolicy, Action};
 pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, OnAuditFailure, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Credential, Login, Permissions, Principal};
+pub use berth_meta::{is_conflict, MetaError};
 pub use berth_meta::{
     ArtifactFilter, ArtifactRow, ProjectRecord, RepositoryFilter, RepositoryRow, TagMatch, TagRow,
     TextMatch,
 };
 pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_meta::{Backend, DatabaseUrl, ProjectSwitch};
+pub use berth_meta::{DeliveryRow, NewWebhookPolicy, WebhookPolicyRow};
 pub use berth_meta::{ExecutionRow, PolicyRow, TaskRow};
 pub use berth_meta::{MemberRecord, RobotRecord, UserRecord};
 pub use berth_meta::{NewRegistry, ProxyCounts, RegistryRecord};

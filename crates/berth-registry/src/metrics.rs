@@ -80,6 +80,11 @@ pub const LOGIN_FAILURES: &str = "berth_login_failures_total";
 /// `miss`, `upstream_failure`). Counter.
 pub const PROXY_REQUESTS: &str = "berth_proxy_requests_total";
 
+/// Webhook deliveries by `result` (`success`, `retry`, `error`: given up). Counter.
+pub const WEBHOOK_DELIVERIES: &str = "berth_webhook_deliveries_total";
+/// Webhook events dropped (the dispatcher or the delivery queue was full). Counter.
+pub const WEBHOOK_EVENTS_DROPPED: &str = "berth_webhook_events_dropped_total";
+
 /// Every name above, for tests and the dashboard check.
 pub const ALL: &[&str] = &[
     HTTP_REQUESTS,
@@ -108,6 +113,8 @@ pub const ALL: &[&str] = &[
     RETENTION_DELETED,
     LOGIN_FAILURES,
     PROXY_REQUESTS,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_EVENTS_DROPPED,
 ];
 
 /// Registers help text and units of every metric with the installed recorder

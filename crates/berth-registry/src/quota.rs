@@ -124,7 +124,16 @@ impl Registry {
         let used = self.meta.project_storage_used(project).await?;
         let would_use = used.saturating_add(incoming);
         if would_use > limit {
-            return Err(exceeded(would_use, limit));
+            let refusal = exceeded(would_use, limit);
+            let mut event = crate::webhook::Event::on_repository(
+                crate::webhook::EventType::QuotaExceed,
+                repo.as_str(),
+                "",
+            );
+            event.digest = digest.map(|d| d.to_string());
+            event.extra = Some(serde_json::json!({ "Details": refusal.to_string() }));
+            self.webhook_notify(event);
+            return Err(refusal);
         }
         Ok(())
     }

@@ -52,6 +52,10 @@ pub struct Registry {
     /// Tagged pushes and tag deletions, for event-based replication (see
     /// [`Registry::push_events`]).
     pub(crate) push_events: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ContentEvent>>,
+    /// Webhook delivery state, once started ([`Registry::webhooks_start`]).
+    pub(crate) webhooks: std::sync::OnceLock<Arc<crate::webhook::Webhooks>>,
+    /// Where webhook events go, once started.
+    pub(crate) notifier: std::sync::OnceLock<crate::webhook::Notifier>,
     /// Wakes this node's SBOM worker when a push queues a task (see
     /// [`Registry::sbom_requested`]).
     pub(crate) scan_wakeup: tokio::sync::Notify,
@@ -256,6 +260,8 @@ impl Registry {
             redirect: None,
             proxy: Arc::default(),
             push_events: std::sync::OnceLock::new(),
+            webhooks: std::sync::OnceLock::new(),
+            notifier: std::sync::OnceLock::new(),
             scan_wakeup: tokio::sync::Notify::new(),
             sbom_running: std::sync::Mutex::new(None),
         }

@@ -38,9 +38,10 @@ pub struct Probe {
 
 impl Probe {
     /// The audit entry this request (already parsed into `route`) will produce,
-    /// or `None` when it is not an audited action or auditing is off.
+    /// or `None` when it is not an audited action, or neither the trail nor
+    /// webhooks want it.
     pub fn of(state: &AppState, route: &Route, req: &Request) -> Option<Probe> {
-        if !state.audit.enabled() {
+        if !state.audit.enabled() && !state.audit.tapped() {
             return None;
         }
         let method = req.method();

@@ -694,6 +694,21 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("put", "/projects/{project_name}/retention"),
     ("delete", "/projects/{project_name}/retention"),
     ("post", "/projects/{project_name}/retention/executions"),
+    ("get", "/projects/{project_name}/webhook/policies"),
+    ("post", "/projects/{project_name}/webhook/policies"),
+    ("get", "/projects/{project_name}/webhook/policies/{webhook_policy_id}"),
+    ("put", "/projects/{project_name}/webhook/policies/{webhook_policy_id}"),
+    ("delete", "/projects/{project_name}/webhook/policies/{webhook_policy_id}"),
+    ("get", "/projects/{project_name}/webhook/events"),
+    ("get", "/projects/{project_name}/webhook/policies/{webhook_policy_id}/executions"),
+    (
+        "get",
+        "/projects/{project_name}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks",
+    ),
+    (
+        "get",
+        "/projects/{project_name}/webhook/policies/{webhook_policy_id}/executions/{execution_id}/tasks/{task_id}/log",
+    ),
     ("get", "/projects/{project_name}/immutabletagrules"),
     ("post", "/projects/{project_name}/immutabletagrules"),
     ("put", "/projects/{project_name}/immutabletagrules/{immutable_rule_id}"),
@@ -763,6 +778,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "/scan",
         "/additions/vulnerabilities",
         "/system/CVEAllowlist",
+        "/webhook/",
     ]
     .iter()
     .any(|p| path.contains(p))

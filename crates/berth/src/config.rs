@@ -82,6 +82,65 @@ pub struct Config {
     pub proxy: ProxySection,
     /// Prometheus metrics.
     pub metrics: MetricsSection,
+    /// Webhook delivery.
+    pub webhook: WebhookSection,
+}
+
+/// `[webhook]`: delivery of the projects' webhook policies (docs/webhooks.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Raise and deliver webhook events. Default true.
+    pub enabled: bool,
+    /// Host (and port) in payloads' `resource_url`, as clients pull, e.g.
+    /// `registry.example.com`. Empty: the listen address.
+    pub registry_host: String,
+    /// Attempts before a delivery is given up. Default 5.
+    pub max_attempts: u32,
+    /// Milliseconds before the second attempt, doubled before each later
+    /// one (at most an hour). Default 2000.
+    pub retry_base_ms: u64,
+    /// Seconds allowed for one attempt. Default 10.
+    pub timeout_secs: u64,
+    /// Deliveries waiting beyond which new events are dropped (and
+    /// counted). Default 10000.
+    pub max_pending: u64,
+    /// Deliveries one node sends at once. Default 8.
+    pub concurrency: u32,
+}
+
+impl Default for WebhookSection {
+    fn default() -> Self {
+        let d = berth_registry::webhook::WebhookConfig::default();
+        WebhookSection {
+            enabled: true,
+            registry_host: String::new(),
+            max_attempts: d.max_attempts,
+            retry_base_ms: d.retry_base.as_millis() as u64,
+            timeout_secs: d.timeout.as_secs(),
+            max_pending: d.max_pending,
+            concurrency: d.concurrency,
+        }
+    }
+}
+
+impl WebhookSection {
+    /// The delivery settings; `listen` is the host used when
+    /// `registry_host` is empty.
+    pub fn config(&self, listen: &str) -> berth_registry::webhook::WebhookConfig {
+        berth_registry::webhook::WebhookConfig {
+            registry_host: if self.registry_host.trim().is_empty() {
+                listen.to_string()
+            } else {
+                self.registry_host.trim().trim_end_matches('/').to_string()
+            },
+            max_attempts: self.max_attempts.max(1),
+            retry_base: std::time::Duration::from_millis(self.retry_base_ms.max(1)),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            max_pending: self.max_pending.max(1),
+            concurrency: self.concurrency.max(1),
+        }
+    }
 }
 
 /// `[metrics]`: the Prometheus exposition (docs/metrics.md).
@@ -550,6 +609,7 @@ impl Default for Config {
             storage: StorageSection::default(),
             proxy: ProxySection::default(),
             metrics: MetricsSection::default(),
+            webhook: WebhookSection::default(),
         }
     }
 }

@@ -91,6 +91,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.listen
         );
     }
+    // Before the audit trail starts: it hands webhooks its entries.
+    let webhook_events = match cfg.webhook.enabled {
+        true => registry.webhooks_start(cfg.webhook.config(&addr.to_string())),
+        false => None,
+    };
     let audit = berth_registry::AuditLog::start(&registry, &cfg.audit_config());
     auth.audit_to(audit.clone());
     let state = Arc::new(AppState {
@@ -159,6 +164,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let replication = tokio::spawn(replication_jobs(state.clone()));
     let eviction = tokio::spawn(proxy_cache_eviction(state.clone()));
     let sboms = tokio::spawn(sbom_worker(state.clone()));
+    let webhooks = webhook_events.map(|events| {
+        let (a, b) = (state.clone(), state.clone());
+        (
+            tokio::spawn(async move { a.registry.webhook_dispatch(events).await }),
+            tokio::spawn(async move { b.registry.webhook_deliver().await }),
+        )
+    });
     let checkpoints = tokio::spawn(audit_checkpoints(
         state.clone(),
         Duration::from_secs(cfg.audit.checkpoint_interval_secs),
@@ -220,6 +232,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     eviction.abort();
     checkpoints.abort();
     sboms.abort();
+    if let Some((dispatch, deliver)) = webhooks {
+        dispatch.abort();
+        deliver.abort();
+    }
     state.registry.sbom_release().await;
     if let Some(task) = changes {
         task.abort();

@@ -217,6 +217,33 @@ fn cases() -> Vec<Case> {
             "user_delete",
             Some("auditee"),
         ),
+        // Webhook policies (docs/webhooks.md).
+        case(
+            "POST",
+            "/projects/{project_name}/webhook/policies",
+            "/projects/team/webhook/policies",
+            Some(json!({"name": "hook", "event_types": ["PUSH_ARTIFACT"],
+                "targets": [{"address": "http://127.0.0.1:9/hook"}]})),
+            "webhook_policy_create",
+            Some("hook"),
+        )
+        .learning("webhook"),
+        case(
+            "PUT",
+            "/projects/{project_name}/webhook/policies/{webhook_policy_id}",
+            "/projects/team/webhook/policies/{webhook}",
+            Some(json!({"enabled": false})),
+            "webhook_policy_update",
+            Some("hook"),
+        ),
+        case(
+            "DELETE",
+            "/projects/{project_name}/webhook/policies/{webhook_policy_id}",
+            "/projects/team/webhook/policies/{webhook}",
+            None,
+            "webhook_policy_delete",
+            Some("hook"),
+        ),
         // Upstream registries (docs/proxy.md).
         case(
             "POST",

@@ -272,6 +272,41 @@ impl RetentionReport {
     }
 }
 
+/// The `TAG_RETENTION` webhook event of a finished run: Harbor's
+/// `retention` event data (`total`, `retained`, `result`, `deleted_artifact`).
+fn retention_event(report: &RetentionReport, actor: &str) -> crate::webhook::Event {
+    let deleted: Vec<serde_json::Value> = report
+        .deleted()
+        .map(|(repository, item)| {
+            serde_json::json!({
+                "type": "image",
+                "status": if item.error.is_none() { "SUCCESS" } else { "ERROR" },
+                "name_space": report.project,
+                "repository": repository,
+                "tag_list": item.tag.clone().unwrap_or_default(),
+                "digest": item.digest,
+            })
+        })
+        .collect();
+    let retained = report.kept().count();
+    crate::webhook::Event {
+        kind: crate::webhook::EventType::TagRetention,
+        project: report.project.clone(),
+        repository: None,
+        digest: None,
+        tag: None,
+        operator: actor.to_string(),
+        at_ms: berth_meta::store::now_ms(),
+        extra: Some(serde_json::json!({
+            "project_name": report.project,
+            "total": retained + deleted.len(),
+            "retained": retained,
+            "result": if report.errors() == 0 { "SUCCESS" } else { "ERROR" },
+            "deleted_artifact": deleted,
+        })),
+    }
+}
+
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
 }
@@ -411,6 +446,7 @@ impl Registry {
             if let Ok(report) = &result {
                 let done = report.deleted().count() - report.errors();
                 metrics::counter!(RETENTION_DELETED).increment(done as u64);
+                self.webhook_notify(retention_event(report, actor));
             }
         }
         result

@@ -688,7 +688,66 @@ impl Registry {
         {
             tracing::error!(execution = id, error = %e, "could not record the end of a replication execution");
         }
+        if self.notifier.get().is_some() {
+            self.replication_events(id, status).await;
+        }
         lock.release().await;
+    }
+
+    /// Harbor's `REPLICATION` webhook event of a finished execution, once
+    /// for each local project its tasks read or wrote.
+    async fn replication_events(&self, id: i64, status: &str) {
+        let (Ok(Some(exec)), Ok(tasks)) = (
+            self.meta.replication_execution(id).await,
+            self.meta.replication_tasks(id).await,
+        ) else {
+            return;
+        };
+        let mut projects = std::collections::BTreeSet::new();
+        for t in &tasks {
+            for side in [&t.src_resource, &t.dst_resource] {
+                let repo = side.split([':', '@']).next().unwrap_or("");
+                if let Ok(name) = RepositoryName::parse(repo) {
+                    if matches!(self.project_exists(name.project()).await, Ok(true)) {
+                        projects.insert(name.project().to_string());
+                    }
+                }
+            }
+        }
+        let artifacts = |wanted: &str| -> Vec<serde_json::Value> {
+            tasks
+                .iter()
+                .filter(|t| (t.status == "Succeed") == (wanted == "Succeed"))
+                .map(|t| {
+                    serde_json::json!({
+                        "type": t.resource_type, "status": t.status,
+                        "name_tag": t.src_resource, "dst_resource": t.dst_resource,
+                    })
+                })
+                .collect()
+        };
+        let data = serde_json::json!({
+            "policy_id": exec.policy_id,
+            "execution_id": id,
+            "job_status": status,
+            "trigger_type": exec.trigger,
+            "execution_timestamp": exec.start_time / 1000,
+            "artifact_type": "image",
+            "successful_artifact": artifacts("Succeed"),
+            "failed_artifact": artifacts("Failed"),
+        });
+        for project in projects {
+            self.webhook_notify(crate::webhook::Event {
+                kind: crate::webhook::EventType::Replication,
+                project,
+                repository: None,
+                digest: None,
+                tag: None,
+                operator: REPLICATION_ACTOR.to_string(),
+                at_ms: berth_meta::store::now_ms(),
+                extra: Some(data.clone()),
+            });
+        }
     }
 
     async fn replication_run(self: &Arc<Self>, id: i64) -> Result<(&'static str, String)> {

@@ -319,6 +319,22 @@ impl Registry {
                         .await
                 }
                 Err(e) => {
+                    // The scan an image gets at push cannot be made: Harbor's
+                    // SCANNING_FAILED.
+                    let mut event = crate::webhook::Event::on_repository(
+                        crate::webhook::EventType::ScanningFailed,
+                        &task.repository,
+                        crate::vuln::SCANNER,
+                    );
+                    event.digest = Some(task.digest.clone());
+                    event.extra = Some(serde_json::json!({ crate::vuln::REPORT_MIME: {
+                        "scan_status": "Error",
+                        "complete_percent": 0,
+                        "scanner": { "name": crate::vuln::SCANNER, "vendor": crate::vuln::SCANNER,
+                            "version": env!("CARGO_PKG_VERSION") },
+                        "detail": e.to_string(),
+                    }}));
+                    self.webhook_notify(event);
                     self.meta
                         .scan_finish(
                             &task.repository,

@@ -81,7 +81,41 @@ pub struct VulnReport {
     pub findings: Vec<Finding>,
 }
 
+/// The scanner's name in reports and webhook payloads.
+pub const SCANNER: &str = "berth";
+
 impl VulnReport {
+    /// Harbor's `scan_overview` (a `NativeReportSummary` keyed by the
+    /// report's MIME type) for webhook payloads; `started` is when the
+    /// match began (Unix ms).
+    pub fn webhook_overview(&self, started: i64) -> serde_json::Value {
+        let time = |ms: i64| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let by_level: serde_json::Map<String, serde_json::Value> = self
+            .counts()
+            .into_iter()
+            .map(|(level, n)| (level.as_str().to_string(), n.into()))
+            .collect();
+        let fixable = self
+            .findings
+            .iter()
+            .filter(|f| f.fix_version.is_some())
+            .count();
+        serde_json::json!({ REPORT_MIME: {
+            "scan_status": "Success",
+            "severity": self.severity.as_str(),
+            "duration": (self.generated_at - started).max(0) / 1000,
+            "summary": { "total": self.findings.len(), "fixable": fixable, "summary": by_level },
+            "start_time": time(started),
+            "end_time": time(self.generated_at),
+            "complete_percent": 100,
+            "scanner": { "name": SCANNER, "vendor": SCANNER, "version": env!("CARGO_PKG_VERSION") },
+        }})
+    }
+
     /// Findings counted by level.
     pub fn counts(&self) -> BTreeMap<Severity, usize> {
         let mut out = BTreeMap::new();
@@ -373,6 +407,7 @@ impl Registry {
                 .await?;
             return Err(Error::Unsupported(why.into()));
         };
+        let started = berth_meta::store::now_ms();
         let packages = self.meta.artifact_packages(r, d).await?.len();
         let mut findings: BTreeMap<(String, String), Finding> = BTreeMap::new();
         for c in self.meta.vuln_candidates(r, d).await? {
@@ -425,6 +460,14 @@ impl Registry {
         self.meta
             .scan_finish(r, d, KIND, "success", "", text.as_deref())
             .await?;
+        let mut event = crate::webhook::Event::on_repository(
+            crate::webhook::EventType::ScanningCompleted,
+            r,
+            SCANNER,
+        );
+        event.digest = Some(d.to_string());
+        event.extra = Some(report.webhook_overview(started));
+        self.webhook_notify(event);
         Ok(report)
     }
 

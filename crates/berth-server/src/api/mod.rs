@@ -68,6 +68,7 @@ pub mod signatures;
 pub mod system;
 pub mod users;
 pub mod vulnerabilities;
+pub mod webhooks;
 
 /// Where the management API is mounted.
 pub const BASE_PATH: &str = "/api/v2.0";
@@ -283,6 +284,12 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
             vulnerabilities::get_system_allowlist,
             vulnerabilities::put_system_allowlist
         ))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::events))
+        .routes(routes!(webhooks::executions))
+        .routes(routes!(webhooks::tasks))
+        .routes(routes!(webhooks::task_log))
         .routes(routes!(policies::summary))
         .routes(routes!(policies::put_quota))
         .routes(routes!(audit_logs::list))
