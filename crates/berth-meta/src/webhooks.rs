@@ -227,12 +227,10 @@ impl MetaStore {
 
     /// Policy `id` of `project`.
     pub async fn webhook_policy(&self, project: &str, id: i64) -> Result<Option<WebhookPolicyRow>> {
-        let row = sqlx::query("SELECT * FROM webhook_policies WHERE id = $1 AND project = $2")
-            .bind(id)
-            .bind(project)
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.as_ref().map(policy_row).transpose()?)
+        Ok(self
+            .webhook_policy_by_id(id)
+            .await?
+            .filter(|p| p.project == project))
     }
 
     /// Queues deliveries (due now) in one transaction and returns true,

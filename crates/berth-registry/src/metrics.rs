@@ -208,7 +208,16 @@ pub fn describe() {
         PROXY_REQUESTS,
         "Requests of proxy-cache projects by project and result."
     );
+    describe_counter!(
+        WEBHOOK_DELIVERIES,
+        "Webhook delivery attempts by result (success; retry: failed, another attempt follows; error: failed, given up)."
+    );
+    describe_counter!(
+        WEBHOOK_EVENTS_DROPPED,
+        "Webhook events dropped because a queue was full."
+    );
     for name in [
+        WEBHOOK_EVENTS_DROPPED,
         STATS_DROPPED,
         GC_FREED_BYTES,
         RETENTION_DELETED,

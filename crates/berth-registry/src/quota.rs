@@ -123,19 +123,32 @@ impl Registry {
         }
         let used = self.meta.project_storage_used(project).await?;
         let would_use = used.saturating_add(incoming);
-        if would_use > limit {
+        let percent = crate::webhook::QUOTA_WARNING_PERCENT;
+        let near = |bytes: u64| u128::from(bytes) * 100 > u128::from(limit) * u128::from(percent);
+        let (kind, details) = if would_use > limit {
             let refusal = exceeded(would_use, limit);
-            let mut event = crate::webhook::Event::on_repository(
-                crate::webhook::EventType::QuotaExceed,
-                repo.as_str(),
-                "",
+            (crate::webhook::EventType::QuotaExceed, Err(refusal))
+        } else if digest.is_some() && near(would_use) && !near(used) {
+            // Only at a blob's or manifest's commit (with its digest): the
+            // checks of upload chunks before it would warn of it again.
+            let note = format!(
+                "quota near: the push brings the project to {} of its {} quota (over {percent}%)",
+                human_bytes(would_use),
+                human_bytes(limit)
             );
-            event.digest = digest.map(|d| d.to_string());
-            event.extra = Some(serde_json::json!({ "Details": refusal.to_string() }));
-            self.webhook_notify(event);
-            return Err(refusal);
-        }
-        Ok(())
+            (crate::webhook::EventType::QuotaWarning, Ok(note))
+        } else {
+            return Ok(());
+        };
+        let mut event = crate::webhook::Event::on_repository(kind, repo.as_str(), "");
+        event.digest = digest.map(|d| d.to_string());
+        let text = match &details {
+            Ok(note) => note.clone(),
+            Err(refusal) => refusal.to_string(),
+        };
+        event.extra = Some(serde_json::json!({ "Details": text }));
+        self.webhook_notify(event);
+        details.map(|_| ())
     }
 
     /// [`Registry::quota_admit`] for a chunk of `incoming` bytes about to be

@@ -203,10 +203,23 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
         slot = Some(s);
     }
     let method = method_label(req.method());
+    // Bytes in: counted as they are read. A management API body is read
+    // whole before its handler answers, and its route is known only then:
+    // its bytes are added up here and counted under that route after.
+    let api_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let req = if axum::body::HttpBody::is_end_stream(req.body()) {
         req
+    } else if api {
+        let bytes = api_bytes.clone();
+        req.map(|body| {
+            axum::body::Body::new(body.map_frame(move |frame| {
+                if let Some(data) = frame.data_ref() {
+                    bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                frame
+            }))
+        })
     } else {
-        // Bytes in are labelled before the API's route is known.
         let received = metrics::counter!(m::HTTP_RECEIVED_BYTES, "route" => route);
         req.map(|body| {
             axum::body::Body::new(body.map_frame(move |frame| {
@@ -223,6 +236,10 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     in_flight.decrement(1.0);
     if let Some(matched) = slot.and_then(|s| s.0.get().copied()) {
         route = matched;
+    }
+    let api_read = api_bytes.load(std::sync::atomic::Ordering::Relaxed);
+    if api_read > 0 {
+        metrics::counter!(m::HTTP_RECEIVED_BYTES, "route" => route).increment(api_read);
     }
     metrics::histogram!(m::HTTP_REQUEST_DURATION, "route" => route, "method" => method)
         .record(start.elapsed());

@@ -781,6 +781,13 @@ impl Config {
         self.auth.to_auth_config()?;
         self.database_url()?;
         self.blob_storage()?;
+        if !self.metrics.listen.trim().is_empty() {
+            if !self.metrics.enabled {
+                anyhow::bail!("metrics.listen is set but metrics.enabled is false: turn metrics on or leave listen empty");
+            }
+            parse_listen(self.metrics.listen.trim())
+                .map_err(|e| anyhow::anyhow!("metrics.listen: {e}"))?;
+        }
         if self.log_format != "text" && self.log_format != "json" {
             anyhow::bail!("log_format {:?} is not one of text, json", self.log_format);
         }

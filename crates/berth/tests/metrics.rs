@@ -185,6 +185,14 @@ fn metrics_count_real_pushes_and_pulls_and_follow_prometheus_conventions() {
             &[("route", manifests)]
         ) >= 2.0
     );
+    // A management API body is counted under its route.
+    assert!(
+        value(
+            &samples,
+            "berth_http_received_bytes_total",
+            &[("route", "/api/v2.0/system/gc/schedule")]
+        ) > 0.0
+    );
     // Database figures: the stored image, as the statistics API says.
     let stats = send(admin(client.get(b.url("/api/v2.0/statistics")))).json();
     let total = stats["total_storage_consumption"].as_f64().unwrap();

@@ -203,6 +203,7 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
         "PULL_ARTIFACT",
         "DELETE_ARTIFACT",
         "QUOTA_EXCEED",
+        "QUOTA_WARNING",
         "SCANNING_COMPLETED",
         "TAG_RETENTION",
     ];
@@ -228,6 +229,14 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
     assert_eq!(got["secret"], "*****");
     assert_eq!(got["enabled"], true);
     assert_eq!(got["targets"][1]["payload_format"], "CloudEvents");
+    assert_eq!(got["targets"][1]["auth_header"], "*****", "write-only");
+    // An update that sends the masks back keeps the stored values (the
+    // deliveries below carry the real header and signature).
+    let r = send(
+        admin(client.put(b.url(&format!("/api/v2.0/projects/team/webhook/policies/{id}"))))
+            .json(&json!({"targets": got["targets"], "secret": "*****"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
     let supported = send(admin(
         client.get(b.url("/api/v2.0/projects/team/webhook/events")),
     ))
@@ -280,13 +289,30 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
         assert!(Instant::now() < deadline, "no scan event");
         std::thread::sleep(Duration::from_millis(300));
     }
-    // A push over the project's quota is refused and raises QUOTA_EXCEED.
+    // A push that takes the project past 85% of its quota raises
+    // QUOTA_WARNING: a quota of (usage + the arm64 image) / 0.9.
     let quota = b.url("/api/v2.0/projects/team/quota");
+    let used = send(admin(client.get(b.url("/api/v2.0/projects/team/summary")))).json()["quota"]
+        ["used"]["storage"]
+        .as_u64()
+        .unwrap();
+    let limit = (used + image_bytes("arm64")) * 10 / 9;
+    assert_eq!(
+        send(admin(client.put(&quota)).json(&json!({"storage": limit}))).status,
+        200
+    );
+    let out = push(&b, "arm64", "team/near:1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A push over the project's quota is refused and raises QUOTA_EXCEED.
     assert_eq!(
         send(admin(client.put(&quota)).json(&json!({"storage": 1024}))).status,
         200
     );
-    assert!(!push(&b, "arm64", "team/other:1").status.success());
+    assert!(!push(&b, "whiteout", "team/other:1").status.success());
     assert_eq!(
         send(admin(client.put(&quota)).json(&json!({"storage": -1}))).status,
         200
@@ -330,10 +356,25 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
             .collect()
     };
     // Push, pull and delete: once each, per target.
+    // (team/near was pushed too, for the quota warning.)
+    let app = |hs: Vec<Hit>| -> usize {
+        hs.iter()
+            .filter(|h| {
+                let v = h.json();
+                let data = if v["data"].is_null() {
+                    &v["event_data"]
+                } else {
+                    &v["data"]
+                };
+                data["repository"]["repo_full_name"] == "team/app"
+            })
+            .count()
+    };
     for kind in ["PUSH_ARTIFACT", "PULL_ARTIFACT", "DELETE_ARTIFACT"] {
-        assert_eq!(of("/default", kind).len(), 1, "{kind}: {hits:#?}");
-        assert_eq!(of("/cloud", kind).len(), 1, "{kind}");
+        assert_eq!(app(of("/default", kind)), 1, "{kind}: {hits:#?}");
+        assert_eq!(app(of("/cloud", kind)), 1, "{kind}");
     }
+    assert_eq!(of("/default", "PUSH_ARTIFACT").len(), 2);
     // Every request: signed with the policy's secret, typed, named.
     for h in &hits {
         let sig = h.header("x-berth-signature-256").expect("signature header");
@@ -354,7 +395,11 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
         }
     }
     // Harbor's default payload.
-    let pushed = of("/default", "PUSH_ARTIFACT")[0].json();
+    let pushed = of("/default", "PUSH_ARTIFACT")
+        .into_iter()
+        .map(|h| h.json())
+        .find(|v| v["event_data"]["repository"]["name"] == "app")
+        .unwrap();
     assert_eq!(pushed["operator"], "admin");
     assert!(pushed["occur_at"].as_i64().unwrap() > 1_700_000_000);
     let r = &pushed["event_data"]["resources"][0];
@@ -393,11 +438,23 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
         .as_str()
         .unwrap()
         .contains("quota exceeded"));
+    let warned = of("/default", "QUOTA_WARNING");
+    assert_eq!(warned.len(), 1, "one warning per crossing");
+    assert!(
+        warned[0].json()["event_data"]["custom_attributes"]["Details"]
+            .as_str()
+            .unwrap()
+            .contains("quota near")
+    );
     let retention = of("/default", "TAG_RETENTION")[0].json();
     assert_eq!(retention["event_data"]["retention"]["project_name"], "team");
     assert_eq!(retention["event_data"]["retention"]["result"], "SUCCESS");
     // CloudEvents: the same data, Harbor's type names.
-    let cloud = of("/cloud", "PUSH_ARTIFACT")[0].json();
+    let cloud = of("/cloud", "PUSH_ARTIFACT")
+        .into_iter()
+        .map(|h| h.json())
+        .find(|v| v["data"]["repository"]["name"] == "app")
+        .unwrap();
     assert_eq!(cloud["specversion"], "1.0");
     assert_eq!(cloud["type"], "harbor.artifact.pushed");
     assert_eq!(
@@ -438,12 +495,42 @@ fn every_event_reaches_the_receiver_once_signed_in_both_formats() {
     );
 }
 
+/// Bytes an image of the test layout stores: manifest, config, layers.
+fn image_bytes(reference: &str) -> u64 {
+    let layout = images().join("busybox");
+    let read = |p: std::path::PathBuf| -> Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let index = read(layout.join("index.json"));
+    let desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == reference)
+        .unwrap()
+        .clone();
+    let blob = |d: &Value| {
+        layout
+            .join("blobs/sha256")
+            .join(d["digest"].as_str().unwrap().trim_start_matches("sha256:"))
+    };
+    let manifest = read(blob(&desc));
+    let layers: u64 = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    desc["size"].as_u64().unwrap() + manifest["config"]["size"].as_u64().unwrap() + layers
+}
+
 fn cloud_type(kind: &str) -> &'static str {
     match kind {
         "PUSH_ARTIFACT" => "harbor.artifact.pushed",
         "PULL_ARTIFACT" => "harbor.artifact.pulled",
         "DELETE_ARTIFACT" => "harbor.artifact.deleted",
         "QUOTA_EXCEED" => "harbor.quota.exceeded",
+        "QUOTA_WARNING" => "harbor.quota.warned",
         "SCANNING_COMPLETED" => "harbor.scan.completed",
         "TAG_RETENTION" => "harbor.tag_retention.finished",
         _ => "?",

@@ -6,7 +6,7 @@
 -- the HMAC-SHA256 key of the signature header ('' = unsigned); never
 -- answered by the API.
 CREATE TABLE webhook_policies (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     project     TEXT NOT NULL,
     name        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
@@ -25,7 +25,7 @@ CREATE TABLE webhook_policies (
 -- (claimed_until, Unix ms) ran out is claimed again. payload: the body as
 -- sent; content_type its type. log: one line per attempt.
 CREATE TABLE webhook_deliveries (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     policy_id     INTEGER NOT NULL REFERENCES webhook_policies(id) ON DELETE CASCADE,
     event_type    TEXT NOT NULL,
     address       TEXT NOT NULL,

@@ -34,6 +34,10 @@ use crate::audit::{AuditAction, AuditEntry, Outcome};
 use crate::error::Result;
 use crate::registry::Registry;
 
+/// A push that takes a project's usage past this share of its quota
+/// raises `QUOTA_WARNING` (Harbor's default threshold).
+pub const QUOTA_WARNING_PERCENT: u64 = 85;
+
 /// Events waiting for the dispatcher before new ones are dropped.
 pub const CHANNEL_CAPACITY: usize = 10_000;
 
@@ -53,6 +57,8 @@ pub enum EventType {
     DeleteArtifact,
     /// A push refused by the project's quota.
     QuotaExceed,
+    /// A push took the project past [`QUOTA_WARNING_PERCENT`] of its quota.
+    QuotaWarning,
     /// A vulnerability scan finished.
     ScanningCompleted,
     /// A vulnerability scan failed.
@@ -65,11 +71,12 @@ pub enum EventType {
 
 impl EventType {
     /// Every type berth raises, in Harbor's order.
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::PushArtifact,
         EventType::PullArtifact,
         EventType::DeleteArtifact,
         EventType::QuotaExceed,
+        EventType::QuotaWarning,
         EventType::ScanningFailed,
         EventType::ScanningCompleted,
         EventType::Replication,
@@ -83,6 +90,7 @@ impl EventType {
             EventType::PullArtifact => "PULL_ARTIFACT",
             EventType::DeleteArtifact => "DELETE_ARTIFACT",
             EventType::QuotaExceed => "QUOTA_EXCEED",
+            EventType::QuotaWarning => "QUOTA_WARNING",
             EventType::ScanningCompleted => "SCANNING_COMPLETED",
             EventType::ScanningFailed => "SCANNING_FAILED",
             EventType::TagRetention => "TAG_RETENTION",
@@ -102,6 +110,7 @@ impl EventType {
             EventType::PullArtifact => "harbor.artifact.pulled",
             EventType::DeleteArtifact => "harbor.artifact.deleted",
             EventType::QuotaExceed => "harbor.quota.exceeded",
+            EventType::QuotaWarning => "harbor.quota.warned",
             EventType::ScanningCompleted => "harbor.scan.completed",
             EventType::ScanningFailed => "harbor.scan.failed",
             EventType::TagRetention => "harbor.tag_retention.finished",
@@ -319,6 +328,16 @@ fn listening(row: &WebhookPolicyRow) -> Listening {
         events: events.iter().filter_map(|e| EventType::parse(e)).collect(),
         targets: serde_json::from_str(&row.targets).unwrap_or_default(),
     }
+}
+
+/// The innermost cause of an error (reqwest's own text names only the
+/// step: "error sending request"), e.g. `Connection refused (os error 111)`.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last: &dyn std::error::Error = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
 }
 
 /// The hex HMAC-SHA256 of `body` under `secret`: the value of the
@@ -557,8 +576,8 @@ impl Registry {
                 "no answer within {}",
                 humantime::format_duration(w.config.timeout)
             )),
-            Err(e) if e.is_connect() => Err("connection failed".to_string()),
-            Err(e) => Err(format!("request failed: {e}")),
+            Err(e) if e.is_connect() => Err(format!("connection failed: {}", cause(&e))),
+            Err(e) => Err(format!("request failed: {}", cause(&e))),
         }
     }
 

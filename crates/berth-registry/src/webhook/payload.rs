@@ -55,7 +55,7 @@ pub fn event_data(event: &Event, repo: &RepositoryInfo, host: &str) -> Value {
             .or_else(|| event.digest.clone())
             .unwrap_or_default();
         resource.insert("tag".into(), json!(tag));
-        if event.kind != EventType::QuotaExceed {
+        if !matches!(event.kind, EventType::QuotaExceed | EventType::QuotaWarning) {
             let url = match (&event.tag, &event.digest) {
                 (Some(t), _) => format!("{host}/{full}:{t}"),
                 (None, Some(d)) => format!("{host}/{full}@{d}"),
@@ -87,7 +87,7 @@ pub fn event_data(event: &Event, repo: &RepositoryInfo, host: &str) -> Value {
         );
         data.insert("repository".into(), Value::Object(repository));
     }
-    if event.kind == EventType::QuotaExceed {
+    if matches!(event.kind, EventType::QuotaExceed | EventType::QuotaWarning) {
         if let Some(extra) = &event.extra {
             data.insert("custom_attributes".into(), extra.clone());
         }

@@ -22,6 +22,9 @@ use super::repositories::ProjectPath;
 use super::{rfc3339, ApiJson, ApiPath, ApiQuery};
 use crate::server::AppState;
 
+/// What a stored secret or `auth_header` is answered as.
+const MASK: &str = "*****";
+
 /// Longest policy name or description, characters.
 const MAX_TEXT: usize = 1024;
 
@@ -97,7 +100,11 @@ fn policy_of(row: &WebhookPolicyRow, project_id: i64) -> WebhookPolicy {
                 .map(|t| WebhookTarget {
                     kind: Some(t.kind),
                     address: t.address,
-                    auth_header: Some(t.auth_header),
+                    auth_header: Some(if t.auth_header.is_empty() {
+                        String::new()
+                    } else {
+                        MASK.into()
+                    }),
                     skip_cert_verify: Some(t.skip_cert_verify),
                     payload_format: Some(t.payload_format),
                 })
@@ -108,7 +115,7 @@ fn policy_of(row: &WebhookPolicyRow, project_id: i64) -> WebhookPolicy {
         creation_time: Some(rfc3339(row.created_at)),
         update_time: Some(rfc3339(row.updated_at)),
         enabled: Some(row.enabled),
-        secret: (!row.secret.is_empty()).then(|| "*****".into()),
+        secret: (!row.secret.is_empty()).then(|| MASK.into()),
     }
 }
 
@@ -199,10 +206,19 @@ fn check(req: &WebhookPolicy, old: Option<&WebhookPolicyRow>) -> ApiResult<Check
                         ))
                     }
                 };
+                // `*****` keeps the stored header of the target at this address.
+                let auth_header = match t.auth_header.as_deref() {
+                    Some(MASK) => old
+                        .and_then(|o| serde_json::from_str::<Vec<HookTarget>>(&o.targets).ok())
+                        .and_then(|ts| ts.into_iter().find(|o| o.address == t.address))
+                        .map(|o| o.auth_header)
+                        .unwrap_or_default(),
+                    other => other.unwrap_or_default().to_string(),
+                };
                 out.push(HookTarget {
                     kind,
                     address: t.address.clone(),
-                    auth_header: t.auth_header.clone().unwrap_or_default(),
+                    auth_header,
                     skip_cert_verify: t.skip_cert_verify.unwrap_or(false),
                     payload_format: format.into(),
                 });
@@ -213,7 +229,7 @@ fn check(req: &WebhookPolicy, old: Option<&WebhookPolicyRow>) -> ApiResult<Check
         (None, None) => return bad("targets is required".into()),
     };
     let secret = match (&req.secret, old) {
-        (Some(s), Some(o)) if s == "*****" => o.secret.clone(),
+        (Some(s), Some(o)) if s == MASK => o.secret.clone(),
         (Some(s), _) => s.clone(),
         (None, Some(o)) => o.secret.clone(),
         (None, None) => String::new(),
@@ -226,6 +242,26 @@ fn check(req: &WebhookPolicy, old: Option<&WebhookPolicyRow>) -> ApiResult<Check
         targets,
         secret,
     })
+}
+
+impl Checked {
+    /// The row to store for `project`.
+    fn row<'a>(
+        &'a self,
+        project: &'a str,
+        creator: &'a str,
+    ) -> berth_registry::NewWebhookPolicy<'a> {
+        berth_registry::NewWebhookPolicy {
+            project,
+            name: &self.name,
+            description: &self.description,
+            enabled: self.enabled,
+            event_types: &self.event_types,
+            targets: &self.targets,
+            secret: &self.secret,
+            creator,
+        }
+    }
 }
 
 /// The scheme of `url` when it parses as an absolute URL with a host.
@@ -370,16 +406,7 @@ pub async fn create(
         let c = check(&req, None)?;
         let id = state
             .registry
-            .webhook_policy_create(&berth_registry::NewWebhookPolicy {
-                project: &p.project_name,
-                name: &c.name,
-                description: &c.description,
-                enabled: c.enabled,
-                event_types: &c.event_types,
-                targets: &c.targets,
-                secret: &c.secret,
-                creator: caller.principal.name(),
-            })
+            .webhook_policy_create(&c.row(&p.project_name, caller.principal.name()))
             .await
             .map_err(|e| name_taken(e, &c.name))?;
         Ok((id, describe(&c)))
@@ -428,19 +455,7 @@ pub async fn update(
         name = c.name.clone();
         state
             .registry
-            .webhook_policy_update(
-                p.webhook_policy_id,
-                &berth_registry::NewWebhookPolicy {
-                    project: &p.project_name,
-                    name: &c.name,
-                    description: &c.description,
-                    enabled: c.enabled,
-                    event_types: &c.event_types,
-                    targets: &c.targets,
-                    secret: &c.secret,
-                    creator: "",
-                },
-            )
+            .webhook_policy_update(p.webhook_policy_id, &c.row(&p.project_name, ""))
             .await
             .map_err(|e| name_taken(e, &c.name))?;
         Ok(describe(&c))
