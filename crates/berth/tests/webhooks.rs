@@ -635,3 +635,54 @@ fn a_failing_receiver_is_retried_and_a_dead_one_does_not_slow_pushes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_replication_execution_raises_replication_in_its_local_project() {
+    let data = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (data.path().join("a"), data.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    berth_ok(&a_dir, &["project", "create", "team"], &[]);
+    let recv = Receiver::start(0);
+    let a = start(&a_dir, "retry_base_ms = 200");
+    let b = Berth::start_with(&b_dir, &["--auth-mode", "token"]);
+    assert!(push(&a, "latest", "team/app:1").status.success());
+    create_policy(
+        &a,
+        "team",
+        json!({"name": "replicated", "event_types": ["REPLICATION"],
+               "targets": [{"address": recv.url("/replication"), "payload_format": "CloudEvents"}]}),
+    );
+    let client = reqwest::Client::new();
+    let registry = support::http::created_id(&send(
+        admin(client.post(a.url("/api/v2.0/registries"))).json(&json!({
+            "name": "b", "type": "harbor", "url": format!("http://{}", b.addr),
+            "credential": {"type": "basic", "access_key": "admin", "access_secret": ADMIN_PASSWORD},
+        })),
+    ));
+    let policy = support::http::created_id(&send(
+        admin(client.post(a.url("/api/v2.0/replication/policies"))).json(&json!({
+            "name": "to-b", "dest_registry": {"id": registry},
+            "filters": [{"type": "name", "value": "team/**"}],
+            "trigger": {"type": "manual"},
+        })),
+    ));
+    let exec = support::http::created_id(&send(
+        admin(client.post(a.url("/api/v2.0/replication/executions")))
+            .json(&json!({"policy_id": policy})),
+    ));
+    let hits = recv.wait_for("the replication event", |h| !h.is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(recv.hits().len(), 1, "once, for the one local project");
+    let v = hits[0].json();
+    assert_eq!(v["type"], "harbor.replication.status.changed");
+    assert_eq!(
+        v["source"].as_str().unwrap().split('/').nth(2),
+        Some("team")
+    );
+    let r = &v["data"]["replication"];
+    assert_eq!(r["execution_id"], exec);
+    assert_eq!(r["policy_id"], policy);
+    assert_eq!(r["job_status"], "Succeed", "{v}");
+    assert_eq!(r["successful_artifact"][0]["name_tag"], "team/app:1", "{v}");
+    assert_eq!(r["failed_artifact"], json!([]));
+}
