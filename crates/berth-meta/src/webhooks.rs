@@ -419,3 +419,86 @@ impl MetaStore {
         Ok((created, public.unwrap_or(0) != 0))
     }
 }
+
+impl MetaStore {
+    /// Deletes finished deliveries (success or error) that finished before
+    /// `before_ms`; returns how many. Waiting ones are kept whatever their age.
+    pub async fn webhook_trim(&self, before_ms: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries
+             WHERE status IN ('success', 'error') AND finished_at < $1",
+        )
+        .bind(before_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store(dir: &std::path::Path) -> MetaStore {
+        MetaStore::open(&crate::testing::database_url(dir).await)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_claimed_once_retried_and_trimmed_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = store(dir.path()).await;
+        let policy = meta
+            .webhook_policy_create(&NewWebhookPolicy {
+                project: "team",
+                name: "ci",
+                description: "",
+                enabled: true,
+                event_types: r#"["PUSH_ARTIFACT"]"#,
+                targets: r#"[{"type":"http","address":"http://127.0.0.1:9/"}]"#,
+                secret: "",
+                creator: "admin",
+            })
+            .await
+            .unwrap();
+        let delivery = |n: usize| NewDelivery {
+            policy_id: policy,
+            event_type: "PUSH_ARTIFACT".into(),
+            address: "http://127.0.0.1:9/".into(),
+            payload: format!("{{\"n\":{n}}}"),
+            content_type: "application/json".into(),
+        };
+        assert!(meta
+            .webhook_enqueue(&[delivery(1), delivery(2)], 10)
+            .await
+            .unwrap());
+        // The backlog bound: two wait, a limit of 2 refuses more.
+        assert!(!meta.webhook_enqueue(&[delivery(3)], 2).await.unwrap());
+        let first = meta.webhook_claim(8, 60_000).await.unwrap();
+        assert_eq!(first.len(), 2);
+        assert!(first.iter().all(|d| d.status == "running"));
+        // Claimed rows are not claimed again while their lease holds.
+        assert!(meta.webhook_claim(8, 60_000).await.unwrap().is_empty());
+        // One delivered, one to retry later.
+        meta.webhook_attempted(first[0].id, "ok\n", None, "success")
+            .await
+            .unwrap();
+        meta.webhook_attempted(first[1].id, "500\n", Some(now_ms() + 60_000), "error")
+            .await
+            .unwrap();
+        assert!(meta.webhook_claim(8, 60_000).await.unwrap().is_empty());
+        let retried = meta
+            .webhook_delivery(policy, first[1].id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((retried.status.as_str(), retried.attempts), ("pending", 1));
+        // Trimming removes the finished one only.
+        assert_eq!(meta.webhook_trim(now_ms() + 1).await.unwrap(), 1);
+        let (left, total) = meta.webhook_deliveries(policy, 0, 10).await.unwrap();
+        assert_eq!((total, left[0].id), (1, first[1].id));
+    }
+}

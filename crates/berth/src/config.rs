@@ -107,6 +107,8 @@ pub struct WebhookSection {
     pub max_pending: u64,
     /// Deliveries one node sends at once. Default 8.
     pub concurrency: u32,
+    /// Days finished deliveries and their logs are kept. Default 30.
+    pub keep_days: u64,
 }
 
 impl Default for WebhookSection {
@@ -120,6 +122,7 @@ impl Default for WebhookSection {
             timeout_secs: d.timeout.as_secs(),
             max_pending: d.max_pending,
             concurrency: d.concurrency,
+            keep_days: d.keep.as_secs() / 86_400,
         }
     }
 }
@@ -139,6 +142,7 @@ impl WebhookSection {
             timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
             max_pending: self.max_pending.max(1),
             concurrency: self.concurrency.max(1),
+            keep: std::time::Duration::from_secs(self.keep_days.max(1).saturating_mul(86_400)),
         }
     }
 }

@@ -38,6 +38,10 @@ use crate::registry::Registry;
 /// raises `QUOTA_WARNING` (Harbor's default threshold).
 pub const QUOTA_WARNING_PERCENT: u64 = 85;
 
+/// How often a node deletes finished deliveries older than
+/// [`WebhookConfig::keep`].
+const TRIM_EVERY: Duration = Duration::from_secs(3600);
+
 /// Events waiting for the dispatcher before new ones are dropped.
 pub const CHANNEL_CAPACITY: usize = 10_000;
 
@@ -204,6 +208,9 @@ pub struct WebhookConfig {
     pub max_pending: u64,
     /// Deliveries sent at once by one node (default 8).
     pub concurrency: u32,
+    /// Finished deliveries (and their logs) are deleted after this long
+    /// (default 30 days); waiting ones are kept.
+    pub keep: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -215,6 +222,7 @@ impl Default for WebhookConfig {
             timeout: Duration::from_secs(10),
             max_pending: 10_000,
             concurrency: 8,
+            keep: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -470,7 +478,18 @@ impl Registry {
             return;
         };
         let lease = (w.config.timeout * 2 + Duration::from_secs(5)).as_millis() as i64;
+        let mut trimmed: Option<Instant> = None;
         loop {
+            if trimmed.is_none_or(|t| t.elapsed() >= TRIM_EVERY) {
+                trimmed = Some(Instant::now());
+                let before = berth_meta::store::now_ms()
+                    - w.config.keep.as_millis().min(i64::MAX as u128) as i64;
+                match self.meta.webhook_trim(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "old webhook deliveries deleted"),
+                    Err(e) => tracing::warn!(error = %e, "deleting old webhook deliveries failed"),
+                }
+            }
             let claimed = match self
                 .meta
                 .webhook_claim(w.config.concurrency.max(1), lease)
