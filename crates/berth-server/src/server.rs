@@ -56,6 +56,8 @@ pub struct AppState {
     pub gc: berth_registry::GcOptions,
     /// `gc.schedule` (cron), shown by `GET /api/v2.0/system/gc/schedule`.
     pub gc_schedule: Option<String>,
+    /// `scan.schedule` (cron), shown by `GET /api/v2.0/system/scanAll/schedule`.
+    pub scan_schedule: Option<String>,
     /// This process's node id (a random UUID per start, logged by `serve`),
     /// shown by the probes ([`crate::probes`]).
     pub node_id: String,
@@ -87,6 +89,7 @@ impl AppState {
             max_chunk_bytes: 0,
             gc: berth_registry::GcOptions::default(),
             gc_schedule: None,
+            scan_schedule: None,
             node_id: crate::probes::new_node_id(),
             metrics: None,
         }

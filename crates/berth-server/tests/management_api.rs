@@ -650,6 +650,8 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/systeminfo"),
     ("get", "/ping"),
     ("get", "/statistics"),
+    ("get", "/system/scanAll/schedule"),
+    ("post", "/system/scanAll/schedule"),
     ("get", "/openapi.json"),
     ("get", "/search"),
     ("get", "/users/current"),
@@ -779,6 +781,7 @@ fn needs_its_own_body(path: &str) -> bool {
         "/additions/vulnerabilities",
         "/system/CVEAllowlist",
         "/webhook/",
+        "/scanAll",
     ]
     .iter()
     .any(|p| path.contains(p))

@@ -84,6 +84,18 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// Webhook delivery.
     pub webhook: WebhookSection,
+    /// Vulnerability scanning.
+    pub scan: ScanSection,
+}
+
+/// `[scan]`: vulnerability scanning (docs/supply-chain.md).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScanSection {
+    /// Cron expression (as `gc.schedule`) at which every image with an SBOM
+    /// is matched against the vulnerability database again ("scan all").
+    /// Unset: never (images are still matched at push and at each import).
+    pub schedule: Option<String>,
 }
 
 /// `[webhook]`: delivery of the projects' webhook policies (docs/webhooks.md).
@@ -504,7 +516,7 @@ pub fn parse_cron(text: &str) -> anyhow::Result<cron::Schedule> {
     };
     cron::Schedule::from_str(&full).map_err(|e| {
         anyhow::anyhow!(
-            "gc.schedule = {text:?} is not a cron expression ({e}); \
+            "{text:?} is not a cron expression ({e}); \
              use six fields, sec min hour day-of-month month day-of-week, e.g. \"0 0 3 * * *\" (03:00 UTC daily)"
         )
     })
@@ -614,6 +626,7 @@ impl Default for Config {
             proxy: ProxySection::default(),
             metrics: MetricsSection::default(),
             webhook: WebhookSection::default(),
+            scan: ScanSection::default(),
         }
     }
 }
@@ -785,6 +798,9 @@ impl Config {
         self.auth.to_auth_config()?;
         self.database_url()?;
         self.blob_storage()?;
+        if let Some(cron) = &self.scan.schedule {
+            parse_cron(cron).map_err(|e| anyhow::anyhow!("scan.schedule: {e}"))?;
+        }
         if !self.metrics.listen.trim().is_empty() {
             if !self.metrics.enabled {
                 anyhow::bail!("metrics.listen is set but metrics.enabled is false: turn metrics on or leave listen empty");
@@ -811,7 +827,7 @@ impl Config {
         }
         self.gc_options()?;
         if let Some(cron) = &self.gc.schedule {
-            parse_cron(cron)?;
+            parse_cron(cron).map_err(|e| anyhow::anyhow!("gc.schedule: {e}"))?;
         }
         self.default_quota()?;
         let proxy = self.proxy_config()?;

@@ -124,6 +124,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             ..cfg.gc_options()?
         },
         gc_schedule: cfg.gc.schedule.clone(),
+        scan_schedule: cfg.scan.schedule.clone(),
         node_id: berth_server::probes::new_node_id(),
         metrics: match cfg.metrics.enabled {
             true => Some(Arc::new(
@@ -205,6 +206,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         max_header_bytes: cfg.limits.max_header_bytes,
         shutdown_grace: Duration::from_secs(cfg.server.shutdown_grace_secs),
     };
+    let scan_task = match &cfg.scan.schedule {
+        Some(cron) => {
+            tracing::info!(schedule = %cron, "scheduled vulnerability scans (scan all) enabled");
+            let schedule = crate::config::parse_cron(cron)?;
+            Some(tokio::spawn(scan_schedule(schedule, state.clone())))
+        }
+        None => None,
+    };
     let gc_task = match &cfg.gc.schedule {
         Some(cron) => {
             tracing::info!(schedule = %cron, "scheduled garbage collection enabled");
@@ -222,6 +231,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     })
     .await;
     if let Some(task) = gc_task {
+        task.abort();
+    }
+    if let Some(task) = scan_task {
         task.abort();
     }
     scheduler.abort();
@@ -641,5 +653,34 @@ async fn retention_scheduler(state: Arc<AppState>) {
             }
             Err(e) => tracing::error!(error = %e, "retention scheduler"),
         }
+    }
+}
+
+/// `scan.schedule`: at each time of the cron schedule, "scan all"
+/// ([`berth_registry::Registry::vuln_scan_all`]). With several nodes the one
+/// that takes the job lock runs it; the others skip that time.
+async fn scan_schedule(schedule: cron::Schedule, state: Arc<AppState>) {
+    loop {
+        let Some(next) = schedule.upcoming(chrono::Utc).next() else {
+            tracing::info!("scan.schedule has no further runs");
+            return;
+        };
+        let wait = (next - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        tokio::time::sleep(wait).await;
+        match state.registry.meta().job_lock("scan.schedule", false).await {
+            Ok(Some(lock)) => {
+                match state.registry.vuln_scan_all().await {
+                    Ok(n) => tracing::info!(images = n, "scheduled scan all finished"),
+                    Err(e) => tracing::warn!(error = %e, "scheduled scan all did not run"),
+                }
+                lock.release().await;
+            }
+            Ok(None) => tracing::info!("scheduled scan all runs on another node"),
+            Err(e) => tracing::error!("scheduled scan all: {e}"),
+        }
+        // Past this time, so the next `upcoming` is the one after.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
 }

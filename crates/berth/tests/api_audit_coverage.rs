@@ -217,6 +217,15 @@ fn cases() -> Vec<Case> {
             "user_delete",
             Some("auditee"),
         ),
+        // Scan all (docs/supply-chain.md).
+        case(
+            "POST",
+            "/system/scanAll/schedule",
+            "/system/scanAll/schedule",
+            Some(json!({"schedule": {"type": "Manual"}})),
+            "scan_request",
+            None,
+        ),
         // Webhook policies (docs/webhooks.md).
         case(
             "POST",

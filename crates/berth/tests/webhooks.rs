@@ -686,3 +686,65 @@ fn a_replication_execution_raises_replication_in_its_local_project() {
     assert_eq!(r["successful_artifact"][0]["name_tag"], "team/app:1", "{v}");
     assert_eq!(r["failed_artifact"], json!([]));
 }
+
+#[test]
+fn scan_all_runs_on_its_schedule_and_on_demand() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    berth_ok(dir, &["project", "create", "team"], &[]);
+    let osv = dir.join("osv");
+    std::fs::create_dir_all(&osv).unwrap();
+    std::fs::write(
+        osv.join("TEST-1.json"),
+        r#"{"id":"TEST-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"nothing-here"},"versions":["1.0.0"]}]}"#,
+    )
+    .unwrap();
+    berth_ok(dir, &["vuln-db", "import", osv.to_str().unwrap()], &[]);
+    let recv = Receiver::start(0);
+    let config = dir.join("berth.toml");
+    std::fs::write(
+        &config,
+        "[scan]\nschedule = \"*/2 * * * * *\"\n[webhook]\nretry_base_ms = 200\n",
+    )
+    .unwrap();
+    let b = Berth::start_with(
+        dir,
+        &["--auth-mode", "token", "--config", config.to_str().unwrap()],
+    );
+    create_policy(
+        &b,
+        "team",
+        json!({"name": "scans", "event_types": ["SCANNING_COMPLETED"],
+               "targets": [{"address": recv.url("/scans")}]}),
+    );
+    assert!(push(&b, "latest", "team/app:1").status.success());
+    // Matched at its SBOM, then again every 2 s by the schedule: no request asks.
+    recv.wait_for("scheduled scans", |h| h.len() >= 3);
+    let client = reqwest::Client::new();
+    let got = send(admin(
+        client.get(b.url("/api/v2.0/system/scanAll/schedule")),
+    ))
+    .json();
+    assert_eq!(got["schedule"]["type"], "Custom");
+    assert_eq!(got["schedule"]["cron"], "*/2 * * * * *");
+    // On demand: 201, and another match follows.
+    let before = recv.hits().len();
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/system/scanAll/schedule")))
+            .json(&json!({"schedule": {"type": "Manual"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    recv.wait_for("a scan after the request", |h| h.len() > before);
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/system/scanAll/schedule")))
+            .json(&json!({"schedule": {"type": "Custom", "cron": "0 0 * * * *"}})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("scan.schedule"), "{}", r.text());
+    let r = send(
+        client
+            .post(b.url("/api/v2.0/system/scanAll/schedule"))
+            .json(&json!({"schedule": {"type": "Manual"}})),
+    );
+    assert_eq!(r.status, 401);
+}

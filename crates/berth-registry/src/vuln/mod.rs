@@ -389,6 +389,37 @@ impl Registry {
         Ok(ImportOutcome { import, skipped })
     }
 
+    /// Harbor's "scan all": matches every image with an SBOM against the
+    /// database again (stored packages; no layer is read), one after the
+    /// other; returns how many were matched. For `scan.schedule` and
+    /// `POST /system/scanAll/schedule`.
+    ///
+    /// Errors: [`Error::Unsupported`] without a database; [`Error::Meta`].
+    pub async fn vuln_scan_all(&self) -> Result<usize> {
+        if self.meta.vuln_imports(1).await?.is_empty() {
+            return Err(Error::Unsupported(
+                "no vulnerability database: load one with `berth vuln-db import PATH`".into(),
+            ));
+        }
+        let mut matched = 0;
+        for t in self
+            .meta
+            .scan_tasks_where(crate::sbom::KIND, "success")
+            .await?
+        {
+            let (Ok(repo), Ok(d)) = (RepositoryName::parse(&t.repository), t.digest.parse()) else {
+                continue;
+            };
+            match self.vuln_match(&repo, &d).await {
+                Ok(_) => matched += 1,
+                Err(e) => {
+                    tracing::warn!(repository = %t.repository, digest = %t.digest, error = %e, "scan all: matching failed")
+                }
+            }
+        }
+        Ok(matched)
+    }
+
     /// Matches the packages image `digest` of `repo` holds against the
     /// database and stores the report (`scan_tasks`, kind
     /// `vulnerability`). Without a database the task is recorded as an

@@ -278,6 +278,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(signatures::remove_key))
         .routes(routes!(signatures::accessories))
         .routes(routes!(scans::scan))
+        .routes(routes!(scans::scan_all_schedule, scans::scan_all))
         .routes(routes!(vulnerabilities::report))
         .routes(routes!(vulnerabilities::database))
         .routes(routes!(

@@ -179,3 +179,77 @@ pub async fn scan(
     )?;
     Ok(StatusCode::ACCEPTED)
 }
+
+/// The "scan all" schedule (`scan.schedule` of the configuration), Harbor's
+/// `GET /system/scanAll/schedule`: `{"schedule": {"type": "Custom", "cron"}}`
+/// or type `None`. System administrators.
+#[utoipa::path(get, path = "/system/scanAll/schedule", tag = "scanAll",
+    responses((status = 200, body = super::gc::GcSchedule), (status = 401, body = super::error::Errors),
+        (status = 403, body = super::error::Errors)))]
+pub async fn scan_all_schedule(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::server::AppState>>,
+    caller: super::authz::Caller,
+) -> super::error::ApiResult<axum::Json<super::gc::GcSchedule>> {
+    super::authz::can_administer(&caller, "read the scan-all schedule")?;
+    let schedule = match &state.scan_schedule {
+        Some(cron) => super::gc::ScheduleObj {
+            kind: "Custom".into(),
+            cron: Some(cron.clone()),
+        },
+        None => super::gc::ScheduleObj {
+            kind: "None".into(),
+            cron: None,
+        },
+    };
+    Ok(axum::Json(super::gc::GcSchedule {
+        schedule,
+        job_parameters: "{}".into(),
+    }))
+}
+
+/// Harbor's `POST /system/scanAll/schedule` with `{"schedule": {"type":
+/// "Manual"}}`: matches every image with an SBOM against the vulnerability
+/// database again, in the background (201). Other schedule types are
+/// refused with 400: the schedule is `scan.schedule` in the configuration.
+/// System administrators; audited as `scan_request`.
+#[utoipa::path(post, path = "/system/scanAll/schedule", tag = "scanAll",
+    request_body = super::gc::GcScheduleRequest,
+    responses((status = 201, description = "Started"), (status = 400, body = super::error::Errors),
+        (status = 401, body = super::error::Errors), (status = 403, body = super::error::Errors)))]
+pub async fn scan_all(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::server::AppState>>,
+    caller: super::authz::Caller,
+    super::ApiJson(req): super::ApiJson<super::gc::GcScheduleRequest>,
+) -> super::error::ApiResult<axum::http::StatusCode> {
+    let started = async {
+        super::authz::can_administer(&caller, "scan all artifacts")?;
+        if !req.schedule.kind.eq_ignore_ascii_case("manual") {
+            return Err(super::error::ApiError::BadRequest(format!(
+                "schedule type {:?} cannot be set through the API: use \"Manual\" to scan now; \
+                 the schedule is scan.schedule in the server's configuration",
+                crate::clip(&req.schedule.kind)
+            )));
+        }
+        Ok(())
+    }
+    .await;
+    super::manage::audited(
+        &state,
+        &caller,
+        berth_registry::AuditAction::ScanRequest,
+        super::manage::Target {
+            project: None,
+            account: None,
+            detail: "scan all: every image with an SBOM matched again".into(),
+        },
+        started,
+    )?;
+    let bg = state.clone();
+    tokio::spawn(async move {
+        match bg.registry.vuln_scan_all().await {
+            Ok(n) => tracing::info!(images = n, "scan all finished"),
+            Err(e) => tracing::warn!(error = %e, "scan all did not run"),
+        }
+    });
+    Ok(axum::http::StatusCode::CREATED)
+}
