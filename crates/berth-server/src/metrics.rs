@@ -212,23 +212,13 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
     } else if api {
         let bytes = api_bytes.clone();
         req.map(|body| {
-            axum::body::Body::new(body.map_frame(move |frame| {
-                if let Some(data) = frame.data_ref() {
-                    bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                }
-                frame
-            }))
+            counted(body, move |n| {
+                bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            })
         })
     } else {
         let received = metrics::counter!(m::HTTP_RECEIVED_BYTES, "route" => route);
-        req.map(|body| {
-            axum::body::Body::new(body.map_frame(move |frame| {
-                if let Some(data) = frame.data_ref() {
-                    received.increment(data.len() as u64);
-                }
-                frame
-            }))
-        })
+        req.map(|body| counted(body, move |n| received.increment(n)))
     };
     let in_flight = metrics::gauge!(m::HTTP_IN_FLIGHT);
     in_flight.increment(1.0);
@@ -252,15 +242,21 @@ pub async fn track(State(state): State<Arc<AppState>>, req: Request, next: Next)
             sent.increment(n);
             resp
         }
-        None => resp.map(|body| {
-            axum::body::Body::new(body.map_frame(move |frame| {
-                if let Some(data) = frame.data_ref() {
-                    sent.increment(data.len() as u64);
-                }
-                frame
-            }))
-        }),
+        None => resp.map(|body| counted(body, move |n| sent.increment(n))),
     }
+}
+
+/// `body`, telling `count` the length of each data frame as it passes.
+fn counted(
+    body: axum::body::Body,
+    count: impl Fn(u64) + Send + Sync + 'static,
+) -> axum::body::Body {
+    axum::body::Body::new(body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            count(data.len() as u64);
+        }
+        frame
+    }))
 }
 
 /// The standard methods as static labels; anything else is `other`, so a

@@ -330,8 +330,7 @@ impl Registry {
                     event.extra = Some(serde_json::json!({ crate::vuln::REPORT_MIME: {
                         "scan_status": "Error",
                         "complete_percent": 0,
-                        "scanner": { "name": crate::vuln::SCANNER, "vendor": crate::vuln::SCANNER,
-                            "version": env!("CARGO_PKG_VERSION") },
+                        "scanner": crate::vuln::scanner_json(),
                         "detail": e.to_string(),
                     }}));
                     self.webhook_notify(event);

@@ -84,6 +84,11 @@ pub struct VulnReport {
 /// The scanner's name in reports and webhook payloads.
 pub const SCANNER: &str = "berth";
 
+/// Harbor's `Scanner` object of berth's reports, for webhook payloads.
+pub fn scanner_json() -> serde_json::Value {
+    serde_json::json!({ "name": SCANNER, "vendor": SCANNER, "version": env!("CARGO_PKG_VERSION") })
+}
+
 impl VulnReport {
     /// Harbor's `scan_overview` (a `NativeReportSummary` keyed by the
     /// report's MIME type) for webhook payloads; `started` is when the
@@ -112,7 +117,7 @@ impl VulnReport {
             "start_time": time(started),
             "end_time": time(self.generated_at),
             "complete_percent": 100,
-            "scanner": { "name": SCANNER, "vendor": SCANNER, "version": env!("CARGO_PKG_VERSION") },
+            "scanner": scanner_json(),
         }})
     }
 
@@ -379,14 +384,24 @@ impl Registry {
                 todo.len() as i64,
             )
             .await?;
-        for (repository, digest) in &todo {
-            if let (Ok(repo), Ok(d)) = (RepositoryName::parse(repository), digest.parse()) {
-                if let Err(e) = self.vuln_match(&repo, &d).await {
-                    tracing::warn!(%repository, %digest, error = %e, "matching again failed");
-                }
+        self.vuln_match_each(todo).await;
+        Ok(ImportOutcome { import, skipped })
+    }
+
+    /// Matches each `(repository, digest)` again, one after the other;
+    /// returns how many were matched (a failure is logged and skipped).
+    async fn vuln_match_each(&self, images: impl IntoIterator<Item = (String, String)>) -> usize {
+        let mut matched = 0;
+        for (repository, digest) in images {
+            let (Ok(repo), Ok(d)) = (RepositoryName::parse(&repository), digest.parse()) else {
+                continue;
+            };
+            match self.vuln_match(&repo, &d).await {
+                Ok(_) => matched += 1,
+                Err(e) => tracing::warn!(%repository, %digest, error = %e, "matching again failed"),
             }
         }
-        Ok(ImportOutcome { import, skipped })
+        matched
     }
 
     /// Harbor's "scan all": matches every image with an SBOM against the
@@ -401,23 +416,13 @@ impl Registry {
                 "no vulnerability database: load one with `berth vuln-db import PATH`".into(),
             ));
         }
-        let mut matched = 0;
-        for t in self
+        let images = self
             .meta
             .scan_tasks_where(crate::sbom::KIND, "success")
             .await?
-        {
-            let (Ok(repo), Ok(d)) = (RepositoryName::parse(&t.repository), t.digest.parse()) else {
-                continue;
-            };
-            match self.vuln_match(&repo, &d).await {
-                Ok(_) => matched += 1,
-                Err(e) => {
-                    tracing::warn!(repository = %t.repository, digest = %t.digest, error = %e, "scan all: matching failed")
-                }
-            }
-        }
-        Ok(matched)
+            .into_iter()
+            .map(|t| (t.repository, t.digest));
+        Ok(self.vuln_match_each(images).await)
     }
 
     /// Matches the packages image `digest` of `repo` holds against the

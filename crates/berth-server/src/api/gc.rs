@@ -39,6 +39,17 @@ pub struct ScheduleObj {
     pub cron: Option<String>,
 }
 
+impl ScheduleObj {
+    /// The schedule of a configured cron expression (`gc.schedule`,
+    /// `scan.schedule`): `Custom` with it, or `None` when unset.
+    pub fn configured(cron: Option<&String>) -> ScheduleObj {
+        ScheduleObj {
+            kind: if cron.is_some() { "Custom" } else { "None" }.into(),
+            cron: cron.cloned(),
+        }
+    }
+}
+
 /// Harbor's `GCHistory`, with berth's counts of what the run deleted.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GcHistory {
@@ -233,16 +244,7 @@ pub async fn get_schedule(
     caller: Caller,
 ) -> ApiResult<Json<GcSchedule>> {
     authz::can_administer(&caller, "read the garbage-collection schedule")?;
-    let schedule = match &state.gc_schedule {
-        Some(cron) => ScheduleObj {
-            kind: "Custom".into(),
-            cron: Some(cron.clone()),
-        },
-        None => ScheduleObj {
-            kind: "None".into(),
-            cron: None,
-        },
-    };
+    let schedule = ScheduleObj::configured(state.gc_schedule.as_ref());
     Ok(Json(GcSchedule {
         schedule,
         job_parameters: serde_json::json!({

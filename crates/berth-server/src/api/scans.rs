@@ -191,16 +191,7 @@ pub async fn scan_all_schedule(
     caller: super::authz::Caller,
 ) -> super::error::ApiResult<axum::Json<super::gc::GcSchedule>> {
     super::authz::can_administer(&caller, "read the scan-all schedule")?;
-    let schedule = match &state.scan_schedule {
-        Some(cron) => super::gc::ScheduleObj {
-            kind: "Custom".into(),
-            cron: Some(cron.clone()),
-        },
-        None => super::gc::ScheduleObj {
-            kind: "None".into(),
-            cron: None,
-        },
-    };
+    let schedule = super::gc::ScheduleObj::configured(state.scan_schedule.as_ref());
     Ok(axum::Json(super::gc::GcSchedule {
         schedule,
         job_parameters: "{}".into(),

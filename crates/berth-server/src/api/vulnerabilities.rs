@@ -35,8 +35,8 @@ pub struct Scanner {
 
 fn scanner() -> Scanner {
     Scanner {
-        name: "berth".into(),
-        vendor: "berth".into(),
+        name: berth_registry::vuln::SCANNER.into(),
+        vendor: berth_registry::vuln::SCANNER.into(),
         version: env!("CARGO_PKG_VERSION").into(),
     }
 }
