@@ -5,7 +5,8 @@
 # Installs what the tests need when missing (Debian packages: skopeo, umoci, jq,
 # docker.io, podman, curl, openssl (the signature tests sign with it), sqlite3,
 # postgresql, docker-registry (a
-# Distribution upstream for the proxy tests); PyPI: oras, into target/venv),
+# Distribution upstream for the proxy tests), chromium, nodejs/npm (the web UI
+# test); PyPI: oras, into target/venv; npm: playwright-core),
 # builds the test images once with ../shared/testdata/make-images.sh, starts a
 # private PostgreSQL and a Garage node (S3) on loopback, then runs `cargo test
 # --release --workspace` (one profile: the e2e tests use the same release
@@ -29,6 +30,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v chromium >/dev/null || need+=(chromium)
+command -v npm >/dev/null || need+=(nodejs npm)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # apt waits for a dpkg lock another process holds instead of failing at once;
 # its output goes to a log, shown only when it fails.
@@ -60,6 +63,13 @@ if ! python3 -c 'import oras' 2>/dev/null; then
     fi
     export PATH="$VENV/bin:$PATH"
     python3 -c 'import oras'
+fi
+
+# playwright-core (npm, pinned by its lockfile) drives Debian's chromium in the
+# web UI test (crates/berth/tests/ui.rs); no browser is downloaded.
+if [ ! -d crates/berth/tests/browser/node_modules/playwright-core ]; then
+    echo "test.sh: installing playwright-core into crates/berth/tests/browser" >&2
+    (cd crates/berth/tests/browser && npm ci --no-audit --no-fund -q)
 fi
 
 export BERTH_TESTDATA=${BERTH_TESTDATA:-$PWD/target/testdata}

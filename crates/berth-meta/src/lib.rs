@@ -96,6 +96,7 @@ pub mod proxy_cache;
 pub mod quota;
 pub mod replication;
 pub mod scans;
+pub mod sessions;
 pub mod signatures;
 pub mod stats;
 pub mod store;
@@ -127,6 +128,7 @@ pub use proxy_cache::{Evicted, EvictionCandidate};
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
 pub use scans::ScanTaskRow;
+pub use sessions::SessionRow;
 pub use signatures::{SignatureRow, TrustedKeyRow};
 pub use stats::{
     ArtifactStats, DailyCount, JobCounts, JobRunRecord, ProjectStatistic, PullAggregate, PushEvent,

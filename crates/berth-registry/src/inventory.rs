@@ -572,3 +572,102 @@ impl Registry {
         Some(Value::Object(attrs))
     }
 }
+
+/// One line of an image's build history (its config's `history`, OCI
+/// image-spec §Properties `history`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HistoryLine {
+    /// When the step ran (RFC 3339), as recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The command of the step.
+    pub created_by: String,
+    /// A comment, if any.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    /// True when the step made no layer (`ENV`, `CMD`, …).
+    pub empty_layer: bool,
+}
+
+/// One layer of an image manifest with the history line that made it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageLayer {
+    /// Its digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// The step that made it: the n-th history line that is not an
+    /// `empty_layer` goes with the n-th layer (image-spec §history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+}
+
+/// What an image manifest and its config say of how it was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageBuild {
+    /// The manifest's layers, in order.
+    pub layers: Vec<ImageLayer>,
+    /// The config's history, in order (empty for an index or an artifact
+    /// without an image config).
+    pub history: Vec<HistoryLine>,
+}
+
+impl Registry {
+    /// The layers of the stored image manifest `digest` and its config's
+    /// build history. An index has neither; a config over 1 MiB or not JSON
+    /// gives no history.
+    ///
+    /// Errors: [`Error::Storage`] when the manifest cannot be read.
+    pub async fn image_build(&self, digest: &Digest) -> Result<ImageBuild> {
+        let bytes = self.blobs.read_all(digest).await?;
+        let doc: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut build = ImageBuild::default();
+        if let Some(config) = doc
+            .get("config")
+            .and_then(|c| text(c, "digest"))
+            .and_then(|d| d.parse::<Digest>().ok())
+        {
+            let small = doc
+                .get("config")
+                .and_then(|c| c.get("size"))
+                .and_then(Value::as_u64)
+                .is_some_and(|s| s <= MAX_CONFIG_BYTES);
+            if small {
+                if let Ok(config) = self.blobs.read_all(&config).await {
+                    let config: Value = serde_json::from_slice(&config).unwrap_or(Value::Null);
+                    build.history = config
+                        .get("history")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|h| HistoryLine {
+                            created: text(h, "created"),
+                            created_by: text(h, "created_by").unwrap_or_default(),
+                            comment: text(h, "comment").unwrap_or_default(),
+                            empty_layer: h
+                                .get("empty_layer")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                        })
+                        .collect();
+                }
+            }
+        }
+        let mut steps = build.history.iter().filter(|h| !h.empty_layer);
+        build.layers = doc
+            .get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|l| ImageLayer {
+                digest: text(l, "digest").unwrap_or_default(),
+                media_type: text(l, "mediaType").unwrap_or_default(),
+                size: l.get("size").and_then(Value::as_u64).unwrap_or(0),
+                created_by: steps.next().map(|h| h.created_by.clone()),
+            })
+            .collect();
+        Ok(build)
+    }
+}

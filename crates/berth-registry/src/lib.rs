@@ -78,7 +78,8 @@ pub use error::{Error, Result};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport, GcStep, GcTrigger};
 pub use inventory::{
-    ArtifactChild, ArtifactInfo, HealthReport, Listing, Platform, ProjectInfo, TagCreated,
+    ArtifactChild, ArtifactInfo, HealthReport, HistoryLine, ImageBuild, ImageLayer, Listing,
+    Platform, ProjectInfo, TagCreated,
 };
 pub use listing::{Page, Referrer};
 pub use manifests::{ManifestContent, PushedManifest};

@@ -35,6 +35,7 @@ pub mod probes;
 pub mod route;
 pub mod server;
 pub mod token;
+pub mod ui;
 
 pub use server::{router, AppState};
 

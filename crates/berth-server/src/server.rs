@@ -64,6 +64,8 @@ pub struct AppState {
     /// The Prometheus exporter (`metrics.enabled`); `None` = `/metrics`
     /// answers 404 and requests are not counted.
     pub metrics: Option<Arc<crate::metrics::Exporter>>,
+    /// The web UI and its sessions (`[ui]`, [`crate::ui`]).
+    pub ui: crate::ui::UiSettings,
 }
 
 impl AppState {
@@ -92,6 +94,7 @@ impl AppState {
             scan_schedule: None,
             node_id: crate::probes::new_node_id(),
             metrics: None,
+            ui: crate::ui::UiSettings::default(),
         }
     }
 }
@@ -110,6 +113,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/", any(handlers::dispatch))
         .route("/v2/{*rest}", any(handlers::dispatch))
         .merge(crate::api::router(state.clone()))
+        .merge(crate::ui::router(&state))
         .fallback(handlers::not_found)
         // Bodies are streamed, never buffered whole, except manifests, which are
         // read with their own limit (`Limits::max_manifest_bytes`), token

@@ -64,18 +64,9 @@ impl Server {
         // Garbage collection through the API without a grace period, so a test
         // sees an unreferenced blob go at once.
         state.gc.grace_period = std::time::Duration::ZERO;
-        let app = berth_server::router(Arc::new(state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await;
-        });
+        let (base, task) = serve(state).await;
         Server {
-            base: format!("http://{addr}"),
+            base,
             client: Client::new(),
             auth,
             audit,

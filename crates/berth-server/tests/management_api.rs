@@ -727,6 +727,18 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/accessories",
     ),
     (
+        "get",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/additions/build_history",
+    ),
+    (
+        "get",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/additions/layers",
+    ),
+    (
+        "get",
+        "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/referrers",
+    ),
+    (
         "post",
         "/projects/{project_name}/repositories/{repository_name}/artifacts/{reference}/scan",
     ),
@@ -924,17 +936,8 @@ async fn start_with_basic_auth(
     let auth = std::sync::Arc::new(auth);
     let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
     state.auth = Some(auth.clone());
-    let app = berth_server::router(std::sync::Arc::new(state));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
-    (format!("http://{addr}"), auth, task)
+    let (base, task) = serve(state).await;
+    (base, auth, task)
 }
 
 #[tokio::test]

@@ -86,6 +86,38 @@ pub struct Config {
     pub webhook: WebhookSection,
     /// Vulnerability scanning.
     pub scan: ScanSection,
+    /// The web UI.
+    pub ui: UiSection,
+}
+
+/// `[ui]`: the web UI at `/` (docs/ui.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiSection {
+    /// Serve the pages at `/`. Default true. Browser sign-in (`/c/login`)
+    /// stays available either way.
+    pub enabled: bool,
+    /// Seconds a web UI session lasts after sign-in. Default 28800 (8 h).
+    pub session_ttl_secs: u64,
+}
+
+impl Default for UiSection {
+    fn default() -> Self {
+        UiSection {
+            enabled: true,
+            session_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+impl UiSection {
+    /// The server's settings.
+    pub fn settings(&self) -> berth_server::ui::UiSettings {
+        berth_server::ui::UiSettings {
+            enabled: self.enabled,
+            session_ttl: std::time::Duration::from_secs(self.session_ttl_secs),
+        }
+    }
 }
 
 /// `[scan]`: vulnerability scanning (docs/supply-chain.md).
@@ -627,6 +659,7 @@ impl Default for Config {
             metrics: MetricsSection::default(),
             webhook: WebhookSection::default(),
             scan: ScanSection::default(),
+            ui: UiSection::default(),
         }
     }
 }
@@ -807,6 +840,11 @@ impl Config {
             }
             parse_listen(self.metrics.listen.trim())
                 .map_err(|e| anyhow::anyhow!("metrics.listen: {e}"))?;
+        }
+        if self.ui.session_ttl_secs == 0 {
+            anyhow::bail!(
+                "ui.session_ttl_secs must be at least 1 (0 would end every session at sign-in)"
+            );
         }
         if self.log_format != "text" && self.log_format != "json" {
             anyhow::bail!("log_format {:?} is not one of text, json", self.log_format);

@@ -125,6 +125,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
         gc_schedule: cfg.gc.schedule.clone(),
         scan_schedule: cfg.scan.schedule.clone(),
+        ui: cfg.ui.settings(),
         node_id: berth_server::probes::new_node_id(),
         metrics: match cfg.metrics.enabled {
             true => Some(Arc::new(

@@ -104,36 +104,16 @@ fn push_oci(reg: &Berth, image: &str, dest: &str) {
     ]);
 }
 
-/// Pushes a signature-like artifact whose subject is `subject` into `repo`;
-/// returns its digest.
+/// Pushes a signature-like artifact whose subject is the index `subject`
+/// into `repo`; returns its digest.
 fn push_referrer(reg: &Berth, repo: &str, subject: &str, subject_size: usize) -> String {
-    let empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-    let r = send(
-        admin(http().post(reg.url(&format!("/v2/{repo}/blobs/uploads/?digest={empty}"))))
-            .body("{}"),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    let sig = json!({
-        "schemaVersion": 2,
-        "mediaType": IMAGE,
-        "artifactType": "application/vnd.dev.cosign.simplesigning.v1+json",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2}],
-        "subject": {"mediaType": INDEX, "digest": subject, "size": subject_size},
-        "annotations": {"org.example.signed-by": "replication-test"},
-    })
-    .to_string();
-    let digest = format!(
-        "sha256:{}",
-        hex::encode(ring::digest::digest(&ring::digest::SHA256, sig.as_bytes()))
-    );
-    let r = send(
-        admin(http().put(reg.url(&format!("/v2/{repo}/manifests/{digest}"))))
-            .header("content-type", IMAGE)
-            .body(sig),
-    );
-    assert_eq!(r.status, 201, "{}", r.text());
-    digest
+    support::http::push_referrer(
+        &format!("http://{}", reg.addr),
+        repo,
+        (INDEX, subject, subject_size),
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        &admin,
+    )
 }
 
 /// Every manifest digest of `repo:tag` on `reg`: the index, its children.

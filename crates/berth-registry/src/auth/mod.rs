@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub mod permissions;
 pub mod principal;
 pub mod secret;
+pub mod session;
 pub mod signing_key;
 pub mod throttle;
 pub mod token;
@@ -39,6 +40,7 @@ pub use accounts::AccountError;
 pub use credential::Credential;
 pub use permissions::{repository_matches, Permissions, RobotPermission, Role};
 pub use principal::Principal;
+pub use session::{constant_time_eq, NewSession, Session};
 pub use signing_key::SigningKeySource;
 pub use token::{Claims, Scope, TokenError, TokenIssuer};
 

@@ -6,7 +6,9 @@
 //! secret, as `harbor-cli` and the Terraform provider send). A Bearer token
 //! from `/v2/token` is refused here: registry tokens are what every docker
 //! client and CI log holds, scoped to repositories, and must never act as the
-//! account (docs/security.md). The decisions are [`Auth`]'s: a project's role
+//! account (docs/security.md). The web UI's session cookie is the third way
+//! in ([`crate::ui::session_principal`]: a change needs the session's CSRF
+//! token). The decisions are [`Auth`]'s: a project's role
 //! permissions ([`Auth::project_permissions`]) for project-wide reads, a
 //! repository's ([`Auth::permissions`], which also applies the project's IP
 //! allow-lists) for changes to one repository. A refusal is 401 `UNAUTHORIZED`
@@ -58,7 +60,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         };
         let invalid = || ApiError::Unauthorized("invalid credentials".into());
         let principal = match crate::auth::credentials(&parts.headers) {
-            Credentials::None => Principal::Anonymous,
+            Credentials::None => match crate::ui::session_cookie(&parts.headers) {
+                None => Principal::Anonymous,
+                Some(cookie) => {
+                    crate::ui::session_principal(auth, &cookie, &parts.method, &parts.headers)
+                        .await?
+                }
+            },
             Credentials::Basic(user, pass) => match auth.login(&user, &pass, ip).await? {
                 Login::Ok(p, _) => p,
                 Login::Invalid => {

@@ -21,6 +21,7 @@
 //!   `…/tag-naming-rule`, `…/summary`, `…/quota`.
 //! - [`registries`] — `/registries[/{id}]`, `/registries/ping` (upstreams of proxy projects).
 //! - [`replication`] — `/replication/policies`, `/replication/executions` and their tasks.
+//! - [`additions`] — `…/additions/build_history`, `…/additions/layers`, `…/referrers`.
 //! - [`scans`] — `…/artifacts/{reference}/scan` (SBOMs) and the `sbom_overview`.
 //! - [`search`] — `/search`.
 //! - [`vulnerabilities`] — `…/additions/vulnerabilities`, `scan_overview`,
@@ -46,6 +47,7 @@ use utoipa_axum::routes;
 use crate::server::AppState;
 use error::ApiError;
 
+pub mod additions;
 pub mod artifacts;
 pub mod audit_logs;
 pub mod authz;
@@ -128,6 +130,7 @@ async fn before_the_body(
     if writes
         && enforced
         && crate::auth::credentials(req.headers()) == crate::auth::Credentials::None
+        && crate::ui::session_cookie(req.headers()).is_none()
     {
         return ApiError::Unauthorized(authz::SIGN_IN.into()).into_response();
     }
@@ -277,6 +280,9 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(signatures::list_keys, signatures::add_key))
         .routes(routes!(signatures::remove_key))
         .routes(routes!(signatures::accessories))
+        .routes(routes!(additions::build_history))
+        .routes(routes!(additions::layers))
+        .routes(routes!(additions::referrers))
         .routes(routes!(scans::scan))
         .routes(routes!(scans::scan_all_schedule, scans::scan_all))
         .routes(routes!(vulnerabilities::report))

@@ -226,3 +226,20 @@ pub async fn raw_get(base: &str, path: &str) -> (u16, String) {
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
+
+/// Serves `state` on an ephemeral 127.0.0.1 port (with the peer address, for
+/// IP allow-lists and audit entries); returns its base URL and the server
+/// task (abort it to stop).
+pub async fn serve(state: AppState) -> (String, tokio::task::JoinHandle<()>) {
+    let app = berth_server::router(Arc::new(state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    (format!("http://{addr}"), task)
+}

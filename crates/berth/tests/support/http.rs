@@ -58,3 +58,48 @@ pub fn location_id(headers: &reqwest::header::HeaderMap) -> i64 {
 pub fn admin(r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     r.basic_auth("admin", Some(ADMIN_PASSWORD))
 }
+
+/// Pushes an OCI 1.1 referrer into `repo` of the registry at `base`
+/// (`http://host:port`): an artifact manifest of type `artifact_type` with
+/// the empty config and layer, annotated `org.example.test`, whose `subject`
+/// is `subject` (`subject_media_type`, `subject_size` bytes). `auth` adds
+/// the credentials (Basic, or a bearer token). Returns its digest.
+pub fn push_referrer(
+    base: &str,
+    repo: &str,
+    (subject_media_type, subject, subject_size): (&str, &str, usize),
+    artifact_type: &str,
+    auth: &dyn Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> String {
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    let empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    let http = reqwest::Client::new();
+    let r =
+        send(auth(http.post(format!("{base}/v2/{repo}/blobs/uploads/?digest={empty}"))).body("{}"));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "artifactType": artifact_type,
+        "config": {"mediaType": EMPTY, "digest": empty, "size": 2},
+        "layers": [{"mediaType": EMPTY, "digest": empty, "size": 2}],
+        "subject": {"mediaType": subject_media_type, "digest": subject, "size": subject_size},
+        "annotations": {"org.example.test": repo},
+    })
+    .to_string();
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            manifest.as_bytes()
+        ))
+    );
+    let r = send(
+        auth(http.put(format!("{base}/v2/{repo}/manifests/{digest}")))
+            .header("content-type", MANIFEST)
+            .body(manifest),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    digest
+}
