@@ -23,7 +23,7 @@ import { artifactView } from './views/artifact.js';
 import { usersView, gcView, auditView } from './views/admin.js';
 
 /** The signed-in session ({auth_enabled, username, sysadmin, csrf_token}) or null. */
-const state = { session: null, returnTo: null };
+const state = { session: null, returnTo: null, signedOut: false };
 
 const main = document.getElementById('main');
 
@@ -169,6 +169,9 @@ async function signOut() {
   state.session = null;
   api.setCsrfToken('');
   state.returnTo = null;
+  // The next person to sign in here starts at Projects, not on the page
+  // the previous user was on.
+  state.signedOut = true;
   announce('Signed out');
   navigate('#/login');
 }
@@ -177,7 +180,8 @@ async function signOut() {
 function signedIn(session) {
   state.session = session;
   api.setCsrfToken(session.csrf_token);
-  const back = state.returnTo && !state.returnTo.startsWith('#/login') ? state.returnTo : '#/projects';
+  const back = state.returnTo && !state.signedOut && !state.returnTo.startsWith('#/login') ? state.returnTo : '#/projects';
+  state.signedOut = false;
   state.returnTo = null;
   announce(`Signed in as ${session.username}`);
   navigate(back);
@@ -244,8 +248,9 @@ async function start() {
   }
   api.onUnauthorized(() => {
     if (location.hash.startsWith('#/login')) return;
+    if (state.session) announce('Your session ended; sign in again');
     state.session = null;
-    state.returnTo = location.hash;
+    if (!state.signedOut) state.returnTo = location.hash;
     navigate('#/login');
   });
   try {

@@ -49,18 +49,18 @@ export function uid(prefix = 'id') {
 
 // ---------------------------------------------------------------- formatters
 
-const UNITS = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** Bytes, 1000-based: "812 B", "2.1 MB". */
+/** Bytes, 1024-based as the server's messages and the GiB quota field: "812 B", "2.0 MiB". */
 export function formatBytes(n) {
   if (n === null || n === undefined || Number.isNaN(Number(n))) return '—';
   let v = Number(n);
-  if (v < 1000) return `${v} B`;
+  if (v < 1024) return `${v} B`;
   let i = -1;
   do {
-    v /= 1000;
+    v /= 1024;
     i += 1;
-  } while (v >= 1000 && i < UNITS.length - 1);
+  } while (v >= 1024 && i < UNITS.length - 1);
   return `${v.toFixed(1)} ${UNITS[i]}`;
 }
 
@@ -121,6 +121,9 @@ export function messageSlot() {
   return {
     el,
     show(err) {
+      // An older success message must not stand beside the new error.
+      const region = document.getElementById('status');
+      if (region) region.textContent = '';
       el.replaceChildren(h('p', { role: 'alert', class: 'alert' }, errorText(err)));
     },
     info(text) {
@@ -287,13 +290,17 @@ export function confirmDialog({ title, message, confirmLabel = 'Delete' }) {
  * A button that copies `text`. Uses the Clipboard API; without it (an
  * insecure context) it shows the text selected in a read-only input.
  */
-export function copyButton(label, text, accessibleName) {
-  const btn = h('button', { type: 'button', class: 'small secondary', title: text, 'aria-label': accessibleName || label }, label);
+export function copyButton(label, text, accessibleName, secret = false) {
+  // A secret is never put in a tooltip or the status region (which screen
+  // readers read aloud and which stays on screen).
+  const attrs = { type: 'button', class: 'small secondary', 'aria-label': accessibleName || label };
+  if (!secret) attrs.title = text;
+  const btn = h('button', attrs, label);
   btn.addEventListener('click', async () => {
     try {
       if (!navigator.clipboard || !window.isSecureContext) throw new Error('no clipboard');
       await navigator.clipboard.writeText(text);
-      announce(`Copied: ${text}`);
+      announce(secret ? 'Copied the secret to the clipboard' : `Copied: ${text}`);
     } catch {
       showCopyFallback(btn, text);
     }

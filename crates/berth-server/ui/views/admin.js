@@ -124,7 +124,8 @@ export async function gcView(root) {
 
   // Run now.
   const runMsg = messageSlot();
-  const dry = h('input', { type: 'checkbox' });
+  // Dry run is the default: a real run deletes, and asks first.
+  const dry = h('input', { type: 'checkbox', checked: true });
   const untagged = h('input', { type: 'checkbox' });
   const run = h('button', { type: 'submit' }, 'Run now');
   const form = h('form', { class: 'form' }, field('Dry run', dry, 'Only report what would be deleted'), field('Delete untagged', untagged, 'Also delete manifests without tags'), run);
@@ -163,6 +164,14 @@ export async function gcView(root) {
     e.preventDefault();
     runMsg.clear();
     busy(run, async () => {
+      if (!dry.checked) {
+        const sure = await confirmDialog({
+          title: 'Run garbage collection?',
+          message: `This deletes every blob no manifest references${untagged.checked ? ' and every untagged manifest' : ''}, in all projects. It cannot be undone.`,
+          confirmLabel: 'Run garbage collection',
+        });
+        if (!sure) return;
+      }
       try {
         await api.send('POST', '/system/gc/schedule', {
           schedule: { type: 'Manual' },

@@ -255,6 +255,8 @@ function vulnerabilitiesSection(path, a) {
   const badge = vulnerabilityBadge(a.scan_overview);
   const report = a.scan_overview ? Object.values(a.scan_overview)[0] : null;
   const summary = h('p', null, badge || h('span', { class: 'muted' }, 'Not scanned.'), report && report.end_time ? [' Scanned ', timeEl(report.end_time), '.'] : null);
+  // Why a scan failed (e.g. no vulnerability database loaded yet), in plain sight.
+  const why = report && report.scan_status === 'Error' && report.detail ? h('p', { class: 'note' }, report.detail) : null;
   const show = h('button', { type: 'button', class: 'secondary' }, 'Show vulnerabilities');
   const holder = h('div');
   show.addEventListener('click', () =>
@@ -269,7 +271,7 @@ function vulnerabilitiesSection(path, a) {
         else msg.show(err);
       }
     }));
-  return section('Vulnerabilities', summary, msg.el, show, holder);
+  return section('Vulnerabilities', summary, why, msg.el, show, holder);
 }
 
 const RANK = { Critical: 0, High: 1, Medium: 2, Low: 3, Unknown: 4, None: 5 };

@@ -160,6 +160,7 @@ async function membersTab(body, { project }) {
         const ok = await confirmDialog({
           title: 'Remove member?',
           message: `Remove ${m.entity_name} from project ${project}? They lose the access the role ${roleLabel(m.role_id, m.role_name)} gave them.`,
+          confirmLabel: 'Remove',
         });
         if (!ok) return;
         actionMsg.clear();
@@ -338,7 +339,7 @@ function secretBox(created) {
     h('p', null, h('strong', null, 'Copy this secret now; it will not be shown again.')),
     h('p', null, 'Robot account: ', h('code', null, created.name)),
     h('label', { for: id }, 'Secret'),
-    h('div', { class: 'row' }, input, copyButton('Copy secret', created.secret, 'Copy secret'), dismiss),
+    h('div', { class: 'row' }, input, copyButton('Copy secret', created.secret, 'Copy secret', true), dismiss),
   );
   dismiss.addEventListener('click', () => box.remove());
   return box;

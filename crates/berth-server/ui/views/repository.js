@@ -66,7 +66,9 @@ export function supplyBadges(a) {
     const cls = verified ? 'ok' : status === 'failed' || status === 'invalid' ? 'bad' : 'info';
     out.push(h('span', { class: `badge ${cls}`, title: sigs.map((s) => `${s.type}: ${(s.verification && s.verification.detail) || 'not verified'}`).join('\n') }, status ? `Signed (${status.replace('_', ' ')})` : 'Signed'));
   }
-  const hasSbom = acc.some((x) => x.type === 'harbor.sbom') || (a.sbom_overview && a.sbom_overview.scan_status === 'Success');
+  // Only an SBOM document that exists earns the badge (a scan that found
+  // no package database attaches none).
+  const hasSbom = acc.some((x) => x.type === 'harbor.sbom') || Boolean(a.sbom_overview && a.sbom_overview.sbom_digest);
   if (hasSbom) out.push(h('span', { class: 'badge info', title: a.sbom_overview && a.sbom_overview.package_count !== undefined ? `${a.sbom_overview.package_count} packages` : '' }, 'SBOM'));
   const v = vulnerabilityBadge(a.scan_overview);
   if (v) out.push(v);

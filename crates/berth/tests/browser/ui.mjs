@@ -107,7 +107,7 @@ try {
     await page.getByRole('heading', { name: h }).waitFor();
   }
   const text = await page.locator('main').innerText();
-  for (const expected of ['1.1 MB', '315 B', 'make-images.sh: /etc files', 'GREETING=hello',
+  for (const expected of ['1.0 MiB', '315 B', 'make-images.sh: /etc files', 'GREETING=hello',
     'com.example.arch', latest, process.env.BERTH_REFERRER_TYPE,
     process.env.BERTH_REFERRER.slice(0, 19)]) {
     assert.ok(text.includes(expected), `artifact page lacks ${JSON.stringify(expected)}`);
@@ -152,6 +152,10 @@ try {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link }).click();
     await page.getByRole('heading', { name: heading, exact: true }).waitFor();
     await checkAccessible(page, heading);
+    if (heading === 'Garbage collection') {
+      // A run from the UI is a dry run unless unticked (and then confirmed).
+      assert.ok(await page.getByLabel('Dry run').isChecked(), 'Dry run is not the default');
+    }
   }
   await page.screenshot({ path: `${shots}/08-audit-log.png`, fullPage: true });
 
