@@ -6,7 +6,7 @@
 # docker.io, podman, curl, openssl (the signature tests sign with it), sqlite3,
 # postgresql, docker-registry (a
 # Distribution upstream for the proxy tests), chromium, nodejs/npm (the web UI
-# test); PyPI: oras, into target/venv; npm: playwright-core),
+# test), slapd and ldap-utils (the LDAP sign-in test); PyPI: oras, into target/venv; npm: playwright-core),
 # builds the test images once with ../shared/testdata/make-images.sh, starts a
 # private PostgreSQL and a Garage node (S3) on loopback, then runs `cargo test
 # --release --workspace` (one profile: the e2e tests use the same release
@@ -31,6 +31,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v chromium >/dev/null || need+=(chromium)
+command -v slapd >/dev/null || need+=(slapd)
+command -v ldapdelete >/dev/null || need+=(ldap-utils)
 command -v npm >/dev/null || need+=(nodejs npm)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # apt waits for a dpkg lock another process holds instead of failing at once;
@@ -125,7 +127,7 @@ if [ $# -eq 0 ]; then
     echo "test.sh: the metadata, registry, storage and HTTP tests on PostgreSQL and S3 (Garage)" >&2
     pg_targets=(--lib)
     for t in crates/berth-server/tests/*.rs; do pg_targets+=(--test "$(basename "$t" .rs)"); done
-    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures sbom metrics webhooks; do pg_targets+=(--test "$t"); done
+    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures sbom metrics webhooks ldap; do pg_targets+=(--test "$t"); done
     (
         eval "$S3_ENV"
         BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"

@@ -29,6 +29,11 @@ pub struct UserRecord {
     pub created_at: i64,
     /// Last update, Unix ms.
     pub updated_at: i64,
+    /// Where the password is checked: `local` or `ldap` (migration 19).
+    pub source: String,
+    /// When the directory last confirmed a directory user, Unix ms (0 for
+    /// local users).
+    pub directory_checked_at: i64,
 }
 
 /// A project.
@@ -129,6 +134,9 @@ fn user_row(r: sqlx::any::AnyRow) -> UserRecord {
         password_changed_at: r.get("password_changed_at"),
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+        // Absent from a database opened read-only before migration 19.
+        source: r.try_get("source").unwrap_or_else(|_| "local".into()),
+        directory_checked_at: r.try_get("directory_checked_at").unwrap_or(0),
     }
 }
 
@@ -269,7 +277,66 @@ impl MetaStore {
             password_changed_at: now,
             created_at: now,
             updated_at: now,
+            source: "local".into(),
+            directory_checked_at: 0,
         })
+    }
+
+    /// A user the directory `source` (e.g. `ldap`) just confirmed: created
+    /// on first sign-in (Harbor's onboarding, not a system administrator,
+    /// with `password_hash` unusable), else its e-mail and display name
+    /// refreshed; `directory_checked_at` set to now either way. A local user
+    /// of that name is left alone (`Ok(None)`): local accounts are never
+    /// taken over by the directory.
+    ///
+    /// Errors: [`crate::MetaError::Database`].
+    pub async fn user_from_directory(
+        &self,
+        source: &str,
+        username: &str,
+        email: &str,
+        realname: &str,
+        password_hash: &str,
+    ) -> Result<Option<UserRecord>> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (username, email, realname, password_hash, sysadmin, password_changed_at,
+                                created_at, updated_at, source, directory_checked_at)
+             VALUES ($1, $2, $3, $4, 0, $5, $5, $5, $6, $5)
+             ON CONFLICT (username) DO UPDATE
+             SET email = $2, realname = $3, updated_at = $5, directory_checked_at = $5
+             WHERE users.source = $6",
+        )
+        .bind(username)
+        .bind(email)
+        .bind(realname)
+        .bind(password_hash)
+        .bind(now)
+        .bind(source)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1 AND source = $2")
+            .bind(username)
+            .bind(source)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.map(user_row))
+    }
+
+    /// Records that the directory confirmed user `id` at `at_ms`.
+    ///
+    /// Errors: [`crate::MetaError::Database`].
+    pub async fn user_directory_checked(&self, id: i64, at_ms: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE users SET directory_checked_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A user by name.

@@ -89,6 +89,10 @@ pub enum Error {
     /// (`audit.on_failure = refuse`): 503 UNAVAILABLE with the reason.
     #[error("{0}")]
     AuditUnavailable(String),
+    /// The LDAP directory cannot check a password (503 UNAVAILABLE): the
+    /// caller's credentials were neither accepted nor refused.
+    #[error("{0}")]
+    DirectoryUnavailable(String),
     /// An upstream registry failed a pull-through request (502 UNAVAILABLE
     /// with what upstream did, e.g. `upstream registry hub is unreachable:
     /// connection refused`).
@@ -126,7 +130,9 @@ impl Error {
             Error::Unsupported(_) => ErrorCode::Unsupported,
             Error::Denied | Error::PolicyDenied(_) => ErrorCode::Denied,
             Error::TooManyRequests | Error::LoginThrottled(_) => ErrorCode::TooManyRequests,
-            Error::AuditUnavailable(_) | Error::Upstream(_) => ErrorCode::Unavailable,
+            Error::AuditUnavailable(_) | Error::DirectoryUnavailable(_) | Error::Upstream(_) => {
+                ErrorCode::Unavailable
+            }
             Error::Storage(_) | Error::Meta(_) => return None,
         })
     }

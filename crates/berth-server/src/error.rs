@@ -92,6 +92,7 @@ impl IntoResponse for ApiError {
                             berth_registry::Error::PolicyDenied(_)
                                 | berth_registry::Error::LoginThrottled(_)
                                 | berth_registry::Error::AuditUnavailable(_)
+                                | berth_registry::Error::DirectoryUnavailable(_)
                                 | berth_registry::Error::Upstream(_)
                         ) =>
                     {

@@ -330,6 +330,103 @@ pub struct AuthSection {
     /// only read. Default: none, `<data_dir>/token-signing-key.pem` (created on
     /// the first start). `BERTH_TOKEN_SIGNING_KEY` (the key itself) overrides it.
     pub signing_key_file: Option<PathBuf>,
+    /// Where users who are not local accounts sign in: `local` (nowhere;
+    /// the default) or `ldap` (`[auth.ldap]`). Local accounts (the `admin`
+    /// among them) and robots keep working either way.
+    pub identity: String,
+    /// The LDAP directory (`identity = "ldap"`; docs/identity.md).
+    pub ldap: LdapSection,
+}
+
+/// `[auth.ldap]`: sign-in against an LDAP directory or Active Directory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LdapSection {
+    /// `ldap://host:389` or `ldaps://host:636`.
+    pub url: String,
+    /// Upgrade `ldap://` with StartTLS before binding. Default false.
+    pub starttls: bool,
+    /// The service account that searches for users (empty: anonymous).
+    pub bind_dn: String,
+    /// A file holding the service account's password (only read; the
+    /// environment variable `BERTH_LDAP_BIND_PASSWORD` overrides it).
+    pub bind_password_file: Option<PathBuf>,
+    /// Where users are searched.
+    pub user_base: String,
+    /// What a user entry must match. Default `(objectClass=person)`.
+    pub user_filter: String,
+    /// The login-name attribute. Default `uid` (AD: `sAMAccountName`).
+    pub uid_attribute: String,
+    /// Default `mail`.
+    pub email_attribute: String,
+    /// Default `cn` (AD: `displayName`).
+    pub realname_attribute: String,
+    /// Connect and per-operation timeout, seconds. Default 5.
+    pub timeout_secs: u64,
+    /// A directory user's tokens and sessions are trusted this long before
+    /// the directory is asked again whether the user still exists, seconds.
+    /// Default 300: a user removed from the directory loses access within
+    /// this bound plus `credential_cache_secs`.
+    pub recheck_secs: u64,
+}
+
+impl Default for LdapSection {
+    fn default() -> Self {
+        let d = berth_registry::auth::ldap::LdapConfig::default();
+        LdapSection {
+            url: d.url,
+            starttls: d.starttls,
+            bind_dn: d.bind_dn,
+            bind_password_file: None,
+            user_base: d.user_base,
+            user_filter: d.user_filter,
+            uid_attribute: d.uid_attribute,
+            email_attribute: d.email_attribute,
+            realname_attribute: d.realname_attribute,
+            timeout_secs: d.timeout.as_secs(),
+            recheck_secs: d.recheck.as_secs(),
+        }
+    }
+}
+
+impl LdapSection {
+    /// The registry's settings, with the bind password read.
+    fn to_config(&self) -> anyhow::Result<berth_registry::auth::ldap::LdapConfig> {
+        if !(self.url.starts_with("ldap://") || self.url.starts_with("ldaps://")) {
+            anyhow::bail!(
+                "auth.ldap.url {:?} must start with ldap:// or ldaps://",
+                self.url
+            );
+        }
+        if self.user_base.trim().is_empty() {
+            anyhow::bail!("auth.ldap.user_base is empty: set where users are searched");
+        }
+        let bind_password = match std::env::var("BERTH_LDAP_BIND_PASSWORD") {
+            Ok(p) if !p.is_empty() => p,
+            _ => match &self.bind_password_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| {
+                        format!("reading auth.ldap.bind_password_file {}", path.display())
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+                None => String::new(),
+            },
+        };
+        Ok(berth_registry::auth::ldap::LdapConfig {
+            url: self.url.clone(),
+            starttls: self.starttls,
+            bind_dn: self.bind_dn.clone(),
+            bind_password,
+            user_base: self.user_base.clone(),
+            user_filter: self.user_filter.clone(),
+            uid_attribute: self.uid_attribute.clone(),
+            email_attribute: self.email_attribute.clone(),
+            realname_attribute: self.realname_attribute.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            recheck: std::time::Duration::from_secs(self.recheck_secs),
+        })
+    }
 }
 
 impl Default for AuthSection {
@@ -347,6 +444,8 @@ impl Default for AuthSection {
             login_failures_per_ip: d.login_failures_per_ip,
             login_failure_window_secs: d.login_failure_window.as_secs(),
             signing_key_file: None,
+            identity: "local".into(),
+            ldap: LdapSection::default(),
         }
     }
 }
@@ -387,6 +486,11 @@ impl AuthSection {
                 self.login_failure_window_secs.max(1),
             ),
             signing_key: self.signing_key_source(),
+            ldap: match self.identity.as_str() {
+                "local" => None,
+                "ldap" => Some(self.ldap.to_config()?),
+                other => anyhow::bail!("auth.identity {other:?} is not one of local, ldap"),
+            },
         })
     }
 

@@ -21,6 +21,7 @@
 pub mod accounts;
 pub mod credential;
 pub mod fuzzing;
+pub mod ldap;
 pub mod permissions;
 pub mod principal;
 pub mod secret;
@@ -112,6 +113,9 @@ pub struct AuthConfig {
     /// Where the token signing key comes from ([`signing_key`]); default: the
     /// data directory's `token-signing-key.pem`.
     pub signing_key: SigningKeySource,
+    /// `auth.identity = "ldap"`: users not found locally sign in against
+    /// this directory ([`ldap`]); `None` = local accounts only.
+    pub ldap: Option<ldap::LdapConfig>,
 }
 
 impl Default for AuthConfig {
@@ -129,6 +133,7 @@ impl Default for AuthConfig {
             login_failures_per_ip: 100,
             login_failure_window: Duration::from_secs(300),
             signing_key: SigningKeySource::default(),
+            ldap: None,
         }
     }
 }
@@ -152,6 +157,14 @@ type Bound = (Principal, Option<i64>);
 
 const CACHE_FRESH: Duration = Duration::from_secs(5);
 
+/// `users.source` of local accounts.
+const LOCAL_SOURCE: &str = "local";
+/// `users.source` of users onboarded from an LDAP directory.
+const LDAP_SOURCE: &str = "ldap";
+/// The stored password hash of directory users: not a PHC string, so no
+/// password ever verifies against it.
+const DIRECTORY_PASSWORD_HASH: &str = "!directory";
+
 /// The authentication and authorization service. One per process; cheap to
 /// share behind an `Arc`.
 pub struct Auth {
@@ -167,6 +180,8 @@ pub struct Auth {
     members: Cache<(i64, i64), (Option<MemberRecord>, Instant)>,
     /// Where a project created by a first push is recorded ([`Auth::audit_to`]).
     audit: std::sync::OnceLock<crate::AuditLog>,
+    /// The LDAP directory (`auth.identity = "ldap"`).
+    directory: Option<ldap::Directory>,
 }
 
 impl Auth {
@@ -206,6 +221,7 @@ impl Auth {
             projects: Cache::new(10_000),
             members: Cache::new(100_000),
             audit: std::sync::OnceLock::new(),
+            directory: config.ldap.clone().map(ldap::Directory::new),
             config,
         };
         let generated = auth.bootstrap().await?;
@@ -434,10 +450,21 @@ impl Auth {
             }
         }
         let Some(user) = user else {
+            if let Some(dir) = &self.directory {
+                return self.directory_login(dir, username, password).await;
+            }
             // Same work as for a real user, so timing does not tell names apart.
             verify_blocking(password.to_owned(), None).await;
             return Ok(None);
         };
+        if user.source != LOCAL_SOURCE {
+            // A directory user: the directory checks the password; with the
+            // directory switched off they cannot sign in at all.
+            return match &self.directory {
+                Some(dir) => self.directory_login(dir, username, password).await,
+                None => Ok(None),
+            };
+        }
         if !verify_blocking(password.to_owned(), Some(user.password_hash.clone())).await {
             return Ok(None);
         }
@@ -446,6 +473,82 @@ impl Auth {
             generation: user.password_changed_at,
         };
         Ok(Some((user_principal(user), cred, None)))
+    }
+
+    /// A sign-in of a user the local accounts do not know, against the
+    /// directory: on success the user is onboarded (created, or their e-mail
+    /// and name refreshed) and authenticates with a password credential.
+    async fn directory_login(
+        &self,
+        dir: &ldap::Directory,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<(Principal, Credential, Option<i64>)>> {
+        let Some(found) = dir.authenticate(username, password).await.map_err(|e| {
+            // The cause names the directory's address: logged, not sent.
+            tracing::warn!(user = %username, error = %e, "LDAP sign-in could not be checked");
+            crate::Error::DirectoryUnavailable(
+                "the LDAP directory cannot be reached to check the password; try again later"
+                    .into(),
+            )
+        })?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = self
+            .meta
+            .user_from_directory(
+                LDAP_SOURCE,
+                &found.username,
+                &found.email,
+                &found.realname,
+                DIRECTORY_PASSWORD_HASH,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let cred = Credential::Password {
+            uid: user.id,
+            generation: user.password_changed_at,
+        };
+        Ok(Some((user_principal(user), cred, None)))
+    }
+
+    /// Whether directory user `u` still holds: asked of the directory at
+    /// most every `auth.ldap.recheck_secs`. A user the directory no longer
+    /// has (or whose entry no longer matches `user_filter`) fails; so does
+    /// every directory user once the directory is switched off. While the
+    /// directory cannot answer, the last confirmation stands (logged).
+    async fn directory_still_has(&self, u: &berth_meta::UserRecord) -> Result<bool> {
+        if u.source == LOCAL_SOURCE {
+            return Ok(true);
+        }
+        let Some(dir) = &self.directory else {
+            return Ok(false);
+        };
+        let now = berth_meta::store::now_ms();
+        let fresh = dir.config().recheck.as_millis() as i64;
+        if now.saturating_sub(u.directory_checked_at) < fresh {
+            return Ok(true);
+        }
+        match dir.lookup(&u.username).await {
+            Ok(Some(_)) => {
+                self.meta.user_directory_checked(u.id, now).await?;
+                Ok(true)
+            }
+            Ok(None) => {
+                tracing::info!(
+                    user = %u.username,
+                    "the directory no longer has this user; their tokens and sessions are refused"
+                );
+                Ok(false)
+            }
+            Err(e) => {
+                tracing::warn!(user = %u.username, error = %e, "cannot recheck a directory user; the last confirmation stands");
+                Ok(true)
+            }
+        }
     }
 
     /// The principal `cred` authenticates today, or `None` once the credential
@@ -473,12 +576,19 @@ impl Auth {
             }
         }
         let state = match cred {
-            Credential::Password { uid, generation } => self
-                .meta
-                .user_by_id(*uid)
-                .await?
-                .filter(|u| u.password_changed_at == *generation)
-                .map(|u| (user_principal(u), None)),
+            Credential::Password { uid, generation } => {
+                match self
+                    .meta
+                    .user_by_id(*uid)
+                    .await?
+                    .filter(|u| u.password_changed_at == *generation)
+                {
+                    Some(u) if self.directory_still_has(&u).await? => {
+                        Some((user_principal(u), None))
+                    }
+                    _ => None,
+                }
+            }
             Credential::AccessToken { uid, id } => {
                 let token = self
                     .meta
@@ -487,11 +597,12 @@ impl Auth {
                     .into_iter()
                     .find(|t| t.id == *id && t.revoked_at.is_none());
                 match token {
-                    Some(t) => self
-                        .meta
-                        .user_by_id(*uid)
-                        .await?
-                        .map(|u| (user_principal(u), t.expires_at)),
+                    Some(t) => match self.meta.user_by_id(*uid).await? {
+                        Some(u) if self.directory_still_has(&u).await? => {
+                            Some((user_principal(u), t.expires_at))
+                        }
+                        _ => None,
+                    },
                     None => None,
                 }
             }

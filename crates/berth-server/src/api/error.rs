@@ -114,7 +114,9 @@ impl From<Error> for ApiError {
             Error::Denied => ApiError::Forbidden(msg),
             Error::PolicyDenied(_) => ApiError::Precondition(msg),
             Error::TooManyRequests | Error::LoginThrottled(_) => ApiError::TooManyRequests(msg),
-            Error::AuditUnavailable(_) | Error::Upstream(_) => ApiError::Unavailable(msg),
+            Error::AuditUnavailable(_) | Error::DirectoryUnavailable(_) | Error::Upstream(_) => {
+                ApiError::Unavailable(msg)
+            }
             Error::Storage(_) | Error::Meta(_) => {
                 tracing::error!(error = %msg, "management API request failed");
                 ApiError::Internal("internal server error".into())

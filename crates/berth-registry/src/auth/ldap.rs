@@ -1,0 +1,244 @@
+//! Sign-in against an LDAP directory or Active Directory
+//! (`auth.identity = "ldap"`, docs/identity.md), with the `ldap3` crate.
+//!
+//! A password is checked in two steps, as Harbor and most LDAP clients do:
+//! 1. bind as the service account (`bind_dn`) and search `user_base` for
+//!    `(&<user_filter>(<uid_attribute>=<name>))`, the name escaped
+//!    (RFC 4515), exactly one entry;
+//! 2. bind as that entry's DN with the password on a fresh connection.
+//!
+//! An empty password is refused before any bind (an LDAP "unauthenticated
+//! bind" would succeed without one). A name that is not a valid berth user
+//! name never reaches the directory, so filter metacharacters such as
+//! `*)(uid=*` cannot be injected even if escaping were bypassed.
+//!
+//! Directory failures (unreachable, timeout, the service bind refused) are
+//! [`DirectoryError`]s, answered 503 by the server, never "wrong password".
+
+use std::time::Duration;
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+
+/// `[auth.ldap]` settings.
+#[derive(Debug, Clone)]
+pub struct LdapConfig {
+    /// `ldap://host:389`, `ldaps://host:636`.
+    pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS before binding.
+    pub starttls: bool,
+    /// The service account's DN (empty: anonymous search).
+    pub bind_dn: String,
+    /// Its password (from `bind_password_file` or `BERTH_LDAP_BIND_PASSWORD`;
+    /// never logged).
+    pub bind_password: String,
+    /// Where users are searched, e.g. `ou=people,dc=example,dc=org`.
+    pub user_base: String,
+    /// What a user entry must match, e.g. `(objectClass=inetOrgPerson)`;
+    /// put "disabled" conditions here (AD:
+    /// `(!(userAccountControl:1.2.840.113556.1.4.803:=2))`).
+    pub user_filter: String,
+    /// The attribute holding the login name (`uid`; AD: `sAMAccountName`).
+    pub uid_attribute: String,
+    /// The e-mail attribute (`mail`).
+    pub email_attribute: String,
+    /// The display-name attribute (`cn`; AD: `displayName`).
+    pub realname_attribute: String,
+    /// Connect and per-operation timeout.
+    pub timeout: Duration,
+    /// How long a directory user's tokens and cached logins are trusted
+    /// before the directory is asked again whether the user still exists
+    /// and matches `user_filter`.
+    pub recheck: Duration,
+}
+
+impl Default for LdapConfig {
+    fn default() -> Self {
+        LdapConfig {
+            url: String::new(),
+            starttls: false,
+            bind_dn: String::new(),
+            bind_password: String::new(),
+            user_base: String::new(),
+            user_filter: "(objectClass=person)".into(),
+            uid_attribute: "uid".into(),
+            email_attribute: "mail".into(),
+            realname_attribute: "cn".into(),
+            timeout: Duration::from_secs(5),
+            recheck: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The directory could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the LDAP directory is unavailable: {0}")]
+pub struct DirectoryError(pub String);
+
+/// A user entry the directory confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    /// The entry's DN.
+    pub dn: String,
+    /// The login name (the value of `uid_attribute`).
+    pub username: String,
+    /// E-mail (may be empty).
+    pub email: String,
+    /// Display name (may be empty).
+    pub realname: String,
+}
+
+/// An LDAP directory berth signs users in against.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    config: LdapConfig,
+}
+
+type Conn = ldap3::Ldap;
+
+fn failed(what: &str, e: impl std::fmt::Display) -> DirectoryError {
+    DirectoryError(format!("{what}: {e}"))
+}
+
+impl Directory {
+    /// A directory with these settings (nothing is contacted yet).
+    pub fn new(config: LdapConfig) -> Directory {
+        Directory { config }
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &LdapConfig {
+        &self.config
+    }
+
+    async fn connect(&self) -> Result<Conn, DirectoryError> {
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(self.config.timeout)
+            .set_starttls(self.config.starttls);
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.config.url)
+            .await
+            .map_err(|e| failed(&format!("connecting to {}", self.config.url), e))?;
+        ldap3::drive!(conn);
+        Ok(ldap)
+    }
+
+    /// A connection bound as the service account.
+    async fn service(&self) -> Result<Conn, DirectoryError> {
+        let mut ldap = self.connect().await?;
+        if !self.config.bind_dn.is_empty() {
+            ldap.with_timeout(self.config.timeout)
+                .simple_bind(&self.config.bind_dn, &self.config.bind_password)
+                .await
+                .and_then(|r| r.success())
+                .map_err(|e| failed("the service account's bind (auth.ldap.bind_dn)", e))?;
+        }
+        Ok(ldap)
+    }
+
+    /// Checks that the directory answers and the service account can bind.
+    ///
+    /// Errors: [`DirectoryError`].
+    pub async fn ping(&self) -> Result<(), DirectoryError> {
+        let mut ldap = self.service().await?;
+        let _ = ldap.unbind().await;
+        Ok(())
+    }
+
+    /// The entry of login name `username` (valid berth user names only),
+    /// if exactly one matches `user_filter`.
+    ///
+    /// Errors: [`DirectoryError`].
+    pub async fn lookup(&self, username: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        if !super::accounts::valid_username(username) {
+            return Ok(None);
+        }
+        let mut ldap = self.service().await?;
+        let found = self.find(&mut ldap, username).await;
+        let _ = ldap.unbind().await;
+        found
+    }
+
+    async fn find(
+        &self,
+        ldap: &mut Conn,
+        username: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let c = &self.config;
+        let filter = format!(
+            "(&{}({}={}))",
+            c.user_filter,
+            c.uid_attribute,
+            ldap3::ldap_escape(username)
+        );
+        let attrs = vec![
+            c.uid_attribute.as_str(),
+            c.email_attribute.as_str(),
+            c.realname_attribute.as_str(),
+        ];
+        let (entries, _) = ldap
+            .with_timeout(c.timeout)
+            .search(&c.user_base, Scope::Subtree, &filter, attrs)
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| failed("searching auth.ldap.user_base", e))?;
+        if entries.len() != 1 {
+            return Ok(None);
+        }
+        let Some(entry) = entries.into_iter().next().map(SearchEntry::construct) else {
+            return Ok(None);
+        };
+        let first = |attr: &str| {
+            entry
+                .attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+                .and_then(|(_, v)| v.first().cloned())
+                .unwrap_or_default()
+        };
+        // The directory may match case-insensitively; the account is the
+        // name as the directory spells it, and must be the name asked for.
+        let name = first(&c.uid_attribute);
+        if name != username {
+            return Ok(None);
+        }
+        Ok(Some(DirectoryUser {
+            username: name,
+            email: first(&c.email_attribute),
+            realname: first(&c.realname_attribute),
+            dn: entry.dn,
+        }))
+    }
+
+    /// Checks `password` for `username`: `Ok(Some)` when the directory
+    /// accepts a bind as the user's entry, `Ok(None)` for an unknown user,
+    /// an invalid name, an empty or wrong password.
+    ///
+    /// Errors: [`DirectoryError`] when the directory cannot tell.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        if password.is_empty() {
+            return Ok(None);
+        }
+        let Some(user) = self.lookup(username).await? else {
+            return Ok(None);
+        };
+        let mut ldap = self.connect().await?;
+        let bound = ldap
+            .with_timeout(self.config.timeout)
+            .simple_bind(&user.dn, password)
+            .await
+            .map_err(|e| failed("binding as the user", e))?;
+        let _ = ldap.unbind().await;
+        // 49 invalidCredentials (also a locked or expired account on AD).
+        match bound.rc {
+            0 => Ok(Some(user)),
+            49 | 53 => Ok(None),
+            rc => Err(DirectoryError(format!(
+                "binding as the user: result code {rc} ({})",
+                bound.text
+            ))),
+        }
+    }
+}
