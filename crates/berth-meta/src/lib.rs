@@ -91,6 +91,7 @@ pub mod changes;
 pub mod db;
 pub mod error;
 pub mod gc;
+pub mod groups;
 pub mod policies;
 pub mod proxy_cache;
 pub mod quota;
@@ -121,6 +122,7 @@ pub use changes::{Change, ChangeFeed, Feed};
 pub use db::{Backend, DatabaseUrl, JobLock, WRITE_LOCK_KEY};
 pub use error::MetaError;
 pub use gc::{GcMetaOutcome, HoldOutcome, SweptManifest};
+pub use groups::{GroupMemberRecord, GroupRecord, GROUP_TYPE_LDAP, GROUP_TYPE_OIDC};
 pub use policies::{
     ArtifactRecord, ArtifactTag, GuardedDelete, ImmutableRuleRow, RetentionPolicyRow,
 };

@@ -267,6 +267,14 @@ actions! {
     WebhookPolicyUpdate = "webhook_policy_update", "update", "webhook_policy";
     /// See [`AuditAction::WebhookPolicyCreate`].
     WebhookPolicyDelete = "webhook_policy_delete", "delete", "webhook_policy";
+    /// A user group created, renamed or deleted (`/usergroups`,
+    /// docs/identity.md); reference: the group's name, detail: its id, type
+    /// and LDAP DN.
+    UserGroupCreate = "usergroup_create", "create", "user_group";
+    /// See [`AuditAction::UserGroupCreate`].
+    UserGroupUpdate = "usergroup_update", "update", "user_group";
+    /// See [`AuditAction::UserGroupCreate`].
+    UserGroupDelete = "usergroup_delete", "delete", "user_group";
     /// The audit writer dropped entries (its buffer was full), or counted entries
     /// beyond the coalescing bounds without recording them one by one; the detail
     /// says how many and which.

@@ -69,7 +69,7 @@ pub use berth_meta::{ArtifactStats, DailyCount, JobRunRecord};
 pub use berth_meta::{Backend, DatabaseUrl, ProjectSwitch};
 pub use berth_meta::{DeliveryRow, NewWebhookPolicy, WebhookPolicyRow};
 pub use berth_meta::{ExecutionRow, PolicyRow, TaskRow};
-pub use berth_meta::{MemberRecord, RobotRecord, UserRecord};
+pub use berth_meta::{GroupMemberRecord, GroupRecord, MemberRecord, RobotRecord, UserRecord};
 pub use berth_meta::{NewRegistry, ProxyCounts, RegistryRecord};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;

@@ -662,6 +662,16 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("delete", "/users/{user_id}"),
     ("put", "/users/{user_id}/password"),
     ("put", "/users/{user_id}/sysadmin"),
+    ("get", "/usergroups"),
+    ("post", "/usergroups"),
+    ("get", "/usergroups/search"),
+    ("get", "/usergroups/{group_id}"),
+    ("put", "/usergroups/{group_id}"),
+    ("delete", "/usergroups/{group_id}"),
+    ("post", "/ldap/ping"),
+    ("get", "/ldap/users/search"),
+    ("get", "/ldap/groups/search"),
+    ("post", "/ldap/users/import"),
     ("get", "/robots"),
     ("post", "/robots"),
     ("get", "/robots/{robot_id}"),
@@ -801,6 +811,16 @@ fn needs_its_own_body(path: &str) -> bool {
 
 /// Routes of [`EXPECTED_ROUTES`] that need accounts ([`berth_registry::Auth`]).
 const ACCOUNT_ROUTES: &[(&str, &str)] = &[
+    ("post", "/ldap/ping"),
+    ("get", "/ldap/users/search"),
+    ("get", "/ldap/groups/search"),
+    ("post", "/ldap/users/import"),
+    ("get", "/usergroups"),
+    ("post", "/usergroups"),
+    ("get", "/usergroups/search"),
+    ("get", "/usergroups/{group_id}"),
+    ("put", "/usergroups/{group_id}"),
+    ("delete", "/usergroups/{group_id}"),
     ("post", "/projects"),
     ("put", "/projects/{project_name}"),
     ("delete", "/projects/{project_name}"),
@@ -868,7 +888,8 @@ async fn openapi_document_matches_the_live_routes() {
             .replace("{gc_id}", "1")
             .replace("{id}", "1")
             .replace("{task_id}", "1")
-            .replace("{user_id}", "1");
+            .replace("{user_id}", "1")
+            .replace("{group_id}", "1");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let query = if method == "head" {
             "?project_name=p"

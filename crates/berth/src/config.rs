@@ -361,6 +361,16 @@ pub struct LdapSection {
     pub email_attribute: String,
     /// Default `cn` (AD: `displayName`).
     pub realname_attribute: String,
+    /// Where groups are searched (e.g. `ou=groups,dc=example,dc=org`).
+    /// Empty: a user's groups are read from `membership_attribute`.
+    pub group_base: String,
+    /// What a group entry must match. Default `(objectClass=groupOfNames)`.
+    pub group_filter: String,
+    /// The group attribute listing member DNs. Default `member`.
+    pub group_member_attribute: String,
+    /// The user attribute listing group DNs when `group_base` is empty.
+    /// Default `memberOf` (AD, OpenLDAP's memberof overlay).
+    pub membership_attribute: String,
     /// Connect and per-operation timeout, seconds. Default 5.
     pub timeout_secs: u64,
     /// A directory user's tokens and sessions are trusted this long before
@@ -383,6 +393,10 @@ impl Default for LdapSection {
             uid_attribute: d.uid_attribute,
             email_attribute: d.email_attribute,
             realname_attribute: d.realname_attribute,
+            group_base: d.group_base,
+            group_filter: d.group_filter,
+            group_member_attribute: d.group_member_attribute,
+            membership_attribute: d.membership_attribute,
             timeout_secs: d.timeout.as_secs(),
             recheck_secs: d.recheck.as_secs(),
         }
@@ -423,6 +437,10 @@ impl LdapSection {
             uid_attribute: self.uid_attribute.clone(),
             email_attribute: self.email_attribute.clone(),
             realname_attribute: self.realname_attribute.clone(),
+            group_base: self.group_base.clone(),
+            group_filter: self.group_filter.clone(),
+            group_member_attribute: self.group_member_attribute.clone(),
+            membership_attribute: self.membership_attribute.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
             recheck: std::time::Duration::from_secs(self.recheck_secs),
         })

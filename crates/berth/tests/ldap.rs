@@ -58,11 +58,20 @@ impl Slapd {
                  cn: {cn}\nsn: {cn}\nmail: {uid}@example.org\nuserPassword: {pw}\n\n"
             )
         };
+        let group = |cn: &str, member: &str| {
+            format!(
+                "dn: cn={cn},ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: {cn}\n\
+                 member: uid={member},ou=people,{SUFFIX}\n\n"
+            )
+        };
         let ldif = format!(
             "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
-             dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n{}{}",
+             dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: ou=groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: groups\n\n{}{}{}{}",
             person(ALICE.0, "Alice Liddell", ALICE.1),
             person(BOB.0, "Bob Builder", BOB.1),
+            group("devs", BOB.0),
+            group("readers", ALICE.0),
         );
         std::fs::write(d.join("data.ldif"), ldif).unwrap();
         run(Command::new("slapadd")
@@ -101,6 +110,24 @@ impl Slapd {
             .args(["-x", "-H", &self.url, "-D", ROOT_DN, "-w", ROOT_PW, dn]));
     }
 
+    /// Applies an LDIF change (`ldapmodify`) as the directory's admin.
+    fn modify(&self, ldif: &str) {
+        use std::io::Write;
+        let mut child = Command::new("ldapmodify")
+            .args(["-x", "-H", &self.url, "-D", ROOT_DN, "-w", ROOT_PW])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ldapmodify");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "ldapmodify failed");
+    }
+
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -125,6 +152,7 @@ fn start_berth(data: &Path, slapd: &Slapd) -> Berth {
             "[auth]\nidentity = \"ldap\"\ncredential_cache_secs = 1\n\n\
              [auth.ldap]\nurl = \"{}\"\nbind_dn = \"{ROOT_DN}\"\n\
              user_base = \"ou=people,{SUFFIX}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
+             group_base = \"ou=groups,{SUFFIX}\"\n\
              timeout_secs = 2\nrecheck_secs = 2\n",
             slapd.url
         ),
@@ -279,4 +307,242 @@ fn a_directory_that_is_down_answers_503_and_local_accounts_keep_working() {
         r.text()
     );
     assert_eq!(token(&b, ("admin", ADMIN_PASSWORD), scope).0, 200);
+}
+
+/// The actions a token for `who` grants on `repository`.
+fn granted(b: &Berth, who: (&str, &str), repository: &str) -> Vec<String> {
+    use base64::Engine;
+    let (status, jwt) = token(b, who, &format!("repository:{repository}:pull,push"));
+    assert_eq!(status, 200);
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut actions: Vec<String> = claims["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["actions"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    actions.sort();
+    actions
+}
+
+#[test]
+fn directory_groups_give_project_roles_and_membership_follows_the_directory() {
+    let slapd = Slapd::start();
+    let data = tempfile::tempdir().unwrap();
+    let b = start_berth(data.path(), &slapd);
+    let client = reqwest::Client::new();
+    let api = |path: &str| b.url(&format!("/api/v2.0{path}"));
+
+    let r = send(
+        admin(client.post(api("/projects"))).json(&serde_json::json!({"project_name": "grp"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // LDAP groups are registered by DN; the name defaults to the first RDN.
+    let mut groups = Vec::new();
+    for cn in ["devs", "readers"] {
+        let r = send(
+            admin(client.post(api("/usergroups"))).json(&serde_json::json!({
+            "group_type": 1, "ldap_group_dn": format!("cn={cn},ou=groups,{SUFFIX}")})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        groups.push(support::http::location_id(&r.headers));
+    }
+    let listed = send(admin(client.get(api("/usergroups?group_name=dev")))).json();
+    assert_eq!(listed[0]["group_name"], "devs", "{listed}");
+    let r = send(
+        admin(client.post(api("/usergroups"))).json(&serde_json::json!({
+        "group_type": 1, "ldap_group_dn": format!("cn=devs,ou=groups,{SUFFIX}")})),
+    );
+    assert_eq!(r.status, 409);
+    let r =
+        send(admin(client.post(api("/usergroups"))).json(&serde_json::json!({"group_type": 1})));
+    assert_eq!(r.status, 400, "an LDAP group needs its DN");
+    // devs develop in grp (by DN, any case); readers are guests (by id).
+    let r = send(
+        admin(client.post(api("/projects/grp/members"))).json(&serde_json::json!({
+        "role_id": 2,
+        "member_group": {"ldap_group_dn": format!("CN=devs,ou=groups,{SUFFIX}")}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.post(api("/projects/grp/members"))).json(&serde_json::json!({
+        "role_id": 3, "member_group": {"id": groups[1]}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let members = send(admin(client.get(api("/projects/grp/members")))).json();
+    let kinds: Vec<(String, String, String)> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["entity_name"].as_str().unwrap().to_string(),
+                m["entity_type"].as_str().unwrap().to_string(),
+                m["role_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("devs".into(), "g".into(), "developer".into())),
+        "{members}"
+    );
+    assert!(
+        kinds.contains(&("readers".into(), "g".into(), "guest".into())),
+        "{members}"
+    );
+
+    // bob (in devs, never signed in before) pushes with skopeo; alice (in
+    // readers) may only pull.
+    let image = format!("oci:{}:latest", images().join("busybox").display());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("{}:{}", BOB.0, BOB.1),
+        &image,
+        &format!("docker://{}/grp/app:1", b.addr),
+    ]);
+    assert_eq!(granted(&b, BOB, "grp/app"), vec!["pull", "push"]);
+    assert_eq!(granted(&b, ALICE, "grp/app"), vec!["pull"]);
+
+    // A group's role changes at once for its members.
+    let readers_member = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["entity_name"] == "readers")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = send(
+        admin(client.put(api(&format!("/projects/grp/members/{readers_member}"))))
+            .json(&serde_json::json!({"role_id": 2})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while granted(&b, ALICE, "grp/app") != vec!["pull", "push"] {
+        assert!(
+            Instant::now() < deadline,
+            "the group's new role never applied"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // bob leaves devs in the directory: push goes within the bound.
+    slapd.modify(&format!(
+        "dn: cn=devs,ou=groups,{SUFFIX}\nchangetype: modify\ndelete: member\n\
+         member: uid=bob,ou=people,{SUFFIX}\n-\nadd: member\nmember: uid=alice,ou=people,{SUFFIX}\n"
+    ));
+    let left = Instant::now();
+    while !granted(&b, BOB, "grp/app").is_empty() {
+        assert!(
+            left.elapsed() < Duration::from_secs(15),
+            "bob still holds a role 15 s after leaving the group"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Deleting the group ends its memberships.
+    let r = send(admin(
+        client.delete(api(&format!("/usergroups/{}", groups[0]))),
+    ));
+    assert_eq!(r.status, 200);
+    let members = send(admin(client.get(api("/projects/grp/members")))).json();
+    assert!(!members.to_string().contains("\"devs\""), "{members}");
+}
+
+#[test]
+fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
+    let mut slapd = Slapd::start();
+    let data = tempfile::tempdir().unwrap();
+    let b = start_berth(data.path(), &slapd);
+    let client = reqwest::Client::new();
+    let api = |path: &str| b.url(&format!("/api/v2.0{path}"));
+
+    let r = send(admin(client.post(api("/ldap/ping"))));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["success"], true, "{}", r.text());
+    // Directory users are no administrators.
+    let r = send(
+        client
+            .post(api("/ldap/ping"))
+            .basic_auth(BOB.0, Some(BOB.1)),
+    );
+    assert_eq!(r.status, 403);
+
+    let users = send(admin(client.get(api("/ldap/users/search?username=lic")))).json();
+    assert_eq!(
+        users,
+        serde_json::json!([{"username": "alice", "realname": "Alice Liddell", "email": "alice@example.org"}])
+    );
+    let all = send(admin(client.get(api("/ldap/users/search")))).json();
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let groups = send(admin(client.get(api("/ldap/groups/search?groupname=dev")))).json();
+    assert_eq!(
+        groups[0]["ldap_group_dn"],
+        format!("cn=devs,ou=groups,{SUFFIX}"),
+        "{groups}"
+    );
+    assert_eq!(groups[0]["group_name"], "devs");
+    let one = send(admin(client.get(api(&format!(
+        "/ldap/groups/search?groupdn=cn%3Dreaders%2Cou%3Dgroups%2C{}",
+        SUFFIX.replace('=', "%3D").replace(',', "%2C")
+    )))))
+    .json();
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one[0]["group_name"], "readers");
+
+    // Import: alice is onboarded (a member can be added before she signs
+    // in); an unknown name is reported, the rest still imported.
+    let r = send(
+        admin(client.post(api("/ldap/users/import")))
+            .json(&serde_json::json!({"ldap_uid_list": ["alice", "nobody"]})),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()[0]["uid"], "nobody", "{}", r.text());
+    let users = send(admin(client.get(api("/users?q=username%3Dalice")))).json();
+    assert_eq!(users[0]["realname"], "Alice Liddell", "{users}");
+    let r = send(
+        admin(client.post(api("/projects/library/members")))
+            .json(&serde_json::json!({"role_id": 1, "member_user": {"username": "alice"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.post(api("/ldap/users/import")))
+            .json(&serde_json::json!({"ldap_uid_list": ["alice"]})),
+    );
+    assert_eq!(r.status, 200, "importing again changes nothing");
+    // The import is audited as the user's creation, once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = send(admin(
+            client.get(api("/audit-logs?q=operation%3Dcreate&page_size=100")),
+        ))
+        .json();
+        let entries: Vec<&serde_json::Value> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"] == "alice" && e["resource_type"] == "user")
+            .collect();
+        if !entries.is_empty() {
+            assert_eq!(entries.len(), 1, "{log}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no audit entry for the import: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    slapd.stop();
+    let r = send(admin(client.post(api("/ldap/ping"))));
+    assert_eq!(r.json()["success"], false, "{}", r.text());
+    let r = send(admin(client.get(api("/ldap/users/search"))));
+    assert_eq!(r.status, 503);
 }

@@ -43,6 +43,17 @@ pub struct LdapConfig {
     pub email_attribute: String,
     /// The display-name attribute (`cn`; AD: `displayName`).
     pub realname_attribute: String,
+    /// Where groups are searched (empty: read `membership_attribute` of
+    /// the user entry instead, or no groups).
+    pub group_base: String,
+    /// What a group entry must match, e.g. `(objectClass=groupOfNames)`.
+    pub group_filter: String,
+    /// The group attribute listing member DNs (`member`; `uniqueMember` for
+    /// groupOfUniqueNames).
+    pub group_member_attribute: String,
+    /// The user attribute listing group DNs (`memberOf`, as AD and
+    /// OpenLDAP's memberof overlay keep it); used when `group_base` is empty.
+    pub membership_attribute: String,
     /// Connect and per-operation timeout.
     pub timeout: Duration,
     /// How long a directory user's tokens and cached logins are trusted
@@ -63,9 +74,23 @@ impl Default for LdapConfig {
             uid_attribute: "uid".into(),
             email_attribute: "mail".into(),
             realname_attribute: "cn".into(),
+            group_base: String::new(),
+            group_filter: "(objectClass=groupOfNames)".into(),
+            group_member_attribute: "member".into(),
+            membership_attribute: "memberOf".into(),
             timeout: Duration::from_secs(5),
             recheck: Duration::from_secs(300),
         }
+    }
+}
+
+/// An RFC 4515 substring assertion value matching `part` anywhere: `*`
+/// for an empty part (`**` is no valid filter).
+fn substring(part: &str) -> String {
+    if part.is_empty() {
+        "*".into()
+    } else {
+        format!("*{}*", ldap3::ldap_escape(part))
     }
 }
 
@@ -85,6 +110,8 @@ pub struct DirectoryUser {
     pub email: String,
     /// Display name (may be empty).
     pub realname: String,
+    /// DNs of the groups the directory says the user is in.
+    pub groups: Vec<String>,
 }
 
 /// An LDAP directory berth signs users in against.
@@ -152,7 +179,15 @@ impl Directory {
             return Ok(None);
         }
         let mut ldap = self.service().await?;
-        let found = self.find(&mut ldap, username).await;
+        let mut found = self.find(&mut ldap, username).await;
+        if let Ok(Some(user)) = &mut found {
+            if !self.config.group_base.is_empty() {
+                match self.groups_of(&mut ldap, &user.dn).await {
+                    Ok(groups) => user.groups = groups,
+                    Err(e) => found = Err(e),
+                }
+            }
+        }
         let _ = ldap.unbind().await;
         found
     }
@@ -173,6 +208,7 @@ impl Directory {
             c.uid_attribute.as_str(),
             c.email_attribute.as_str(),
             c.realname_attribute.as_str(),
+            c.membership_attribute.as_str(),
         ];
         let (entries, _) = ldap
             .with_timeout(c.timeout)
@@ -200,12 +236,168 @@ impl Directory {
         if name != username {
             return Ok(None);
         }
+        let groups = entry
+            .attrs
+            .iter()
+            .filter(|(k, _)| {
+                !c.membership_attribute.is_empty()
+                    && k.eq_ignore_ascii_case(&c.membership_attribute)
+            })
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect();
         Ok(Some(DirectoryUser {
             username: name,
             email: first(&c.email_attribute),
             realname: first(&c.realname_attribute),
             dn: entry.dn,
+            groups,
         }))
+    }
+
+    /// Users whose login name contains `part` (all with ""), at most
+    /// `limit`, as the directory returns them (Harbor's
+    /// `/ldap/users/search`). Names that are not valid berth user names are
+    /// left out (they could never sign in).
+    ///
+    /// Errors: [`DirectoryError`].
+    pub async fn search_users(
+        &self,
+        part: &str,
+        limit: i32,
+    ) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let c = &self.config;
+        let filter = format!(
+            "(&{}({}={}))",
+            c.user_filter,
+            c.uid_attribute,
+            substring(part)
+        );
+        let mut ldap = self.service().await?;
+        let found = ldap
+            .with_timeout(c.timeout)
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(limit))
+            .search(
+                &c.user_base,
+                Scope::Subtree,
+                &filter,
+                vec![
+                    c.uid_attribute.as_str(),
+                    c.email_attribute.as_str(),
+                    c.realname_attribute.as_str(),
+                ],
+            )
+            .await
+            .map_err(|e| failed("searching auth.ldap.user_base", e));
+        let _ = ldap.unbind().await;
+        // A size-limited search answers rc 4 (sizeLimitExceeded) with the
+        // entries it has: a full page, not a failure.
+        let result = found?;
+        if result.1.rc != 0 && result.1.rc != 4 {
+            return Err(DirectoryError(format!(
+                "searching auth.ldap.user_base: result code {} ({})",
+                result.1.rc, result.1.text
+            )));
+        }
+        Ok(result
+            .0
+            .into_iter()
+            .map(SearchEntry::construct)
+            .filter_map(|e| {
+                let get = |attr: &str| {
+                    e.attrs
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+                        .and_then(|(_, v)| v.first().cloned())
+                        .unwrap_or_default()
+                };
+                let username = get(&c.uid_attribute);
+                super::accounts::valid_username(&username).then(|| DirectoryUser {
+                    email: get(&c.email_attribute),
+                    realname: get(&c.realname_attribute),
+                    username,
+                    dn: e.dn.clone(),
+                    groups: Vec::new(),
+                })
+            })
+            .collect())
+    }
+
+    /// Groups under `group_base` whose `cn` contains `part`, or the one
+    /// entry at `dn` when given; (DN, name) pairs (Harbor's
+    /// `/ldap/groups/search`).
+    ///
+    /// Errors: [`DirectoryError`]; an empty `group_base` finds nothing.
+    pub async fn search_groups(
+        &self,
+        part: &str,
+        dn: Option<&str>,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        let c = &self.config;
+        if c.group_base.is_empty() && dn.is_none() {
+            return Ok(Vec::new());
+        }
+        let (base, scope, filter) = match dn {
+            Some(dn) => (dn.to_string(), Scope::Base, c.group_filter.clone()),
+            None => (
+                c.group_base.clone(),
+                Scope::Subtree,
+                format!("(&{}(cn={}))", c.group_filter, substring(part)),
+            ),
+        };
+        let mut ldap = self.service().await?;
+        let found = ldap
+            .with_timeout(c.timeout)
+            .with_search_options(ldap3::SearchOptions::new().sizelimit(100))
+            .search(&base, scope, &filter, vec!["cn"])
+            .await
+            .map_err(|e| failed("searching for groups", e));
+        let _ = ldap.unbind().await;
+        let ldap3::SearchResult(entries, result) = found?;
+        // 32 noSuchObject: no entry at that DN.
+        if ![0, 4, 32].contains(&result.rc) {
+            return Err(DirectoryError(format!(
+                "searching for groups: result code {} ({})",
+                result.rc, result.text
+            )));
+        }
+        Ok(entries
+            .into_iter()
+            .map(SearchEntry::construct)
+            .map(|e| {
+                let name = e
+                    .attrs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("cn"))
+                    .and_then(|(_, v)| v.first().cloned())
+                    .unwrap_or_default();
+                (e.dn, name)
+            })
+            .collect())
+    }
+
+    /// DNs of the groups under `group_base` that list `user_dn`.
+    async fn groups_of(
+        &self,
+        ldap: &mut Conn,
+        user_dn: &str,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let c = &self.config;
+        let filter = format!(
+            "(&{}({}={}))",
+            c.group_filter,
+            c.group_member_attribute,
+            ldap3::ldap_escape(user_dn)
+        );
+        let (entries, _) = ldap
+            .with_timeout(c.timeout)
+            .search(&c.group_base, Scope::Subtree, &filter, vec!["1.1"])
+            .await
+            .and_then(|r| r.success())
+            .map_err(|e| failed("searching auth.ldap.group_base", e))?;
+        Ok(entries
+            .into_iter()
+            .map(|e| SearchEntry::construct(e).dn)
+            .collect())
     }
 
     /// Checks `password` for `username`: `Ok(Some)` when the directory

@@ -178,6 +178,8 @@ pub struct Auth {
     verified: Cache<[u8; 32], Claims>,
     projects: Cache<String, (Option<ProjectRecord>, Instant)>,
     members: Cache<(i64, i64), (Option<MemberRecord>, Instant)>,
+    /// Role ids a user's groups hold in a project, by (project id, user id).
+    group_roles: Cache<(i64, i64), (Vec<i64>, Instant)>,
     /// Where a project created by a first push is recorded ([`Auth::audit_to`]).
     audit: std::sync::OnceLock<crate::AuditLog>,
     /// The LDAP directory (`auth.identity = "ldap"`).
@@ -220,6 +222,7 @@ impl Auth {
             verified: Cache::new(10_000),
             projects: Cache::new(10_000),
             members: Cache::new(100_000),
+            group_roles: Cache::new(100_000),
             audit: std::sync::OnceLock::new(),
             directory: config.ldap.clone().map(ldap::Directory::new),
             config,
@@ -343,6 +346,7 @@ impl Auth {
         self.bound.clear();
         self.projects.clear();
         self.members.clear();
+        self.group_roles.clear();
     }
 
     /// Checks a user name and password (or personal access token, or robot
@@ -508,11 +512,91 @@ impl Auth {
         else {
             return Ok(None);
         };
+        self.directory_groups_sync(user.id, &found.groups).await?;
         let cred = Credential::Password {
             uid: user.id,
             generation: user.password_changed_at,
         };
         Ok(Some((user_principal(user), cred, None)))
+    }
+
+    /// Records which stored LDAP groups (`/usergroups`, matched by DN,
+    /// case-insensitively) user `user_id` is in, from the directory's
+    /// answer `group_dns`.
+    async fn directory_groups_sync(&self, user_id: i64, group_dns: &[String]) -> Result<()> {
+        let known = self
+            .meta
+            .groups_of_type(berth_meta::GROUP_TYPE_LDAP)
+            .await?;
+        let ids: Vec<i64> = known
+            .iter()
+            .filter(|g| {
+                group_dns
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(&g.ldap_group_dn))
+            })
+            .map(|g| g.id)
+            .collect();
+        self.meta.user_groups_set(user_id, &ids).await?;
+        self.group_roles.clear();
+        Ok(())
+    }
+
+    /// The permissions user `user_id`'s groups give in project `project_id`
+    /// (the union of their roles'; a user's own role adds to it).
+    async fn group_permissions(&self, project_id: i64, user_id: i64) -> Result<Permissions> {
+        let roles = match self.group_roles.get(&(project_id, user_id)) {
+            Some((r, at)) if at.elapsed() < CACHE_FRESH => r,
+            _ => {
+                let r = self.meta.group_roles_of(project_id, user_id).await?;
+                self.group_roles
+                    .insert((project_id, user_id), (r.clone(), Instant::now()));
+                r
+            }
+        };
+        Ok(roles
+            .into_iter()
+            .filter_map(Role::from_id)
+            .fold(Permissions::NONE, |p, r| p.union(r.permissions())))
+    }
+
+    /// The LDAP directory, when `auth.identity = "ldap"`.
+    pub fn directory(&self) -> Option<&ldap::Directory> {
+        self.directory.as_ref()
+    }
+
+    /// Onboards directory user `username` without their password (Harbor's
+    /// `/ldap/users/import`): `Ok(None)` when the directory does not have
+    /// them or a local user has the name.
+    ///
+    /// Errors: [`crate::Error::DirectoryUnavailable`] (with the cause: the
+    /// caller is a system administrator), metadata failures.
+    pub async fn directory_import(&self, username: &str) -> Result<Option<berth_meta::UserRecord>> {
+        let Some(dir) = &self.directory else {
+            return Ok(None);
+        };
+        let Some(found) = dir
+            .lookup(username)
+            .await
+            .map_err(|e| crate::Error::DirectoryUnavailable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = self
+            .meta
+            .user_from_directory(
+                LDAP_SOURCE,
+                &found.username,
+                &found.email,
+                &found.realname,
+                DIRECTORY_PASSWORD_HASH,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.directory_groups_sync(user.id, &found.groups).await?;
+        Ok(Some(user))
     }
 
     /// Whether directory user `u` still holds: asked of the directory at
@@ -533,8 +617,9 @@ impl Auth {
             return Ok(true);
         }
         match dir.lookup(&u.username).await {
-            Ok(Some(_)) => {
+            Ok(Some(found)) => {
                 self.meta.user_directory_checked(u.id, now).await?;
+                self.directory_groups_sync(u.id, &found.groups).await?;
                 Ok(true)
             }
             Ok(None) => {
@@ -741,6 +826,7 @@ impl Auth {
             Principal::Anonymous => {}
             Principal::User { sysadmin: true, .. } => p = Permissions::ALL,
             Principal::User { id, .. } => {
+                p = p.union(self.group_permissions(project.id, *id).await?);
                 if let Some(m) = self.member(project.id, *id).await? {
                     let patterns = m.repositories.unwrap_or_default();
                     if repository_matches(&patterns, project_name, repository.as_str()) {
@@ -794,6 +880,7 @@ impl Auth {
         };
         match who {
             Principal::User { id, .. } => {
+                p = p.union(self.group_permissions(project.id, *id).await?);
                 if let Some(m) = self.member(project.id, *id).await? {
                     if let Some(role) = Role::from_id(m.role_id) {
                         p = p.union(if m.repositories.is_some() {

@@ -1,8 +1,11 @@
 //! Project members (Harbor `member` resource): `GET|POST
 //! /projects/{p}/members`, `GET|PUT|DELETE /projects/{p}/members/{mid}`.
 //!
-//! Members are users with a role (Harbor's role ids: 1 projectAdmin,
-//! 2 developer, 3 guest, 4 maintainer, 5 limitedGuest). berth extension:
+//! Members are users or user groups (`/usergroups`) with a role (Harbor's
+//! role ids: 1 projectAdmin, 2 developer, 3 guest, 4 maintainer,
+//! 5 limitedGuest); a user's effective permissions are the union of their
+//! own role's and their groups'. Group memberships have ids from
+//! [`GROUP_MEMBER_BASE`] up, so one `mid` space covers both. berth extension:
 //! `repositories`, globs relative to the project that limit where the role
 //! applies (absent = the whole project). Every route needs
 //! [`berth_registry::Permissions::MANAGE`] on the project (project admin or
@@ -27,6 +30,10 @@ use super::projects::ProjectNameOrId;
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::server::AppState;
 
+/// Where the `mid`s of group memberships start (2^40): their stored ids
+/// plus this, so they never collide with user memberships'.
+pub const GROUP_MEMBER_BASE: i64 = 1 << 40;
+
 /// Harbor's `ProjectMemberEntity`, with berth's `repositories`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectMemberEntity {
@@ -36,9 +43,9 @@ pub struct ProjectMemberEntity {
     pub project_id: i64,
     /// The user's name.
     pub entity_name: String,
-    /// `u` (user; berth has no groups).
+    /// `u` (user) or `g` (user group).
     pub entity_type: String,
-    /// The user's id.
+    /// The user's or group's id.
     pub entity_id: i64,
     /// Harbor's role id.
     pub role_id: i64,
@@ -61,6 +68,19 @@ fn entity(m: berth_registry::MemberRecord) -> ProjectMemberEntity {
     }
 }
 
+fn group_entity(m: berth_registry::GroupMemberRecord) -> ProjectMemberEntity {
+    ProjectMemberEntity {
+        id: GROUP_MEMBER_BASE + m.id,
+        project_id: m.project_id,
+        entity_name: m.group.group_name,
+        entity_type: "g".into(),
+        entity_id: m.group.id,
+        role_id: m.role_id,
+        role_name: Role::from_id(m.role_id).map_or("", Role::name).into(),
+        repositories: None,
+    }
+}
+
 /// Harbor's `UserEntity` in a [`ProjectMember`] request.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UserEntity {
@@ -79,6 +99,10 @@ pub struct ProjectMember {
     pub role_id: i64,
     /// The user to add.
     pub member_user: Option<UserEntity>,
+    /// Or the group to add (by `id`, or an LDAP group by `ldap_group_dn`,
+    /// or by `group_name`), which must exist in `/usergroups`.
+    #[serde(default)]
+    pub member_group: Option<super::usergroups::UserGroup>,
     /// berth extension: repository globs the role is limited to.
     #[serde(default)]
     pub repositories: Option<Vec<String>>,
@@ -150,6 +174,19 @@ pub async fn list(
                 .is_none_or(|n| m.username.contains(n.as_str()))
         })
         .map(entity)
+        .chain(
+            auth.meta()
+                .group_members_of_project(p.id)
+                .await
+                .map_err(berth_registry::Error::from)?
+                .into_iter()
+                .filter(|m| {
+                    q.entityname
+                        .as_ref()
+                        .is_none_or(|n| m.group.group_name.contains(n.as_str()))
+                })
+                .map(group_entity),
+        )
         .collect();
     let total = all.len() as u64;
     let body: Vec<ProjectMemberEntity> = all
@@ -181,8 +218,29 @@ pub async fn create(
         project = manage::project_name_for(auth, &caller, &path.project_name).await?;
         authz::can_manage_project(&state, &caller, &project).await?;
         let role = role(req.role_id)?;
+        if let (None, Some(g)) = (&req.member_user, &req.member_group) {
+            let group = group_named(auth, g).await?;
+            username = format!("group {}", group.group_name);
+            let p = auth.project_named(&project).await?;
+            let id = auth
+                .meta()
+                .group_member_add(p.id, group.id, role.id())
+                .await
+                .map_err(|e| {
+                    if berth_registry::is_conflict(&e) {
+                        ApiError::Conflict(format!(
+                            "group {} is already a member of {project}",
+                            group.group_name
+                        ))
+                    } else {
+                        berth_registry::Error::from(e).into()
+                    }
+                })?;
+            auth.forget_cached();
+            return Ok((GROUP_MEMBER_BASE + id, format!("role={}", role.name())));
+        }
         let user = req.member_user.as_ref().ok_or_else(|| {
-            ApiError::BadRequest("member_user is required (berth has no groups)".into())
+            ApiError::BadRequest("member_user or member_group is required".into())
         })?;
         let user = match (&user.username, user.user_id) {
             (Some(n), _) => auth.user(n).await?,
@@ -245,6 +303,58 @@ pub struct MemberPath {
     pub mid: i64,
 }
 
+/// The stored group a request names: by id, else an LDAP group by DN
+/// (case-insensitively), else by name.
+async fn group_named(
+    auth: &Auth,
+    g: &super::usergroups::UserGroup,
+) -> ApiResult<berth_registry::GroupRecord> {
+    let meta = auth.meta();
+    let found = if g.id > 0 {
+        meta.group_by_id(g.id)
+            .await
+            .map_err(berth_registry::Error::from)?
+    } else {
+        let (all, _) = meta
+            .groups_list("", i64::MAX, 0)
+            .await
+            .map_err(berth_registry::Error::from)?;
+        all.into_iter().find(|x| {
+            if !g.ldap_group_dn.is_empty() {
+                x.ldap_group_dn.eq_ignore_ascii_case(g.ldap_group_dn.trim())
+            } else {
+                !g.group_name.is_empty() && x.group_name == g.group_name
+            }
+        })
+    };
+    found.ok_or_else(|| {
+        ApiError::NotFound(
+            "no such user group: create it first with POST /api/v2.0/usergroups".into(),
+        )
+    })
+}
+
+/// The project's name and the group membership `path.mid` (one of
+/// [`GROUP_MEMBER_BASE`] and up), checking MANAGE on the project.
+async fn group_membership(
+    state: &AppState,
+    caller: &Caller,
+    path: &MemberPath,
+) -> ApiResult<(String, berth_registry::GroupMemberRecord)> {
+    let auth: &Auth = manage::accounts(state)?;
+    let project = manage::project_name_for(auth, caller, &path.project_name).await?;
+    authz::can_manage_project(state, caller, &project).await?;
+    let p = auth.project_named(&project).await?;
+    let m = auth
+        .meta()
+        .group_member_by_id(path.mid - GROUP_MEMBER_BASE)
+        .await
+        .map_err(berth_registry::Error::from)?
+        .filter(|m| m.project_id == p.id)
+        .ok_or_else(|| ApiError::NotFound(format!("member {} not found in {project}", path.mid)))?;
+    Ok((project, m))
+}
+
 /// The project's name and the membership, checking MANAGE on the project.
 async fn membership(
     state: &AppState,
@@ -275,6 +385,10 @@ pub async fn get(
     caller: Caller,
     ApiPath(path): ApiPath<MemberPath>,
 ) -> ApiResult<Json<ProjectMemberEntity>> {
+    if path.mid >= GROUP_MEMBER_BASE {
+        let (_, m) = group_membership(&state, &caller, &path).await?;
+        return Ok(Json(group_entity(m)));
+    }
     let (_, m) = membership(&state, &caller, &path).await?;
     Ok(Json(entity(m)))
 }
@@ -294,6 +408,19 @@ pub async fn update(
     let mut project = path.project_name.clone();
     let mut username = String::new();
     let result = async {
+        if path.mid >= GROUP_MEMBER_BASE {
+            let (p, m) = group_membership(&state, &caller, &path).await?;
+            project = p;
+            username = format!("group {}", m.group.group_name);
+            let role = role(req.role_id)?;
+            let auth = manage::accounts(&state)?;
+            auth.meta()
+                .group_member_set_role(m.id, role.id())
+                .await
+                .map_err(berth_registry::Error::from)?;
+            auth.forget_cached();
+            return Ok(format!("role={}", role.name()));
+        }
         let (p, m) = membership(&state, &caller, &path).await?;
         project = p;
         username = m.username.clone();
@@ -335,6 +462,18 @@ pub async fn delete(
     let mut project = path.project_name.clone();
     let mut username = String::new();
     let result = async {
+        if path.mid >= GROUP_MEMBER_BASE {
+            let (p, m) = group_membership(&state, &caller, &path).await?;
+            project = p;
+            username = format!("group {}", m.group.group_name);
+            let auth = manage::accounts(&state)?;
+            auth.meta()
+                .group_member_delete(m.id)
+                .await
+                .map_err(berth_registry::Error::from)?;
+            auth.forget_cached();
+            return Ok(());
+        }
         let (p, m) = membership(&state, &caller, &path).await?;
         project = p;
         username = m.username.clone();

@@ -26,6 +26,8 @@
 //! - [`search`] — `/search`.
 //! - [`vulnerabilities`] — `…/additions/vulnerabilities`, `scan_overview`,
 //!   `/system/CVEAllowlist`, `/vulnerability-database`.
+//! - [`ldap`] — `/ldap/ping`, `/ldap/users/search`, `/ldap/groups/search`, `/ldap/users/import`.
+//! - [`usergroups`] — `/usergroups[/{group_id}]`, `/usergroups/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
 //!   annotations and served at `/api/v2.0/openapi.json`.
@@ -53,6 +55,7 @@ pub mod audit_logs;
 pub mod authz;
 pub mod error;
 pub mod gc;
+pub mod ldap;
 pub mod manage;
 pub mod members;
 pub mod openapi;
@@ -68,6 +71,7 @@ pub mod scans;
 pub mod search;
 pub mod signatures;
 pub mod system;
+pub mod usergroups;
 pub mod users;
 pub mod vulnerabilities;
 pub mod webhooks;
@@ -247,6 +251,17 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(users::set_password))
         .routes(routes!(users::set_sysadmin))
+        .routes(routes!(usergroups::list, usergroups::create))
+        .routes(routes!(ldap::ping))
+        .routes(routes!(ldap::search_users))
+        .routes(routes!(ldap::search_groups))
+        .routes(routes!(ldap::import_users))
+        .routes(routes!(usergroups::search))
+        .routes(routes!(
+            usergroups::get,
+            usergroups::update,
+            usergroups::delete
+        ))
         .routes(routes!(projects::list, projects::head, projects::create))
         .routes(routes!(projects::get, projects::update, projects::delete))
         .routes(routes!(members::list, members::create))
