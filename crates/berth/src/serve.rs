@@ -76,6 +76,21 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
             .context("opening the account store")?;
     warn_if_secrets_are_shared(&cfg.data_dir);
+    if let Some(dir) = auth.directory() {
+        // A wrong bind password or base DN shows at start, not at the first
+        // sign-in; the registry serves either way (local accounts work).
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            match dir.ping().await {
+                Ok(()) => {
+                    tracing::info!(url = %dir.config().url, "LDAP directory answers (auth.identity = ldap)")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "LDAP directory check failed at start: directory users cannot sign in until it passes")
+                }
+            }
+        });
+    }
     if let Some(password) = generated {
         // The one sanctioned exception to "secrets are never logged": shown once,
         // at the first start, and stored only hashed.

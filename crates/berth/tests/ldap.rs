@@ -67,9 +67,10 @@ impl Slapd {
         let ldif = format!(
             "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
              dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n\n\
-             dn: ou=groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: groups\n\n{}{}{}{}",
+             dn: ou=groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: groups\n\n{}{}{}{}{}",
             person(ALICE.0, "Alice Liddell", ALICE.1),
             person(BOB.0, "Bob Builder", BOB.1),
+            person("Frank", "Frank Capital", "frank-ldap-pass"),
             group("devs", BOB.0),
             group("readers", ALICE.0),
         );
@@ -195,6 +196,29 @@ fn directory_users_sign_in_push_where_they_are_members_and_lose_access_when_remo
     assert_eq!(users[0]["email"], "alice@example.org", "{users}");
     assert_eq!(users[0]["realname"], "Alice Liddell");
     assert_eq!(users[0]["sysadmin_flag"], false);
+    assert_eq!(users[0]["source"], "ldap");
+    // The password is the directory's: setting one in berth is refused.
+    let id = users[0]["user_id"].as_i64().unwrap();
+    let r = send(
+        admin(client.put(b.url(&format!("/api/v2.0/users/{id}/password"))))
+            .json(&serde_json::json!({"new_password": "Some-Other-Pass-1"})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("LDAP"), "{}", r.text());
+    // Directory names are matched without regard to case; berth's name is
+    // the lowercase one.
+    for typed in ["frank", "Frank"] {
+        assert_eq!(
+            token(&b, (typed, "frank-ldap-pass"), scope).0,
+            200,
+            "{typed}"
+        );
+    }
+    let users = send(admin(
+        client.get(b.url("/api/v2.0/users?q=username%3Dfrank")),
+    ))
+    .json();
+    assert_eq!(users[0]["realname"], "Frank Capital", "{users}");
 
     // Refusals: wrong or empty password, unknown user, filter injection.
     for (who, why) in [
@@ -255,10 +279,15 @@ fn directory_users_sign_in_push_where_they_are_members_and_lose_access_when_remo
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
-    // Removed from the directory: a token issued before and a new sign-in
-    // with the old password stop working within recheck_secs (2) plus the
-    // credential caches (credential_cache_secs 1, 5 s per node).
+    // Removed from the directory: a token issued before, a personal access
+    // token and a new sign-in with the old password stop working within
+    // recheck_secs (2) plus the credential caches (credential_cache_secs 1,
+    // 5 s per node).
     let (_, held) = token(&b, ALICE, scope);
+    let pat = berth_ok(data.path(), &["token", "create", "alice", "ci"], &[])
+        .trim()
+        .to_string();
+    assert_eq!(token(&b, (ALICE.0, &pat), scope).0, 200);
     let manifest = |bearer: &str| {
         send(
             client
@@ -272,7 +301,10 @@ fn directory_users_sign_in_push_where_they_are_members_and_lose_access_when_remo
     slapd.delete(&format!("uid=alice,ou=people,{SUFFIX}"));
     let removed = Instant::now();
     loop {
-        if manifest(&held) == 401 && token(&b, ALICE, scope).0 == 401 {
+        if manifest(&held) == 401
+            && token(&b, ALICE, scope).0 == 401
+            && token(&b, (ALICE.0, &pat), scope).0 == 401
+        {
             break;
         }
         assert!(
@@ -359,9 +391,25 @@ fn directory_groups_give_project_roles_and_membership_follows_the_directory() {
         "group_type": 1, "ldap_group_dn": format!("cn=devs,ou=groups,{SUFFIX}")})),
     );
     assert_eq!(r.status, 409);
+    let r = send(
+        admin(client.post(api("/usergroups"))).json(&serde_json::json!({
+        "group_type": 1, "ldap_group_dn": format!("CN=Devs, ou=groups, {SUFFIX}")})),
+    );
+    assert_eq!(r.status, 409, "the same DN spelled otherwise: {}", r.text());
     let r =
         send(admin(client.post(api("/usergroups"))).json(&serde_json::json!({"group_type": 1})));
     assert_eq!(r.status, 400, "an LDAP group needs its DN");
+    let r = send(
+        admin(client.post(api("/usergroups"))).json(&serde_json::json!({
+        "group_type": 1, "ldap_group_dn": format!("cn=typo,ou=groups,{SUFFIX}")})),
+    );
+    assert_eq!(r.status, 400, "not a group of the directory: {}", r.text());
+    let r = send(
+        admin(client.post(api("/usergroups"))).json(&serde_json::json!({
+        "group_type": 1, "ldap_group_dn": "not a dn"})),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("no DN"), "{}", r.text());
     // devs develop in grp (by DN, any case); readers are guests (by id).
     let r = send(
         admin(client.post(api("/projects/grp/members"))).json(&serde_json::json!({
@@ -466,6 +514,9 @@ fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
     let r = send(admin(client.post(api("/ldap/ping"))));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["success"], true, "{}", r.text());
+    // A user whose sign-in created them is audited as user_create, once.
+    assert_eq!(token(&b, BOB, "repository:library/busybox:pull").0, 200);
+    assert_eq!(token(&b, BOB, "repository:library/busybox:pull").0, 200);
     // Directory users are no administrators.
     let r = send(
         client
@@ -480,7 +531,9 @@ fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
         serde_json::json!([{"username": "alice", "realname": "Alice Liddell", "email": "alice@example.org"}])
     );
     let all = send(admin(client.get(api("/ldap/users/search")))).json();
-    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+    let frank = send(admin(client.get(api("/ldap/users/search?username=ran")))).json();
+    assert_eq!(frank[0]["username"], "frank", "{frank}");
     let groups = send(admin(client.get(api("/ldap/groups/search?groupname=dev")))).json();
     assert_eq!(
         groups[0]["ldap_group_dn"],
@@ -523,14 +576,15 @@ fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
             client.get(api("/audit-logs?q=operation%3Dcreate&page_size=100")),
         ))
         .json();
-        let entries: Vec<&serde_json::Value> = log
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["resource"] == "alice" && e["resource_type"] == "user")
-            .collect();
-        if !entries.is_empty() {
-            assert_eq!(entries.len(), 1, "{log}");
+        let of = |name: &str| -> usize {
+            log.as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["resource"] == name && e["resource_type"] == "user")
+                .count()
+        };
+        if of("alice") > 0 && of("bob") > 0 {
+            assert_eq!((of("alice"), of("bob")), (1, 1), "{log}");
             break;
         }
         assert!(
@@ -545,4 +599,9 @@ fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
     assert_eq!(r.json()["success"], false, "{}", r.text());
     let r = send(admin(client.get(api("/ldap/users/search"))));
     assert_eq!(r.status, 503);
+    let r = send(
+        admin(client.post(api("/ldap/users/import")))
+            .json(&serde_json::json!({"ldap_uid_list": ["bob"]})),
+    );
+    assert_eq!(r.status, 503, "{}", r.text());
 }

@@ -145,7 +145,18 @@ impl Auth {
     }
 
     /// Replaces a user's password (refresh tokens issued before stop working).
+    /// Errors: Invalid for a user who signs in through the directory (their
+    /// password is the directory's; a stored one would never be used).
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<()> {
+        if let Some(u) = self.meta().user_by_id(user_id).await? {
+            if u.source != "local" {
+                return Err(AccountError::Invalid(format!(
+                    "{} signs in through the {} directory: change the password there",
+                    u.username,
+                    u.source.to_uppercase()
+                )));
+            }
+        }
         check_password(password)?;
         let hash = super::hash_password(password).await;
         if !self.meta().user_set_password(user_id, &hash).await? {

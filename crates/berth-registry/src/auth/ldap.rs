@@ -122,8 +122,34 @@ pub struct Directory {
 
 type Conn = ldap3::Ldap;
 
-fn failed(what: &str, e: impl std::fmt::Display) -> DirectoryError {
-    DirectoryError(format!("{what}: {e}"))
+fn failed(what: &str, e: ldap3::LdapError) -> DirectoryError {
+    let why = match e {
+        ldap3::LdapError::LdapResult { result } => result_text(result.rc, &result.text),
+        other => other.to_string(),
+    };
+    DirectoryError(format!("{what}: {why}"))
+}
+
+/// An LDAP result code with its name and what usually causes it.
+fn result_text(rc: u32, text: &str) -> String {
+    let name = match rc {
+        32 => "noSuchObject: the base DN does not exist",
+        49 => "invalidCredentials: wrong DN or password",
+        50 => "insufficientAccessRights",
+        53 => "unwillingToPerform (e.g. a DN without a password)",
+        87 => "filterError: the filter does not parse",
+        _ => "",
+    };
+    let text = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {text}")
+    };
+    if name.is_empty() {
+        format!("LDAP result code {rc}{text}")
+    } else {
+        format!("LDAP result code {rc} ({name}){text}")
+    }
 }
 
 impl Directory {
@@ -165,9 +191,44 @@ impl Directory {
     ///
     /// Errors: [`DirectoryError`].
     pub async fn ping(&self) -> Result<(), DirectoryError> {
+        let c = &self.config;
         let mut ldap = self.service().await?;
+        // The settings every sign-in uses: user_base exists and user_filter
+        // (and group_filter, with group_base) parse.
+        let mut checks = vec![(
+            c.user_base.as_str(),
+            c.user_filter.as_str(),
+            "auth.ldap.user_base",
+        )];
+        if !c.group_base.is_empty() {
+            checks.push((
+                c.group_base.as_str(),
+                c.group_filter.as_str(),
+                "auth.ldap.group_base",
+            ));
+        }
+        let mut outcome = Ok(());
+        for (base, filter, what) in checks {
+            let r = ldap
+                .with_timeout(c.timeout)
+                .with_search_options(ldap3::SearchOptions::new().sizelimit(1))
+                .search(base, Scope::Subtree, filter, vec!["1.1"])
+                .await;
+            let checked = match r {
+                Ok(ldap3::SearchResult(_, res)) if res.rc == 0 || res.rc == 4 => Ok(()),
+                Ok(ldap3::SearchResult(_, res)) => Err(DirectoryError(format!(
+                    "searching {what}: {}",
+                    result_text(res.rc, &res.text)
+                ))),
+                Err(e) => Err(failed(&format!("searching {what}"), e)),
+            };
+            if let Err(e) = checked {
+                outcome = Err(e);
+                break;
+            }
+        }
         let _ = ldap.unbind().await;
-        Ok(())
+        outcome
     }
 
     /// The entry of login name `username` (valid berth user names only),
@@ -230,9 +291,9 @@ impl Directory {
                 .and_then(|(_, v)| v.first().cloned())
                 .unwrap_or_default()
         };
-        // The directory may match case-insensitively; the account is the
-        // name as the directory spells it, and must be the name asked for.
-        let name = first(&c.uid_attribute);
+        // Directories match names without regard to case; the berth
+        // account is the lowercase name, which must be the one asked for.
+        let name = first(&c.uid_attribute).to_ascii_lowercase();
         if name != username {
             return Ok(None);
         }
@@ -294,8 +355,8 @@ impl Directory {
         let result = found?;
         if result.1.rc != 0 && result.1.rc != 4 {
             return Err(DirectoryError(format!(
-                "searching auth.ldap.user_base: result code {} ({})",
-                result.1.rc, result.1.text
+                "searching auth.ldap.user_base: {}",
+                result_text(result.1.rc, &result.1.text)
             )));
         }
         Ok(result
@@ -310,7 +371,7 @@ impl Directory {
                         .and_then(|(_, v)| v.first().cloned())
                         .unwrap_or_default()
                 };
-                let username = get(&c.uid_attribute);
+                let username = get(&c.uid_attribute).to_ascii_lowercase();
                 super::accounts::valid_username(&username).then(|| DirectoryUser {
                     email: get(&c.email_attribute),
                     realname: get(&c.realname_attribute),
@@ -356,8 +417,8 @@ impl Directory {
         // 32 noSuchObject: no entry at that DN.
         if ![0, 4, 32].contains(&result.rc) {
             return Err(DirectoryError(format!(
-                "searching for groups: result code {} ({})",
-                result.rc, result.text
+                "searching for groups: {}",
+                result_text(result.rc, &result.text)
             )));
         }
         Ok(entries
@@ -428,8 +489,8 @@ impl Directory {
             0 => Ok(Some(user)),
             49 | 53 => Ok(None),
             rc => Err(DirectoryError(format!(
-                "binding as the user: result code {rc} ({})",
-                bound.text
+                "binding as the user: {}",
+                result_text(rc, &bound.text)
             ))),
         }
     }

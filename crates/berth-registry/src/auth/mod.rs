@@ -444,7 +444,8 @@ impl Auth {
             let hash = secret::sha256_hex(password.as_bytes());
             if let Some((token, owner)) = self.meta.access_token_by_hash(&hash).await? {
                 let live = token.revoked_at.is_none() && token.expires_at.is_none_or(|e| e > now);
-                if live && owner.username == username {
+                // A directory user's token dies with their directory entry.
+                if live && owner.username == username && self.directory_still_has(&owner).await? {
                     let cred = Credential::AccessToken {
                         uid: owner.id,
                         id: token.id,
@@ -488,6 +489,9 @@ impl Auth {
         username: &str,
         password: &str,
     ) -> Result<Option<(Principal, Credential, Option<i64>)>> {
+        // berth user names are lowercase; directories match names without
+        // regard to case (`Frank` signs in as `frank`).
+        let username = &username.to_ascii_lowercase();
         let Some(found) = dir.authenticate(username, password).await.map_err(|e| {
             // The cause names the directory's address: logged, not sent.
             tracing::warn!(user = %username, error = %e, "LDAP sign-in could not be checked");
@@ -512,6 +516,7 @@ impl Auth {
         else {
             return Ok(None);
         };
+        self.onboarded(&user);
         self.directory_groups_sync(user.id, &found.groups).await?;
         let cred = Credential::Password {
             uid: user.id,
@@ -576,7 +581,7 @@ impl Auth {
             return Ok(None);
         };
         let Some(found) = dir
-            .lookup(username)
+            .lookup(&username.to_ascii_lowercase())
             .await
             .map_err(|e| crate::Error::DirectoryUnavailable(e.to_string()))?
         else {
@@ -595,8 +600,31 @@ impl Auth {
         else {
             return Ok(None);
         };
+        // The import is audited by its caller, as the administrator's act.
         self.directory_groups_sync(user.id, &found.groups).await?;
         Ok(Some(user))
+    }
+
+    /// Records a `user_create` entry when `user` was just created from the
+    /// directory (its first confirmation is its creation).
+    fn onboarded(&self, user: &berth_meta::UserRecord) {
+        if user.created_at != user.directory_checked_at {
+            return;
+        }
+        if let Some(log) = self.audit.get() {
+            log.record(
+                crate::AuditEntry::new(
+                    crate::Actor::system(),
+                    crate::AuditAction::UserCreate,
+                    crate::Outcome::Success,
+                )
+                .reference(&user.username)
+                .detail(format!(
+                    "onboarded from the {} directory",
+                    user.source.to_uppercase()
+                )),
+            );
+        }
     }
 
     /// Whether directory user `u` still holds: asked of the directory at

@@ -192,6 +192,14 @@ pub async fn import_users(
     let (auth, _) = directory(&state, &caller, "import LDAP users")?;
     let mut failed = Vec::new();
     for uid in &req.ldap_uid_list {
+        let uid = &uid.to_ascii_lowercase();
+        if !berth_registry::auth::accounts::valid_username(uid) {
+            failed.push(FailedImport {
+                uid: uid.clone(),
+                error: format!("{uid:?} is no valid user name"),
+            });
+            continue;
+        }
         let existed = auth
             .meta()
             .user_by_name(uid)
@@ -202,6 +210,8 @@ pub async fn import_users(
             Ok(None) => Err(format!(
                 "{uid}: not in the directory, or a local user has the name"
             )),
+            // The directory is down: nothing more can be imported.
+            Err(e @ berth_registry::Error::DirectoryUnavailable(_)) => return Err(e.into()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = &outcome {

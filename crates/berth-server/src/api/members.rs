@@ -321,7 +321,8 @@ async fn group_named(
             .map_err(berth_registry::Error::from)?;
         all.into_iter().find(|x| {
             if !g.ldap_group_dn.is_empty() {
-                x.ldap_group_dn.eq_ignore_ascii_case(g.ldap_group_dn.trim())
+                super::usergroups::dn_key(&x.ldap_group_dn)
+                    == super::usergroups::dn_key(&g.ldap_group_dn)
             } else {
                 !g.group_name.is_empty() && x.group_name == g.group_name
             }

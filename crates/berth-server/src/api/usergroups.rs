@@ -165,6 +165,14 @@ fn checked(req: &UserGroup) -> ApiResult<UserGroup> {
                     "an LDAP group (group_type 1) needs its ldap_group_dn".into(),
                 ));
             }
+            if !dn.split(',').all(|rdn| {
+                rdn.split_once('=')
+                    .is_some_and(|(a, v)| !a.trim().is_empty() && !v.trim().is_empty())
+            }) {
+                return Err(ApiError::BadRequest(format!(
+                    "ldap_group_dn {dn:?} is no DN (attribute=value pairs separated by commas)"
+                )));
+            }
             if name.is_empty() {
                 name = dn
                     .split(',')
@@ -216,7 +224,36 @@ pub async fn create(
         authz::can_administer(&caller, "create a user group")?;
         let g = checked(&req)?;
         name = g.group_name.clone();
-        let made = manage::accounts(&state)?
+        let auth = manage::accounts(&state)?;
+        if g.group_type == 1 {
+            // One group per DN, whatever its spelling.
+            let key = dn_key(&g.ldap_group_dn);
+            let known = auth
+                .meta()
+                .groups_of_type(1)
+                .await
+                .map_err(berth_registry::Error::from)?;
+            if let Some(same) = known.iter().find(|k| dn_key(&k.ldap_group_dn) == key) {
+                return Err(ApiError::Conflict(format!(
+                    "the LDAP group {} is registered already as {} (id {})",
+                    g.ldap_group_dn, same.group_name, same.id
+                )));
+            }
+            // With a directory, the DN must name one of its groups.
+            if let Some(dir) = auth.directory() {
+                let found = dir
+                    .search_groups("", Some(&g.ldap_group_dn))
+                    .await
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                if found.is_empty() {
+                    return Err(ApiError::BadRequest(format!(
+                        "the directory has no group at {} (that matches auth.ldap.group_filter)",
+                        g.ldap_group_dn
+                    )));
+                }
+            }
+        }
+        let made = auth
             .meta()
             .group_create(&g.group_name, g.group_type, &g.ldap_group_dn)
             .await
@@ -251,6 +288,20 @@ pub async fn create(
     )?;
     let location = format!("{}/usergroups/{id}", super::BASE_PATH);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
+}
+
+/// A DN compared without regard to case or the spaces around its commas
+/// and equals signs.
+pub(crate) fn dn_key(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| {
+            rdn.split('=')
+                .map(|p| p.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join("=")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn berth_meta_conflict(e: &berth_registry::MetaError) -> bool {

@@ -39,6 +39,9 @@ pub struct UserResp {
     pub creation_time: String,
     /// Last change, RFC 3339.
     pub update_time: String,
+    /// berth extension: where the user signs in, `local` or `ldap`
+    /// (docs/identity.md).
+    pub source: String,
 }
 
 /// The signed-in user. 401 for anonymous callers, 403 for robot accounts
@@ -77,6 +80,7 @@ fn user_resp(user: UserRecord) -> UserResp {
         sysadmin_flag: user.sysadmin,
         creation_time: rfc3339(user.created_at),
         update_time: rfc3339(user.updated_at),
+        source: user.source,
     }
 }
 
