@@ -126,6 +126,13 @@ fn the_web_ui_shows_what_skopeo_pushed_and_deletes_a_tag_for_those_allowed() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
 
+    // An OIDC-type user group (no directory needed) for the Members tab.
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/usergroups")))
+            .json(&serde_json::json!({"group_name": "qa", "group_type": 3})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+
     playwright_installed();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
     let out = Command::new("node")
@@ -169,6 +176,11 @@ fn the_web_ui_shows_what_skopeo_pushed_and_deletes_a_tag_for_those_allowed() {
     };
     assert_eq!(tags(&latest), vec!["latest".to_string()]);
     assert_eq!(tags(&multi), vec!["multi".to_string()]);
+    let members = send(admin(
+        client.get(b.url("/api/v2.0/projects/library/members")),
+    ))
+    .text();
+    assert!(members.contains("\"entity_type\":\"g\""), "{members}");
     // The sign-ins are in the audit trail.
     let r = send(admin(
         client.get(b.url("/api/v2.0/audit-logs?q=operation%3Dlogin&page_size=50")),

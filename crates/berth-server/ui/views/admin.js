@@ -27,7 +27,7 @@ export async function usersView(root, { session }) {
 
   const list = pagedList({
     label: 'Users',
-    columns: ['Username', 'Email', 'Full name', 'Administrator', 'Created', 'Actions'],
+    columns: ['Username', 'Email', 'Full name', 'Signs in with', 'Administrator', 'Created', 'Actions'],
     empty: 'No users.',
     load: (page, size) => api.getPage('/users', page, size, { q: api.fuzzy('username', filter) }),
     row: (u) => {
@@ -60,6 +60,7 @@ export async function usersView(root, { session }) {
         h('span', null, u.username, session && u.username === session.username ? h('span', { class: 'muted' }, ' (you)') : null),
         u.email || h('span', { class: 'muted' }, '—'),
         u.realname || h('span', { class: 'muted' }, '—'),
+        u.source === 'ldap' ? 'LDAP directory' : 'berth password',
         u.sysadmin_flag ? 'Yes' : 'No',
         timeEl(u.creation_time),
         h('div', { class: 'actions' }, toggle, del),

@@ -173,7 +173,7 @@ async function membersTab(body, { project }) {
         }
       });
       return [
-        m.entity_name,
+        m.entity_type === 'g' ? h('span', null, m.entity_name, h('span', { class: 'muted' }, ' (group)')) : m.entity_name,
         h('div', { class: 'actions' }, roleSel, save),
         m.repositories && m.repositories.length ? m.repositories.join(', ') : h('span', { class: 'muted' }, 'all'),
         h('div', { class: 'actions' }, remove),
@@ -184,21 +184,24 @@ async function membersTab(body, { project }) {
 
   const msg = messageSlot();
   const username = h('input', { type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' });
+  // A user, or a user group registered in /usergroups (docs/identity.md).
+  const kind = select([['user', 'User'], ['group', 'User group']], 'user');
   const role = select(ROLES, 2);
   const submit = h('button', { type: 'submit' }, 'Add member');
-  const form = h('form', { class: 'form' }, field('Username', username), field('Role', role), submit);
+  const form = h('form', { class: 'form' }, field('Member type', kind), field('Username or group name', username), field('Role', role), submit);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     msg.clear();
     const name = username.value.trim();
     if (!name) {
-      msg.show(new Error('Enter a username.'));
+      msg.show(new Error('Enter a username or group name.'));
       username.focus();
       return;
     }
     busy(submit, async () => {
       try {
-        await api.send('POST', base, { role_id: Number(role.value), member_user: { username: name } });
+        const member = kind.value === 'group' ? { member_group: { group_name: name } } : { member_user: { username: name } };
+        await api.send('POST', base, { role_id: Number(role.value), ...member });
         username.value = '';
         announce(`Added ${name} as ${roleLabel(Number(role.value))}`);
         await list.reload();

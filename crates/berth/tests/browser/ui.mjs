@@ -139,7 +139,18 @@ try {
   await page.getByRole('button', { name: 'Delete tag stable' }).waitFor({ state: 'detached' });
   await page.getByRole('button', { name: 'Delete tag latest' }).waitFor();
 
+  step('a user group becomes a member');
+  await page.goto(`${base}/#/projects/library/members`);
+  await page.getByRole('heading', { name: 'Members' }).waitFor();
+  await page.getByLabel('Member type').selectOption('group');
+  await page.getByLabel('Username or group name').fill('qa');
+  await page.getByRole('button', { name: 'Add member' }).click();
+  await page.getByRole('status').filter({ hasText: 'Added qa' }).waitFor();
+  await page.getByText('qa (group)').waitFor();
+  await checkAccessible(page, 'members');
+
   step('phone width');
+  await page.goto(`${base}/${repoPath}`);
   await page.setViewportSize({ width: 390, height: 844 });
   await page.reload();
   await page.getByRole('heading', { name: 'library/busybox' }).waitFor();
