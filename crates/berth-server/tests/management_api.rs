@@ -668,6 +668,7 @@ const EXPECTED_ROUTES: &[(&str, &str)] = &[
     ("get", "/usergroups/{group_id}"),
     ("put", "/usergroups/{group_id}"),
     ("delete", "/usergroups/{group_id}"),
+    ("get", "/configurations"),
     ("post", "/ldap/ping"),
     ("get", "/ldap/users/search"),
     ("get", "/ldap/groups/search"),

@@ -514,6 +514,30 @@ fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
     let r = send(admin(client.post(api("/ldap/ping"))));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["success"], true, "{}", r.text());
+    // The identity settings are visible to administrators, never the
+    // bind password.
+    let r = send(admin(client.get(api("/configurations"))));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cfg = r.json();
+    assert_eq!(cfg["auth_mode"]["value"], "ldap_auth", "{cfg}");
+    assert_eq!(cfg["ldap_url"]["value"], slapd.url.as_str());
+    assert_eq!(cfg["ldap_search_dn"]["value"], ROOT_DN);
+    assert_eq!(
+        cfg["ldap_group_base_dn"]["value"],
+        format!("ou=groups,{SUFFIX}")
+    );
+    assert_eq!(cfg["ldap_recheck_secs"]["value"], 2);
+    assert!(
+        !r.text().contains(ROOT_PW),
+        "the bind password leaked: {}",
+        r.text()
+    );
+    let r = send(
+        client
+            .get(api("/configurations"))
+            .basic_auth(BOB.0, Some(BOB.1)),
+    );
+    assert_eq!(r.status, 403);
     // A user whose sign-in created them is audited as user_create, once.
     assert_eq!(token(&b, BOB, "repository:library/busybox:pull").0, 200);
     assert_eq!(token(&b, BOB, "repository:library/busybox:pull").0, 200);

@@ -26,6 +26,7 @@
 //! - [`search`] — `/search`.
 //! - [`vulnerabilities`] — `…/additions/vulnerabilities`, `scan_overview`,
 //!   `/system/CVEAllowlist`, `/vulnerability-database`.
+//! - [`configurations`] — `/configurations` (read-only identity settings, no secrets).
 //! - [`ldap`] — `/ldap/ping`, `/ldap/users/search`, `/ldap/groups/search`, `/ldap/users/import`.
 //! - [`usergroups`] — `/usergroups[/{group_id}]`, `/usergroups/search`.
 //! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
@@ -53,6 +54,7 @@ pub mod additions;
 pub mod artifacts;
 pub mod audit_logs;
 pub mod authz;
+pub mod configurations;
 pub mod error;
 pub mod gc;
 pub mod ldap;
@@ -252,6 +254,7 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users::set_password))
         .routes(routes!(users::set_sysadmin))
         .routes(routes!(usergroups::list, usergroups::create))
+        .routes(routes!(configurations::get))
         .routes(routes!(ldap::ping))
         .routes(routes!(ldap::search_users))
         .routes(routes!(ldap::search_groups))
