@@ -148,13 +148,6 @@ struct LoginForm {
     password: String,
 }
 
-fn auth_of(state: &AppState) -> Option<&Auth> {
-    state
-        .auth
-        .as_deref()
-        .filter(|a| a.mode() != berth_registry::AuthMode::None)
-}
-
 async fn login(State(state): State<Arc<AppState>>, req: axum::extract::Request) -> Response {
     match login_inner(&state, req).await {
         Ok(r) => r,
@@ -163,7 +156,7 @@ async fn login(State(state): State<Arc<AppState>>, req: axum::extract::Request) 
 }
 
 async fn login_inner(state: &AppState, req: axum::extract::Request) -> Result<Response, ApiError> {
-    let Some(auth) = auth_of(state) else {
+    let Some(auth) = crate::api::authz::auth_of(state) else {
         return Err(ApiError::NotFound(
             "authentication is off (auth.mode = none): there is nothing to sign in to".into(),
         ));
@@ -269,7 +262,7 @@ fn serde_urlencoded_form(body: &[u8]) -> Result<LoginForm, ApiError> {
 }
 
 async fn session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let Some(auth) = auth_of(&state) else {
+    let Some(auth) = crate::api::authz::auth_of(&state) else {
         let mut resp = Json(SessionInfo {
             auth_enabled: false,
             username: String::new(),
@@ -302,7 +295,9 @@ async fn session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 }
 
 async fn log_out(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let (Some(auth), Some(cookie)) = (auth_of(&state), session_cookie(&headers)) {
+    if let (Some(auth), Some(cookie)) =
+        (crate::api::authz::auth_of(&state), session_cookie(&headers))
+    {
         match session_principal(auth, &cookie, &Method::POST, &headers).await {
             Ok(_) => {
                 if let Err(e) = auth.session_end(&cookie).await {

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use berth_oci::{Algorithm, Digest};
 use berth_registry::auth::AuthMode;
-use berth_registry::{
-    AccessPolicy, AuditAction, AuditConfig, AuditLog, Auth, AuthConfig, Limits, Registry,
-};
+use berth_registry::{AuditAction, AuditConfig, AuditLog, Auth};
 use common::*;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -40,26 +38,8 @@ impl Server {
     async fn start() -> Server {
         let reg = TestRegistry::start().await;
         reg.push_image("seed/app", "v1", "seed").await;
-        let registry = Registry::open_on(
-            reg.dir.path(),
-            &reg.database,
-            &reg.storage,
-            Limits::default(),
-        )
-        .await
-        .unwrap();
-        let config = AuthConfig {
-            mode: AuthMode::Basic,
-            admin_password: Some(ADMIN.1.into()),
-            ..AuthConfig::default()
-        };
-        let (auth, _) = Auth::open(registry.meta().clone(), reg.dir.path(), config)
-            .await
-            .unwrap();
-        let auth = Arc::new(auth);
-        let audit = AuditLog::start(&registry, &AuditConfig::default());
-        let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
-        state.auth = Some(auth.clone());
+        let (mut state, auth) = state_with_accounts(&reg, AuthMode::Basic, ADMIN.1).await;
+        let audit = AuditLog::start(&state.registry, &AuditConfig::default());
         state.audit = audit.clone();
         // Garbage collection through the API without a grace period, so a test
         // sees an unreferenced blob go at once.

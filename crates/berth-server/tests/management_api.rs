@@ -937,27 +937,8 @@ async fn start_with_basic_auth(
     std::sync::Arc<berth_registry::Auth>,
     tokio::task::JoinHandle<()>,
 ) {
-    use berth_registry::auth::AuthMode;
-    use berth_registry::{AccessPolicy, Auth, AuthConfig, Limits, Registry};
-    let registry = Registry::open_on(
-        reg.dir.path(),
-        &reg.database,
-        &reg.storage,
-        Limits::default(),
-    )
-    .await
-    .unwrap();
-    let config = AuthConfig {
-        mode: AuthMode::Basic,
-        admin_password: Some("admin-password".into()),
-        ..AuthConfig::default()
-    };
-    let (auth, _) = Auth::open(registry.meta().clone(), reg.dir.path(), config)
-        .await
-        .unwrap();
-    let auth = std::sync::Arc::new(auth);
-    let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
-    state.auth = Some(auth.clone());
+    let (state, auth) =
+        state_with_accounts(reg, berth_registry::auth::AuthMode::Basic, "admin-password").await;
     let (base, task) = serve(state).await;
     (base, auth, task)
 }

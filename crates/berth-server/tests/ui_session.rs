@@ -5,7 +5,6 @@
 mod common;
 
 use berth_registry::auth::AuthMode;
-use berth_registry::{AccessPolicy, Auth, AuthConfig, Limits, Registry};
 use common::*;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{json, Value};
@@ -29,24 +28,7 @@ impl Drop for Server {
 impl Server {
     async fn start(ui_enabled: bool) -> Server {
         let reg = TestRegistry::start().await;
-        let registry = Registry::open_on(
-            reg.dir.path(),
-            &reg.database,
-            &reg.storage,
-            Limits::default(),
-        )
-        .await
-        .unwrap();
-        let config = AuthConfig {
-            mode: AuthMode::Token,
-            admin_password: Some(ADMIN.1.into()),
-            ..AuthConfig::default()
-        };
-        let (auth, _) = Auth::open(registry.meta().clone(), reg.dir.path(), config)
-            .await
-            .unwrap();
-        let mut state = berth_server::AppState::new(registry, AccessPolicy::Anonymous);
-        state.auth = Some(std::sync::Arc::new(auth));
+        let (mut state, _) = state_with_accounts(&reg, AuthMode::Token, ADMIN.1).await;
         state.ui.enabled = ui_enabled;
         let (base, task) = serve(state).await;
         Server {

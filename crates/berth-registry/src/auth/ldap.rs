@@ -84,6 +84,17 @@ impl Default for LdapConfig {
     }
 }
 
+/// The first value of attribute `attr` of `entry` (attribute names are
+/// case-insensitive, RFC 4512 §2.5), or "".
+fn first_value(entry: &SearchEntry, attr: &str) -> String {
+    entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .and_then(|(_, v)| v.first().cloned())
+        .unwrap_or_default()
+}
+
 /// An RFC 4515 substring assertion value matching `part` anywhere: `*`
 /// for an empty part (`**` is no valid filter).
 fn substring(part: &str) -> String {
@@ -283,14 +294,7 @@ impl Directory {
         let Some(entry) = entries.into_iter().next().map(SearchEntry::construct) else {
             return Ok(None);
         };
-        let first = |attr: &str| {
-            entry
-                .attrs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-                .and_then(|(_, v)| v.first().cloned())
-                .unwrap_or_default()
-        };
+        let first = |attr: &str| first_value(&entry, attr);
         // Directories match names without regard to case; the berth
         // account is the lowercase name, which must be the one asked for.
         let name = first(&c.uid_attribute).to_ascii_lowercase();
@@ -364,13 +368,7 @@ impl Directory {
             .into_iter()
             .map(SearchEntry::construct)
             .filter_map(|e| {
-                let get = |attr: &str| {
-                    e.attrs
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-                        .and_then(|(_, v)| v.first().cloned())
-                        .unwrap_or_default()
-                };
+                let get = |attr: &str| first_value(&e, attr);
                 let username = get(&c.uid_attribute).to_ascii_lowercase();
                 super::accounts::valid_username(&username).then(|| DirectoryUser {
                     email: get(&c.email_attribute),
@@ -425,12 +423,7 @@ impl Directory {
             .into_iter()
             .map(SearchEntry::construct)
             .map(|e| {
-                let name = e
-                    .attrs
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("cn"))
-                    .and_then(|(_, v)| v.first().cloned())
-                    .unwrap_or_default();
+                let name = first_value(&e, "cn");
                 (e.dn, name)
             })
             .collect())

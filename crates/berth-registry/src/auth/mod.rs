@@ -503,21 +503,10 @@ impl Auth {
         else {
             return Ok(None);
         };
-        let Some(user) = self
-            .meta
-            .user_from_directory(
-                LDAP_SOURCE,
-                &found.username,
-                &found.email,
-                &found.realname,
-                DIRECTORY_PASSWORD_HASH,
-            )
-            .await?
-        else {
+        let Some(user) = self.directory_user(&found).await? else {
             return Ok(None);
         };
         self.onboarded(&user);
-        self.directory_groups_sync(user.id, &found.groups).await?;
         let cred = Credential::Password {
             uid: user.id,
             generation: user.password_changed_at,
@@ -587,6 +576,17 @@ impl Auth {
         else {
             return Ok(None);
         };
+        // The import is audited by its caller, as the administrator's act.
+        self.directory_user(&found).await
+    }
+
+    /// The berth user of directory entry `found`, created or refreshed
+    /// ([`berth_meta::MetaStore::user_from_directory`]) with its groups
+    /// recorded; `None` when a local user has the name.
+    async fn directory_user(
+        &self,
+        found: &ldap::DirectoryUser,
+    ) -> Result<Option<berth_meta::UserRecord>> {
         let Some(user) = self
             .meta
             .user_from_directory(
@@ -600,7 +600,6 @@ impl Auth {
         else {
             return Ok(None);
         };
-        // The import is audited by its caller, as the administrator's act.
         self.directory_groups_sync(user.id, &found.groups).await?;
         Ok(Some(user))
     }

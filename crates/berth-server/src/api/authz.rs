@@ -39,7 +39,8 @@ pub struct Caller {
     enforced: bool,
 }
 
-fn auth_of(state: &AppState) -> Option<&Auth> {
+/// The account service when authentication is on (not `auth.mode = none`).
+pub(crate) fn auth_of(state: &AppState) -> Option<&Auth> {
     state.auth.as_deref().filter(|a| a.mode() != AuthMode::None)
 }
 

@@ -243,3 +243,33 @@ pub async fn serve(state: AppState) -> (String, tokio::task::JoinHandle<()>) {
     });
     (format!("http://{addr}"), task)
 }
+
+/// A server state over `reg`'s data directory, database and storage with
+/// accounts on: authentication `mode`, the `admin` user's password
+/// `admin_password`. Returns it with its account service.
+pub async fn state_with_accounts(
+    reg: &TestRegistry,
+    mode: berth_registry::AuthMode,
+    admin_password: &str,
+) -> (AppState, Arc<berth_registry::Auth>) {
+    let registry = Registry::open_on(
+        reg.dir.path(),
+        &reg.database,
+        &reg.storage,
+        Limits::default(),
+    )
+    .await
+    .unwrap();
+    let config = berth_registry::AuthConfig {
+        mode,
+        admin_password: Some(admin_password.into()),
+        ..berth_registry::AuthConfig::default()
+    };
+    let (auth, _) = berth_registry::Auth::open(registry.meta().clone(), reg.dir.path(), config)
+        .await
+        .unwrap();
+    let auth = Arc::new(auth);
+    let mut state = AppState::new(registry, AccessPolicy::Anonymous);
+    state.auth = Some(auth.clone());
+    (state, auth)
+}
