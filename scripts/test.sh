@@ -6,7 +6,8 @@
 # docker.io, podman, curl, openssl (the signature tests sign with it), sqlite3,
 # postgresql, docker-registry (a
 # Distribution upstream for the proxy tests), chromium, nodejs/npm (the web UI
-# test), slapd and ldap-utils (the LDAP sign-in test); PyPI: oras, into target/venv; npm: playwright-core),
+# test), slapd and ldap-utils (the LDAP sign-in test); PyPI: oras, into target/venv; npm:
+# playwright-core and oidc-provider),
 # builds the test images once with ../shared/testdata/make-images.sh, starts a
 # private PostgreSQL and a Garage node (S3) on loopback, then runs `cargo test
 # --release --workspace` (one profile: the e2e tests use the same release
@@ -68,9 +69,11 @@ if ! python3 -c 'import oras' 2>/dev/null; then
 fi
 
 # playwright-core (npm, pinned by its lockfile) drives Debian's chromium in the
-# web UI test (crates/berth/tests/ui.rs); no browser is downloaded.
-if [ ! -d crates/berth/tests/browser/node_modules/playwright-core ]; then
-    echo "test.sh: installing playwright-core into crates/berth/tests/browser" >&2
+# web UI tests (crates/berth/tests/ui.rs, oidc.rs); no browser is downloaded.
+# oidc-provider is the OpenID Provider of the OIDC sign-in test.
+if [ ! -d crates/berth/tests/browser/node_modules/playwright-core ] \
+    || [ ! -d crates/berth/tests/browser/node_modules/oidc-provider ]; then
+    echo "test.sh: installing playwright-core and oidc-provider into crates/berth/tests/browser" >&2
     (cd crates/berth/tests/browser && npm ci --no-audit --no-fund -q)
 fi
 
@@ -127,7 +130,7 @@ if [ $# -eq 0 ]; then
     echo "test.sh: the metadata, registry, storage and HTTP tests on PostgreSQL and S3 (Garage)" >&2
     pg_targets=(--lib)
     for t in crates/berth-server/tests/*.rs; do pg_targets+=(--test "$(basename "$t" .rs)"); done
-    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures sbom metrics webhooks ldap; do pg_targets+=(--test "$t"); done
+    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures sbom metrics webhooks ldap oidc; do pg_targets+=(--test "$t"); done
     (
         eval "$S3_ENV"
         BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"

@@ -325,6 +325,48 @@ impl MetaStore {
         Ok(row.map(user_row))
     }
 
+    /// The OpenID Connect binding of user `id` (migration 21): its
+    /// `oidc_subject` (`"<iss> <sub>"`) and sealed refresh token, each empty
+    /// when there is none; `None` when the user does not exist.
+    ///
+    /// Errors: [`crate::MetaError::Database`].
+    pub async fn user_oidc(&self, id: i64) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT oidc_subject, oidc_refresh FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| (r.get("oidc_subject"), r.get("oidc_refresh"))))
+    }
+
+    /// Binds user `id` to OIDC subject `subject` unless it is bound to
+    /// another one, and records the provider's confirmation: the sealed
+    /// refresh token `refresh_sealed` and `directory_checked_at = at_ms`.
+    /// Returns false when the user is bound to another subject or absent.
+    ///
+    /// Errors: [`crate::MetaError::Database`].
+    pub async fn user_oidc_bind(
+        &self,
+        id: i64,
+        subject: &str,
+        refresh_sealed: &str,
+        at_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query(
+            "UPDATE users SET oidc_subject = $2, oidc_refresh = $3, directory_checked_at = $4
+             WHERE id = $1 AND (oidc_subject = '' OR oidc_subject = $2)",
+        )
+        .bind(id)
+        .bind(subject)
+        .bind(refresh_sealed)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     /// Records that the directory confirmed user `id` at `at_ms`.
     ///
     /// Errors: [`crate::MetaError::Database`].

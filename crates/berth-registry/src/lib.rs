@@ -71,6 +71,7 @@ pub use berth_meta::{DeliveryRow, NewWebhookPolicy, WebhookPolicyRow};
 pub use berth_meta::{ExecutionRow, PolicyRow, TaskRow};
 pub use berth_meta::{GroupMemberRecord, GroupRecord, MemberRecord, RobotRecord, UserRecord};
 pub use berth_meta::{NewRegistry, ProxyCounts, RegistryRecord};
+pub use berth_meta::{GROUP_TYPE_LDAP, GROUP_TYPE_OIDC};
 pub use berth_storage::ByteStream;
 pub use blobs::BlobRead;
 pub use cache::CacheConfig;

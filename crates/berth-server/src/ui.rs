@@ -17,6 +17,17 @@
 //! - `GET /c/session` tells the page who is signed in and the CSRF token.
 //! - `POST /c/log_out` ends the session and clears the cookie.
 //!
+//! OpenID Connect (`auth.identity = "oidc"`,
+//! [`berth_registry::auth::oidc`]):
+//! - `GET /c/oidc/login` redirects to the provider (code flow, PKCE) and sets
+//!   [`OIDC_COOKIE`] (`state`, `nonce`, PKCE verifier; `HttpOnly`,
+//!   `SameSite=Lax` so the provider's redirect back carries it, `Path=/c/oidc`,
+//!   10 minutes).
+//! - `GET /c/oidc/callback` checks `state` against the cookie, lets the
+//!   registry exchange the code and check the ID token, onboards the user,
+//!   opens a session and redirects to the UI. Failures redirect to the
+//!   sign-in page with the reason (`#/login?error=…`) and are audited.
+//!
 //! CSRF: a management API request authenticated by the cookie that changes
 //! anything (any method but GET/HEAD/OPTIONS) must carry the session's token
 //! in [`CSRF_HEADER`], else 403. Requests with an `Authorization` header never
@@ -44,6 +55,12 @@ pub const SESSION_COOKIE: &str = "berth_session";
 
 /// The header a cookie-authenticated change must carry the CSRF token in.
 pub const CSRF_HEADER: &str = "x-berth-csrf-token";
+
+/// The cookie that carries a pending OpenID Connect sign-in.
+pub const OIDC_COOKIE: &str = "berth_oidc";
+
+/// How long a browser has to come back from the provider.
+const OIDC_PENDING_SECS: u64 = 600;
 
 /// Largest sign-in body, bytes.
 const MAX_LOGIN_BODY: usize = 16 * 1024;
@@ -78,6 +95,8 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
         .route("/c/login", post(login))
         .route("/c/log_out", post(log_out))
         .route("/c/session", get(session))
+        .route("/c/oidc/login", get(oidc_login))
+        .route("/c/oidc/callback", get(oidc_callback))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_LOGIN_BODY));
     if state.ui.enabled {
         r = r.route("/", get(index)).route("/ui/{*path}", get(asset));
@@ -87,13 +106,18 @@ pub fn router(state: &AppState) -> Router<Arc<AppState>> {
 
 /// The value of the [`SESSION_COOKIE`] among the request's `Cookie` headers.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `wanted` among the request's `Cookie` headers.
+fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.trim().to_string())
 }
 
@@ -206,6 +230,28 @@ async fn login_inner(state: &AppState, req: axum::extract::Request) -> Result<Re
             )));
         }
     };
+    if let (Some(p), Some(uid)) = (auth.oidc(), principal.user_id()) {
+        let oidc_user = auth
+            .meta()
+            .user_by_id(uid)
+            .await
+            .map_err(berth_registry::Error::from)?
+            .is_some_and(|u| u.source == berth_registry::auth::OIDC_SOURCE);
+        if oidc_user {
+            // The CLI secret is for registry clients; the browser signs in
+            // at the provider, which may ask for more (MFA, consent).
+            state.audit.record(attempt(
+                Outcome::Failure,
+                "web UI: an OIDC user's CLI secret is not a web sign-in",
+            ));
+            return Err(ApiError::Forbidden(format!(
+                "{} signs in through {}: use the \"Sign in with {}\" button",
+                principal.name(),
+                p.config().name,
+                p.config().name
+            )));
+        }
+    }
     let Some(opened) = auth
         .session_start(&principal, &cred, state.ui.session_ttl)
         .await?
@@ -217,26 +263,240 @@ async fn login_inner(state: &AppState, req: axum::extract::Request) -> Result<Re
     state
         .audit
         .record(attempt(Outcome::Success, "web UI sign-in"));
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        opened.cookie,
-        state.ui.session_ttl.as_secs(),
-        if secure(state, &headers) {
-            "; Secure"
-        } else {
-            ""
-        }
-    );
     let info = SessionInfo {
         auth_enabled: true,
         username: principal.name().to_string(),
         sysadmin: principal.is_sysadmin(),
-        csrf_token: opened.csrf_token,
+        csrf_token: opened.csrf_token.clone(),
     };
     let mut resp = Json(info).into_response();
-    set_cookie(&mut resp, &cookie);
+    set_cookie(&mut resp, &session_set_cookie(state, &headers, &opened));
     no_store(&mut resp);
     Ok(resp)
+}
+
+/// The `Set-Cookie` value of a new session.
+fn session_set_cookie(
+    state: &AppState,
+    headers: &HeaderMap,
+    opened: &berth_registry::auth::NewSession,
+) -> String {
+    format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        opened.cookie,
+        state.ui.session_ttl.as_secs(),
+        if secure(state, headers) {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The callback URL registered at the provider: `auth.oidc.redirect_url`,
+/// else `<scheme>://<Host>/c/oidc/callback` of this request.
+fn oidc_redirect_url(state: &AppState, headers: &HeaderMap, configured: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if secure(state, headers) {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}/c/oidc/callback")
+}
+
+/// A redirect to the sign-in page showing `reason`.
+fn to_sign_in(reason: &str) -> Response {
+    let encoded: String = form_urlencoded::byte_serialize(reason.as_bytes()).collect();
+    let mut resp = redirect(&format!("/#/login?error={encoded}"));
+    clear_oidc_cookie(&mut resp);
+    resp
+}
+
+fn redirect(location: &str) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(&mut resp);
+    resp
+}
+
+fn clear_oidc_cookie(resp: &mut Response) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{OIDC_COOKIE}=; Path=/c/oidc; HttpOnly; SameSite=Lax; Max-Age=0"
+    )) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// `GET /c/oidc/login`: starts a sign-in at the provider.
+async fn oidc_login(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(provider) = crate::api::authz::auth_of(&state).and_then(|a| a.oidc()) else {
+        return ApiError::NotFound(
+            "OpenID Connect sign-in is not configured (auth.identity is not oidc)".into(),
+        )
+        .into_response();
+    };
+    let callback = oidc_redirect_url(&state, &headers, &provider.config().redirect_url);
+    match provider.begin(&callback).await {
+        Ok((url, pending)) => {
+            let mut resp = redirect(&url);
+            let cookie = format!(
+                "{OIDC_COOKIE}={}; Path=/c/oidc; HttpOnly; SameSite=Lax; Max-Age={OIDC_PENDING_SECS}{}",
+                pending.encode(),
+                if secure(&state, &headers) { "; Secure" } else { "" }
+            );
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start an OpenID Connect sign-in");
+            to_sign_in(&format!(
+                "{} cannot be reached to sign in; try again later",
+                provider.config().name
+            ))
+        }
+    }
+}
+
+/// Query of the provider's redirect back (OpenID Connect Core §3.1.2.5–6).
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /c/oidc/callback`: finishes a sign-in (see the module docs).
+async fn oidc_callback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Response {
+    let ip = crate::listener::peer(req.extensions()).map(|a| a.ip());
+    let query: Callback = match serde_urlencoded_query(req.uri().query().unwrap_or_default()) {
+        Some(q) => q,
+        None => return to_sign_in("the provider's answer is malformed; start again"),
+    };
+    let Some(auth) = crate::api::authz::auth_of(&state) else {
+        return to_sign_in("authentication is off: there is nothing to sign in to");
+    };
+    let Some(provider) = auth.oidc() else {
+        return to_sign_in("OpenID Connect sign-in is not configured");
+    };
+    let name = provider.config().name.clone();
+    let fail = |user: &str, detail: String, shown: &str| {
+        state.audit.record(crate::auth::login_attempt(
+            user,
+            ip,
+            Outcome::Failure,
+            format!("web UI OIDC sign-in: {detail}"),
+        ));
+        to_sign_in(shown)
+    };
+    let Some(pending) = cookie(&headers, OIDC_COOKIE)
+        .as_deref()
+        .and_then(berth_registry::auth::oidc::PendingLogin::decode)
+    else {
+        return to_sign_in(&format!(
+            "the sign-in with {name} took too long or began in another browser; start again"
+        ));
+    };
+    let sent_state = query.state.unwrap_or_default();
+    if !berth_registry::auth::constant_time_eq(sent_state.as_bytes(), pending.state.as_bytes()) {
+        return fail(
+            "",
+            "state does not match".into(),
+            "the sign-in answer does not belong to this browser's sign-in; start again",
+        );
+    }
+    if let Some(err) = query.error {
+        let why = match query.error_description {
+            Some(d) => format!("{err}: {d}"),
+            None => err,
+        };
+        return fail(
+            "",
+            format!("the provider answered {why}"),
+            &format!("{name} refused the sign-in: {why}"),
+        );
+    }
+    let Some(code) = query.code.filter(|c| !c.is_empty()) else {
+        return to_sign_in("the provider's answer has no code; start again");
+    };
+    let callback = oidc_redirect_url(&state, &headers, &provider.config().redirect_url);
+    let identity = match provider.finish(&code, &pending, &callback).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(error = %e, "OpenID Connect sign-in failed");
+            let shown = match &e {
+                berth_registry::auth::oidc::OidcError::Unavailable(_) => {
+                    format!("{name} cannot be reached to finish the sign-in; try again later")
+                }
+                other => other.to_string(),
+            };
+            return fail("", e.to_string(), &shown);
+        }
+    };
+    let (principal, cred) = match auth.oidc_sign_in(&identity).await {
+        Ok(Ok(signed_in)) => signed_in,
+        Ok(Err(reason)) => return fail(&identity.username, reason.clone(), &reason),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let opened = match auth
+        .session_start(&principal, &cred, state.ui.session_ttl)
+        .await
+    {
+        Ok(Some(o)) => o,
+        Ok(None) => return to_sign_in("this account cannot sign in to the web UI"),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    state.audit.record(crate::auth::login_attempt(
+        principal.name(),
+        ip,
+        Outcome::Success,
+        format!("web UI sign-in through {name} (OpenID Connect)"),
+    ));
+    let mut resp = redirect("/#/projects");
+    if let Ok(v) = HeaderValue::from_str(&session_set_cookie(&state, &headers, &opened)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    clear_oidc_cookie(&mut resp);
+    resp
+}
+
+/// Decodes the callback's query string.
+fn serde_urlencoded_query(q: &str) -> Option<Callback> {
+    let mut c = Callback {
+        code: None,
+        state: None,
+        error: None,
+        error_description: None,
+    };
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        if v.len() > 4096 {
+            return None;
+        }
+        let v = Some(v.into_owned());
+        match &*k {
+            "code" => c.code = v,
+            "state" => c.state = v,
+            "error" => c.error = v,
+            "error_description" => c.error_description = v,
+            _ => {}
+        }
+    }
+    Some(c)
 }
 
 /// Form decoding of `principal=…&password=…`.
@@ -281,7 +541,15 @@ async fn session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         None => None,
     };
     let Some(s) = found else {
-        return ApiError::Unauthorized("not signed in".into()).into_response();
+        let mut resp = ApiError::Unauthorized("not signed in".into()).into_response();
+        if session_cookie(&headers).is_some() {
+            // An ended session's cookie: the browser forgets it.
+            set_cookie(
+                &mut resp,
+                &format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+            );
+        }
+        return resp;
     };
     let mut resp = Json(SessionInfo {
         auth_enabled: true,

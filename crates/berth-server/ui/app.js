@@ -10,6 +10,7 @@
 //   #/projects/{p}/repositories/{rest}/artifacts/{digest}
 //   #/search/{text}                                 search results
 //   #/admin/users, #/admin/gc, #/admin/audit        system administration
+//   #/account                                       your account (CLI secret)
 // Path segments are URI-encoded ({rest} "a/b" is "a%2Fb"). After each
 // navigation, focus moves to the page's main heading.
 
@@ -21,6 +22,7 @@ import { projectView } from './views/project.js';
 import { repositoryView } from './views/repository.js';
 import { artifactView } from './views/artifact.js';
 import { usersView, gcView, auditView } from './views/admin.js';
+import { accountView } from './views/account.js';
 
 /** The signed-in session ({auth_enabled, username, sysadmin, csrf_token}) or null. */
 const state = { session: null, returnTo: null, signedOut: false };
@@ -56,6 +58,7 @@ function resolve(seg) {
   if (a === 'projects' && b && seg.length === 3 && PROJECT_TABS.has(c)) return { nav: 'projects', render: (root) => projectView(root, { ...ctx, project: b, tab: c }) };
   if (a === 'projects' && c === 'repositories' && d && seg.length === 4) return { nav: 'projects', render: (root) => repositoryView(root, { ...ctx, project: b, rest: d }) };
   if (a === 'projects' && c === 'repositories' && e === 'artifacts' && f && seg.length === 6) return { nav: 'projects', render: (root) => artifactView(root, { ...ctx, project: b, rest: d, reference: f }) };
+  if (a === 'account' && seg.length === 1) return { nav: 'account', render: (root) => accountView(root, ctx) };
   if (a === 'search' && seg.length <= 2) return { nav: null, render: (root) => searchView(root, { ...ctx, text: b || '' }) };
   if (a === 'admin' && b === 'users' && seg.length === 2) return { nav: 'users', render: (root) => usersView(root, ctx) };
   if (a === 'admin' && b === 'gc' && seg.length === 2) return { nav: 'gc', render: (root) => gcView(root, ctx) };
@@ -150,7 +153,8 @@ function renderHeader(active) {
     if (s.auth_enabled) {
       const out = h('button', { type: 'button', class: 'secondary small' }, 'Sign out');
       out.addEventListener('click', signOut);
-      user.append(h('span', { class: 'username', title: s.sysadmin ? 'System administrator' : 'Signed in' }, s.username), out);
+      const me = h('a', { class: 'username', href: '#/account', title: s.sysadmin ? 'Your account (system administrator)' : 'Your account', 'aria-current': active === 'account' ? 'page' : null }, s.username);
+      user.append(me, out);
     } else {
       user.append(h('span', { class: 'muted' }, 'Authentication is off'));
     }

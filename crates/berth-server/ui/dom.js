@@ -302,13 +302,13 @@ export function copyButton(label, text, accessibleName, secret = false) {
       await navigator.clipboard.writeText(text);
       announce(secret ? 'Copied the secret to the clipboard' : `Copied: ${text}`);
     } catch {
-      showCopyFallback(btn, text);
+      showCopyFallback(btn, text, secret);
     }
   });
   return btn;
 }
 
-function showCopyFallback(btn, text) {
+function showCopyFallback(btn, text, secret = false) {
   const holder = btn.closest('li, dd, td, .row') || btn.parentElement;
   if (!holder) return;
   const old = holder.querySelector('.copy-fallback');
@@ -330,7 +330,8 @@ function showCopyFallback(btn, text) {
   } catch {
     copied = false;
   }
-  announce(copied ? `Copied: ${text}` : 'The text is selected: press Ctrl+C (or ⌘C) to copy it.');
+  const what = secret ? 'the secret' : text;
+  announce(copied ? `Copied: ${what}` : 'The text is selected: press Ctrl+C (or ⌘C) to copy it.');
 }
 
 // ---------------------------------------------------------------- forms

@@ -331,11 +331,144 @@ pub struct AuthSection {
     /// the first start). `BERTH_TOKEN_SIGNING_KEY` (the key itself) overrides it.
     pub signing_key_file: Option<PathBuf>,
     /// Where users who are not local accounts sign in: `local` (nowhere;
-    /// the default) or `ldap` (`[auth.ldap]`). Local accounts (the `admin`
-    /// among them) and robots keep working either way.
+    /// the default), `ldap` (`[auth.ldap]`) or `oidc` (`[auth.oidc]`). Local
+    /// accounts (the `admin` among them) and robots keep working either way.
     pub identity: String,
     /// The LDAP directory (`identity = "ldap"`; docs/identity.md).
     pub ldap: LdapSection,
+    /// The OpenID Connect provider (`identity = "oidc"`; docs/identity.md).
+    pub oidc: OidcSection,
+}
+
+/// `[auth.oidc]`: web UI sign-in through an OpenID Connect provider; CLI
+/// secrets for registry clients.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSection {
+    /// The provider's name on the sign-in button. Default `OIDC`.
+    pub name: String,
+    /// The issuer URL (discovery reads `<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// A file holding the client secret (only read; the environment
+    /// variable `BERTH_OIDC_CLIENT_SECRET` overrides it). None: a public
+    /// client (PKCE only).
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes asked for. Default `openid profile email offline_access`
+    /// (`offline_access` gets the refresh token berth rechecks users with).
+    pub scopes: Vec<String>,
+    /// The ID token claim naming the berth user. Default `preferred_username`.
+    pub username_claim: String,
+    /// The ID token claim listing the user's groups. Default `groups`.
+    pub groups_claim: String,
+    /// Members of this provider group are system administrators. Default
+    /// empty (none).
+    pub admin_group: String,
+    /// The callback URL registered at the provider. Default empty:
+    /// `<scheme>://<Host>/c/oidc/callback` of the browser's request.
+    pub redirect_url: String,
+    /// Extra parameters of the authorization request, e.g.
+    /// `{ prompt = "consent" }`.
+    pub extra_auth_params: std::collections::BTreeMap<String, String>,
+    /// Per-request timeout of calls to the provider, seconds. Default 10.
+    pub timeout_secs: u64,
+    /// An OIDC user's CLI secret and sessions are trusted this long before
+    /// the provider is asked again (by redeeming their refresh token),
+    /// seconds. Default 300.
+    pub recheck_secs: u64,
+    /// A PEM file of CA certificates trusted for the provider's TLS beside
+    /// the built-in roots (a private CA). Default none.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for OidcSection {
+    fn default() -> Self {
+        let d = berth_registry::auth::oidc::OidcConfig::default();
+        OidcSection {
+            name: d.name,
+            issuer: d.issuer,
+            client_id: d.client_id,
+            client_secret_file: None,
+            scopes: d.scopes,
+            username_claim: d.username_claim,
+            groups_claim: d.groups_claim,
+            admin_group: d.admin_group,
+            redirect_url: d.redirect_url,
+            extra_auth_params: Default::default(),
+            timeout_secs: d.timeout.as_secs(),
+            recheck_secs: d.recheck.as_secs(),
+            ca_file: None,
+        }
+    }
+}
+
+impl OidcSection {
+    /// The registry's settings, with the client secret read.
+    fn to_config(&self) -> anyhow::Result<berth_registry::auth::oidc::OidcConfig> {
+        if !(self.issuer.starts_with("https://") || self.issuer.starts_with("http://")) {
+            anyhow::bail!(
+                "auth.oidc.issuer {:?} must be the provider's http(s) issuer URL",
+                self.issuer
+            );
+        }
+        if self.client_id.trim().is_empty() {
+            anyhow::bail!(
+                "auth.oidc.client_id is empty: set the client id registered at the provider"
+            );
+        }
+        if self.username_claim.trim().is_empty() {
+            anyhow::bail!(
+                "auth.oidc.username_claim is empty: name the claim that holds the user name"
+            );
+        }
+        let http = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        if !(self.redirect_url.is_empty() || http(&self.redirect_url)) {
+            anyhow::bail!(
+                "auth.oidc.redirect_url {:?} must be an http(s) URL ending in /c/oidc/callback",
+                self.redirect_url
+            );
+        }
+        let client_secret = match std::env::var("BERTH_OIDC_CLIENT_SECRET") {
+            Ok(p) if !p.is_empty() => p,
+            _ => match &self.client_secret_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| {
+                        format!("reading auth.oidc.client_secret_file {}", path.display())
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+                None => String::new(),
+            },
+        };
+        let mut scopes = self.scopes.clone();
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        Ok(berth_registry::auth::oidc::OidcConfig {
+            name: if self.name.trim().is_empty() {
+                "OIDC".into()
+            } else {
+                self.name.clone()
+            },
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret,
+            scopes,
+            username_claim: self.username_claim.clone(),
+            groups_claim: self.groups_claim.clone(),
+            admin_group: self.admin_group.clone(),
+            redirect_url: self.redirect_url.clone(),
+            extra_auth_params: self
+                .extra_auth_params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
+            recheck: std::time::Duration::from_secs(self.recheck_secs),
+            ca_certificates: ca_file("auth.oidc.ca_file", &self.ca_file)?,
+        })
+    }
 }
 
 /// `[auth.ldap]`: sign-in against an LDAP directory or Active Directory.
@@ -378,6 +511,12 @@ pub struct LdapSection {
     /// Default 300: a user removed from the directory loses access within
     /// this bound plus `credential_cache_secs`.
     pub recheck_secs: u64,
+    /// Follow nested groups under `group_base` (a group listing a group the
+    /// user is in counts too; up to 10 levels). Default false.
+    pub nested_groups: bool,
+    /// A PEM file of CA certificates trusted for `ldaps://` and StartTLS
+    /// beside the system's (a private CA). Default none.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for LdapSection {
@@ -399,8 +538,20 @@ impl Default for LdapSection {
             membership_attribute: d.membership_attribute,
             timeout_secs: d.timeout.as_secs(),
             recheck_secs: d.recheck.as_secs(),
+            nested_groups: d.nested_groups,
+            ca_file: None,
         }
     }
+}
+
+/// The CA certificates (DER) of PEM file `path`, named `key` in errors.
+fn ca_file(key: &str, path: &Option<PathBuf>) -> anyhow::Result<Vec<Vec<u8>>> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path).with_context(|| format!("reading {key} {}", path.display()))?;
+    berth_registry::auth::parse_ca_certificates(&pem)
+        .map_err(|e| anyhow::anyhow!("{key} {}: {e}", path.display()))
 }
 
 impl LdapSection {
@@ -443,6 +594,8 @@ impl LdapSection {
             membership_attribute: self.membership_attribute.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_secs.max(1)),
             recheck: std::time::Duration::from_secs(self.recheck_secs),
+            nested_groups: self.nested_groups,
+            ca_certificates: ca_file("auth.ldap.ca_file", &self.ca_file)?,
         })
     }
 }
@@ -464,6 +617,7 @@ impl Default for AuthSection {
             signing_key_file: None,
             identity: "local".into(),
             ldap: LdapSection::default(),
+            oidc: OidcSection::default(),
         }
     }
 }
@@ -505,9 +659,13 @@ impl AuthSection {
             ),
             signing_key: self.signing_key_source(),
             ldap: match self.identity.as_str() {
-                "local" => None,
                 "ldap" => Some(self.ldap.to_config()?),
-                other => anyhow::bail!("auth.identity {other:?} is not one of local, ldap"),
+                "local" | "oidc" => None,
+                other => anyhow::bail!("auth.identity {other:?} is not one of local, ldap, oidc"),
+            },
+            oidc: match self.identity.as_str() {
+                "oidc" => Some(self.oidc.to_config()?),
+                _ => None,
             },
         })
     }

@@ -91,6 +91,23 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
         });
     }
+    if let Some(p) = auth.oidc() {
+        // Discovery is tried once here so a wrong issuer shows at start; the
+        // registry serves either way and tries again at each sign-in.
+        let issuer = p.config().issuer.clone();
+        let checked = tokio::time::timeout(std::time::Duration::from_secs(15), p.ping(None)).await;
+        match checked {
+            Ok(Ok(())) => {
+                tracing::info!(%issuer, "OpenID Connect provider answers discovery (auth.identity = oidc)")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "OpenID Connect provider check failed at start: OIDC users cannot sign in until it passes")
+            }
+            Err(_) => {
+                tracing::warn!(%issuer, "OpenID Connect provider did not answer discovery within 15 s at start")
+            }
+        }
+    }
     if let Some(password) = generated {
         // The one sanctioned exception to "secrets are never logged": shown once,
         // at the first start, and stored only hashed.

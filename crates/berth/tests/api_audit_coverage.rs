@@ -40,7 +40,7 @@ MCowBQYDK2VwAyEA2UGI0WGue9dNUsRzYeUiHMGRbTZ7illW7N5sspH7QQM=
 const WRITES: [&str; 4] = ["post", "put", "patch", "delete"];
 
 /// `POST` routes that change nothing, with why: not audited, not covered.
-const POSTS_THAT_READ: [(&str, &str); 2] = [
+const POSTS_THAT_READ: [(&str, &str); 3] = [
     (
         "/registries/ping",
         "checks that an upstream answers; stores nothing",
@@ -49,14 +49,24 @@ const POSTS_THAT_READ: [(&str, &str); 2] = [
         "/ldap/ping",
         "checks that the LDAP directory answers; stores nothing",
     ),
+    (
+        "/system/oidc/ping",
+        "checks that an OpenID Connect provider answers discovery; stores nothing",
+    ),
 ];
 
 /// State-changing routes that need an engine this test does not start,
 /// with the test that proves their audit entry instead.
-const COVERED_ELSEWHERE: [(&str, &str); 1] = [(
-    "/ldap/users/import",
-    "needs an LDAP directory: tests/ldap.rs checks its user_create entries",
-)];
+const COVERED_ELSEWHERE: [(&str, &str); 2] = [
+    (
+        "/ldap/users/import",
+        "needs an LDAP directory: tests/ldap.rs checks its user_create entries",
+    ),
+    (
+        "/users/{user_id}/cli_secret",
+        "needs a user onboarded by an OpenID Connect provider: tests/oidc.rs checks its user_update entry",
+    ),
+];
 
 /// One state-changing route and a request that exercises it.
 struct Case {

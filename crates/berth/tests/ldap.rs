@@ -30,17 +30,54 @@ struct Slapd {
     _dir: tempfile::TempDir,
 }
 
+/// A test CA and a certificate for 127.0.0.1 it signed, as PEM files in
+/// `dir`: `ca.crt`, `tls.crt`, `tls.key`.
+fn write_test_ca(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "berth LDAP test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
+}
+
 impl Slapd {
     fn start() -> Slapd {
+        Slapd::start_with(None, "")
+    }
+
+    /// With `tls` (a directory [`write_test_ca`] filled), slapd serves
+    /// `ldaps://` with its certificate; `extra_ldif` adds entries.
+    fn start_with(tls: Option<&Path>, extra_ldif: &str) -> Slapd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir(d.join("db")).unwrap();
+        let tls_conf = match tls {
+            Some(t) => format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                t.join("ca.crt").display(),
+                t.join("tls.crt").display(),
+                t.join("tls.key").display()
+            ),
+            None => String::new(),
+        };
         let conf = format!(
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
              include /etc/ldap/schema/inetorgperson.schema\n\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
+             {tls_conf}\
              pidfile {pid}\n\
              database mdb\n\
              maxsize 10485760\n\
@@ -73,7 +110,7 @@ impl Slapd {
             person("Frank", "Frank Capital", "frank-ldap-pass"),
             group("devs", BOB.0),
             group("readers", ALICE.0),
-        );
+        ) + extra_ldif;
         std::fs::write(d.join("data.ldif"), ldif).unwrap();
         run(Command::new("slapadd")
             .arg("-f")
@@ -85,7 +122,8 @@ impl Slapd {
             .local_addr()
             .unwrap()
             .port();
-        let url = format!("ldap://127.0.0.1:{port}/");
+        let scheme = if tls.is_some() { "ldaps" } else { "ldap" };
+        let url = format!("{scheme}://127.0.0.1:{port}/");
         let child = Command::new("slapd")
             .arg("-f")
             .arg(d.join("slapd.conf"))
@@ -270,6 +308,45 @@ fn directory_users_sign_in_push_where_they_are_members_and_lose_access_when_remo
         .output()
         .unwrap();
     assert!(!refused.status.success(), "bob is no member of team");
+
+    // docker too: a directory user's `docker login` goes through the token
+    // endpoint, then a push as the developer; a wrong password is refused.
+    let state = tempfile::Builder::new()
+        .prefix("dockerd")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let d = Dockerd::start(state.path().to_path_buf());
+    let docker_config = tempfile::tempdir().unwrap();
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .env("DOCKER_HOST", &d.host)
+            .env("DOCKER_CONFIG", docker_config.path())
+            .args(args)
+            .output()
+            .expect("spawn docker")
+    };
+    d.docker(&[
+        "load",
+        "-i",
+        images().join("busybox-amd64.docker.tar").to_str().unwrap(),
+    ]);
+    let name = format!("{}/team/app:docker", b.addr);
+    d.docker(&["tag", "test/busybox:amd64", &name]);
+    let out = docker(&["login", "-u", ALICE.0, "-p", "wrong-password", &b.addr]);
+    assert!(!out.status.success(), "a wrong directory password logs in");
+    let out = docker(&["login", "-u", ALICE.0, "-p", ALICE.1, &b.addr]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = docker(&["push", &name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(d);
 
     // The web UI signs directory users in too.
     let r = send(
@@ -628,4 +705,88 @@ fn the_ldap_api_pings_searches_and_imports_users_before_their_first_sign_in() {
             .json(&serde_json::json!({"ldap_uid_list": ["bob"]})),
     );
     assert_eq!(r.status, 503, "{}", r.text());
+}
+
+#[test]
+fn ldaps_with_a_private_ca_file_and_nested_groups() {
+    let certs = tempfile::tempdir().unwrap();
+    write_test_ca(certs.path());
+    // `platform` lists the group `devs` (bob's), not bob himself.
+    let nested = format!(
+        "dn: cn=platform,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: platform\n\
+         member: cn=devs,ou=groups,{SUFFIX}\n\n"
+    );
+    let slapd = Slapd::start_with(Some(certs.path()), &nested);
+    assert!(slapd.url.starts_with("ldaps://"));
+    let start = |data: &Path, extra: &str| {
+        let config = data.join("berth.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[auth]\nidentity = \"ldap\"\ncredential_cache_secs = 1\n\n\
+                 [auth.ldap]\nurl = \"{}\"\nbind_dn = \"{ROOT_DN}\"\n\
+                 user_base = \"ou=people,{SUFFIX}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
+                 group_base = \"ou=groups,{SUFFIX}\"\ntimeout_secs = 2\n{extra}",
+                slapd.url
+            ),
+        )
+        .unwrap();
+        Berth::start_with_env(
+            data,
+            &["--config", config.to_str().unwrap(), "--auth-mode", "token"],
+            &[("BERTH_LDAP_BIND_PASSWORD", ROOT_PW)],
+        )
+    };
+    let client = reqwest::Client::new();
+
+    // Without the CA file the directory's certificate is not trusted: the
+    // check says so, and a directory user's sign-in is 503, not 401.
+    let untrusting = tempfile::tempdir().unwrap();
+    let b = start(untrusting.path(), "");
+    let r = send(admin(client.post(b.url("/api/v2.0/ldap/ping"))));
+    assert_eq!(r.json()["success"], false, "{}", r.text());
+    assert!(
+        r.text().to_lowercase().contains("certificate"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(token(&b, BOB, "repository:library/busybox:pull").0, 503);
+    drop(b);
+
+    // With it: TLS holds, and nested groups count.
+    let data = tempfile::tempdir().unwrap();
+    let b = start(
+        data.path(),
+        &format!(
+            "ca_file = \"{}\"\nnested_groups = true\n",
+            certs.path().join("ca.crt").display()
+        ),
+    );
+    let api = |p: &str| b.url(&format!("/api/v2.0{p}"));
+    let r = send(admin(client.post(api("/ldap/ping"))));
+    assert_eq!(r.json()["success"], true, "{}", r.text());
+    let r = send(
+        admin(client.post(api("/projects"))).json(&serde_json::json!({
+        "project_name": "team", "metadata": {"public": "false"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.post(api("/usergroups"))).json(&serde_json::json!({
+        "group_type": 1, "ldap_group_dn": format!("cn=platform,ou=groups,{SUFFIX}")})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = send(
+        admin(client.post(api("/projects/team/members"))).json(&serde_json::json!({
+        "role_id": 2,
+        "member_group": {"ldap_group_dn": format!("cn=platform,ou=groups,{SUFFIX}")}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // bob is in devs, which platform lists: developer of team.
+    assert_eq!(granted(&b, BOB, "team/app"), vec!["pull", "push"]);
+    // alice is only in readers: nothing in a private project.
+    assert_eq!(granted(&b, ALICE, "team/app"), Vec::<String>::new());
+    // Many sign-ins in a row reuse pooled service connections.
+    for _ in 0..5 {
+        assert_eq!(token(&b, BOB, "repository:team/app:pull").0, 200);
+    }
 }

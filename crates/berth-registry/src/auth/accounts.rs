@@ -149,6 +149,13 @@ impl Auth {
     /// password is the directory's; a stored one would never be used).
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<()> {
         if let Some(u) = self.meta().user_by_id(user_id).await? {
+            if u.source == super::OIDC_SOURCE {
+                return Err(AccountError::Invalid(format!(
+                    "{} signs in through OpenID Connect: set a CLI secret instead \
+                     (PUT /api/v2.0/users/{user_id}/cli_secret)",
+                    u.username
+                )));
+            }
             if u.source != "local" {
                 return Err(AccountError::Invalid(format!(
                     "{} signs in through the {} directory: change the password there",
@@ -159,6 +166,37 @@ impl Auth {
         }
         check_password(password)?;
         let hash = super::hash_password(password).await;
+        if !self.meta().user_set_password(user_id, &hash).await? {
+            return Err(AccountError::NotFound(format!("user {user_id} not found")));
+        }
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// Sets the CLI secret of a user who signs in through the OpenID Connect
+    /// provider: the password registry clients (`docker login`) use for
+    /// them. Registry tokens issued on the previous secret stop working.
+    /// Errors: NotFound; Invalid for users of other sources (they have a
+    /// password) and for secrets shorter than [`MIN_PASSWORD_LEN`].
+    pub async fn set_cli_secret(&self, user_id: i64, secret: &str) -> Result<()> {
+        let u = self
+            .meta()
+            .user_by_id(user_id)
+            .await?
+            .ok_or_else(|| AccountError::NotFound(format!("user {user_id} not found")))?;
+        if u.source != super::OIDC_SOURCE {
+            return Err(AccountError::Invalid(format!(
+                "{} does not sign in through OpenID Connect: only OIDC users have a CLI secret; \
+                 they use their password",
+                u.username
+            )));
+        }
+        if secret.chars().count() < MIN_PASSWORD_LEN {
+            return Err(AccountError::Invalid(format!(
+                "a CLI secret must have at least {MIN_PASSWORD_LEN} characters"
+            )));
+        }
+        let hash = super::hash_password(secret).await;
         if !self.meta().user_set_password(user_id, &hash).await? {
             return Err(AccountError::NotFound(format!("user {user_id} not found")));
         }

@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | [`Credential::Password`] | user id + password generation (`password_changed_at`) | the user is deleted (a new user of the same name has another id) or changes password |
 //! | [`Credential::AccessToken`] | user id + personal access token id | the token is revoked, expires, or its user is deleted |
+//! | [`Credential::Oidc`] | user id | the user is deleted, or the provider refuses their refresh token at a recheck |
 //! | [`Credential::Robot`] | robot id + secret generation (a fingerprint of the stored secret hash) | the robot is deleted (a new robot of the same name has another id), disabled, expires, or its secret is refreshed |
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,14 @@ pub enum Credential {
         uid: i64,
         /// `access_tokens.id`.
         id: i64,
+    },
+    /// A browser sign-in through the OpenID Connect provider (web UI
+    /// sessions only; registry clients use the CLI secret, a
+    /// [`Credential::Password`]).
+    #[serde(rename = "oidc")]
+    Oidc {
+        /// `users.id`.
+        uid: i64,
     },
     /// A robot account's secret.
     #[serde(rename = "robot")]
@@ -68,6 +77,7 @@ mod tests {
                 generation: 1_733_140_000_000,
             },
             Credential::AccessToken { uid: 5, id: 3 },
+            Credential::Oidc { uid: 5 },
             Credential::Robot {
                 id: 7,
                 generation: secret_generation("$argon2id$v=19$..."),

@@ -14,8 +14,19 @@
 //!
 //! Directory failures (unreachable, timeout, the service bind refused) are
 //! [`DirectoryError`]s, answered 503 by the server, never "wrong password".
+//!
+//! Connections bound as the service account are pooled: after a search the
+//! connection goes back to an idle list (at most [`MAX_IDLE`], each reused
+//! for at most [`IDLE_FOR`]) instead of being unbound, so a busy registry
+//! does not open a TCP (and TLS) connection per sign-in. Binds as a user
+//! always use a fresh connection, which is closed at once: a connection's
+//! identity is never shared.
+//!
+//! TLS (`ldaps://` or StartTLS) trusts the system's CA store, plus the
+//! certificates of `ca_file` when set (a private CA).
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 
@@ -60,6 +71,13 @@ pub struct LdapConfig {
     /// before the directory is asked again whether the user still exists
     /// and matches `user_filter`.
     pub recheck: Duration,
+    /// Follow nested groups: with `group_base`, a group that lists a group
+    /// the user is in counts too (searched level by level, at most
+    /// [`MAX_NESTING`] levels).
+    pub nested_groups: bool,
+    /// Extra CA certificates (DER) trusted for the directory's TLS, beside
+    /// the system's (`auth.ldap.ca_file`).
+    pub ca_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for LdapConfig {
@@ -80,9 +98,19 @@ impl Default for LdapConfig {
             membership_attribute: "memberOf".into(),
             timeout: Duration::from_secs(5),
             recheck: Duration::from_secs(300),
+            nested_groups: false,
+            ca_certificates: Vec::new(),
         }
     }
 }
+
+/// Idle service-account connections kept for reuse.
+pub const MAX_IDLE: usize = 8;
+/// How long an idle connection is reused before it is closed (below the
+/// idle timeouts directories apply: Active Directory's 900 s).
+pub const IDLE_FOR: Duration = Duration::from_secs(60);
+/// How many levels of nested groups are followed.
+pub const MAX_NESTING: usize = 10;
 
 /// The first value of attribute `attr` of `entry` (attribute names are
 /// case-insensitive, RFC 4512 §2.5), or "".
@@ -125,10 +153,46 @@ pub struct DirectoryUser {
     pub groups: Vec<String>,
 }
 
-/// An LDAP directory berth signs users in against.
-#[derive(Debug, Clone)]
+/// An LDAP directory berth signs users in against. Clones share the
+/// connection pool.
+#[derive(Clone)]
 pub struct Directory {
     config: LdapConfig,
+    /// TLS settings: the system's CA store with `ca_certificates` added,
+    /// on the ring provider (ldap3's own default would need a process-wide
+    /// rustls provider).
+    tls: Arc<rustls::ClientConfig>,
+    /// Idle connections bound as the service account, with when they were
+    /// last released.
+    idle: Arc<Mutex<Vec<(Conn, Instant)>>>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("url", &self.config.url)
+            .field("bind_dn", &self.config.bind_dn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// rustls settings trusting the system's CA store and `extra` (DER).
+fn tls_config(extra: &[Vec<u8>]) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    for der in extra {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| format!("a CA certificate is not usable: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 type Conn = ldap3::Ldap;
@@ -165,8 +229,15 @@ fn result_text(rc: u32, text: &str) -> String {
 
 impl Directory {
     /// A directory with these settings (nothing is contacted yet).
-    pub fn new(config: LdapConfig) -> Directory {
-        Directory { config }
+    ///
+    /// Errors: a CA certificate of `ca_certificates` that rustls cannot use.
+    pub fn new(config: LdapConfig) -> Result<Directory, String> {
+        let tls = Arc::new(tls_config(&config.ca_certificates)?);
+        Ok(Directory {
+            config,
+            tls,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     /// Its settings.
@@ -177,7 +248,8 @@ impl Directory {
     async fn connect(&self) -> Result<Conn, DirectoryError> {
         let settings = LdapConnSettings::new()
             .set_conn_timeout(self.config.timeout)
-            .set_starttls(self.config.starttls);
+            .set_starttls(self.config.starttls)
+            .set_config(self.tls.clone());
         let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.config.url)
             .await
             .map_err(|e| failed(&format!("connecting to {}", self.config.url), e))?;
@@ -185,8 +257,26 @@ impl Directory {
         Ok(ldap)
     }
 
-    /// A connection bound as the service account.
+    /// A connection bound as the service account: an idle one from the
+    /// pool, or a new one.
     async fn service(&self) -> Result<Conn, DirectoryError> {
+        loop {
+            let next = self.idle.lock().map(|mut idle| idle.pop()).ok().flatten();
+            match next {
+                Some((mut ldap, at)) => {
+                    if at.elapsed() < IDLE_FOR && !ldap.is_closed() {
+                        return Ok(ldap);
+                    }
+                    let _ = ldap.unbind().await;
+                }
+                None => break,
+            }
+        }
+        self.fresh_service().await
+    }
+
+    /// A new connection bound as the service account.
+    async fn fresh_service(&self) -> Result<Conn, DirectoryError> {
         let mut ldap = self.connect().await?;
         if !self.config.bind_dn.is_empty() {
             ldap.with_timeout(self.config.timeout)
@@ -198,12 +288,26 @@ impl Directory {
         Ok(ldap)
     }
 
+    /// Returns a service-account connection whose last operation succeeded
+    /// to the pool (or closes it when the pool is full).
+    async fn release(&self, mut ldap: Conn) {
+        if ldap.is_closed() {
+            return;
+        }
+        let full = self.idle.lock().map_or(true, |idle| idle.len() >= MAX_IDLE);
+        if full {
+            let _ = ldap.unbind().await;
+        } else if let Ok(mut idle) = self.idle.lock() {
+            idle.push((ldap, Instant::now()));
+        }
+    }
+
     /// Checks that the directory answers and the service account can bind.
     ///
     /// Errors: [`DirectoryError`].
     pub async fn ping(&self) -> Result<(), DirectoryError> {
         let c = &self.config;
-        let mut ldap = self.service().await?;
+        let mut ldap = self.fresh_service().await?;
         // The settings every sign-in uses: user_base exists and user_filter
         // (and group_filter, with group_base) parse.
         let mut checks = vec![(
@@ -260,7 +364,11 @@ impl Directory {
                 }
             }
         }
-        let _ = ldap.unbind().await;
+        if found.is_ok() {
+            self.release(ldap).await;
+        } else {
+            let _ = ldap.unbind().await;
+        }
         found
     }
 
@@ -353,7 +461,11 @@ impl Directory {
             )
             .await
             .map_err(|e| failed("searching auth.ldap.user_base", e));
-        let _ = ldap.unbind().await;
+        if found.is_ok() {
+            self.release(ldap).await;
+        } else {
+            let _ = ldap.unbind().await;
+        }
         // A size-limited search answers rc 4 (sizeLimitExceeded) with the
         // entries it has: a full page, not a failure.
         let result = found?;
@@ -410,7 +522,11 @@ impl Directory {
             .search(&base, scope, &filter, vec!["cn"])
             .await
             .map_err(|e| failed("searching for groups", e));
-        let _ = ldap.unbind().await;
+        if found.is_ok() {
+            self.release(ldap).await;
+        } else {
+            let _ = ldap.unbind().await;
+        }
         let ldap3::SearchResult(entries, result) = found?;
         // 32 noSuchObject: no entry at that DN.
         if ![0, 4, 32].contains(&result.rc) {
@@ -429,18 +545,46 @@ impl Directory {
             .collect())
     }
 
-    /// DNs of the groups under `group_base` that list `user_dn`.
+    /// DNs of the groups under `group_base` that list `user_dn`; with
+    /// `nested_groups`, also the groups that list those, level by level
+    /// (at most [`MAX_NESTING`] levels; a cycle ends where it closes).
     async fn groups_of(
         &self,
         ldap: &mut Conn,
         user_dn: &str,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let mut found: Vec<String> = Vec::new();
+        let mut level = vec![user_dn.to_string()];
+        for _ in 0..MAX_NESTING {
+            let mut next = Vec::new();
+            for member in &level {
+                for dn in self.groups_listing(ldap, member).await? {
+                    if !found.iter().any(|f| f.eq_ignore_ascii_case(&dn)) {
+                        found.push(dn.clone());
+                        next.push(dn);
+                    }
+                }
+            }
+            if !self.config.nested_groups || next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        Ok(found)
+    }
+
+    /// DNs of the groups under `group_base` that list `member_dn`.
+    async fn groups_listing(
+        &self,
+        ldap: &mut Conn,
+        member_dn: &str,
     ) -> Result<Vec<String>, DirectoryError> {
         let c = &self.config;
         let filter = format!(
             "(&{}({}={}))",
             c.group_filter,
             c.group_member_attribute,
-            ldap3::ldap_escape(user_dn)
+            ldap3::ldap_escape(member_dn)
         );
         let (entries, _) = ldap
             .with_timeout(c.timeout)

@@ -22,6 +22,7 @@ pub mod accounts;
 pub mod credential;
 pub mod fuzzing;
 pub mod ldap;
+pub mod oidc;
 pub mod permissions;
 pub mod principal;
 pub mod secret;
@@ -116,6 +117,10 @@ pub struct AuthConfig {
     /// `auth.identity = "ldap"`: users not found locally sign in against
     /// this directory ([`ldap`]); `None` = local accounts only.
     pub ldap: Option<ldap::LdapConfig>,
+    /// `auth.identity = "oidc"`: users sign in to the web UI through this
+    /// OpenID Connect provider ([`oidc`]) and use a CLI secret for registry
+    /// clients; `None` = no provider.
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl Default for AuthConfig {
@@ -134,6 +139,7 @@ impl Default for AuthConfig {
             login_failure_window: Duration::from_secs(300),
             signing_key: SigningKeySource::default(),
             ldap: None,
+            oidc: None,
         }
     }
 }
@@ -150,6 +156,22 @@ pub enum Login {
     Throttled(Duration),
 }
 
+/// The certificates (DER) of a PEM file of CA certificates (`ca_file` of
+/// `[auth.ldap]` and `[auth.oidc]`).
+///
+/// Errors: text naming what is wrong (no certificate, a malformed one).
+pub fn parse_ca_certificates(pem: &[u8]) -> std::result::Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into());
+    }
+    Ok(certs)
+}
+
 const SIGNING_KEY_SETTING: &str = "token_signing_key_es256";
 /// What a credential authenticates today: the principal and the credential's
 /// expiry (Unix ms; `None` = never).
@@ -161,6 +183,11 @@ const CACHE_FRESH: Duration = Duration::from_secs(5);
 const LOCAL_SOURCE: &str = "local";
 /// `users.source` of users onboarded from an LDAP directory.
 const LDAP_SOURCE: &str = "ldap";
+/// `users.source` of users onboarded through an OpenID Connect provider.
+pub const OIDC_SOURCE: &str = "oidc";
+/// `users.oidc_refresh` once the provider refused the user's refresh
+/// token: refused without asking again, until a new browser sign-in.
+const OIDC_REFUSED: &str = "!refused";
 /// The stored password hash of directory users: not a PHC string, so no
 /// password ever verifies against it.
 const DIRECTORY_PASSWORD_HASH: &str = "!directory";
@@ -184,6 +211,13 @@ pub struct Auth {
     audit: std::sync::OnceLock<crate::AuditLog>,
     /// The LDAP directory (`auth.identity = "ldap"`).
     directory: Option<ldap::Directory>,
+    /// The OpenID Connect provider (`auth.identity = "oidc"`).
+    oidc: Option<oidc::Provider>,
+    /// Seals the provider's refresh tokens in the database.
+    sealing: secret::SealingKey,
+    /// One recheck with the provider at a time in this process, so a
+    /// rotated refresh token is never redeemed twice.
+    oidc_recheck: tokio::sync::Mutex<()>,
 }
 
 impl Auth {
@@ -207,6 +241,13 @@ impl Auth {
                     "the stored token signing key ({SIGNING_KEY_SETTING}) does not parse"
                 ))
             })?;
+        let directory = match config.ldap.clone() {
+            Some(c) => Some(
+                ldap::Directory::new(c)
+                    .map_err(|e| crate::Error::Unsupported(format!("auth.ldap.ca_file: {e}")))?,
+            ),
+            None => None,
+        };
         let auth = Auth {
             throttle: LoginThrottle::new(
                 meta.clone(),
@@ -224,7 +265,10 @@ impl Auth {
             members: Cache::new(100_000),
             group_roles: Cache::new(100_000),
             audit: std::sync::OnceLock::new(),
-            directory: config.ldap.clone().map(ldap::Directory::new),
+            directory,
+            oidc: config.oidc.clone().map(oidc::Provider::new),
+            sealing: secret::SealingKey::derive(key.as_bytes(), b"berth oidc refresh token"),
+            oidc_recheck: tokio::sync::Mutex::new(()),
             config,
         };
         let generated = auth.bootstrap().await?;
@@ -438,6 +482,10 @@ impl Auth {
             let until = robot.expires_at;
             return Ok(Some((robot_principal(robot), cred, until)));
         }
+        // berth user names are lowercase (accounts::valid_username), so
+        // `Carol` can only mean `carol`, as directories and providers see it.
+        let lowered = username.to_ascii_lowercase();
+        let username = lowered.as_str();
         let user = self.meta.user_by_name(username).await?;
         // A personal access token used as the password.
         if password.starts_with(accounts::ACCESS_TOKEN_PREFIX) {
@@ -462,6 +510,23 @@ impl Auth {
             verify_blocking(password.to_owned(), None).await;
             return Ok(None);
         };
+        if user.source == OIDC_SOURCE {
+            // An OIDC user's password is their CLI secret (none until they
+            // set one); the provider must still have them.
+            if self.oidc.is_none()
+                || !verify_blocking(password.to_owned(), Some(user.password_hash.clone())).await
+            {
+                return Ok(None);
+            }
+            let Some(user) = self.still_held(user).await? else {
+                return Ok(None);
+            };
+            let cred = Credential::Password {
+                uid: user.id,
+                generation: user.password_changed_at,
+            };
+            return Ok(Some((user_principal(user), cred, None)));
+        }
         if user.source != LOCAL_SOURCE {
             // A directory user: the directory checks the password; with the
             // directory switched off they cannot sign in at all.
@@ -626,14 +691,36 @@ impl Auth {
         }
     }
 
+    /// User `u` as stored now when they still hold
+    /// ([`Auth::directory_still_has`]), else `None`. An OIDC user is read
+    /// again: a recheck with the provider may have changed their
+    /// system-administrator flag (`auth.oidc.admin_group`).
+    async fn still_held(
+        &self,
+        u: berth_meta::UserRecord,
+    ) -> Result<Option<berth_meta::UserRecord>> {
+        if !self.directory_still_has(&u).await? {
+            return Ok(None);
+        }
+        if u.source == OIDC_SOURCE {
+            return Ok(self.meta.user_by_id(u.id).await?);
+        }
+        Ok(Some(u))
+    }
+
     /// Whether directory user `u` still holds: asked of the directory at
     /// most every `auth.ldap.recheck_secs`. A user the directory no longer
     /// has (or whose entry no longer matches `user_filter`) fails; so does
     /// every directory user once the directory is switched off. While the
     /// directory cannot answer, the last confirmation stands (logged).
+    ///
+    /// OIDC users are asked of the provider instead ([`Auth::oidc_still_has`]).
     async fn directory_still_has(&self, u: &berth_meta::UserRecord) -> Result<bool> {
         if u.source == LOCAL_SOURCE {
             return Ok(true);
+        }
+        if u.source == OIDC_SOURCE {
+            return self.oidc_still_has(u).await;
         }
         let Some(dir) = &self.directory else {
             return Ok(false);
@@ -658,6 +745,220 @@ impl Auth {
             }
             Err(e) => {
                 tracing::warn!(user = %u.username, error = %e, "cannot recheck a directory user; the last confirmation stands");
+                Ok(true)
+            }
+        }
+    }
+
+    /// The OpenID Connect provider, when `auth.identity = "oidc"`.
+    pub fn oidc(&self) -> Option<&oidc::Provider> {
+        self.oidc.as_ref()
+    }
+
+    /// Signs in the user the provider vouched for (a checked ID token,
+    /// [`oidc::Provider::finish`]): onboards them (created with source
+    /// `oidc`, or their e-mail and name refreshed), binds the berth user to
+    /// the provider's subject, stores the sealed refresh token, records
+    /// their groups (creating OIDC groups not seen before) and, with
+    /// `admin_group` set, their system-administrator flag.
+    ///
+    /// `Ok(Err(reason))` refuses the sign-in: a local or LDAP user has the
+    /// name, or another subject of the provider was bound to it first.
+    ///
+    /// Errors: metadata failures.
+    pub async fn oidc_sign_in(
+        &self,
+        id: &oidc::Identity,
+    ) -> Result<std::result::Result<(Principal, Credential), String>> {
+        let Some(provider) = &self.oidc else {
+            return Ok(Err("OpenID Connect sign-in is not configured".into()));
+        };
+        let Some(user) = self
+            .meta
+            .user_from_directory(
+                OIDC_SOURCE,
+                &id.username,
+                &id.email,
+                &id.realname,
+                DIRECTORY_PASSWORD_HASH,
+            )
+            .await?
+        else {
+            return Ok(Err(format!(
+                "the user name {:?} belongs to an account that does not sign in through {}; \
+                 ask an administrator",
+                id.username,
+                provider.config().name
+            )));
+        };
+        let now = berth_meta::store::now_ms();
+        let sealed = id
+            .refresh_token
+            .as_deref()
+            .map(|t| self.sealing.seal(t))
+            .unwrap_or_default();
+        if id.refresh_token.is_none() {
+            tracing::warn!(
+                user = %user.username,
+                "the OpenID Connect provider issued no refresh token (add offline_access to \
+                 auth.oidc.scopes): berth cannot recheck this user while their CLI secret is used"
+            );
+        }
+        if !self
+            .meta
+            .user_oidc_bind(user.id, &id.subject, &sealed, now)
+            .await?
+        {
+            return Ok(Err(format!(
+                "the user name {:?} is already bound to another identity of the provider; \
+                 ask an administrator",
+                id.username
+            )));
+        }
+        self.onboarded(&user);
+        let user = self.oidc_apply(user, &id.groups).await?;
+        self.forget_cached();
+        Ok(Ok((
+            user_principal(user.clone()),
+            Credential::Oidc { uid: user.id },
+        )))
+    }
+
+    /// Records OIDC user `user`'s groups `names` and, with `admin_group`
+    /// set, their system-administrator flag; returns the user as stored.
+    async fn oidc_apply(
+        &self,
+        user: berth_meta::UserRecord,
+        names: &[String],
+    ) -> Result<berth_meta::UserRecord> {
+        let mut known = self
+            .meta
+            .groups_of_type(berth_meta::GROUP_TYPE_OIDC)
+            .await?;
+        let mut raced = false;
+        for name in names {
+            if known.iter().any(|g| g.group_name == *name) {
+                continue;
+            }
+            match self
+                .meta
+                .group_create(name, berth_meta::GROUP_TYPE_OIDC, "")
+                .await
+            {
+                Ok(g) => {
+                    if let Some(log) = self.audit.get() {
+                        log.record(
+                            crate::AuditEntry::new(
+                                crate::Actor::system(),
+                                crate::AuditAction::UserGroupCreate,
+                                crate::Outcome::Success,
+                            )
+                            .reference(name)
+                            .detail(format!("from the OIDC groups claim of {}", user.username)),
+                        );
+                    }
+                    known.push(g);
+                }
+                Err(e) if berth_meta::is_conflict(&e) => raced = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if raced {
+            known = self
+                .meta
+                .groups_of_type(berth_meta::GROUP_TYPE_OIDC)
+                .await?;
+        }
+        let ids: Vec<i64> = known
+            .iter()
+            .filter(|g| names.contains(&g.group_name))
+            .map(|g| g.id)
+            .collect();
+        self.meta.user_groups_set(user.id, &ids).await?;
+        self.group_roles.clear();
+        let admin_group = self
+            .oidc
+            .as_ref()
+            .map(|p| p.config().admin_group.as_str())
+            .unwrap_or_default();
+        if !admin_group.is_empty() {
+            let admin = names.iter().any(|n| n == admin_group);
+            if admin != user.sysadmin && (admin || self.meta.other_sysadmins(user.id).await? > 0) {
+                self.meta
+                    .user_update(user.id, &user.email, &user.realname, admin)
+                    .await?;
+                self.invalidate().await;
+                return Ok(berth_meta::UserRecord {
+                    sysadmin: admin,
+                    ..user
+                });
+            }
+        }
+        Ok(user)
+    }
+
+    /// Whether OIDC user `u` still holds: asked of the provider at most
+    /// every `auth.oidc.recheck_secs`, by redeeming the refresh token of
+    /// their last sign-in (a refused one ends their access; a new ID token
+    /// refreshes their groups). Without a stored refresh token there is
+    /// nothing to ask and the user holds until deleted in berth; while the
+    /// provider cannot be reached, the last confirmation stands (logged).
+    async fn oidc_still_has(&self, u: &berth_meta::UserRecord) -> Result<bool> {
+        let Some(provider) = &self.oidc else {
+            return Ok(false);
+        };
+        let fresh = provider.config().recheck.as_millis() as i64;
+        let stale = |checked: i64| berth_meta::store::now_ms().saturating_sub(checked) >= fresh;
+        if !stale(u.directory_checked_at) {
+            return Ok(true);
+        }
+        let _one = self.oidc_recheck.lock().await;
+        // Another request may have rechecked while this one waited.
+        let Some(u) = self.meta.user_by_id(u.id).await? else {
+            return Ok(false);
+        };
+        if !stale(u.directory_checked_at) {
+            return Ok(true);
+        }
+        let Some((subject, sealed)) = self.meta.user_oidc(u.id).await? else {
+            return Ok(false);
+        };
+        if sealed.is_empty() {
+            return Ok(true);
+        }
+        if sealed == OIDC_REFUSED {
+            return Ok(false);
+        }
+        let Some(refresh) = self.sealing.open(&sealed) else {
+            tracing::warn!(user = %u.username, "the stored refresh token does not open (was the token signing key replaced?); the user must sign in to the web UI again");
+            return Ok(false);
+        };
+        match provider.refresh(&refresh).await {
+            Ok(oidc::Recheck::Holds {
+                groups,
+                refresh_token,
+            }) => {
+                let sealed = refresh_token
+                    .map(|t| self.sealing.seal(&t))
+                    .unwrap_or(sealed);
+                let now = berth_meta::store::now_ms();
+                self.meta
+                    .user_oidc_bind(u.id, &subject, &sealed, now)
+                    .await?;
+                if let Some(groups) = groups {
+                    self.oidc_apply(u, &groups).await?;
+                }
+                Ok(true)
+            }
+            Ok(oidc::Recheck::Refused(why)) => {
+                tracing::info!(user = %u.username, reason = %why, "the OpenID Connect provider no longer vouches for this user; their CLI secret, tokens and sessions are refused until they sign in to the web UI again");
+                self.meta
+                    .user_oidc_bind(u.id, &subject, OIDC_REFUSED, u.directory_checked_at)
+                    .await?;
+                Ok(false)
+            }
+            Err(e) => {
+                tracing::warn!(user = %u.username, error = %e, "cannot recheck an OIDC user; the last confirmation stands");
                 Ok(true)
             }
         }
@@ -695,10 +996,8 @@ impl Auth {
                     .await?
                     .filter(|u| u.password_changed_at == *generation)
                 {
-                    Some(u) if self.directory_still_has(&u).await? => {
-                        Some((user_principal(u), None))
-                    }
-                    _ => None,
+                    Some(u) => self.still_held(u).await?.map(|u| (user_principal(u), None)),
+                    None => None,
                 }
             }
             Credential::AccessToken { uid, id } => {
@@ -710,14 +1009,21 @@ impl Auth {
                     .find(|t| t.id == *id && t.revoked_at.is_none());
                 match token {
                     Some(t) => match self.meta.user_by_id(*uid).await? {
-                        Some(u) if self.directory_still_has(&u).await? => {
-                            Some((user_principal(u), t.expires_at))
-                        }
-                        _ => None,
+                        Some(u) => self
+                            .still_held(u)
+                            .await?
+                            .map(|u| (user_principal(u), t.expires_at)),
+                        None => None,
                     },
                     None => None,
                 }
             }
+            Credential::Oidc { uid } => match self.meta.user_by_id(*uid).await? {
+                Some(u) if u.source == OIDC_SOURCE => {
+                    self.still_held(u).await?.map(|u| (user_principal(u), None))
+                }
+                _ => None,
+            },
             Credential::Robot { id, generation } => self
                 .meta
                 .robot_by_id(*id)

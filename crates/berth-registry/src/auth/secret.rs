@@ -96,6 +96,69 @@ impl Default for KeyedHash {
     }
 }
 
+/// AES-256-GCM sealing of secrets berth must keep and use again (an OIDC
+/// provider's refresh tokens), under a key derived with HKDF-SHA256 from
+/// key material every node shares (the token signing key). A sealed value
+/// is `base64url(nonce || ciphertext || tag)`; a database dump alone does
+/// not reveal it.
+pub struct SealingKey(ring::aead::LessSafeKey);
+
+impl SealingKey {
+    /// The key for purpose `info` derived from `material`.
+    pub fn derive(material: &[u8], info: &[u8]) -> SealingKey {
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"berth sealing key");
+        let prk = salt.extract(material);
+        let mut bytes = [0u8; 32];
+        let info = [info];
+        // 32 bytes is within HKDF-SHA256's output limit; fill cannot fail.
+        if let Ok(okm) = prk.expand(&info, ring::hkdf::HKDF_SHA256) {
+            let _ = okm.fill(&mut bytes);
+        }
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes)
+            .unwrap_or_else(|_| unreachable!("a 32-byte key fits AES-256"));
+        SealingKey(ring::aead::LessSafeKey::new(key))
+    }
+
+    /// Seals `plain` with a random nonce.
+    pub fn seal(&self, plain: &str) -> String {
+        let mut nonce = [0u8; 12];
+        let _ = SystemRandom::new().fill(&mut nonce);
+        let mut data = plain.as_bytes().to_vec();
+        if self
+            .0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::empty(),
+                &mut data,
+            )
+            .is_err()
+        {
+            return String::new();
+        }
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, out)
+    }
+
+    /// Opens a value [`SealingKey::seal`] made; `None` when it was made with
+    /// another key, altered, or is not a sealed value.
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sealed)
+            .ok()?;
+        if raw.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, rest) = raw.split_at(12);
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = rest.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, ring::aead::Aad::empty(), &mut data)
+            .ok()?;
+        String::from_utf8(plain.to_vec()).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +186,25 @@ mod tests {
         assert!(old.contains("m=19456,t=2,p=1"), "{old}");
         assert!(verify_password("s3cret", &old));
         assert!(!verify_password("wrong", &old));
+    }
+
+    #[test]
+    fn sealed_values_open_only_with_their_key() {
+        let k = SealingKey::derive(b"material", b"purpose");
+        let sealed = k.seal("refresh-token-1");
+        assert_ne!(sealed, k.seal("refresh-token-1"), "a fresh nonce each time");
+        assert!(!sealed.contains("refresh-token-1"));
+        assert_eq!(k.open(&sealed).as_deref(), Some("refresh-token-1"));
+        assert_eq!(SealingKey::derive(b"other", b"purpose").open(&sealed), None);
+        assert_eq!(
+            SealingKey::derive(b"material", b"other").open(&sealed),
+            None
+        );
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(k.open(&String::from_utf8(tampered).expect("ascii")), None);
+        assert_eq!(k.open("junk"), None);
     }
 
     #[test]

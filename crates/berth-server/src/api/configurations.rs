@@ -36,12 +36,16 @@ fn item(value: Value) -> ConfigItem {
 }
 
 /// `GET /configurations`: Harbor's keys for what berth has:
-/// `auth_mode` (`db_auth` or `ldap_auth`), `self_registration` (false),
+/// `auth_mode` (`db_auth`, `ldap_auth` or `oidc_auth`), `self_registration` (false),
 /// `token_expiration` (minutes), and with LDAP `ldap_url`, `ldap_search_dn`,
 /// `ldap_base_dn`, `ldap_filter`, `ldap_uid`, `ldap_scope` (2, subtree),
 /// `ldap_timeout`, `ldap_group_base_dn`, `ldap_group_search_filter`,
 /// `ldap_group_membership_attribute`, plus berth's `ldap_starttls` and
-/// `ldap_recheck_secs`. Never the bind password.
+/// `ldap_recheck_secs`; with OpenID Connect (`oidc_auth`) `oidc_name`,
+/// `oidc_endpoint`, `oidc_client_id`, `oidc_scope`, `oidc_user_claim`,
+/// `oidc_groups_claim`, `oidc_admin_group`, `oidc_verify_cert`,
+/// `oidc_auto_onboard`, `oidc_extra_redirect_parms`, and berth's
+/// `oidc_recheck_secs`, `oidc_redirect_url` (empty: derived). Never the bind password or the client secret.
 #[utoipa::path(get, path = "/configurations", tag = "configure",
     responses((status = 200, body = Object), (status = 401, body = Errors),
         (status = 403, body = Errors)))]
@@ -61,6 +65,31 @@ pub async fn get(
         "token_expiration",
         item(json!(c.token_ttl.as_secs().div_ceil(60))),
     );
+    if let Some(p) = auth.oidc() {
+        let o = p.config();
+        out.insert("auth_mode", item(json!("oidc_auth")));
+        out.insert("oidc_name", item(json!(o.name)));
+        out.insert("oidc_endpoint", item(json!(o.issuer)));
+        out.insert("oidc_client_id", item(json!(o.client_id)));
+        out.insert("oidc_scope", item(json!(o.scopes.join(","))));
+        out.insert("oidc_user_claim", item(json!(o.username_claim)));
+        out.insert("oidc_groups_claim", item(json!(o.groups_claim)));
+        out.insert("oidc_admin_group", item(json!(o.admin_group)));
+        out.insert("oidc_verify_cert", item(json!(true)));
+        out.insert("oidc_auto_onboard", item(json!(true)));
+        let extra: serde_json::Map<String, Value> = o
+            .extra_auth_params
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        out.insert(
+            "oidc_extra_redirect_parms",
+            item(json!(Value::Object(extra).to_string())),
+        );
+        out.insert("oidc_recheck_secs", item(json!(o.recheck.as_secs())));
+        out.insert("oidc_redirect_url", item(json!(o.redirect_url)));
+        return Ok(Json(out));
+    }
     match auth.directory() {
         None => {
             out.insert("auth_mode", item(json!("db_auth")));

@@ -219,7 +219,12 @@ pub async fn create(
         authz::can_manage_project(&state, &caller, &project).await?;
         let role = role(req.role_id)?;
         if let (None, Some(g)) = (&req.member_user, &req.member_group) {
-            let group = group_named(auth, g).await?;
+            let group = match group_named(auth, g).await {
+                Err(ApiError::NotFound(_)) if oidc_group_by_name(auth, g) => {
+                    oidc_group_create(&state, &caller, auth, g.group_name.trim()).await?
+                }
+                other => other?,
+            };
             username = format!("group {}", group.group_name);
             let p = auth.project_named(&project).await?;
             let id = auth
@@ -333,6 +338,53 @@ async fn group_named(
             "no such user group: create it first with POST /api/v2.0/usergroups".into(),
         )
     })
+}
+
+/// Whether a group named in a membership that `/usergroups` does not
+/// know is an OpenID Connect group to create on the way (as Harbor does):
+/// named by `group_name` alone, with `group_type` 3, or with no type while
+/// `auth.identity = "oidc"`. OIDC groups exist by name only; the provider's
+/// groups claim fills them at sign-in.
+fn oidc_group_by_name(auth: &Auth, g: &super::usergroups::UserGroup) -> bool {
+    let name = g.group_name.trim();
+    g.id <= 0
+        && g.ldap_group_dn.trim().is_empty()
+        && !name.is_empty()
+        && name.len() <= 255
+        && (g.group_type == berth_registry::GROUP_TYPE_OIDC
+            || (g.group_type == 0 && auth.oidc().is_some()))
+}
+
+/// Creates OIDC group `name` for a membership, audited as
+/// `usergroup_create` by the caller.
+async fn oidc_group_create(
+    state: &AppState,
+    caller: &Caller,
+    auth: &Auth,
+    name: &str,
+) -> ApiResult<berth_registry::GroupRecord> {
+    let made = auth
+        .meta()
+        .group_create(name, berth_registry::GROUP_TYPE_OIDC, "")
+        .await
+        .map_err(berth_registry::Error::from);
+    let detail = match &made {
+        Ok(g) => format!("group {}: type 3, made for a project membership", g.id),
+        Err(_) => String::new(),
+    };
+    let made = manage::audited(
+        state,
+        caller,
+        AuditAction::UserGroupCreate,
+        Target {
+            project: None,
+            account: Some(name),
+            detail,
+        },
+        made.map_err(ApiError::from),
+    )?;
+    auth.forget_cached();
+    Ok(made)
 }
 
 /// The project's name and the group membership `path.mid` (one of

@@ -28,8 +28,9 @@
 //!   `/system/CVEAllowlist`, `/vulnerability-database`.
 //! - [`configurations`] — `/configurations` (read-only identity settings, no secrets).
 //! - [`ldap`] — `/ldap/ping`, `/ldap/users/search`, `/ldap/groups/search`, `/ldap/users/import`.
+//! - [`oidc`] — `/system/oidc/ping`.
 //! - [`usergroups`] — `/usergroups[/{group_id}]`, `/usergroups/search`.
-//! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin]`.
+//! - [`users`] — `/users`, `/users/current`, `/users/{user_id}[/password|/sysadmin|/cli_secret]`.
 //! - [`openapi`] — the OpenAPI 3 document, generated from the handlers'
 //!   annotations and served at `/api/v2.0/openapi.json`.
 //!
@@ -60,6 +61,7 @@ pub mod gc;
 pub mod ldap;
 pub mod manage;
 pub mod members;
+pub mod oidc;
 pub mod openapi;
 pub mod pagination;
 pub mod policies;
@@ -252,10 +254,12 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(users::set_password))
+        .routes(routes!(users::set_cli_secret))
         .routes(routes!(users::set_sysadmin))
         .routes(routes!(usergroups::list, usergroups::create))
         .routes(routes!(configurations::get))
         .routes(routes!(ldap::ping))
+        .routes(routes!(oidc::ping))
         .routes(routes!(ldap::search_users))
         .routes(routes!(ldap::search_groups))
         .routes(routes!(ldap::import_users))

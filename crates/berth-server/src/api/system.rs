@@ -100,6 +100,10 @@ pub struct GeneralInfo {
     /// Whether an external identity provider is the primary sign-in (Harbor's
     /// OIDC primary mode); always false.
     pub primary_auth_mode: bool,
+    /// With `auth_mode` `oidc_auth`: the provider's name, shown on the
+    /// web UI's "Sign in with …" button.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_provider_name: Option<String>,
     /// Who may create projects: `adminonly` or `everyone`.
     pub project_creation_restriction: String,
     /// Whether users may sign themselves up.
@@ -125,6 +129,7 @@ pub struct GeneralInfo {
     responses((status = 200, description = "General information", body = GeneralInfo),
         (status = 500, body = Errors)))]
 pub async fn systeminfo(
+    State(state): State<Arc<AppState>>,
     caller: Caller,
     headers: HeaderMap,
     uri: axum::http::Uri,
@@ -149,8 +154,13 @@ pub async fn systeminfo(
         berth_version: version,
         external_url: format!("{scheme}://{host}"),
         registry_url: host,
-        auth_mode: "db_auth".into(),
+        auth_mode: auth_mode(&state).into(),
         primary_auth_mode: false,
+        oidc_provider_name: state
+            .auth
+            .as_deref()
+            .and_then(|a| a.oidc())
+            .map(|p| p.config().name.clone()),
         project_creation_restriction: "adminonly".into(),
         self_registration: false,
         has_ca_root: false,
@@ -161,6 +171,16 @@ pub async fn systeminfo(
         notification_enable: false,
         current_time: super::rfc3339(berth_now_ms()),
     }))
+}
+
+/// Harbor's `auth_mode` of the identity in effect: `oidc_auth`,
+/// `ldap_auth` or `db_auth` (local accounts only).
+pub fn auth_mode(state: &AppState) -> &'static str {
+    match state.auth.as_deref() {
+        Some(a) if a.oidc().is_some() => "oidc_auth",
+        Some(a) if a.directory().is_some() => "ldap_auth",
+        _ => "db_auth",
+    }
 }
 
 fn berth_now_ms() -> i64 {

@@ -1,6 +1,6 @@
 //! Users (Harbor `user` resource): `GET /users/current`; `GET|POST /users`,
 //! `GET|PUT|DELETE /users/{user_id}`, `PUT /users/{user_id}/password`,
-//! `PUT /users/{user_id}/sysadmin`. System administrators manage every user;
+//! `PUT /users/{user_id}/sysadmin`, `PUT /users/{user_id}/cli_secret`. System administrators manage every user;
 //! a user may read and change their own profile and password.
 
 use std::sync::Arc;
@@ -386,6 +386,52 @@ pub async fn set_password(
         Target {
             account: Some(&name),
             detail: "password".into(),
+            ..Target::default()
+        },
+        result,
+    )?;
+    Ok(StatusCode::OK)
+}
+
+/// Harbor's `OIDCCliSecretReq`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CliSecretReq {
+    /// The new CLI secret, at least 8 characters.
+    pub secret: String,
+}
+
+/// Sets the CLI secret of a user who signs in through OpenID Connect: the
+/// password `docker login` and other registry clients use for them (the
+/// user themself or a system administrator). berth keeps only its argon2id
+/// hash, so it cannot be read back: the web UI generates one and shows it
+/// once. Registry tokens issued on the previous secret stop working. 400 for
+/// users who are not OIDC users or a secret under 8 characters.
+#[utoipa::path(put, path = "/users/{user_id}/cli_secret", tag = "user", params(UserPath),
+    request_body = CliSecretReq,
+    responses((status = 200, description = "Set"), (status = 400, body = Errors),
+        (status = 401, body = Errors), (status = 403, body = Errors),
+        (status = 404, body = Errors)))]
+pub async fn set_cli_secret(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(path): ApiPath<UserPath>,
+    ApiJson(req): ApiJson<CliSecretReq>,
+) -> ApiResult<StatusCode> {
+    let name = name_of(&state, path.user_id).await;
+    let result = async {
+        authz::can_act_on_user(&caller, path.user_id, "set other users' CLI secrets")?;
+        Ok(manage::accounts(&state)?
+            .set_cli_secret(path.user_id, &req.secret)
+            .await?)
+    }
+    .await;
+    manage::audited(
+        &state,
+        &caller,
+        AuditAction::UserUpdate,
+        Target {
+            account: Some(&name),
+            detail: "CLI secret".into(),
             ..Target::default()
         },
         result,

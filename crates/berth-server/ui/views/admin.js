@@ -60,7 +60,7 @@ export async function usersView(root, { session }) {
         h('span', null, u.username, session && u.username === session.username ? h('span', { class: 'muted' }, ' (you)') : null),
         u.email || h('span', { class: 'muted' }, '—'),
         u.realname || h('span', { class: 'muted' }, '—'),
-        u.source === 'ldap' ? 'LDAP directory' : 'berth password',
+        ({ ldap: 'LDAP directory', oidc: 'OpenID Connect' })[u.source] || 'berth password',
         u.sysadmin_flag ? 'Yes' : 'No',
         timeEl(u.creation_time),
         h('div', { class: 'actions' }, toggle, del),
