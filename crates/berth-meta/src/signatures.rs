@@ -18,14 +18,19 @@ pub struct TrustedKeyRow {
     pub project: String,
     /// Name, unique in the project.
     pub name: String,
-    /// `ecdsa-p256`, `ed25519` or `rsa`.
+    /// `ecdsa-p256`, `ed25519` or `rsa` (cosign keys), or `x509-ca` (a
+    /// certificate of the notation trust store).
     pub algorithm: String,
-    /// The key as PEM (`-----BEGIN PUBLIC KEY-----`).
+    /// The key as PEM (`-----BEGIN PUBLIC KEY-----`, or `-----BEGIN
+    /// CERTIFICATE-----` for `x509-ca`).
     pub public_key: String,
-    /// Hex SHA-256 of the DER key.
+    /// Hex SHA-256 of the DER key (of the DER certificate for `x509-ca`).
     pub fingerprint: String,
     /// Unix ms.
     pub created_at: i64,
+    /// For `x509-ca`: the trust policy's identities (distinguished names a
+    /// leaf's subject must match), one per line; empty trusts any subject.
+    pub trusted_identities: Vec<String>,
 }
 
 /// The recorded verdict on one signature manifest.
@@ -58,6 +63,12 @@ fn key_row(r: sqlx::any::AnyRow) -> TrustedKeyRow {
         public_key: r.get("public_key"),
         fingerprint: r.get("fingerprint"),
         created_at: r.get("created_at"),
+        trusted_identities: r
+            .get::<String, _>("trusted_identities")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -99,11 +110,13 @@ impl MetaStore {
         algorithm: &str,
         public_key: &str,
         fingerprint: &str,
+        trusted_identities: &[String],
     ) -> Result<Option<TrustedKeyRow>> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(
-            "INSERT INTO trusted_keys (project, name, algorithm, public_key, fingerprint, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, name) DO NOTHING
+            "INSERT INTO trusted_keys (project, name, algorithm, public_key, fingerprint, created_at,
+                                       trusted_identities)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project, name) DO NOTHING
              RETURNING *",
         )
         .bind(project)
@@ -112,6 +125,7 @@ impl MetaStore {
         .bind(public_key)
         .bind(fingerprint)
         .bind(now_ms())
+        .bind(trusted_identities.join("\n"))
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -21,9 +21,14 @@ pub enum TrustCmd {
         /// A name for the key (letters, digits, '.', '_', '-').
         #[arg(long)]
         name: String,
-        /// The PEM public key file (ECDSA P-256, Ed25519 or RSA).
+        /// The PEM public key file (ECDSA P-256, Ed25519 or RSA: cosign), or
+        /// a PEM CA certificate (the notation trust store).
         #[arg(long)]
         key: std::path::PathBuf,
+        /// With a certificate: a trusted identity of the trust policy, e.g.
+        /// "x509.subject: C=US, O=Acme, CN=ci" (repeatable; none: any).
+        #[arg(long = "identity")]
+        identities: Vec<String>,
     },
     /// List a project's trusted keys.
     List {
@@ -115,11 +120,18 @@ async fn audited_key_change(
 /// Runs a `berth trust` subcommand.
 pub async fn trust(registry: &Registry, cmd: TrustCmd) -> anyhow::Result<()> {
     match cmd {
-        TrustCmd::Add { project, name, key } => {
+        TrustCmd::Add {
+            project,
+            name,
+            key,
+            identities,
+        } => {
             let result = async {
                 let pem = std::fs::read_to_string(&key)
                     .map_err(|e| anyhow::anyhow!("reading {}: {e}", key.display()))?;
-                let (row, verdicts) = registry.trusted_key_add(&project, &name, &pem).await?;
+                let (row, verdicts) = registry
+                    .trusted_key_add(&project, &name, &pem, &identities)
+                    .await?;
                 println!(
                     "project {project} trusts key {} ({}, sha256 {}); {} signature(s) verified again",
                     row.name,

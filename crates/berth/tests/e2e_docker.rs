@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::*;
 
 #[test]
@@ -92,12 +90,7 @@ fn docker_push_pull_run_and_manifest_inspect() {
 
 /// `docker` with its own client config (credentials) directory.
 fn docker_as(d: &Dockerd, config: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .env("DOCKER_HOST", &d.host)
-        .env("DOCKER_CONFIG", config)
-        .args(args)
-        .output()
-        .expect("spawn docker")
+    d.docker_as(config, args)
 }
 
 #[test]

@@ -30,27 +30,6 @@ struct Slapd {
     _dir: tempfile::TempDir,
 }
 
-/// A test CA and a certificate for 127.0.0.1 it signed, as PEM files in
-/// `dir`: `ca.crt`, `tls.crt`, `tls.key`.
-fn write_test_ca(dir: &Path) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "berth LDAP test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
-    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
-}
-
 impl Slapd {
     fn start() -> Slapd {
         Slapd::start_with(None, "")
@@ -206,15 +185,7 @@ fn start_berth(data: &Path, slapd: &Slapd) -> Berth {
 
 /// The token endpoint's status (and token) for `who` and `scope`.
 fn token(b: &Berth, who: (&str, &str), scope: &str) -> (u16, String) {
-    let r = send(
-        reqwest::Client::new()
-            .get(b.url(&format!("/v2/token?service=berth&scope={scope}")))
-            .basic_auth(who.0, Some(who.1)),
-    );
-    (
-        r.status,
-        r.json()["token"].as_str().unwrap_or("").to_string(),
-    )
+    support::http::token_for(&format!("http://{}", b.addr), who, scope)
 }
 
 #[test]
@@ -317,14 +288,7 @@ fn directory_users_sign_in_push_where_they_are_members_and_lose_access_when_remo
         .unwrap();
     let d = Dockerd::start(state.path().to_path_buf());
     let docker_config = tempfile::tempdir().unwrap();
-    let docker = |args: &[&str]| {
-        Command::new("docker")
-            .env("DOCKER_HOST", &d.host)
-            .env("DOCKER_CONFIG", docker_config.path())
-            .args(args)
-            .output()
-            .expect("spawn docker")
-    };
+    let docker = |args: &[&str]| d.docker_as(docker_config.path(), args);
     d.docker(&[
         "load",
         "-i",
@@ -420,22 +384,9 @@ fn a_directory_that_is_down_answers_503_and_local_accounts_keep_working() {
 
 /// The actions a token for `who` grants on `repository`.
 fn granted(b: &Berth, who: (&str, &str), repository: &str) -> Vec<String> {
-    use base64::Engine;
-    let (status, jwt) = token(b, who, &format!("repository:{repository}:pull,push"));
+    let (status, actions) =
+        support::http::granted_actions(&format!("http://{}", b.addr), who, repository);
     assert_eq!(status, 200);
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    let mut actions: Vec<String> = claims["access"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["actions"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    actions.sort();
     actions
 }
 

@@ -125,35 +125,9 @@ impl Drop for Idp {
     }
 }
 
-/// The token endpoint's answer for `who` and `scope`: status and the
-/// actions granted.
+/// The actions a token for `who` grants on `repository`.
 fn granted(b: &Berth, who: (&str, &str), repository: &str) -> (u16, Vec<String>) {
-    use base64::Engine;
-    let r = send(
-        reqwest::Client::new()
-            .get(b.url(&format!(
-                "/v2/token?service=berth&scope=repository:{repository}:pull,push"
-            )))
-            .basic_auth(who.0, Some(who.1)),
-    );
-    if r.status != 200 {
-        return (r.status, Vec::new());
-    }
-    let jwt = r.json()["token"].as_str().unwrap().to_string();
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    let mut actions: Vec<String> = claims["access"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|a| a["actions"].as_array().unwrap().iter())
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    actions.sort();
-    (200, actions)
+    support::http::granted_actions(&format!("http://{}", b.addr), who, repository)
 }
 
 /// Polls `f` for up to 20 s until it holds.
@@ -373,14 +347,7 @@ fn oidc_users_sign_in_in_the_browser_push_with_a_cli_secret_and_follow_the_provi
         .unwrap();
     let d = Dockerd::start(state.path().to_path_buf());
     let docker_config = tempfile::tempdir().unwrap();
-    let docker = |args: &[&str]| {
-        Command::new("docker")
-            .env("DOCKER_HOST", &d.host)
-            .env("DOCKER_CONFIG", docker_config.path())
-            .args(args)
-            .output()
-            .expect("spawn docker")
-    };
+    let docker = |args: &[&str]| d.docker_as(docker_config.path(), args);
     let ok = |out: std::process::Output| {
         assert!(
             out.status.success(),
@@ -435,22 +402,7 @@ fn oidc_users_sign_in_in_the_browser_push_with_a_cli_secret_and_follow_the_provi
 #[test]
 fn a_provider_whose_certificate_a_private_ca_signed_is_trusted_with_ca_file() {
     let certs = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "berth OIDC test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    std::fs::write(certs.path().join("ca.crt"), ca.pem()).unwrap();
-    std::fs::write(certs.path().join("tls.crt"), cert.pem()).unwrap();
-    std::fs::write(certs.path().join("tls.key"), key.serialize_pem()).unwrap();
+    write_test_ca(certs.path());
     let mut idp = Idp::start_with(serde_json::json!({}), Some(certs.path()));
     assert!(idp.issuer.starts_with("https://"), "{}", idp.issuer);
     idp.say("client https://127.0.0.1/c/oidc/callback", "ready");

@@ -460,3 +460,212 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
         "{jsonl}"
     );
 }
+
+/// The accessories of `reference` in `team/<repo>` of type `kind`:
+/// `(digest, status, key, detail)`.
+fn accessories_of(
+    b: &Berth,
+    repo: &str,
+    reference: &str,
+    kind: &str,
+) -> Vec<(String, String, Option<String>, String)> {
+    let r = send(admin(reqwest::Client::new().get(b.url(&format!(
+        "/api/v2.0/projects/team/repositories/{repo}/artifacts/{reference}/accessories"
+    )))));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == kind)
+        .map(|a| {
+            let v = &a["verification"];
+            (
+                a["digest"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap().to_string(),
+                v["key"].as_str().map(str::to_string),
+                v["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A certificate made by rcgen: `(cert PEM, key PEM)`, signed by `issuer`
+/// (self-signed CA when `None`).
+fn certificate(
+    subject: &[(rcgen::DnType, &str)],
+    ca: bool,
+    code_signing: bool,
+    expired: bool,
+    issuer: Option<&rcgen::Issuer<'static, rcgen::KeyPair>>,
+) -> (String, rcgen::KeyPair, rcgen::CertificateParams) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    for (t, v) in subject {
+        params.distinguished_name.push(t.clone(), *v);
+    }
+    if ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+    } else {
+        params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+    }
+    if code_signing {
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+    }
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = match issuer {
+        Some(i) => params.signed_by(&key, i).unwrap(),
+        None => params.self_signed(&key).unwrap(),
+    };
+    (cert.pem(), key, params)
+}
+
+#[test]
+fn notation_jws_signatures_are_verified_against_trusted_certificates_and_gate_pulls() {
+    use rcgen::DnType::{CommonName, OrganizationName};
+    let tmp = tempfile::tempdir().unwrap();
+    let b = Berth::start_with(&tmp.path().join("data"), &["--auth-mode", "none"]);
+    let client = reqwest::Client::new();
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/projects")))
+            .json(&json!({"project_name": "team", "metadata": {"public": "true"}})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let img = images();
+    for (tag, to) in [("amd64", "app:v1"), ("arm64", "app:unsigned")] {
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{tag}", img.join("busybox").display()),
+            &format!("docker://{}/team/{to}", b.addr),
+        ]);
+    }
+    let at = |r: &str| format!("docker://{}/team/{r}", b.addr);
+    let v1 = manifest_of(&at("app:v1"));
+    let unsigned = manifest_of(&at("app:unsigned"));
+
+    // A CA (as a notation trust store holds) and leaves it signed, made
+    // with rcgen; another CA for a chain the project does not trust.
+    let (ca_pem, ca_key, ca_params) =
+        certificate(&[(CommonName, "Acme signing CA")], true, false, false, None);
+    let ca = rcgen::Issuer::new(ca_params, ca_key);
+    let (other_ca_pem, other_key, other_params) =
+        certificate(&[(CommonName, "Other CA")], true, false, false, None);
+    let other_ca = rcgen::Issuer::new(other_params, other_key);
+    let _ = other_ca_pem;
+    let dir = tmp.path().join("certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let leaf = |name: &str,
+                cn: &str,
+                eku: bool,
+                expired: bool,
+                by: &rcgen::Issuer<'static, rcgen::KeyPair>| {
+        let (pem, key, _) = certificate(
+            &[(OrganizationName, "Acme"), (CommonName, cn)],
+            false,
+            eku,
+            expired,
+            Some(by),
+        );
+        std::fs::write(dir.join(format!("{name}.crt")), pem).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+        name.to_string()
+    };
+    let ci = leaf("ci", "ci", true, false, &ca);
+    let expired = leaf("expired", "ci", true, true, &ca);
+    let no_eku = leaf("no-eku", "ci", false, false, &ca);
+    let stranger = leaf("stranger", "ci", true, false, &other_ca);
+    let intern = leaf("intern", "intern", true, false, &ca);
+
+    let nsign = |subject: &(String, usize), who: &str, mode: &str| -> String {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/notation_sign.py");
+        let work = tempfile::tempdir().unwrap();
+        let out = run(Command::new("python3")
+            .arg(script)
+            .args([
+                b.addr.as_str(),
+                "team/app",
+                &subject.0,
+                &subject.1.to_string(),
+            ])
+            .arg(dir.join(format!("{who}.key")))
+            .arg(dir.join(format!("{who}.crt")))
+            .arg(work.path())
+            .arg(mode));
+        out.lines()
+            .find_map(|l| l.strip_prefix("signature "))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string()
+    };
+    let verdict = |reference: &str, sig: &str| {
+        let found = accessories_of(&b, "app", reference, "signature.notation");
+        found
+            .into_iter()
+            .find(|a| a.0 == sig)
+            .unwrap_or_else(|| panic!("{sig} is not listed"))
+    };
+
+    // Signed before the project trusts a certificate: recorded, not verified.
+    let good = nsign(&v1, &ci, "good");
+    assert_eq!(verdict("v1", &good).1, "unknown_key");
+    // Trusting the CA, with the trust policy's identity, verifies it.
+    let r = send(
+        admin(client.post(b.url("/api/v2.0/projects/team/trusted-keys"))).json(&json!({
+            "name": "acme-ca", "public_key": ca_pem,
+            "trusted_identities": ["x509.subject: O=Acme, CN=ci"]})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["algorithm"], "x509-ca");
+    assert_eq!(
+        r.json()["trusted_identities"][0],
+        "x509.subject: O=Acme, CN=ci"
+    );
+    let v = verdict("v1", &good);
+    assert_eq!(
+        (v.1.as_str(), v.2.as_deref()),
+        ("verified", Some("acme-ca")),
+        "{v:?}"
+    );
+
+    // What fails: a payload changed after signing, an expired certificate,
+    // one without code signing, one from another CA, a subject that is not
+    // a trusted identity; a payload naming another manifest is invalid.
+    for (who, mode, status, why) in [
+        (&ci, "tamper", "failed", "does not verify"),
+        (&expired, "good", "failed", "expired"),
+        (&no_eku, "good", "failed", "code signing"),
+        (&stranger, "good", "failed", "no trusted certificate"),
+        (&intern, "good", "failed", "trusted identities"),
+        (&ci, "other-digest", "invalid", "targetArtifact"),
+    ] {
+        let sig = nsign(&unsigned, who, mode);
+        let v = verdict("unsigned", &sig);
+        assert_eq!(v.1, status, "{who} {mode}: {v:?}");
+        assert!(v.3.contains(why), "{who} {mode}: {v:?}");
+    }
+
+    // The pull gate takes notation signatures: v1 is pulled, the image
+    // with only bad signatures is refused.
+    let r = send(
+        admin(client.put(b.url("/api/v2.0/projects/team")))
+            .json(&json!({"metadata": {"enable_content_trust_cosign": "true"}})),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    pull(&at("app:v1"), false).expect("a notation-verified image is pulled");
+    let err = pull(&at("app:unsigned"), false).expect_err("bad signatures only");
+    assert!(err.contains("signature policy"), "{err}");
+
+    // Removing the CA takes the verdict back.
+    let r = send(admin(
+        client.delete(b.url("/api/v2.0/projects/team/trusted-keys/acme-ca")),
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(verdict("v1", &good).1, "unknown_key");
+}

@@ -3,8 +3,10 @@
 //! - Each project trusts a set of public keys ([`keys`]), managed through
 //!   the API and CLI.
 //! - A cosign signature ([`cosign`], or a sigstore bundle referrer:
-//!   [`bundle`]) is recognised when it is pushed, verified
-//!   against the project's keys, and the verdict recorded (`signatures`):
+//!   [`bundle`]) or a notation signature ([`notation`], against the
+//!   project's trusted certificates) is recognised when it is pushed,
+//!   verified against the project's keys, and the verdict recorded
+//!   (`signatures`):
 //!   `verified` (by which key), `failed` (no trusted key verifies it),
 //!   `unknown_key` (the project trusts no key yet) or `invalid` (a payload
 //!   that is not JSON, signs another manifest, or has no signature). Every
@@ -18,6 +20,7 @@
 pub mod bundle;
 pub mod cosign;
 pub mod keys;
+pub mod notation;
 
 pub use berth_meta::{SignatureRow, TrustedKeyRow};
 use berth_oci::{Digest, RepositoryName};
@@ -56,6 +59,7 @@ impl SignatureStatus {
 enum Recognized {
     Cosign(cosign::CosignSignature),
     Bundle(bundle::BundleRef),
+    Notation(notation::NotationRef),
 }
 
 impl Recognized {
@@ -65,10 +69,12 @@ impl Recognized {
         // Every manifest push asks: most are no signature, and name neither
         // media type (both start with this), so they are not parsed again.
         const SIGNATURE_TYPES: &[u8] = b"application/vnd.dev.";
-        if !body
-            .windows(SIGNATURE_TYPES.len())
-            .any(|w| w == SIGNATURE_TYPES)
-        {
+        const NOTATION: &[u8] = notation::ARTIFACT_TYPE.as_bytes();
+        let names = |t: &[u8]| body.windows(t.len()).any(|w| w == t);
+        if names(NOTATION) {
+            return notation::recognize(body, subject).map(Recognized::Notation);
+        }
+        if !names(SIGNATURE_TYPES) {
             return None;
         }
         cosign::recognize(body, tag, subject)
@@ -80,6 +86,7 @@ impl Recognized {
         match self {
             Recognized::Cosign(c) => &c.subject,
             Recognized::Bundle(b) => &b.subject,
+            Recognized::Notation(n) => &n.subject,
         }
     }
 
@@ -89,6 +96,7 @@ impl Recognized {
         match self {
             Recognized::Cosign(_) => "cosign",
             Recognized::Bundle(_) => "sigstore-bundle",
+            Recognized::Notation(_) => "notation",
         }
     }
 }
@@ -118,8 +126,12 @@ impl Registry {
         Ok(self.meta.trusted_keys(project).await?)
     }
 
-    /// Adds a trusted key (PEM `PUBLIC KEY`) to `project` and verifies the
-    /// project's signatures again. Returns the key and the new verdicts.
+    /// Adds a trusted key to `project` and verifies the project's
+    /// signatures again. Returns the key and the new verdicts. `pem` is a
+    /// cosign public key (`PUBLIC KEY`), or a `CERTIFICATE` of the notation
+    /// trust store (algorithm `x509-ca`) with the trust policy's
+    /// `trusted_identities` (distinguished names, optionally prefixed
+    /// `x509.subject:`; empty trusts any subject it vouches for).
     ///
     /// Errors: [`AccountError::NotFound`] without such a project,
     /// [`AccountError::Invalid`] for a bad name or key,
@@ -129,6 +141,7 @@ impl Registry {
         project: &str,
         name: &str,
         pem: &str,
+        trusted_identities: &[String],
     ) -> std::result::Result<(TrustedKeyRow, Vec<SignatureVerdict>), AccountError> {
         if self.meta.project_by_name(project).await?.is_none() {
             return Err(AccountError::NotFound(format!(
@@ -145,15 +158,42 @@ impl Registry {
                 "key name {name:?}: use 1 to 64 letters, digits, '.', '_' or '-'"
             )));
         }
-        let key = PublicKey::from_pem(pem).map_err(AccountError::Invalid)?;
+        let identities: Vec<String> = trusted_identities
+            .iter()
+            .map(|i| i.trim().to_string())
+            .filter(|i| !i.is_empty())
+            .collect();
+        let (algorithm, fingerprint) = if pem.trim().starts_with("-----BEGIN CERTIFICATE-----") {
+            let der = notation::certificate_from_pem(pem).map_err(AccountError::Invalid)?;
+            if let Some(bad) = identities.iter().find(|i| !notation::identity_parses(i)) {
+                return Err(AccountError::Invalid(format!(
+                    "trusted identity {bad:?} is not a distinguished name such as \
+                     \"x509.subject: C=US, O=Acme, CN=ci\""
+                )));
+            }
+            (
+                notation::TRUST_STORE_ALGORITHM.to_string(),
+                crate::auth::secret::sha256_hex(&der),
+            )
+        } else {
+            if !identities.is_empty() {
+                return Err(AccountError::Invalid(
+                    "trusted_identities apply to certificates (notation), not to cosign keys"
+                        .into(),
+                ));
+            }
+            let key = PublicKey::from_pem(pem).map_err(AccountError::Invalid)?;
+            (key.algorithm.as_str().to_string(), key.fingerprint)
+        };
         let row = self
             .meta
             .trusted_key_add(
                 project,
                 name,
-                key.algorithm.as_str(),
+                &algorithm,
                 pem.trim(),
-                &key.fingerprint,
+                &fingerprint,
+                &identities,
             )
             .await?
             .ok_or_else(|| {
@@ -246,10 +286,34 @@ impl Registry {
     async fn parsed_keys(&self, project: &str) -> Result<Vec<(String, PublicKey)>> {
         let mut out = Vec::new();
         for row in self.meta.trusted_keys(project).await? {
+            if row.algorithm == notation::TRUST_STORE_ALGORITHM {
+                continue;
+            }
             match PublicKey::from_pem(&row.public_key) {
                 Ok(k) => out.push((row.name, k)),
                 Err(e) => {
                     tracing::error!(project, key = row.name, error = %e, "stored trusted key no longer parses; ignored")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The certificates of `project`'s notation trust store.
+    async fn trusted_certificates(&self, project: &str) -> Result<Vec<notation::TrustedCert>> {
+        let mut out = Vec::new();
+        for row in self.meta.trusted_keys(project).await? {
+            if row.algorithm != notation::TRUST_STORE_ALGORITHM {
+                continue;
+            }
+            match notation::certificate_from_pem(&row.public_key) {
+                Ok(der) => out.push(notation::TrustedCert {
+                    name: row.name,
+                    der,
+                    identities: row.trusted_identities,
+                }),
+                Err(e) => {
+                    tracing::error!(project, key = row.name, error = %e, "stored trusted certificate no longer parses; ignored")
                 }
             }
         }
@@ -312,6 +376,27 @@ impl Registry {
                 Ok(bytes) => {
                     let manifest = self.blobs.read_all(&b.subject).await.ok();
                     bundle::verify(&bytes, &b.subject, manifest.as_deref(), &keys)
+                }
+                Err(why) => (SignatureStatus::Invalid, None, why),
+            },
+            Recognized::Notation(n) if n.cose => (
+                SignatureStatus::UnknownKey,
+                None,
+                "a COSE envelope: recognised and listed, not verified by berth (JWS envelopes are)"
+                    .into(),
+            ),
+            Recognized::Notation(n) => match self
+                .small_blob(&n.layer, n.size, notation::MAX_ENVELOPE)
+                .await?
+            {
+                Ok(bytes) => {
+                    let certs = self.trusted_certificates(repo.project()).await?;
+                    notation::verify_jws(
+                        &bytes,
+                        &n.subject,
+                        &certs,
+                        rustls::pki_types::UnixTime::now(),
+                    )
                 }
                 Err(why) => (SignatureStatus::Invalid, None, why),
             },

@@ -29,14 +29,18 @@ pub struct TrustedKey {
     pub id: i64,
     /// Name, unique in the project.
     pub name: String,
-    /// `ecdsa-p256`, `ed25519` or `rsa`.
+    /// `ecdsa-p256`, `ed25519` or `rsa` (cosign keys), or `x509-ca` (a
+    /// certificate of the notation trust store).
     pub algorithm: String,
-    /// Hex SHA-256 of the DER public key.
+    /// Hex SHA-256 of the DER public key (of the DER certificate).
     pub fingerprint: String,
-    /// The PEM public key.
+    /// The PEM public key or certificate.
     pub public_key: String,
     /// RFC 3339.
     pub creation_time: String,
+    /// For `x509-ca`: the trust policy's identities (distinguished names a
+    /// signing certificate's subject must match); empty: any.
+    pub trusted_identities: Vec<String>,
 }
 
 impl From<berth_registry::signing::TrustedKeyRow> for TrustedKey {
@@ -48,6 +52,7 @@ impl From<berth_registry::signing::TrustedKeyRow> for TrustedKey {
             fingerprint: r.fingerprint,
             public_key: r.public_key,
             creation_time: rfc3339(r.created_at),
+            trusted_identities: r.trusted_identities,
         }
     }
 }
@@ -57,8 +62,15 @@ impl From<berth_registry::signing::TrustedKeyRow> for TrustedKey {
 pub struct TrustedKeyReq {
     /// Name (letters, digits, `.`, `_`, `-`; at most 64).
     pub name: String,
-    /// PEM `PUBLIC KEY` (ECDSA P-256, Ed25519 or RSA), e.g. `cosign.pub`.
+    /// PEM `PUBLIC KEY` (ECDSA P-256, Ed25519 or RSA), e.g. `cosign.pub`;
+    /// or a PEM `CERTIFICATE` for the notation trust store (a root or
+    /// intermediate CA certificate, or the signing certificate itself).
     pub public_key: String,
+    /// With a certificate: the trust policy's `trustedIdentities`
+    /// (`"x509.subject: C=US, O=Acme, CN=ci"`); absent or empty trusts any
+    /// subject the certificate vouches for.
+    #[serde(default)]
+    pub trusted_identities: Vec<String>,
 }
 
 /// Path of one trusted key.
@@ -120,7 +132,12 @@ pub async fn add_key(
         authz::can_manage_project(&state, &caller, &p.project_name).await?;
         let (row, verdicts) = state
             .registry
-            .trusted_key_add(&p.project_name, &req.name, &req.public_key)
+            .trusted_key_add(
+                &p.project_name,
+                &req.name,
+                &req.public_key,
+                &req.trusted_identities,
+            )
             .await?;
         record_verdicts(&state, &caller, &verdicts);
         Ok(row)

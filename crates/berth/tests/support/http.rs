@@ -103,3 +103,41 @@ pub fn push_referrer(
     assert_eq!(r.status, 201, "{}", r.text());
     digest
 }
+
+/// The token endpoint's answer for `who` and `scope`: status and the token
+/// ("" when refused).
+pub fn token_for(base: &str, who: (&str, &str), scope: &str) -> (u16, String) {
+    let r = send(
+        reqwest::Client::new()
+            .get(format!("{base}/v2/token?service=berth&scope={scope}"))
+            .basic_auth(who.0, Some(who.1)),
+    );
+    (
+        r.status,
+        r.json()["token"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// The actions a registry token for `who` grants on `repository` when asked
+/// for pull and push, sorted: `(status, actions)`.
+pub fn granted_actions(base: &str, who: (&str, &str), repository: &str) -> (u16, Vec<String>) {
+    use base64::Engine;
+    let (status, jwt) = token_for(base, who, &format!("repository:{repository}:pull,push"));
+    if status != 200 {
+        return (status, Vec::new());
+    }
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut actions: Vec<String> = claims["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["actions"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    actions.sort();
+    (200, actions)
+}

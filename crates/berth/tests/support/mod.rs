@@ -377,6 +377,17 @@ impl Dockerd {
         Dockerd { host, state }
     }
 
+    /// Runs `docker ARGS` against it with its client configuration (logins)
+    /// in `config`, whatever the outcome.
+    pub fn docker_as(&self, config: &Path, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", config)
+            .args(args)
+            .output()
+            .expect("spawn docker")
+    }
+
     /// Runs `docker ARGS` against it; panics unless it succeeds.
     pub fn docker(&self, args: &[&str]) -> String {
         run(Command::new("docker")
@@ -391,4 +402,25 @@ impl Drop for Dockerd {
             let _ = Command::new("kill").arg(pid.trim()).status();
         }
     }
+}
+
+/// A test CA and a certificate for 127.0.0.1 that it signed (rcgen, ECDSA
+/// P-256), as PEM files in `dir`: `ca.crt`, `tls.crt`, `tls.key`.
+pub fn write_test_ca(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "berth test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("tls.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("tls.key"), key.serialize_pem()).unwrap();
 }
