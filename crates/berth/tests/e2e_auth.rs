@@ -780,13 +780,17 @@ async fn failed_logins_are_throttled() {
     let config = tmp.path().join("berth.toml");
     std::fs::write(&config, "[auth]\nlogin_failures_per_user = 3\n").expect("config");
     let b = start(tmp.path(), &["--config", config.to_str().expect("utf8")]);
-    for _ in 0..3 {
-        let (s, _) = token(&b, Some(("dev", "wrong-password")), "service=berth").await;
+    // User names are lowercase: however the name is typed, the failures
+    // count for the one user.
+    for typed in ["dev", "DEV", "Dev"] {
+        let (s, _) = token(&b, Some((typed, "wrong-password")), "service=berth").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
-    // Locked out, even with the right password.
-    let (s, _) = token(&b, Some(("dev", PW)), "service=berth").await;
-    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    // Locked out, even with the right password, in any case.
+    for typed in ["dev", "dEv"] {
+        let (s, _) = token(&b, Some((typed, PW)), "service=berth").await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{typed}");
+    }
     // Other users are not.
     let (s, _) = token(&b, Some(("guest", PW)), "service=berth").await;
     assert_eq!(s, StatusCode::OK);

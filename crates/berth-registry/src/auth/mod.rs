@@ -405,6 +405,8 @@ impl Auth {
     /// address, so nobody can lock a victim out from another address; a
     /// caller presenting a cached-valid credential is never throttled.
     pub async fn login(&self, username: &str, password: &str, ip: Option<IpAddr>) -> Result<Login> {
+        let lowered = user_name_key(username);
+        let username = lowered.as_str();
         let key = self.keyed.tag(&[username, password]);
         if let Some((cred, at)) = self.credentials.get(&key) {
             if at.elapsed() < self.config.credential_cache_ttl {
@@ -444,6 +446,8 @@ impl Auth {
         password: &str,
         ip: Option<IpAddr>,
     ) -> Result<std::result::Result<Option<Principal>, Duration>> {
+        let lowered = user_name_key(username);
+        let username = lowered.as_str();
         if let Some(wait) = self.throttle.check(username, ip).await? {
             return Ok(Err(wait));
         }
@@ -482,10 +486,6 @@ impl Auth {
             let until = robot.expires_at;
             return Ok(Some((robot_principal(robot), cred, until)));
         }
-        // berth user names are lowercase (accounts::valid_username), so
-        // `Carol` can only mean `carol`, as directories and providers see it.
-        let lowered = username.to_ascii_lowercase();
-        let username = lowered.as_str();
         let user = self.meta.user_by_name(username).await?;
         // A personal access token used as the password.
         if password.starts_with(accounts::ACCESS_TOKEN_PREFIX) {
@@ -1384,6 +1384,18 @@ impl Auth {
             .tokens
             .issue_refresh(who.name(), ttl, cred.clone())
             .ok())
+    }
+}
+
+/// The name a sign-in is checked, throttled and cached under: berth user
+/// names are lowercase (`accounts::valid_username`), so `Carol` can only
+/// mean `carol`, as directories and providers see it, and every spelling
+/// shares one failure counter. Robot names are taken as given.
+fn user_name_key(typed: &str) -> String {
+    if typed.starts_with("robot$") {
+        typed.to_string()
+    } else {
+        typed.to_ascii_lowercase()
     }
 }
 
