@@ -493,7 +493,11 @@ impl Auth {
             if let Some((token, owner)) = self.meta.access_token_by_hash(&hash).await? {
                 let live = token.revoked_at.is_none() && token.expires_at.is_none_or(|e| e > now);
                 // A directory user's token dies with their directory entry.
-                if live && owner.username == username && self.directory_still_has(&owner).await? {
+                let owner = match live && owner.username == username {
+                    true => self.still_held(owner).await?,
+                    false => None,
+                };
+                if let Some(owner) = owner {
                     let cred = Credential::AccessToken {
                         uid: owner.id,
                         id: token.id,
@@ -691,21 +695,18 @@ impl Auth {
         }
     }
 
-    /// User `u` as stored now when they still hold
-    /// ([`Auth::directory_still_has`]), else `None`. An OIDC user is read
-    /// again: a recheck with the provider may have changed their
-    /// system-administrator flag (`auth.oidc.admin_group`).
+    /// User `u` as they stand now when they still hold, else `None`: local
+    /// users always; directory users as [`Auth::directory_still_has`] says;
+    /// OIDC users as [`Auth::oidc_still_has`] says, with what a recheck
+    /// changed (the system-administrator flag of `auth.oidc.admin_group`).
     async fn still_held(
         &self,
         u: berth_meta::UserRecord,
     ) -> Result<Option<berth_meta::UserRecord>> {
-        if !self.directory_still_has(&u).await? {
-            return Ok(None);
-        }
         if u.source == OIDC_SOURCE {
-            return Ok(self.meta.user_by_id(u.id).await?);
+            return self.oidc_still_has(u).await;
         }
-        Ok(Some(u))
+        Ok(self.directory_still_has(&u).await?.then_some(u))
     }
 
     /// Whether directory user `u` still holds: asked of the directory at
@@ -713,14 +714,9 @@ impl Auth {
     /// has (or whose entry no longer matches `user_filter`) fails; so does
     /// every directory user once the directory is switched off. While the
     /// directory cannot answer, the last confirmation stands (logged).
-    ///
-    /// OIDC users are asked of the provider instead ([`Auth::oidc_still_has`]).
     async fn directory_still_has(&self, u: &berth_meta::UserRecord) -> Result<bool> {
         if u.source == LOCAL_SOURCE {
             return Ok(true);
-        }
-        if u.source == OIDC_SOURCE {
-            return self.oidc_still_has(u).await;
         }
         let Some(dir) = &self.directory else {
             return Ok(false);
@@ -903,35 +899,40 @@ impl Auth {
     /// refreshes their groups). Without a stored refresh token there is
     /// nothing to ask and the user holds until deleted in berth; while the
     /// provider cannot be reached, the last confirmation stands (logged).
-    async fn oidc_still_has(&self, u: &berth_meta::UserRecord) -> Result<bool> {
+    /// Returns the user as they stand after the recheck, `None` when they no
+    /// longer hold.
+    async fn oidc_still_has(
+        &self,
+        u: berth_meta::UserRecord,
+    ) -> Result<Option<berth_meta::UserRecord>> {
         let Some(provider) = &self.oidc else {
-            return Ok(false);
+            return Ok(None);
         };
         let fresh = provider.config().recheck.as_millis() as i64;
         let stale = |checked: i64| berth_meta::store::now_ms().saturating_sub(checked) >= fresh;
         if !stale(u.directory_checked_at) {
-            return Ok(true);
+            return Ok(Some(u));
         }
         let _one = self.oidc_recheck.lock().await;
         // Another request may have rechecked while this one waited.
         let Some(u) = self.meta.user_by_id(u.id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if !stale(u.directory_checked_at) {
-            return Ok(true);
+            return Ok(Some(u));
         }
         let Some((subject, sealed)) = self.meta.user_oidc(u.id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if sealed.is_empty() {
-            return Ok(true);
+            return Ok(Some(u));
         }
         if sealed == OIDC_REFUSED {
-            return Ok(false);
+            return Ok(None);
         }
         let Some(refresh) = self.sealing.open(&sealed) else {
             tracing::warn!(user = %u.username, "the stored refresh token does not open (was the token signing key replaced?); the user must sign in to the web UI again");
-            return Ok(false);
+            return Ok(None);
         };
         match provider.refresh(&refresh).await {
             Ok(oidc::Recheck::Holds {
@@ -945,21 +946,21 @@ impl Auth {
                 self.meta
                     .user_oidc_bind(u.id, &subject, &sealed, now)
                     .await?;
-                if let Some(groups) = groups {
-                    self.oidc_apply(u, &groups).await?;
+                match groups {
+                    Some(groups) => Ok(Some(self.oidc_apply(u, &groups).await?)),
+                    None => Ok(Some(u)),
                 }
-                Ok(true)
             }
             Ok(oidc::Recheck::Refused(why)) => {
                 tracing::info!(user = %u.username, reason = %why, "the OpenID Connect provider no longer vouches for this user; their CLI secret, tokens and sessions are refused until they sign in to the web UI again");
                 self.meta
                     .user_oidc_bind(u.id, &subject, OIDC_REFUSED, u.directory_checked_at)
                     .await?;
-                Ok(false)
+                Ok(None)
             }
             Err(e) => {
                 tracing::warn!(user = %u.username, error = %e, "cannot recheck an OIDC user; the last confirmation stands");
-                Ok(true)
+                Ok(Some(u))
             }
         }
     }
