@@ -231,9 +231,20 @@ impl Registry {
 
     /// One page of `tags/list`; returns the tags and the next page's URL, if any.
     pub async fn tags_page(&self, url: &str) -> Result<(Vec<String>, Option<String>)> {
+        self.list_page(url, "tags").await
+    }
+
+    /// One page of `_catalog`; returns the repositories and the next page's URL.
+    pub async fn catalog_page(&self, url: &str) -> Result<(Vec<String>, Option<String>)> {
+        self.list_page(url, "repositories").await
+    }
+
+    /// One page of a paginated list (OCI dist-spec v1.1 §Listing tags, Docker's
+    /// `_catalog`): the names under `key` and the `Link` header's next URL.
+    async fn list_page(&self, url: &str, key: &str) -> Result<(Vec<String>, Option<String>)> {
         let r = self.http.get(url).send().await?;
         if r.status() != StatusCode::OK {
-            bail!("tags list: {}", r.status());
+            bail!("{key} list: {}", r.status());
         }
         let next = r
             .headers()
@@ -243,7 +254,7 @@ impl Registry {
             .and_then(|l| l.split('>').next())
             .map(|l| absolute(&self.base, l));
         let v: serde_json::Value = r.json().await?;
-        let tags = v["tags"]
+        let tags = v[key]
             .as_array()
             .map(|a| {
                 a.iter()

@@ -51,6 +51,10 @@ enum Command {
         /// Write the report as a Markdown table here.
         #[arg(long)]
         markdown: Option<PathBuf>,
+        /// Run only these phases, comma-separated: blobs, manifests, retag,
+        /// tags, catalog, images (default: all).
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Time from starting a server command to its first 200 on /v2/, in ms.
     ColdStart {
@@ -108,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
             manifest_secs,
             json,
             markdown,
+            only,
         } => {
             let mut s = if smoke {
                 Settings::smoke(&target, &label)
@@ -115,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
                 Settings::full(&target, &label)
             };
             s.server_pid = pid;
+            if let Some(only) = only {
+                s.only = only.split(',').map(str::to_string).collect();
+            }
             if let Some(m) = blob_mib {
                 s.blob_bytes = m << 20;
             }

@@ -32,14 +32,31 @@ pub struct Settings {
     pub tags: usize,
     /// Page size for the tag listing.
     pub tags_page: usize,
-    /// Whole images pushed (config + 5 layers + manifest).
+    /// Whole images pushed (config + 5 layers + manifest) by one client; the
+    /// concurrent image push runs `images * 2` spread over `push_clients`.
     pub images: usize,
+    /// Concurrent clients of the multi-client image push (8).
+    pub push_clients: usize,
+    /// Client counts of the manifest re-tag (PUT of a stored manifest under a
+    /// new tag): 1 and 8.
+    pub retag_clients: Vec<usize>,
+    /// Repositories for the catalog listing (500), listed in pages of `tags_page`.
+    pub repositories: usize,
     /// Layer size of those images, bytes.
     pub image_layer_bytes: usize,
     /// Server PID, for peak RSS (`/proc/<pid>/status` `VmHWM`).
     pub server_pid: Option<u32>,
     /// Repository prefix, so runs don't collide.
     pub repo_prefix: String,
+    /// Run only these phases (`blobs`, `manifests`, `retag`, `tags`, `catalog`,
+    /// `images`); empty: all of them.
+    pub only: Vec<String>,
+}
+
+impl Settings {
+    fn runs(&self, phase: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == phase)
+    }
 }
 
 impl Settings {
@@ -57,9 +74,13 @@ impl Settings {
             tags: 1000,
             tags_page: 100,
             images: 20,
+            push_clients: 8,
+            retag_clients: vec![1, 8],
+            repositories: 500,
             image_layer_bytes: 256 << 10,
             server_pid: None,
             repo_prefix: format!("bench{}", std::process::id()),
+            only: Vec::new(),
         }
     }
 
@@ -75,6 +96,9 @@ impl Settings {
             tags: 30,
             tags_page: 7,
             images: 2,
+            push_clients: 2,
+            retag_clients: vec![1, 2],
+            repositories: 12,
             image_layer_bytes: 4 << 10,
             ..Settings::full(target, label)
         }
@@ -137,6 +161,8 @@ pub async fn run(s: &Settings) -> Result<Report> {
         .manifest_clients
         .iter()
         .chain(&s.streams)
+        .chain(&s.retag_clients)
+        .chain(std::iter::once(&s.push_clients))
         .copied()
         .max()
         .unwrap_or(1);
@@ -145,10 +171,24 @@ pub async fn run(s: &Settings) -> Result<Report> {
     let sha = sha256_rate();
     report.push(Metric::new("sha256_single_core", "MiB/s", sha));
 
-    blob_throughput(&reg, s, sha, &mut report).await?;
-    manifest_rates(&reg, s, &mut report).await?;
-    tag_listing(&reg, s, &mut report).await?;
-    image_pushes(&reg, s, &mut report).await?;
+    if s.runs("blobs") {
+        blob_throughput(&reg, s, sha, &mut report).await?;
+    }
+    if s.runs("manifests") {
+        manifest_rates(&reg, s, &mut report).await?;
+    }
+    if s.runs("retag") {
+        manifest_retags(&reg, s, &mut report).await?;
+    }
+    if s.runs("tags") {
+        tag_listing(&reg, s, &mut report).await?;
+    }
+    if s.runs("catalog") {
+        catalog_listing(&reg, s, &mut report).await?;
+    }
+    if s.runs("images") {
+        image_pushes(&reg, s, &mut report).await?;
+    }
     if let Some(pid) = s.server_pid {
         if let Some(kib) = peak_rss_kib(pid) {
             report.push(Metric::new("server_peak_rss", "MiB", kib as f64 / 1024.0));
@@ -385,6 +425,123 @@ async fn tag_listing(reg: &Registry, s: &Settings, report: &mut Report) -> Resul
     Ok(())
 }
 
+/// Durable small writes: each client PUTs one stored manifest under new tags
+/// (`r<client>-<n>`) for `manifest_duration`. Every 201 is a tag move the
+/// registry has made durable (for berth; Distribution does not `fsync`).
+async fn manifest_retags(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
+    let repo = format!("{}/retag", s.repo_prefix);
+    push_image(
+        reg,
+        &repo,
+        "base",
+        &[random_bytes(1024, 44)],
+        Bytes::from_static(br#"{"architecture":"amd64","os":"linux","retag":1}"#),
+    )
+    .await?;
+    let m = reg
+        .http
+        .get(format!("{}/v2/{repo}/manifests/base", reg.base))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    for &clients in &s.retag_clients {
+        let deadline = Instant::now() + s.manifest_duration;
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let (reg, repo, m) = (reg.clone(), repo.clone(), m.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(4096);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let tag = format!("r{clients}-{c}-{n}");
+                    let t = Instant::now();
+                    reg.put_manifest(
+                        &repo,
+                        &tag,
+                        "application/vnd.oci.image.manifest.v1+json",
+                        m.clone(),
+                    )
+                    .await?;
+                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                }
+                anyhow::Ok(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await??);
+        }
+        let elapsed = start.elapsed();
+        all.sort_unstable();
+        report.push(
+            Metric::new(
+                &format!("manifest_put_retag_{clients}c"),
+                "req/s",
+                all.len() as f64 / elapsed.as_secs_f64(),
+            )
+            .with("p50_ms", json!(percentile(&all, 0.50)))
+            .with("p99_ms", json!(percentile(&all, 0.99))),
+        );
+    }
+    Ok(())
+}
+
+/// `_catalog` walked in pages of `tags_page` over `repositories` repositories
+/// (plus whatever earlier phases made), five times; ms per walk.
+async fn catalog_listing(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
+    let layer = random_bytes(512, 45);
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux","catalog":1}"#);
+    for i in 0..s.repositories {
+        let repo = format!("{}/cat/r{i:05}", s.repo_prefix);
+        push_image(
+            reg,
+            &repo,
+            "v1",
+            std::slice::from_ref(&layer),
+            config.clone(),
+        )
+        .await?;
+    }
+    let rounds = 5;
+    let mut seen = 0;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let mut url = Some(format!("{}/v2/_catalog?n={}", reg.base, s.tags_page));
+        let mut pages = 0;
+        seen = 0;
+        while let Some(u) = url.take() {
+            let (repos, next) = reg.catalog_page(&u).await?;
+            seen += repos.len();
+            pages += 1;
+            url = next;
+            ensure!(
+                pages <= s.repositories + 100,
+                "catalog listing does not end"
+            );
+        }
+        ensure!(
+            seen >= s.repositories,
+            "listed {seen} repositories, pushed {}",
+            s.repositories
+        );
+    }
+    let per = t.elapsed() / rounds;
+    report.push(
+        Metric::new(
+            &format!("catalog_{}_paged", s.repositories),
+            "ms",
+            per.as_secs_f64() * 1000.0,
+        )
+        .with("page_size", json!(s.tags_page))
+        .with("repositories", json!(seen)),
+    );
+    Ok(())
+}
+
 async fn image_pushes(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
     let repo = format!("{}/images", s.repo_prefix);
     let images: Vec<(Vec<Bytes>, Bytes)> = (0..s.images)
@@ -411,6 +568,50 @@ async fn image_pushes(reg: &Registry, s: &Settings, report: &mut Report) -> Resu
             "image_push_5_layers",
             "images/s",
             s.images as f64 / t.elapsed().as_secs_f64(),
+        )
+        .with("layer_bytes", json!(s.image_layer_bytes)),
+    );
+
+    // The same, `images * 2` images by `push_clients` clients at once, each
+    // image distinct (seeds after the single-client ones).
+    let total = s.images * 2;
+    let per_client: Vec<Vec<(usize, Vec<Bytes>, Bytes)>> = (0..s.push_clients)
+        .map(|c| {
+            (c..total)
+                .step_by(s.push_clients)
+                .map(|i| {
+                    let layers = (0..5)
+                        .map(|l| random_bytes(s.image_layer_bytes, 50_000 + (i * 5 + l) as u64))
+                        .collect();
+                    let config = Bytes::from(format!(
+                        "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"c\":{i}}}"
+                    ));
+                    (i, layers, config)
+                })
+                .collect()
+        })
+        .collect();
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for set in per_client {
+        let (reg, repo) = (reg.clone(), format!("{}/images-mc", s.repo_prefix));
+        tasks.push(tokio::spawn(async move {
+            for (i, layers, config) in set {
+                push_image(&reg, &repo, &format!("v{i}"), &layers, config)
+                    .await
+                    .context("concurrent image push")?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    report.push(
+        Metric::new(
+            &format!("image_push_5_layers_{}c", s.push_clients),
+            "images/s",
+            total as f64 / t.elapsed().as_secs_f64(),
         )
         .with("layer_bytes", json!(s.image_layer_bytes)),
     );

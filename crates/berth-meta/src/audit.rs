@@ -163,7 +163,7 @@ async fn checkpoints_table_exists(conn: &mut sqlx::AnyConnection) -> Result<bool
 /// Appends `rows` inside `tx`, continuing from the last stored entry, else from
 /// the latest checkpoint, else from genesis.
 async fn append_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::durable::WriteTx,
     rows: &mut [AuditRow],
     link: &impl Fn(&AuditRow) -> String,
 ) -> Result<()> {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use berth_oci::Digest;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use crate::error::Result;
 use crate::store::{digest_col, now_ms, MetaStore};
@@ -258,7 +258,7 @@ impl MetaStore {
         Ok(())
     }
 
-    async fn is_marked(tx: &mut Transaction<'static, Any>, digest: &Digest) -> Result<bool> {
+    async fn is_marked(tx: &mut crate::durable::WriteTx, digest: &Digest) -> Result<bool> {
         let marked: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_sweeps WHERE digest = $1")
             .bind(digest.as_str())
             .fetch_optional(&mut **tx)

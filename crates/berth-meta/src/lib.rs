@@ -8,6 +8,7 @@
 //!   `LISTEN`/`NOTIFY`).
 //! - [`db`] — [`DatabaseUrl`], connecting to SQLite or PostgreSQL, migrations,
 //!   write transactions.
+//! - [`durable`] — group commit: write transactions that share their flushes.
 //! - [`error`] — [`MetaError`].
 //! - [`gc`] — garbage collection: untagged manifests, link expiry, holds and sweep marks.
 //! - [`quota`] — per-project quotas and storage usage.
@@ -89,6 +90,7 @@ pub mod audit;
 pub mod catalog_queries;
 pub mod changes;
 pub mod db;
+pub mod durable;
 pub mod error;
 pub mod gc;
 pub mod groups;

@@ -152,14 +152,16 @@ impl MetaStore {
 
     /// Adds an immutable tag rule to the project; returns its id.
     pub async fn add_immutable_rule(&self, project: &str, rule: &str) -> Result<i64> {
+        let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO immutable_rules (project, rule, created_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(project)
         .bind(rule)
         .bind(now_ms())
-        .fetch_one(&self.write)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(id)
     }
 

@@ -3,7 +3,7 @@
 //! or hold as manifests: a blob shared by two repositories of a project counts once.
 
 use berth_oci::Digest;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use crate::error::{MetaError, Result};
 use crate::store::{now_ms, MetaStore};
@@ -155,7 +155,7 @@ impl MetaStore {
 
     /// `Some(would_use)` when adding the blob to the project passes `limit`.
     async fn would_exceed(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::durable::WriteTx,
         project: &str,
         digest: &Digest,
         size: u64,

@@ -263,6 +263,7 @@ impl MetaStore {
         dry_run: bool,
         parameters: &str,
     ) -> Result<i64> {
+        let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO job_runs (kind, trigger, dry_run, parameters, status, started_at)
              VALUES ($1, $2, $3, $4, 'running', $5) RETURNING id",
@@ -272,8 +273,9 @@ impl MetaStore {
         .bind(dry_run as i64)
         .bind(parameters)
         .bind(now_ms())
-        .fetch_one(&self.write)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(id)
     }
 

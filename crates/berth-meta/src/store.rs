@@ -4,7 +4,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_oci::{ChildKind, ChildRef, Digest};
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use crate::error::{MetaError, Result};
 
@@ -23,6 +23,8 @@ pub struct MetaStore {
     pub(crate) write: crate::timed::TimedPool,
     pub(crate) backend: crate::Backend,
     pub(crate) url: crate::DatabaseUrl,
+    /// Group commit of the write transactions ([`crate::durable`]).
+    pub(crate) durable: std::sync::Arc<crate::durable::GroupCommit>,
 }
 
 /// A manifest as stored.
@@ -112,7 +114,7 @@ pub(crate) fn digest_col(s: String) -> Result<Digest> {
 
 impl MetaStore {
     pub(crate) async fn ensure_repository(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::durable::WriteTx,
         name: &str,
     ) -> Result<i64> {
         sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING")
@@ -387,33 +389,84 @@ impl MetaStore {
                 .await?;
             }
         }
-        let mut previous_tag_target = None;
-        if let Some(tag) = tag {
-            let prev: Option<String> =
-                sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
-                    .bind(repo_id)
-                    .bind(tag)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if prev.as_deref() != Some(m.digest.as_str()) {
-                sqlx::query(
-                    "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at",
-                )
-                .bind(repo_id)
-                .bind(tag)
-                .bind(m.digest.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                previous_tag_target = prev.map(digest_col).transpose()?;
-            }
-        }
+        let previous_tag_target = match tag {
+            Some(tag) => Self::move_tag(&mut tx, repo_id, tag, m.digest, now).await?,
+            None => None,
+        };
         tx.commit().await?;
         Ok(PutManifestOutcome {
             created,
             previous_tag_target,
         })
+    }
+
+    /// A push of a manifest the repository already records (a re-tag, or the
+    /// same bytes again): in one write transaction, restarts its grace period
+    /// and points `tag` at it, as [`MetaStore::put_manifest`] would, without
+    /// checking its children again (they were checked when it was recorded and
+    /// are kept with it). `None`, changing nothing, when the repository does
+    /// not record it (any more): the caller stores it in full.
+    pub async fn repush_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        tag: Option<&str>,
+    ) -> Result<Option<PutManifestOutcome>> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let repo_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE manifests SET pushed_at = $1
+             WHERE repo_id = (SELECT id FROM repositories WHERE name = $2) AND digest = $3
+             RETURNING repo_id",
+        )
+        .bind(now)
+        .bind(repo)
+        .bind(digest.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(repo_id) = repo_id else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let previous_tag_target = match tag {
+            Some(tag) => Self::move_tag(&mut tx, repo_id, tag, digest, now).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Some(PutManifestOutcome {
+            created: false,
+            previous_tag_target,
+        }))
+    }
+
+    /// Points `tag` at `digest`; the digest it pointed at before, if it moved.
+    async fn move_tag(
+        tx: &mut crate::durable::WriteTx,
+        repo_id: i64,
+        tag: &str,
+        digest: &Digest,
+        now: i64,
+    ) -> Result<Option<Digest>> {
+        let prev: Option<String> =
+            sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
+                .bind(repo_id)
+                .bind(tag)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if prev.as_deref() == Some(digest.as_str()) {
+            return Ok(None);
+        }
+        sqlx::query(
+            "INSERT INTO tags (repo_id, name, digest, pushed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT(repo_id, name) DO UPDATE SET digest = excluded.digest, pushed_at = excluded.pushed_at",
+        )
+        .bind(repo_id)
+        .bind(tag)
+        .bind(digest.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        prev.map(digest_col).transpose()
     }
 
     /// A manifest of the repository by digest.

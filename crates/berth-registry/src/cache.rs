@@ -154,10 +154,174 @@ impl ManifestCache {
     }
 }
 
+/// Repositories with more tags than this are listed straight from the
+/// metadata store (its index makes each page cost the same at any size);
+/// smaller ones are cached whole by [`TagListCache`].
+pub const MAX_CACHED_TAGS: usize = 10_000;
+
+/// Total bytes of tag names [`TagListCache`] keeps (over all repositories).
+const TAG_LIST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A repository's tags, sorted by byte order, as loaded at `at`.
+#[derive(Debug)]
+pub struct CachedTags {
+    /// Every tag, ascending (byte order: distribution-spec §Listing Tags'
+    /// lexical order).
+    pub tags: Vec<String>,
+    /// The repository had more than [`MAX_CACHED_TAGS`] tags: `tags` is empty
+    /// and pages are read from the store.
+    pub too_many: bool,
+    at: Instant,
+}
+
+impl CachedTags {
+    /// Up to `limit` tags after `last` (exclusive), and whether more follow.
+    pub fn page(&self, last: Option<&str>, limit: usize) -> (Vec<String>, bool) {
+        let start = match last {
+            Some(last) => self.tags.partition_point(|t| t.as_str() <= last),
+            None => 0,
+        };
+        let rest = &self.tags[start..];
+        let items = rest.iter().take(limit).cloned().collect();
+        (items, rest.len() > limit)
+    }
+}
+
+#[derive(Clone)]
+struct ByNames;
+
+impl Weighter<String, Arc<CachedTags>> for ByNames {
+    fn weight(&self, key: &String, val: &Arc<CachedTags>) -> u64 {
+        let names: usize = val.tags.iter().map(|t| t.len() + 24).sum();
+        (key.len() + names + 64) as u64
+    }
+}
+
+/// Whole tag lists of repositories, so walking `tags/list` page by page costs
+/// a binary search per page instead of queries. Same consistency rules as
+/// [`ManifestCache`] (it is invalidated by the same calls): a local change to
+/// any reference of a repository drops its list at once, changes by another
+/// process or node are seen within the TTL, and a list read across an
+/// invalidation is not kept.
+pub struct TagListCache {
+    inner: Option<Cache<String, Arc<CachedTags>, ByNames>>,
+    ttl: Duration,
+    generation: std::sync::atomic::AtomicU64,
+    write_lock: std::sync::Mutex<()>,
+}
+
+impl TagListCache {
+    /// A cache with the manifest cache's settings (`max_bytes == 0` disables
+    /// both).
+    pub fn new(cfg: &CacheConfig) -> TagListCache {
+        TagListCache {
+            inner: (cfg.max_bytes > 0).then(|| Cache::with_weighter(1024, TAG_LIST_BYTES, ByNames)),
+            ttl: cfg.ttl,
+            generation: std::sync::atomic::AtomicU64::new(0),
+            write_lock: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// Notes the current generation; pass it to [`put`](TagListCache::put).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(self.generation.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Whether lists are cached at all.
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// The fresh list of `repo`, if any.
+    pub fn get(&self, repo: &str) -> Option<Arc<CachedTags>> {
+        self.inner
+            .as_ref()?
+            .get(repo)
+            .filter(|hit| hit.at.elapsed() < self.ttl)
+    }
+
+    /// Remembers `tags` (any order) as `repo`'s list, unless something was
+    /// invalidated since `snapshot`; a list longer than [`MAX_CACHED_TAGS`]
+    /// is remembered as [`CachedTags::too_many`] only. Returns the entry.
+    pub fn put(&self, snapshot: Snapshot, repo: &str, mut tags: Vec<String>) -> Arc<CachedTags> {
+        let too_many = tags.len() > MAX_CACHED_TAGS;
+        if too_many {
+            tags = Vec::new();
+        }
+        tags.sort_unstable();
+        let entry = Arc::new(CachedTags {
+            tags,
+            too_many,
+            at: Instant::now(),
+        });
+        if let Some(cache) = &self.inner {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.generation.load(std::sync::atomic::Ordering::Acquire) == snapshot.0 {
+                cache.insert(repo.to_string(), entry.clone());
+            }
+        }
+        entry
+    }
+
+    /// Forgets `repo`'s list.
+    pub fn invalidate(&self, repo: &str) {
+        if let Some(cache) = &self.inner {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            cache.remove(repo);
+        }
+    }
+
+    /// Forgets every list.
+    pub fn clear(&self) {
+        if let Some(cache) = &self.inner {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            cache.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use berth_oci::Algorithm;
+
+    #[test]
+    fn tag_pages_come_from_the_sorted_list_and_invalidation_drops_it() {
+        let cache = TagListCache::new(&CacheConfig::default());
+        let snap = cache.snapshot();
+        let tags = ["b", "a", "c", "B", "a1"].map(String::from).to_vec();
+        let list = cache.put(snap, "r", tags);
+        assert_eq!(list.tags, ["B", "a", "a1", "b", "c"]);
+        assert_eq!(
+            cache.get("r").unwrap().page(None, 2),
+            (vec!["B".to_string(), "a".to_string()], true)
+        );
+        assert_eq!(
+            list.page(Some("a"), 2),
+            (vec!["a1".to_string(), "b".to_string()], true)
+        );
+        assert_eq!(list.page(Some("b"), 2), (vec!["c".to_string()], false));
+        assert_eq!(list.page(Some("a0"), 1), (vec!["a1".to_string()], true));
+        assert_eq!(list.page(Some("z"), 5), (vec![], false));
+        cache.invalidate("r");
+        assert!(cache.get("r").is_none());
+
+        // A list read before an invalidation is answered but not kept.
+        let snap = cache.snapshot();
+        cache.invalidate("other");
+        cache.put(snap, "r", vec!["x".into()]);
+        assert!(cache.get("r").is_none());
+
+        // Too long to keep: only that is remembered.
+        let many = (0..=MAX_CACHED_TAGS).map(|i| format!("t{i}")).collect();
+        cache.put(cache.snapshot(), "big", many);
+        let big = cache.get("big").unwrap();
+        assert!(big.too_many && big.tags.is_empty());
+    }
 
     #[test]
     fn entries_expire_after_the_ttl_and_can_be_invalidated() {

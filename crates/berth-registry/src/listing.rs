@@ -59,12 +59,48 @@ impl Registry {
                 Err(Error::NameUnknown(repo.to_string()))
             };
         }
+        if let Some(list) = self.cached_tags(repo).await? {
+            let (items, more) = list.page(last, limit as usize);
+            return Ok(Page {
+                next_page_size: more.then_some(limit),
+                items,
+            });
+        }
         let mut items = self
             .meta
             .list_tags(repo.as_str(), last, limit + 1)
             .await?
             .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
         Ok(paginate(&mut items, limit))
+    }
+
+    /// The repository's whole tag list from the [`crate::cache::TagListCache`],
+    /// loaded on a miss; `None` when lists are not cached or the repository
+    /// has more than [`crate::cache::MAX_CACHED_TAGS`] tags (then pages are
+    /// read from the store's index).
+    ///
+    /// Errors: [`Error::NameUnknown`].
+    async fn cached_tags(
+        &self,
+        repo: &RepositoryName,
+    ) -> Result<Option<std::sync::Arc<crate::cache::CachedTags>>> {
+        if !self.tag_lists.enabled() {
+            return Ok(None);
+        }
+        let list = match self.tag_lists.get(repo.as_str()) {
+            Some(list) => list,
+            None => {
+                let snapshot = self.tag_lists.snapshot();
+                let cap = crate::cache::MAX_CACHED_TAGS as u32 + 1;
+                let all = self
+                    .meta
+                    .list_tags(repo.as_str(), None, cap)
+                    .await?
+                    .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
+                self.tag_lists.put(snapshot, repo.as_str(), all)
+            }
+        };
+        Ok((!list.too_many).then_some(list))
     }
 
     /// `GET /v2/_catalog?n=&last=`: repository names in lexical order.

@@ -95,30 +95,51 @@ impl Registry {
             .as_ref()
             .filter(|a| !a.is_empty())
             .and_then(|a| serde_json::to_string(a).ok());
-        let size = body.len() as u64;
-        self.quota_admit(repo, Some(&digest), size).await?;
-        let scan = self
-            .sbom_wanted(repo, &manifest.media_type, &body, actor)
-            .await
-            .then_some(crate::sbom::KIND);
         let signature_body = body.clone();
-        // Garbage collection must not sweep these bytes between install and record.
-        let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
-        let result = self
-            .manifest_store_as(
-                repo,
-                &manifest,
-                &digest,
-                body,
-                algorithm,
-                annotations,
-                tag,
-                false,
-                scan,
-            )
-            .await;
-        self.release(&digest, &holder).await;
-        result?;
+        // A manifest the repository already records (a re-tag, the same bytes
+        // again) is one write transaction: its bytes are stored and kept by its
+        // record, it is already counted in the quota, and it had its SBOM
+        // queued when it was first recorded.
+        let repushed = self
+            .meta
+            .manifest_by_digest(repo.as_str(), &digest)
+            .await?
+            .is_some()
+            && self
+                .meta
+                .repush_manifest(repo.as_str(), &digest, tag)
+                .await?
+                .is_some();
+        let mut scan = None;
+        if repushed {
+            if let Some(tag) = tag {
+                self.forget(repo.as_str(), tag).await;
+            }
+        } else {
+            self.quota_admit(repo, Some(&digest), body.len() as u64)
+                .await?;
+            scan = self
+                .sbom_wanted(repo, &manifest.media_type, &body, actor)
+                .await
+                .then_some(crate::sbom::KIND);
+            // Garbage collection must not sweep these bytes between install and record.
+            let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
+            let result = self
+                .manifest_store_as(
+                    repo,
+                    &manifest,
+                    &digest,
+                    body,
+                    algorithm,
+                    annotations,
+                    tag,
+                    false,
+                    scan,
+                )
+                .await;
+            self.release(&digest, &holder).await;
+            result?;
+        }
         if scan.is_some() {
             self.scan_wakeup.notify_one();
         }

@@ -43,6 +43,13 @@ pub const DB_QUERY_DURATION: &str = "berth_db_query_duration_seconds";
 /// Time to obtain a write transaction (a connection of the write pool and
 /// `BEGIN`). Histogram, seconds.
 pub const DB_BEGIN_DURATION: &str = "berth_db_begin_duration_seconds";
+/// Time of each group-commit flush of the metadata database (`fdatasync` of
+/// SQLite's WAL, a synchronous commit on PostgreSQL); each makes every
+/// transaction committed before it durable. Histogram, seconds.
+pub const DB_FLUSH_DURATION: &str = berth_meta::durable::FLUSH_DURATION;
+/// Write transactions made durable by another's flush, with none of their
+/// own. Counter.
+pub const DB_GROUPED_COMMITS: &str = berth_meta::durable::GROUPED_COMMITS;
 
 /// Bytes of the blobs a `project`'s repositories reference (its quota
 /// usage), read at each scrape. Gauge.
@@ -98,6 +105,8 @@ pub const ALL: &[&str] = &[
     DB_CONNECTIONS_MAX,
     DB_QUERY_DURATION,
     DB_BEGIN_DURATION,
+    DB_FLUSH_DURATION,
+    DB_GROUPED_COMMITS,
     PROJECT_STORAGE,
     STORAGE,
     PROJECTS,
@@ -166,6 +175,15 @@ pub fn describe() {
         DB_BEGIN_DURATION,
         Unit::Seconds,
         "Time to obtain a write transaction (connection and BEGIN)."
+    );
+    describe_histogram!(
+        DB_FLUSH_DURATION,
+        Unit::Seconds,
+        "Group-commit flushes of the metadata database; each makes every earlier commit durable."
+    );
+    describe_counter!(
+        DB_GROUPED_COMMITS,
+        "Write transactions made durable by another transaction's flush."
     );
     describe_gauge!(
         PROJECT_STORAGE,

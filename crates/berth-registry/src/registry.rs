@@ -6,7 +6,7 @@ use std::sync::Arc;
 use berth_meta::{Change, DatabaseUrl, MetaStore};
 use berth_storage::BlobStore;
 
-use crate::cache::{CacheConfig, ManifestCache};
+use crate::cache::{CacheConfig, ManifestCache, TagListCache};
 use crate::error::{Error, Result};
 use crate::policy::rules::RulesCache;
 
@@ -35,6 +35,8 @@ pub struct Registry {
     pub(crate) meta: MetaStore,
     pub(crate) limits: Limits,
     pub(crate) cache: ManifestCache,
+    /// Whole tag lists of small repositories (see [`TagListCache`]).
+    pub(crate) tag_lists: TagListCache,
     /// Immutability and tag naming rules by project (see [`crate::policy::rules`]).
     pub(crate) rules: RulesCache,
     /// `storage.redirect`: presigned URL lifetime for blob GET redirects.
@@ -253,6 +255,7 @@ impl Registry {
             meta,
             limits,
             cache: ManifestCache::new(&CacheConfig::default()),
+            tag_lists: TagListCache::new(&CacheConfig::default()),
             rules: RulesCache::default(),
             gc_grace: crate::gc::GcOptions::default().grace_period,
             default_quota: None,
@@ -285,6 +288,7 @@ impl Registry {
     /// Call after the change committed.
     pub(crate) async fn forget(&self, repo: &str, reference: &str) {
         self.cache.invalidate(repo, reference);
+        self.tag_lists.invalidate(repo);
         self.announce(Change::Reference {
             repository: repo.to_string(),
             reference: reference.to_string(),
@@ -317,7 +321,10 @@ impl Registry {
             Change::Reference {
                 repository,
                 reference,
-            } => self.cache.invalidate(repository, reference),
+            } => {
+                self.cache.invalidate(repository, reference);
+                self.tag_lists.invalidate(repository);
+            }
             Change::Rules { project } => self.rules.invalidate(project),
             Change::Accounts => {}
         }
@@ -385,12 +392,14 @@ impl Registry {
     /// missed).
     pub fn forget_all_cached(&self) {
         self.cache.clear();
+        self.tag_lists.clear();
         self.rules.clear();
     }
 
     /// Replaces the manifest cache settings (default: [`CacheConfig::default`]).
     pub fn with_manifest_cache(mut self, cfg: &CacheConfig) -> Registry {
         self.cache = ManifestCache::new(cfg);
+        self.tag_lists = TagListCache::new(cfg);
         self
     }
 

@@ -848,10 +848,11 @@ pub struct TlsSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSection {
-    /// Bytes of manifests kept in memory. Default 64 MiB; 0 disables the cache.
+    /// Bytes of manifests kept in memory. Default 64 MiB; 0 disables the cache
+    /// and the tag list cache with it.
     pub manifest_bytes: u64,
-    /// Milliseconds after which a cached manifest is re-validated, bounding how long
-    /// a change made by another process (or node) can go unseen. Local changes are
+    /// Milliseconds after which a cached manifest (or tag list) is re-validated,
+    /// bounding how long a change made by another process (or node) can go unseen. Local changes are
     /// seen at once. Default 2000.
     pub manifest_ttl_ms: u64,
 }
