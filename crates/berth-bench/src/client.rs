@@ -47,6 +47,11 @@ impl Registry {
         })
     }
 
+    /// Opens an upload session; returns its absolute URL.
+    pub async fn start_upload_url(&self, repo: &str) -> Result<String> {
+        self.start_upload(repo).await
+    }
+
     async fn start_upload(&self, repo: &str) -> Result<String> {
         let r = self
             .http

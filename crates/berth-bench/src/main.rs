@@ -56,6 +56,55 @@ enum Command {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Blob pulls of one URL by `curl` (for a static file server such as nginx,
+    /// beside a registry's `pull_curl_*` figures).
+    CurlPull {
+        /// The file's URL.
+        #[arg(long)]
+        url: String,
+        /// Its size in bytes (every download is checked against it).
+        #[arg(long)]
+        bytes: usize,
+        /// Concurrent curl processes, comma-separated.
+        #[arg(long, default_value = "1,4")]
+        streams: String,
+        /// Downloads per process.
+        #[arg(long, default_value_t = 4)]
+        reps: usize,
+        /// Label for the report.
+        #[arg(long, default_value = "nginx")]
+        label: String,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Pushes the flat-cost fixture (an image and one referrer) and prints it as JSON.
+    FlatSetup {
+        /// Registry base URL.
+        #[arg(long)]
+        target: String,
+        /// Repository to push it to.
+        #[arg(long, default_value = "flat/app")]
+        repo: String,
+    },
+    /// Latency of the requests whose cost must stay flat as the registry grows.
+    FlatMeasure {
+        /// Registry base URL.
+        #[arg(long)]
+        target: String,
+        /// The fixture JSON `flat-setup` printed.
+        #[arg(long)]
+        fixture: PathBuf,
+        /// Label for the report (`empty`, `filled`).
+        #[arg(long)]
+        label: String,
+        /// Requests of each kind.
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Time from starting a server command to its first 200 on /v2/, in ms.
     ColdStart {
         /// Shell command that starts the server.
@@ -83,6 +132,12 @@ enum Command {
         /// cold start of the first registry in ms.
         #[arg(long)]
         targets: bool,
+        /// nginx reports (`curl-pull`), for the static-file pull targets.
+        #[arg(long)]
+        nginx: Vec<PathBuf>,
+        /// Also check the flat-cost targets (first reports: filled, second: empty).
+        #[arg(long)]
+        flat_targets: bool,
         /// Cold start of the first registry, ms (for --targets).
         #[arg(long)]
         cold_a_ms: Option<f64>,
@@ -139,6 +194,54 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::write(&p, md)?;
             }
         }
+        Command::CurlPull {
+            url,
+            bytes,
+            streams,
+            reps,
+            label,
+            json,
+        } => {
+            let mut report = Report::new(&label, &url);
+            for n in streams.split(',') {
+                let n: usize = n.trim().parse()?;
+                let rate =
+                    berth_bench::workloads::curl_rate(&url, bytes, n, reps.clamp(1, 100)).await?;
+                report.push(
+                    berth_bench::report::Metric::new(&format!("pull_curl_{n}x"), "MiB/s", rate)
+                        .with("reps", serde_json::json!(reps)),
+                );
+            }
+            println!("{}", report.to_markdown());
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
+        Command::FlatSetup { target, repo } => {
+            let fx = berth_bench::workloads::flat_setup(&target, &repo).await?;
+            println!("{}", serde_json::to_string(&fx)?);
+        }
+        Command::FlatMeasure {
+            target,
+            fixture,
+            label,
+            count,
+            json,
+        } => {
+            let fx: berth_bench::workloads::FlatFixture =
+                serde_json::from_slice(&std::fs::read(&fixture)?)?;
+            let report = berth_bench::workloads::flat_measure(
+                &target,
+                &label,
+                &fx,
+                count.clamp(10, 100_000),
+            )
+            .await?;
+            println!("{}", report.to_markdown());
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&report)?)?;
+            }
+        }
         Command::ColdStart { cmd, url, runs } => {
             let mut times = Vec::new();
             for _ in 0..runs.clamp(1, 50) {
@@ -158,13 +261,24 @@ async fn main() -> anyhow::Result<()> {
             b,
             out,
             targets,
+            flat_targets,
+            nginx,
             cold_a_ms,
         } => {
             let (ra, rb) = (load(&a)?, load(&b)?);
             let mut md = compare_markdown(&ra, &rb);
+            if flat_targets {
+                md.push('\n');
+                md.push_str(&berth_bench::report::flat_targets_markdown(&ra, &rb));
+            }
             if targets {
                 md.push('\n');
-                md.push_str(&berth_bench::targets_markdown(&ra, &rb, cold_a_ms));
+                md.push_str(&berth_bench::targets_markdown(
+                    &ra,
+                    &rb,
+                    &load(&nginx)?,
+                    cold_a_ms,
+                ));
             }
             match out {
                 Some(p) => std::fs::write(p, md)?,

@@ -170,7 +170,12 @@ pub fn compare_markdown(a: &[Report], b: &[Report]) -> String {
 
 /// The performance issue's targets, checked on the medians of `a` (berth) against
 /// `b` (Distribution) and the machine's SHA-256 rate, plus cold start in ms.
-pub fn targets_markdown(a: &[Report], b: &[Report], cold_a_ms: Option<f64>) -> String {
+pub fn targets_markdown(
+    a: &[Report],
+    b: &[Report],
+    nginx: &[Report],
+    cold_a_ms: Option<f64>,
+) -> String {
     let sha = median_of(a, "sha256_single_core", None);
     fn at_least(what: &str, got: f64, want: f64) -> (String, f64, String, bool) {
         (what.into(), got, format!(">= {want}"), got >= want)
@@ -213,10 +218,51 @@ pub fn targets_markdown(a: &[Report], b: &[Report], cold_a_ms: Option<f64>) -> S
             0.25,
         ));
     }
+    // Performance II (durable small writes, listing, static-file pulls, memory).
+    let ratio = |name: &str| median_of(a, name, None) / median_of(b, name, None);
+    rows.push(at_least(
+        "manifest PUT re-tag at 8 clients vs Distribution",
+        ratio("manifest_put_retag_8c"),
+        9.0,
+    ));
+    rows.push(at_least(
+        "image push at 1 client vs Distribution",
+        ratio("image_push_5_layers"),
+        4.0,
+    ));
+    rows.push(at_least(
+        "image push at 8 clients vs Distribution",
+        ratio("image_push_5_layers_8c"),
+        8.0,
+    ));
+    for (what, prefix) in [("tags", "tags_list_"), ("catalog", "catalog_")] {
+        // Walks per second: the inverse of the ms per walk.
+        if let Some(name) = a
+            .first()
+            .and_then(|r| r.metrics.iter().find(|m| m.name.starts_with(prefix)))
+            .map(|m| m.name.clone())
+        {
+            rows.push(at_least(
+                &format!("{what} walk (walks/s) vs Distribution"),
+                median_of(b, &name, None) / median_of(a, &name, None),
+                1.7,
+            ));
+        }
+    }
+    if !nginx.is_empty() {
+        for n in [1, 4] {
+            let name = format!("pull_curl_{n}x");
+            rows.push(at_least(
+                &format!("blob pull with curl, {n} stream(s), vs nginx"),
+                median_of(a, &name, None) / median_of(nginx, &name, None),
+                0.9,
+            ));
+        }
+    }
     rows.push(at_most(
         "peak RSS vs Distribution",
         median_of(a, "server_peak_rss", None) / median_of(b, "server_peak_rss", None),
-        0.5,
+        0.4,
     ));
     if let Some(ms) = cold_a_ms {
         rows.push(at_most("cold start (ms)", ms, 50.0));
@@ -226,6 +272,29 @@ pub fn targets_markdown(a: &[Report], b: &[Report], cold_a_ms: Option<f64>) -> S
         out.push_str(&format!(
             "| {what} | {got:.2} | {want} | {} |\n",
             if ok { "yes" } else { "**no**" }
+        ));
+    }
+    out
+}
+
+/// The flat-cost targets (`bench/flat.sh`): each request's p50 latency on the
+/// filled registry (`filled`) within 1.5 x its value on the empty one (`empty`).
+pub fn flat_targets_markdown(filled: &[Report], empty: &[Report]) -> String {
+    let mut out = String::from(
+        "| request | empty p50 (ms) | filled p50 (ms) | filled / empty | wanted | met |\n|---|---:|---:|---:|---|---|\n",
+    );
+    for name in [
+        "flat_tags_page",
+        "flat_catalog_page",
+        "flat_referrers",
+        "flat_manifest_get",
+        "flat_blob_head",
+    ] {
+        let (e, f) = (median_of(empty, name, None), median_of(filled, name, None));
+        let ratio = f / e;
+        out.push_str(&format!(
+            "| {name} | {e:.3} | {f:.3} | {ratio:.2} | <= 1.5 | {} |\n",
+            if ratio <= 1.5 { "yes" } else { "**no**" }
         ));
     }
     out

@@ -48,8 +48,14 @@ pub struct Settings {
     pub server_pid: Option<u32>,
     /// Repository prefix, so runs don't collide.
     pub repo_prefix: String,
-    /// Run only these phases (`blobs`, `manifests`, `retag`, `tags`, `catalog`,
-    /// `images`); empty: all of them.
+    /// Whole-blob downloads per `curl` stream in the curl pull phase.
+    pub curl_reps: usize,
+    /// Idle keep-alive connections held open in the memory phase (1000).
+    pub idle_connections: usize,
+    /// Uploads held in flight at once in the memory phase (100).
+    pub uploads_in_flight: usize,
+    /// Run only these phases (`blobs`, `curl`, `manifests`, `retag`, `tags`,
+    /// `catalog`, `images`, `memory`); empty: all of them.
     pub only: Vec<String>,
 }
 
@@ -80,6 +86,9 @@ impl Settings {
             image_layer_bytes: 256 << 10,
             server_pid: None,
             repo_prefix: format!("bench{}", std::process::id()),
+            curl_reps: 4,
+            idle_connections: 1000,
+            uploads_in_flight: 100,
             only: Vec::new(),
         }
     }
@@ -99,6 +108,9 @@ impl Settings {
             push_clients: 2,
             retag_clients: vec![1, 2],
             repositories: 12,
+            curl_reps: 2,
+            idle_connections: 20,
+            uploads_in_flight: 4,
             image_layer_bytes: 4 << 10,
             ..Settings::full(target, label)
         }
@@ -138,6 +150,15 @@ pub fn sha256_rate() -> f64 {
     best
 }
 
+/// Current resident set size (`VmRSS`) of a process, KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+}
+
 /// Peak resident set size (`VmHWM`) of a process, KiB.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -174,6 +195,9 @@ pub async fn run(s: &Settings) -> Result<Report> {
     if s.runs("blobs") {
         blob_throughput(&reg, s, sha, &mut report).await?;
     }
+    if s.runs("curl") {
+        curl_pulls(&reg, s, &mut report).await?;
+    }
     if s.runs("manifests") {
         manifest_rates(&reg, s, &mut report).await?;
     }
@@ -192,6 +216,10 @@ pub async fn run(s: &Settings) -> Result<Report> {
     if let Some(pid) = s.server_pid {
         if let Some(kib) = peak_rss_kib(pid) {
             report.push(Metric::new("server_peak_rss", "MiB", kib as f64 / 1024.0));
+        }
+        // Last: it raises the peak on purpose, and reports its own figures.
+        if s.runs("memory") {
+            memory_under_load(&reg, s, pid, &mut report).await?;
         }
     }
     Ok(report)
@@ -286,6 +314,60 @@ async fn blob_throughput(
         }
     }
     Ok(())
+}
+
+/// Blob pulls with `curl` as the client, the way static file servers are
+/// measured (and `nginx` beside berth in `bench/compare.sh`): one blob of
+/// `blob_bytes`, `streams` curl processes at once, each downloading it
+/// `curl_reps` times over one keep-alive connection to `/dev/null`.
+async fn curl_pulls(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
+    let repo = format!("{}/curl", s.repo_prefix);
+    let blob = random_bytes(s.blob_bytes, 77);
+    let digest = sha256(&blob);
+    reg.push_monolithic(&repo, blob, &digest).await?;
+    let url = format!("{}/v2/{repo}/blobs/{digest}", reg.base);
+    for &streams in &s.streams {
+        let rate = curl_rate(&url, s.blob_bytes, streams, s.curl_reps).await?;
+        report.push(
+            Metric::new(&format!("pull_curl_{streams}x"), "MiB/s", rate)
+                .with("reps", json!(s.curl_reps)),
+        );
+    }
+    Ok(())
+}
+
+/// MiB/s of `streams` concurrent `curl` processes each fetching `url`
+/// (`bytes` long) `reps` times; fails unless every download was complete.
+pub async fn curl_rate(url: &str, bytes: usize, streams: usize, reps: usize) -> Result<f64> {
+    let mut args: Vec<String> = vec!["-sf".into(), "-w".into(), "%{size_download}\n".into()];
+    for _ in 0..reps {
+        args.extend([url.to_string(), "-o".into(), "/dev/null".into()]);
+    }
+    let t = Instant::now();
+    let mut children = Vec::new();
+    for _ in 0..streams {
+        children.push(
+            tokio::process::Command::new("curl")
+                .args(&args)
+                .kill_on_drop(true)
+                .output(),
+        );
+    }
+    let mut got = 0u64;
+    for out in futures::future::join_all(children).await {
+        let out = out.context("running curl (is it installed?)")?;
+        ensure!(out.status.success(), "curl {url}: {}", out.status);
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let n: u64 = line.trim().parse().context("curl's size_download")?;
+            ensure!(n == bytes as u64, "curl received {n} bytes of {bytes}");
+            got += n;
+        }
+    }
+    ensure!(
+        got == (bytes * streams * reps) as u64,
+        "curl received {got} bytes in all"
+    );
+    Ok(mb_per_s(got, t.elapsed()))
 }
 
 async fn push_image(
@@ -643,4 +725,237 @@ pub async fn cold_start(cmd: &str, url: &str) -> Result<Duration> {
     };
     let _ = child.kill().await;
     result
+}
+
+/// What [`flat_setup`] pushed: the image's manifest digest (the subject of one
+/// real referrer) and its config digest (a subject with no real referrer, for
+/// synthetic ones), in repository `repo`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FlatFixture {
+    /// Repository of the image (`flat/app`).
+    pub repo: String,
+    /// Tag of the image (`t0`).
+    pub tag: String,
+    /// The image manifest's digest.
+    pub manifest: String,
+    /// Its config blob's digest.
+    pub config: String,
+    /// Its layer's digest (the blob `HEAD` measured).
+    pub layer: String,
+}
+
+/// Pushes the fixture of the flat-cost measurement: a small image `repo:t0` and
+/// one referrer of it (an attestation-like artifact manifest).
+pub async fn flat_setup(target: &str, repo: &str) -> Result<FlatFixture> {
+    let reg = Registry::new(target, 1)?;
+    let layer = random_bytes(2048, 91);
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux","flat":1}"#);
+    let (layer_d, config_d) = (sha256(&layer), sha256(&config));
+    push_image(&reg, repo, "t0", &[layer], config).await?;
+    let m = reg
+        .http
+        .get(format!("{}/v2/{repo}/manifests/t0", reg.base))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    let manifest = sha256(&m);
+    let empty = Bytes::from_static(b"{}");
+    let empty_d = sha256(&empty);
+    reg.push_monolithic(repo, empty, &empty_d).await?;
+    let referrer = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.berth.bench.note",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_d, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty_d, "size": 2}],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest, "size": m.len()},
+    });
+    let body = Bytes::from(serde_json::to_vec(&referrer)?);
+    let d = sha256(&body);
+    reg.put_manifest(repo, &d, "application/vnd.oci.image.manifest.v1+json", body)
+        .await?;
+    Ok(FlatFixture {
+        repo: repo.into(),
+        tag: "t0".into(),
+        manifest,
+        config: config_d,
+        layer: layer_d,
+    })
+}
+
+/// The latency (p50 and p99, ms) of the requests whose cost must not grow
+/// with the registry: a tags page (`n=100`), a catalog page (`n=100`), the
+/// referrers of the fixture image, a manifest `GET` by tag and a blob `HEAD`,
+/// each `count` times in a row on one connection; plus the referrers of the
+/// config digest (the subject `bench/flat.sh` gives 1,000 synthetic referrers),
+/// reported apart since its answer grows with them.
+pub async fn flat_measure(
+    target: &str,
+    label: &str,
+    fx: &FlatFixture,
+    count: usize,
+) -> Result<Report> {
+    let reg = Registry::new(target, 1)?;
+    let mut report = Report::new(label, target);
+    let repo = &fx.repo;
+    let base = &reg.base;
+    let requests: [(&str, reqwest::Method, String, Option<&str>); 6] = [
+        (
+            "flat_tags_page",
+            reqwest::Method::GET,
+            format!("{base}/v2/{repo}/tags/list?n=100"),
+            None,
+        ),
+        (
+            "flat_catalog_page",
+            reqwest::Method::GET,
+            format!("{base}/v2/_catalog?n=100&last={repo}"),
+            None,
+        ),
+        (
+            "flat_referrers",
+            reqwest::Method::GET,
+            format!("{base}/v2/{repo}/referrers/{}", fx.manifest),
+            None,
+        ),
+        (
+            "flat_manifest_get",
+            reqwest::Method::GET,
+            format!("{base}/v2/{repo}/manifests/{}", fx.tag),
+            Some("application/vnd.oci.image.manifest.v1+json"),
+        ),
+        (
+            "flat_blob_head",
+            reqwest::Method::HEAD,
+            format!("{base}/v2/{repo}/blobs/{}", fx.layer),
+            None,
+        ),
+        (
+            "flat_referrers_of_crowded_subject",
+            reqwest::Method::GET,
+            format!("{base}/v2/{repo}/referrers/{}", fx.config),
+            None,
+        ),
+    ];
+    for (name, method, url, accept) in requests {
+        let mut lat = Vec::with_capacity(count);
+        let mut bytes = 0usize;
+        for i in 0..count + count / 10 {
+            let mut req = reg.http.request(method.clone(), &url);
+            if let Some(a) = accept {
+                req = req.header("accept", a);
+            }
+            let t = Instant::now();
+            let r = req.send().await?;
+            ensure!(r.status().is_success(), "{name}: {url}: {}", r.status());
+            bytes = r.bytes().await?.len();
+            // The first tenth warms caches and connections and is not counted.
+            if i >= count / 10 {
+                lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
+        }
+        lat.sort_unstable();
+        report.push(
+            Metric::new(name, "ms", percentile(&lat, 0.50))
+                .with("p50_ms", json!(percentile(&lat, 0.50)))
+                .with("p99_ms", json!(percentile(&lat, 0.99)))
+                .with("body_bytes", json!(bytes)),
+        );
+    }
+    Ok(report)
+}
+
+/// The server's memory while it holds `idle_connections` idle keep-alive
+/// connections (each has answered one `GET /v2/` and then sends nothing), and
+/// then while `uploads_in_flight` chunked uploads are mid-body at once (each
+/// `PATCH` has sent 1 MiB and waits). Reports the resident set at each point
+/// (`VmRSS`, MiB) and checks every upload completes afterwards.
+async fn memory_under_load(
+    reg: &Registry,
+    s: &Settings,
+    pid: u32,
+    report: &mut Report,
+) -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let before = rss_kib(pid).unwrap_or(0);
+    let addr = reg
+        .base
+        .strip_prefix("http://")
+        .context("the memory phase needs an http:// target")?
+        .to_string();
+    let mut idle = Vec::with_capacity(s.idle_connections);
+    for _ in 0..s.idle_connections {
+        let mut c = tokio::net::TcpStream::connect(&addr).await?;
+        c.write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await?;
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).await?;
+        ensure!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "idle connection setup: {}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        idle.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let with_idle = rss_kib(pid).unwrap_or(0);
+    report.push(
+        Metric::new(
+            &format!("rss_{}_idle_connections", s.idle_connections),
+            "MiB",
+            with_idle as f64 / 1024.0,
+        )
+        .with("before_mib", json!(before as f64 / 1024.0)),
+    );
+    drop(idle);
+
+    let repo = format!("{}/memory", s.repo_prefix);
+    let chunk = random_bytes(1 << 20, 99);
+    let mut uploads = Vec::new();
+    let mut releases = Vec::new();
+    for _ in 0..s.uploads_in_flight {
+        let url = reg.start_upload_url(&repo).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        tx.send(Ok(chunk.clone())).await?;
+        releases.push(tx);
+        let http = reg.http.clone();
+        uploads.push(tokio::spawn(async move {
+            let body = reqwest::Body::wrap_stream(tokio_stream_of(rx));
+            let r = http
+                .patch(&url)
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await?;
+            ensure!(
+                r.status() == reqwest::StatusCode::ACCEPTED,
+                "PATCH: {}",
+                r.status()
+            );
+            anyhow::Ok(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_uploads = rss_kib(pid).unwrap_or(0);
+    report.push(Metric::new(
+        &format!("rss_{}_uploads_in_flight", s.uploads_in_flight),
+        "MiB",
+        with_uploads as f64 / 1024.0,
+    ));
+    for tx in releases {
+        tx.send(Ok(chunk.clone())).await?;
+    }
+    for u in uploads {
+        u.await??;
+    }
+    Ok(())
+}
+
+/// A stream over a channel's items (ends when every sender is dropped).
+fn tokio_stream_of<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

@@ -250,6 +250,17 @@ impl WriteTx {
         self.durable.wait(ticket).await
     }
 
+    /// Commits without waiting for a flush: for rows whose loss in a power
+    /// failure loses nothing acknowledged (a GC hold, which only matters while
+    /// its holder runs; an upload session, whose staged bytes are not synced
+    /// before the upload's commit either). Visible to every other session at
+    /// once, and made durable by the next flush anyone waits for.
+    ///
+    /// Errors: [`MetaError::Database`] from the commit.
+    pub(crate) async fn commit_unflushed(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
     /// Rolls back.
     pub(crate) async fn rollback(self) -> Result<()> {
         Ok(self.tx.rollback().await?)

@@ -240,21 +240,26 @@ impl MetaStore {
         .bind(now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        // A hold protects bytes only while its holder runs: a collector must
+        // see it (it does at commit), but it need not survive a power loss,
+        // which also ends the holder (crate::durable).
+        tx.commit_unflushed().await?;
         Ok(HoldOutcome::Held)
     }
 
-    /// Releases a hold (and drops expired holds of anyone).
+    /// Releases a hold (and drops expired holds of anyone). Not flushed: a
+    /// release lost in a power failure leaves a hold that expires.
     pub async fn release_blob(&self, digest: &Digest, holder: &str) -> Result<()> {
-        self.write_one(
-            sqlx::query(
-                "DELETE FROM blob_holds WHERE (digest = $1 AND holder = $2) OR expires_at < $3",
-            )
-            .bind(digest.as_str())
-            .bind(holder)
-            .bind(now_ms()),
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM blob_holds WHERE (digest = $1 AND holder = $2) OR expires_at < $3",
         )
+        .bind(digest.as_str())
+        .bind(holder)
+        .bind(now_ms())
+        .execute(&mut *tx)
         .await?;
+        tx.commit_unflushed().await?;
         Ok(())
     }
 

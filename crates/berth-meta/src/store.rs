@@ -117,6 +117,13 @@ impl MetaStore {
         tx: &mut crate::durable::WriteTx,
         name: &str,
     ) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(id) = id {
+            return Ok(id);
+        }
         sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING")
             .bind(name)
             .bind(now_ms())
@@ -228,15 +235,22 @@ impl MetaStore {
 
     // ---------------------------------------------------------------- uploads
 
-    /// Records a new upload session for `repo`.
+    /// Records a new upload session for `repo`. Visible to every node when
+    /// this returns; not flushed (crate::durable): the bytes staged for the
+    /// session are not synced before the upload's commit either, so a power
+    /// loss before then loses the upload as a whole and the client starts it
+    /// again, while `kill -9` loses nothing.
     pub async fn upload_create(&self, id: &str, repo: &str) -> Result<()> {
         let now = now_ms();
-        self.write_one(sqlx::query("INSERT INTO upload_sessions (id, repository, started_at, updated_at) VALUES ($1, $2, $3, $4)")
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO upload_sessions (id, repository, started_at, updated_at) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(repo)
             .bind(now)
-            .bind(now))
-        .await?;
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit_unflushed().await?;
         Ok(())
     }
 
@@ -562,19 +576,23 @@ impl MetaStore {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Option<Vec<String>>> {
-        if !self.repository_exists(repo).await? {
-            return Ok(None);
-        }
-        let tags = sqlx::query_scalar(
-            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id
-             WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+        // One query: the repository's row (so its absence shows) joined with
+        // the page of its tags; a repository without tags after `last` gives
+        // one row whose name is NULL.
+        let rows: Vec<Option<String>> = sqlx::query_scalar(
+            "SELECT t.name FROM repositories r
+             LEFT JOIN tags t ON t.repo_id = r.id AND t.name > $2
+             WHERE r.name = $1 ORDER BY t.name LIMIT $3",
         )
         .bind(repo)
         .bind(last.unwrap_or(""))
-        .bind(i64::from(limit))
+        .bind(i64::from(limit.max(1)))
         .fetch_all(&self.read)
         .await?;
-        Ok(Some(tags))
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows.into_iter().flatten().collect()))
     }
 
     /// Up to `limit` repository names after `last`, in lexical order.
