@@ -83,7 +83,10 @@ run_nginx() { # ROUND
     local dir="$WORK/nginx-$1"
     mkdir -p "$dir/www" "$dir/tmp"
     head -c "$((BLOB_MIB * 1024 * 1024))" /dev/urandom >"$dir/www/blob"
+    # nginx's workers run as another user when started by root: let them read.
+    chmod 755 "$WORK" "$dir" "$dir/www"; chmod 644 "$dir/www/blob"
     cat >"$dir/nginx.conf" <<NGINX
+$([ "$(id -u)" -eq 0 ] && echo "user root;")
 daemon off;
 worker_processes 2;
 pid $dir/nginx.pid;

@@ -194,21 +194,15 @@ async fn sqlite_pool(opts: AnyConnectOptions, max: u32, writer: bool) -> Result<
         .await?)
 }
 
-/// A PostgreSQL pool; with `async_commit`, its sessions commit with
-/// `synchronous_commit = off` and [`crate::durable`] flushes for them.
-async fn postgres_pool(url: &str, max: u32, async_commit: bool) -> Result<AnyPool> {
+/// A PostgreSQL pool. Sessions keep the server's settings: write transactions
+/// turn `synchronous_commit` off for themselves only (`SET LOCAL`, see
+/// [`MetaStore::begin`]), so nothing leaks to other users of a pooled server
+/// connection (PgBouncer in transaction mode).
+async fn postgres_pool(url: &str, max: u32) -> Result<AnyPool> {
     let opts = AnyConnectOptions::from_str(url)?;
     Ok(AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if async_commit {
-                    conn.execute("SET synchronous_commit = off").await?;
-                }
-                Ok(())
-            })
-        })
         .connect_with(opts)
         .await?)
 }
@@ -248,9 +242,9 @@ impl MetaStore {
                 })
             }
             DatabaseUrl::Postgres(u) => {
-                let pool = postgres_pool(u, 16, true).await?;
+                let pool = postgres_pool(u, 16).await?;
                 POSTGRES_MIGRATOR.run(&pool).await?;
-                let durable = GroupCommit::postgres(postgres_pool(u, 1, false).await?);
+                let durable = GroupCommit::postgres(postgres_pool(u, 1).await?);
                 durable.flush_all().await?;
                 Ok(MetaStore {
                     read: TimedPool::new(pool.clone(), "shared"),
@@ -288,7 +282,7 @@ impl MetaStore {
         sqlx::any::install_default_drivers();
         let read = match url {
             DatabaseUrl::Postgres(u) => {
-                let pool = postgres_pool(u, 4, false).await?;
+                let pool = postgres_pool(u, 4).await?;
                 return Ok(MetaStore {
                     read: TimedPool::new(pool.clone(), "shared"),
                     write: TimedPool::new(pool, "shared"),
@@ -448,10 +442,15 @@ impl MetaStore {
             Backend::Sqlite => Ok(self.write.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
                 let mut tx = self.write.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
+                // The write lock, and this transaction's commit not waiting
+                // for the WAL flush (crate::durable waits for a shared one),
+                // in one round trip.
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', 'off', true)",
+                )
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
                 Ok(tx)
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! A write transaction ([`WriteTx`]) commits without waiting for the disk
 //! (SQLite `synchronous = NORMAL` in WAL mode, PostgreSQL
-//! `synchronous_commit = off` on the writing sessions), which releases the
+//! `SET LOCAL synchronous_commit = off` in each write transaction), which releases the
 //! writer lock at once, and then waits in [`GroupCommit::wait`] until a flush
 //! that started after its commit has finished. One flush is in flight at a
 //! time; every commit that finished while it ran is covered by the next one,
@@ -328,6 +328,48 @@ mod tests {
         // Covered already: no third flush.
         g.wait(second).await.unwrap();
         assert_eq!(g.flushes(), 2);
+    }
+
+    /// On the database under test (`BERTH_TEST_DATABASE_URL`): a write
+    /// transaction commits asynchronously; the session it ran on does not
+    /// keep that setting; and every commit is covered by a flush.
+    #[tokio::test]
+    async fn write_transactions_alone_skip_the_synchronous_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match crate::testing::database_url(dir.path()).await {
+            // Sessions that commit synchronously by default (the test server
+            // itself runs with it off), so a leaked `off` would show.
+            crate::DatabaseUrl::Postgres(u) => {
+                let sep = if u.contains('?') { '&' } else { '?' };
+                crate::DatabaseUrl::Postgres(format!(
+                    "{u}{sep}options=-c%20synchronous_commit%3Don"
+                ))
+            }
+            sqlite => sqlite,
+        };
+        let store = crate::MetaStore::open(&url).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        if store.backend() == crate::Backend::Postgres {
+            let inside: String = sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            assert_eq!(inside, "off");
+        }
+        tx.commit().await.unwrap();
+        if store.backend() == crate::Backend::Postgres {
+            let mut conn = store.write.acquire().await.unwrap();
+            let after: String = sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(after, "on", "SET LOCAL leaked to the session");
+        }
+        let committed = store.durable.committed.load(Ordering::SeqCst);
+        assert_eq!(committed, 1);
+        assert!(store.durable.synced.load(Ordering::SeqCst) >= committed);
+        assert!(store.durable.flushes() >= 1);
+        store.close().await;
     }
 
     #[tokio::test]
