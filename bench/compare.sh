@@ -145,12 +145,12 @@ NGINX_MD=$("$BENCH" compare "${a[@]}" --b "$WORK/nginx-1.json" $(for round in $(
     echo
     echo "## Pulls against the static-file limit"
     echo
-    echo "The same blob size fetched with curl (\\`-o /dev/null\\`, one keep-alive connection"
-    echo "per process) from berth and from nginx $(dpkg-query -W -f '${Version}' nginx 2>/dev/null || echo) with \\`sendfile on\\`:"
+    echo "The same blob size fetched with curl (\`-o /dev/null\`, one keep-alive connection"
+    echo "per process) from berth and from nginx $(dpkg-query -W -f '${Version}' nginx 2>/dev/null || echo) with \`sendfile on\`:"
     echo
-    echo "$NGINX_MD"
+    echo "$NGINX_MD" | sed '1a |---|---|---:|---:|---:|---|' 
     echo
-    echo "Flat cost as the registry grows: [FLAT.md](FLAT.md), by \\`bench/flat.sh\\`."
+    echo "Flat cost as the registry grows: [FLAT.md](FLAT.md), by \`bench/flat.sh\`."
     echo
     echo "## Each run"
     echo
