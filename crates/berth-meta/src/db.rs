@@ -340,6 +340,22 @@ impl MetaStore {
         &self.url
     }
 
+    /// On SQLite, a stamp that changes with every commit to the database by
+    /// any process ([`crate::durable::ChangeStamp`]): caches of this process
+    /// compare it to notice another process's writes (the `berth` CLI while
+    /// `serve` runs). `None` on PostgreSQL, whose nodes announce their
+    /// changes ([`crate::Change`]), and when the WAL cannot be read.
+    pub fn change_stamp(&self) -> Option<crate::durable::ChangeStamp> {
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                crate::durable::change_stamp(std::path::Path::new(&wal))
+            }
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
     /// The schema migrations the database still needs, as `(version,
     /// description)` in the order they would run, without changing anything:
     /// every migration when the SQLite file or the PostgreSQL schema is new;

@@ -220,6 +220,49 @@ fn io_error(e: std::io::Error) -> MetaError {
     MetaError::Database(sqlx::Error::Io(e))
 }
 
+/// A stamp of everything committed to an SQLite database, from any process:
+/// the `-wal` file's size, modification time and header (checkpoint sequence
+/// and salts). A commit appends to the WAL or, after a checkpoint restarted
+/// it, rewrites its header or later frames, so the stamp moves with every
+/// commit; the one thing it can miss is an overwrite of a restarted WAL's
+/// later frames within one tick of the file system's clock. Compare two
+/// stamps only for equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    header: [u8; 12],
+}
+
+/// The [`ChangeStamp`] of the database whose WAL is `wal` (`None` when it
+/// cannot be read; a missing WAL has its own stamp).
+pub(crate) fn change_stamp(wal: &std::path::Path) -> Option<ChangeStamp> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(wal) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Some(ChangeStamp {
+                len: 0,
+                modified: None,
+                header: [0; 12],
+            })
+        }
+        Err(_) => return None,
+    };
+    let meta = f.metadata().ok()?;
+    let mut head = [0u8; 24];
+    let n = f.read(&mut head).ok()?;
+    let mut header = [0u8; 12];
+    if n >= 24 {
+        header.copy_from_slice(&head[12..24]);
+    }
+    Some(ChangeStamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        header,
+    })
+}
+
 /// Flushes that ran (`berth_db_flush_duration_seconds`): each made every
 /// commit before it durable.
 pub const FLUSH_DURATION: &str = "berth_db_flush_duration_seconds";
@@ -370,6 +413,27 @@ mod tests {
         assert!(store.durable.synced.load(Ordering::SeqCst) >= committed);
         assert!(store.durable.flushes() >= 1);
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn every_commit_by_another_store_moves_the_sqlite_change_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.db");
+        let server = crate::MetaStore::open_sqlite(&path).await.unwrap();
+        // Another process's store on the same file (the CLI while serve runs).
+        let cli = crate::MetaStore::open_sqlite(&path).await.unwrap();
+        let mut last = server.change_stamp().expect("a stamp on SQLite");
+        assert_eq!(server.change_stamp(), Some(last), "stable while idle");
+        for i in 0..50 {
+            cli.add_immutable_rule("p", &format!("{{\"n\":{i}}}"))
+                .await
+                .unwrap();
+            let now = server.change_stamp().unwrap();
+            assert_ne!(now, last, "commit {i} went unnoticed");
+            last = now;
+        }
+        cli.close().await;
+        server.close().await;
     }
 
     #[tokio::test]

@@ -172,6 +172,8 @@ pub struct CachedTags {
     /// and pages are read from the store.
     pub too_many: bool,
     at: Instant,
+    /// The database's change stamp taken before the list was read (SQLite).
+    stamp: Option<berth_meta::durable::ChangeStamp>,
 }
 
 impl CachedTags {
@@ -232,18 +234,31 @@ impl TagListCache {
         self.inner.is_some()
     }
 
-    /// The fresh list of `repo`, if any.
-    pub fn get(&self, repo: &str) -> Option<Arc<CachedTags>> {
+    /// The fresh list of `repo`, if any: younger than the TTL and read at
+    /// the database's current change `stamp` (so a commit by another process,
+    /// such as `berth retention run`, is seen at once on SQLite).
+    pub fn get(
+        &self,
+        repo: &str,
+        stamp: Option<berth_meta::durable::ChangeStamp>,
+    ) -> Option<Arc<CachedTags>> {
         self.inner
             .as_ref()?
             .get(repo)
-            .filter(|hit| hit.at.elapsed() < self.ttl)
+            .filter(|hit| hit.at.elapsed() < self.ttl && hit.stamp == stamp)
     }
 
-    /// Remembers `tags` (any order) as `repo`'s list, unless something was
-    /// invalidated since `snapshot`; a list longer than [`MAX_CACHED_TAGS`]
-    /// is remembered as [`CachedTags::too_many`] only. Returns the entry.
-    pub fn put(&self, snapshot: Snapshot, repo: &str, mut tags: Vec<String>) -> Arc<CachedTags> {
+    /// Remembers `tags` (any order) as `repo`'s list, read after `snapshot`
+    /// and `stamp` were taken, unless something was invalidated since; a list
+    /// longer than [`MAX_CACHED_TAGS`] is remembered as
+    /// [`CachedTags::too_many`] only. Returns the entry.
+    pub fn put(
+        &self,
+        snapshot: Snapshot,
+        stamp: Option<berth_meta::durable::ChangeStamp>,
+        repo: &str,
+        mut tags: Vec<String>,
+    ) -> Arc<CachedTags> {
         let too_many = tags.len() > MAX_CACHED_TAGS;
         if too_many {
             tags = Vec::new();
@@ -253,6 +268,7 @@ impl TagListCache {
             tags,
             too_many,
             at: Instant::now(),
+            stamp,
         });
         if let Some(cache) = &self.inner {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -294,10 +310,10 @@ mod tests {
         let cache = TagListCache::new(&CacheConfig::default());
         let snap = cache.snapshot();
         let tags = ["b", "a", "c", "B", "a1"].map(String::from).to_vec();
-        let list = cache.put(snap, "r", tags);
+        let list = cache.put(snap, None, "r", tags);
         assert_eq!(list.tags, ["B", "a", "a1", "b", "c"]);
         assert_eq!(
-            cache.get("r").unwrap().page(None, 2),
+            cache.get("r", None).unwrap().page(None, 2),
             (vec!["B".to_string(), "a".to_string()], true)
         );
         assert_eq!(
@@ -308,18 +324,18 @@ mod tests {
         assert_eq!(list.page(Some("a0"), 1), (vec!["a1".to_string()], true));
         assert_eq!(list.page(Some("z"), 5), (vec![], false));
         cache.invalidate("r");
-        assert!(cache.get("r").is_none());
+        assert!(cache.get("r", None).is_none());
 
         // A list read before an invalidation is answered but not kept.
         let snap = cache.snapshot();
         cache.invalidate("other");
-        cache.put(snap, "r", vec!["x".into()]);
-        assert!(cache.get("r").is_none());
+        cache.put(snap, None, "r", vec!["x".into()]);
+        assert!(cache.get("r", None).is_none());
 
         // Too long to keep: only that is remembered.
         let many = (0..=MAX_CACHED_TAGS).map(|i| format!("t{i}")).collect();
-        cache.put(cache.snapshot(), "big", many);
-        let big = cache.get("big").unwrap();
+        cache.put(cache.snapshot(), None, "big", many);
+        let big = cache.get("big", None).unwrap();
         assert!(big.too_many && big.tags.is_empty());
     }
 

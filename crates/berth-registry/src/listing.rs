@@ -87,7 +87,8 @@ impl Registry {
         if !self.tag_lists.enabled() {
             return Ok(None);
         }
-        let list = match self.tag_lists.get(repo.as_str()) {
+        let stamp = self.meta.change_stamp();
+        let list = match self.tag_lists.get(repo.as_str(), stamp) {
             Some(list) => list,
             None => {
                 let snapshot = self.tag_lists.snapshot();
@@ -97,7 +98,7 @@ impl Registry {
                     .list_tags(repo.as_str(), None, cap)
                     .await?
                     .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
-                self.tag_lists.put(snapshot, repo.as_str(), all)
+                self.tag_lists.put(snapshot, stamp, repo.as_str(), all)
             }
         };
         Ok((!list.too_many).then_some(list))
