@@ -213,6 +213,20 @@ impl Registry {
         Ok(())
     }
 
+    /// GET an OCI image manifest's bytes.
+    pub async fn manifest_bytes(&self, repo: &str, reference: &str) -> Result<Bytes> {
+        let r = self
+            .http
+            .get(format!("{}/v2/{repo}/manifests/{reference}", self.base))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await?;
+        if r.status() != StatusCode::OK {
+            bail!("GET manifest {repo}:{reference}: {}", r.status());
+        }
+        Ok(r.bytes().await?)
+    }
+
     /// HEAD (`get == false`) or GET a manifest; returns the body length read.
     pub async fn manifest(&self, repo: &str, reference: &str, get: bool) -> Result<usize> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);

@@ -414,40 +414,64 @@ async fn manifest_rates(reg: &Registry, s: &Settings, report: &mut Report) -> Re
     for get in [false, true] {
         let verb = if get { "get" } else { "head" };
         for &clients in &s.manifest_clients {
-            let deadline = Instant::now() + s.manifest_duration;
-            let start = Instant::now();
-            let mut tasks = Vec::new();
-            for _ in 0..clients {
-                let reg = reg.clone();
-                let repo = repo.clone();
-                tasks.push(tokio::spawn(async move {
-                    let mut lat = Vec::with_capacity(4096);
-                    while Instant::now() < deadline {
-                        let t = Instant::now();
-                        reg.manifest(&repo, "bench", get).await?;
-                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                    }
-                    anyhow::Ok(lat)
-                }));
-            }
-            let mut all = Vec::new();
-            for task in tasks {
-                all.extend(task.await??);
-            }
-            let elapsed = start.elapsed();
-            all.sort_unstable();
-            report.push(
-                Metric::new(
-                    &format!("manifest_{verb}_{clients}c"),
-                    "req/s",
-                    all.len() as f64 / elapsed.as_secs_f64(),
-                )
-                .with("p50_ms", json!(percentile(&all, 0.50)))
-                .with("p99_ms", json!(percentile(&all, 0.99))),
-            );
+            let (reg, repo) = (reg.clone(), repo.clone());
+            let metric = closed_loop(
+                &format!("manifest_{verb}_{clients}c"),
+                clients,
+                s.manifest_duration,
+                move |_, _| {
+                    let (reg, repo) = (reg.clone(), repo.clone());
+                    async move { reg.manifest(&repo, "bench", get).await.map(drop) }
+                },
+            )
+            .await?;
+            report.push(metric);
         }
     }
     Ok(())
+}
+
+/// Runs `clients` tasks for `duration`, each calling `op(client, n)` for
+/// n = 1, 2, … one after another; the metric `name`: requests per second over
+/// all of them, with p50 and p99 latency.
+async fn closed_loop<F, Fut>(
+    name: &str,
+    clients: usize,
+    duration: Duration,
+    op: F,
+) -> Result<Metric>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(4096);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let t = Instant::now();
+                op(c, n).await?;
+                lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort_unstable();
+    Ok(
+        Metric::new(name, "req/s", all.len() as f64 / elapsed.as_secs_f64())
+            .with("p50_ms", json!(percentile(&all, 0.50)))
+            .with("p99_ms", json!(percentile(&all, 0.99))),
+    )
 }
 
 async fn tag_listing(reg: &Registry, s: &Settings, report: &mut Report) -> Result<()> {
@@ -460,14 +484,7 @@ async fn tag_listing(reg: &Registry, s: &Settings, report: &mut Report) -> Resul
         Bytes::from_static(b"{}"),
     )
     .await?;
-    let m = reg
-        .http
-        .get(format!("{}/v2/{repo}/manifests/t0000", reg.base))
-        .header("accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let m = reg.manifest_bytes(&repo, "t0000").await?;
     for i in 1..s.tags {
         reg.put_manifest(
             &repo,
@@ -520,54 +537,24 @@ async fn manifest_retags(reg: &Registry, s: &Settings, report: &mut Report) -> R
         Bytes::from_static(br#"{"architecture":"amd64","os":"linux","retag":1}"#),
     )
     .await?;
-    let m = reg
-        .http
-        .get(format!("{}/v2/{repo}/manifests/base", reg.base))
-        .header("accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let m = reg.manifest_bytes(&repo, "base").await?;
     for &clients in &s.retag_clients {
-        let deadline = Instant::now() + s.manifest_duration;
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..clients {
-            let (reg, repo, m) = (reg.clone(), repo.clone(), m.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(4096);
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    n += 1;
+        let (reg, repo, m) = (reg.clone(), repo.clone(), m.clone());
+        let metric = closed_loop(
+            &format!("manifest_put_retag_{clients}c"),
+            clients,
+            s.manifest_duration,
+            move |c, n| {
+                let (reg, repo, m) = (reg.clone(), repo.clone(), m.clone());
+                async move {
                     let tag = format!("r{clients}-{c}-{n}");
-                    let t = Instant::now();
-                    reg.put_manifest(
-                        &repo,
-                        &tag,
-                        "application/vnd.oci.image.manifest.v1+json",
-                        m.clone(),
-                    )
-                    .await?;
-                    lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    reg.put_manifest(&repo, &tag, "application/vnd.oci.image.manifest.v1+json", m)
+                        .await
                 }
-                anyhow::Ok(lat)
-            }));
-        }
-        let mut all = Vec::new();
-        for task in tasks {
-            all.extend(task.await??);
-        }
-        let elapsed = start.elapsed();
-        all.sort_unstable();
-        report.push(
-            Metric::new(
-                &format!("manifest_put_retag_{clients}c"),
-                "req/s",
-                all.len() as f64 / elapsed.as_secs_f64(),
-            )
-            .with("p50_ms", json!(percentile(&all, 0.50)))
-            .with("p99_ms", json!(percentile(&all, 0.99))),
-        );
+            },
+        )
+        .await?;
+        report.push(metric);
     }
     Ok(())
 }
@@ -752,14 +739,7 @@ pub async fn flat_setup(target: &str, repo: &str) -> Result<FlatFixture> {
     let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux","flat":1}"#);
     let (layer_d, config_d) = (sha256(&layer), sha256(&config));
     push_image(&reg, repo, "t0", &[layer], config).await?;
-    let m = reg
-        .http
-        .get(format!("{}/v2/{repo}/manifests/t0", reg.base))
-        .header("accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let m = reg.manifest_bytes(repo, "t0").await?;
     let manifest = sha256(&m);
     let empty = Bytes::from_static(b"{}");
     let empty_d = sha256(&empty);

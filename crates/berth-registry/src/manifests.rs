@@ -90,11 +90,6 @@ impl Registry {
         if let Some(tag) = tag {
             self.check_tag_push(repo, tag, &digest).await?;
         }
-        let annotations = manifest
-            .annotations
-            .as_ref()
-            .filter(|a| !a.is_empty())
-            .and_then(|a| serde_json::to_string(a).ok());
         let signature_body = body.clone();
         // A manifest the repository already records (a re-tag, the same bytes
         // again) is one write transaction: its bytes are stored and kept by its
@@ -122,23 +117,8 @@ impl Registry {
                 .sbom_wanted(repo, &manifest.media_type, &body, actor)
                 .await
                 .then_some(crate::sbom::KIND);
-            // Garbage collection must not sweep these bytes between install and record.
-            let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
-            let result = self
-                .manifest_store_as(
-                    repo,
-                    &manifest,
-                    &digest,
-                    body,
-                    algorithm,
-                    annotations,
-                    tag,
-                    false,
-                    scan,
-                )
-                .await;
-            self.release(&digest, &holder).await;
-            result?;
+            self.manifest_store_as(repo, &manifest, &digest, body, algorithm, tag, false, scan)
+                .await?;
         }
         if scan.is_some() {
             self.scan_wakeup.notify_one();
@@ -167,9 +147,10 @@ impl Registry {
         })
     }
 
-    /// Installs the manifest's bytes and records it (and its tag); `lazy`:
-    /// without requiring its children (a proxy project's manifest); `scan`:
-    /// queues a scan of that kind with it when it is new.
+    /// Installs the manifest's bytes and records it (and its tag), under a
+    /// GC hold so garbage collection cannot sweep the bytes between install
+    /// and record; `lazy`: without requiring its children (a proxy project's
+    /// manifest); `scan`: queues a scan of that kind with it when it is new.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn manifest_store_as(
         &self,
@@ -178,11 +159,35 @@ impl Registry {
         digest: &Digest,
         body: Bytes,
         algorithm: Algorithm,
-        annotations: Option<String>,
         tag: Option<&str>,
         lazy: bool,
         scan: Option<&str>,
     ) -> Result<()> {
+        let holder = self.hold(digest, berth_meta::gc::HOLD_TTL).await?;
+        let result = self
+            .manifest_install_and_record(repo, manifest, digest, body, algorithm, tag, lazy, scan)
+            .await;
+        self.release(digest, &holder).await;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn manifest_install_and_record(
+        &self,
+        repo: &RepositoryName,
+        manifest: &Manifest,
+        digest: &Digest,
+        body: Bytes,
+        algorithm: Algorithm,
+        tag: Option<&str>,
+        lazy: bool,
+        scan: Option<&str>,
+    ) -> Result<()> {
+        let annotations = manifest
+            .annotations
+            .as_ref()
+            .filter(|a| !a.is_empty())
+            .and_then(|a| serde_json::to_string(a).ok());
         let size = body.len() as u64;
         self.blobs.put(body, algorithm).await?;
         let record = NewManifest {

@@ -518,27 +518,8 @@ impl Registry {
         self.quota_admit(repo, Some(&digest), body.len() as u64)
             .await
             .map_err(proxied_quota)?;
-        let holder = self.hold(&digest, berth_meta::gc::HOLD_TTL).await?;
-        let annotations = manifest
-            .annotations
-            .as_ref()
-            .filter(|a| !a.is_empty())
-            .and_then(|a| serde_json::to_string(a).ok());
-        let result = self
-            .manifest_store_as(
-                repo,
-                &manifest,
-                &digest,
-                body,
-                algorithm,
-                annotations,
-                tag,
-                true,
-                None,
-            )
-            .await;
-        self.release(&digest, &holder).await;
-        result?;
+        self.manifest_store_as(repo, &manifest, &digest, body, algorithm, tag, true, None)
+            .await?;
         self.note_push(repo, &digest, tag, "proxy");
         self.proxy.filled.notify_one();
         Ok(())
