@@ -1059,3 +1059,206 @@ fn vulnerabilities_are_matched_reported_and_gate_pulls() {
             .as_str()
             .is_some_and(|d| d.contains("vulnerability policy"))));
 }
+
+/// Builds the rpm package `name` (`epoch`: none when `None`) with
+/// rpmbuild under `work`; returns the .rpm's path.
+fn build_rpm(work: &Path, name: &str, epoch: Option<u32>, version: &str, release: &str) -> String {
+    let spec = work.join(format!("{name}.spec"));
+    let epoch = epoch.map(|e| format!("Epoch: {e}\n")).unwrap_or_default();
+    std::fs::write(
+        &spec,
+        format!(
+            "Name: {name}\nVersion: {version}\nRelease: {release}\n{epoch}Summary: test\n\
+             License: MIT\nBuildArch: noarch\n%description\ntest\n%install\n\
+             mkdir -p %{{buildroot}}/usr/share/{name}\necho hi > %{{buildroot}}/usr/share/{name}/hi\n\
+             %files\n/usr/share/{name}/hi\n"
+        ),
+    )
+    .unwrap();
+    run(Command::new("rpmbuild")
+        .arg("--define")
+        .arg(format!("_topdir {}", work.display()))
+        .args(["-bb", spec.to_str().unwrap()]));
+    work.join(format!("RPMS/noarch/{name}-{version}-{release}.noarch.rpm"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// An AlmaLinux-like image whose rpm database (SQLite, where RHEL 9 keeps
+/// it) is written by the real `rpm` installing packages built by
+/// `rpmbuild`: the SBOM lists exactly what `rpm -qa` says is installed,
+/// with epochs, and OSV advisories in the `AlmaLinux:9` ecosystem match by
+/// rpm's version order.
+#[test]
+fn rpm_databases_are_read_and_matched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let work = tmp.path().join("rpmbuild");
+    std::fs::create_dir_all(&work).unwrap();
+    let root = tmp.path().join("root");
+    let rpm = |args: &[&str]| {
+        run(Command::new("rpm")
+            .args(["--define", "_db_backend sqlite"])
+            .args(["--define", "_dbpath /usr/lib/sysimage/rpm"])
+            .arg("--root")
+            .arg(&root)
+            .args(args))
+    };
+    rpm(&["--initdb"]);
+    let hello = build_rpm(&work, "berth-hello", Some(2), "1.2.3", "4.el9");
+    let tools = build_rpm(&work, "berth-tools", None, "0.9.1", "1.el9_2");
+    rpm(&[
+        "-i",
+        "--nodeps",
+        "--ignoreos",
+        "--nosignature",
+        &hello,
+        &tools,
+    ]);
+    let installed: std::collections::BTreeMap<String, String> = rpm(&[
+        "-qa",
+        "--qf",
+        "%{NAME}\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n",
+    ])
+    .lines()
+    .map(|l| {
+        let (n, v) = l.split_once('\t').unwrap();
+        (n.to_string(), v.to_string())
+    })
+    .collect();
+    assert_eq!(installed.len(), 2, "{installed:?}");
+    assert_eq!(installed["berth-hello"], "2:1.2.3-4.el9");
+
+    let layout = Layout::new(&tmp.path().join("layout"));
+    let base = tar(&[
+        (
+            "etc/os-release",
+            0o644,
+            b"NAME=\"AlmaLinux\"\nVERSION=\"9.4 (Seafoam Ocelot)\"\nID=\"almalinux\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"AlmaLinux 9.4 (Seafoam Ocelot)\"\n".to_vec(),
+        ),
+        (
+            "usr/lib/sysimage/rpm/rpmdb.sqlite",
+            0o644,
+            std::fs::read(root.join("usr/lib/sysimage/rpm/rpmdb.sqlite")).unwrap(),
+        ),
+    ]);
+    let zbase = gzip(&base);
+    let image = layout.image(
+        "amd64",
+        &[(base, zbase, "application/vnd.oci.image.layer.v1.tar+gzip")],
+    );
+    layout.tag("alma", image);
+    let b = Berth::start(&data);
+    let host = b.addr.clone();
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:alma", tmp.path().join("layout").display()),
+        &format!("docker://{host}/library/alma:1"),
+    ]);
+    let digest = manifest_digest(&format!("docker://{host}/library/alma:1"));
+    let (spdx, _) = wait_for_sboms(&b, "library/alma", &digest, &[]);
+    let (_, doc) = document(&b, "library/alma", &spdx);
+    let doc: Value = serde_json::from_slice(&doc).unwrap();
+    let listed: std::collections::BTreeMap<String, String> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            p["externalRefs"].as_array().is_some_and(|refs| {
+                refs.iter().any(|r| {
+                    r["referenceLocator"]
+                        .as_str()
+                        .is_some_and(|l| l.starts_with("pkg:rpm/almalinux/"))
+                })
+            })
+        })
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["versionInfo"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, installed, "{doc}");
+    let purls = doc.to_string();
+    assert!(
+        purls.contains(
+            "pkg:rpm/almalinux/berth-hello@1.2.3-4.el9?arch=noarch&distro=almalinux-9.4&epoch=2"
+        ),
+        "{doc}"
+    );
+
+    // Advisories as AlmaLinux publishes them in OSV: by binary package, the
+    // fix as `[epoch:]version-release`.
+    let dir = tmp.path().join("osv");
+    std::fs::create_dir_all(&dir).unwrap();
+    let records = [
+        // Fixed after the installed 2:1.2.3-4.el9 (same epoch, later release).
+        ("ALSA-TEST-0001", "berth-hello", "2:1.2.3-4.el9_1"),
+        // Fixed in a higher version, but of epoch 0: 2:… is newer.
+        ("ALSA-TEST-0002", "berth-hello", "1.9.9-1.el9"),
+        // Fixed before the installed 0.9.1-1.el9_2.
+        ("ALSA-TEST-0003", "berth-tools", "0.9.1-1.el9"),
+        // Fixed after it: 0.10 is newer than 0.9.1.
+        ("ALSA-TEST-0004", "berth-tools", "0.10-1.el9"),
+    ];
+    for (id, package, fixed) in records {
+        let r = osv(
+            id,
+            "2026-01-01T00:00:00Z",
+            &[],
+            range(
+                "AlmaLinux:9",
+                package,
+                "ECOSYSTEM",
+                json!([{"introduced": "0"}, {"fixed": fixed}]),
+            ),
+            json!({}),
+        );
+        std::fs::write(
+            dir.join(format!("{id}.json")),
+            serde_json::to_vec(&r).unwrap(),
+        )
+        .unwrap();
+    }
+    let out = berth_ok(&data, &["vuln-db", "import", dir.to_str().unwrap()], &[]);
+    assert!(out.contains("4 records read, 4 new or changed"), "{out}");
+    let report = send(admin(reqwest::Client::new().get(b.url(
+        "/api/v2.0/projects/library/repositories/alma/artifacts/1/additions/vulnerabilities",
+    ))))
+    .json();
+    let vulns = report["application/vnd.security.vulnerability.report; version=1.1"]
+        ["vulnerabilities"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let found: std::collections::BTreeSet<(String, String, String)> = vulns
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["package"].as_str().unwrap().to_string(),
+                v["version"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "ALSA-TEST-0001".to_string(),
+                "berth-hello".to_string(),
+                "2:1.2.3-4.el9".to_string()
+            ),
+            (
+                "ALSA-TEST-0004".to_string(),
+                "berth-tools".to_string(),
+                "0.9.1-1.el9_2".to_string()
+            ),
+        ]
+        .into(),
+        "{report}"
+    );
+}

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 
 use super::package::{OsRelease, Package};
-use super::{apk, binary, dpkg, npm, os_release, python};
+use super::{apk, binary, dpkg, npm, os_release, python, rpm};
 
 /// Largest package database or metadata file read (a dpkg status file of a
 /// large image is a few MiB).
@@ -22,6 +22,8 @@ const MAX_TEXT: u64 = 64 << 20;
 const MAX_EXECUTABLE: u64 = 2 << 30;
 /// An executable this small stays in memory while it is examined.
 const SPOOL_IN_MEMORY: usize = 1 << 20;
+/// Largest rpm database read (a full RHEL 9 image's is about 20 MiB).
+const MAX_RPMDB: u64 = 1 << 30;
 
 /// What one file told.
 #[derive(Debug, Clone)]
@@ -114,6 +116,18 @@ fn catalog(path: &str, mode: u32, size: u64, entry: &mut impl Read) -> io::Resul
         }
         "lib/apk/db/installed" => {
             read_text(entry, size)?.map(|t| Found::Packages(apk::packages(&t, &location)))
+        }
+        p if rpm::is_database(p) && size <= MAX_RPMDB => {
+            // SQLite reads a file: the database is copied to one.
+            let mut copy = tempfile::NamedTempFile::new()?;
+            io::copy(&mut entry.take(MAX_RPMDB), copy.as_file_mut())?;
+            match rpm::packages(copy.path(), &location) {
+                Ok(packages) => Some(Found::Packages(packages)),
+                Err(e) => {
+                    tracing::warn!(path = %location, error = %e, "rpm database not readable");
+                    None
+                }
+            }
         }
         p if python::is_metadata(p) => read_text(entry, size)?
             .map(|t| Found::Packages(python::package(&t, &location).into_iter().collect())),

@@ -14,7 +14,7 @@
 //! own SBOMs.
 //!
 //! What is read, by ecosystem: the dpkg database ([`dpkg`]), the apk
-//! database ([`apk`]), Python core metadata ([`python`]), npm
+//! database ([`apk`]), the rpm SQLite database ([`rpm`]), Python core metadata ([`python`]), npm
 //! `package.json` files ([`npm`]), Go build information and Rust
 //! cargo-auditable data in ELF executables ([`binary`]); the distribution
 //! from os-release ([`os_release`]).
@@ -28,6 +28,7 @@ pub mod npm;
 pub mod os_release;
 pub mod package;
 pub mod python;
+pub mod rpm;
 pub mod spdx;
 
 use std::time::Duration;

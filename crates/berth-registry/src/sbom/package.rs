@@ -11,6 +11,8 @@ pub enum Ecosystem {
     Deb,
     /// An Alpine package from the apk database.
     Apk,
+    /// An rpm package from the rpm database (`rpmdb.sqlite`).
+    Rpm,
     /// A Python distribution (`*.dist-info`, `*.egg-info`).
     PyPI,
     /// An npm package under `node_modules`.
@@ -22,11 +24,12 @@ pub enum Ecosystem {
 }
 
 impl Ecosystem {
-    /// The purl type (`deb`, `apk`, `pypi`, `npm`, `golang`, `cargo`).
+    /// The purl type (`deb`, `apk`, `rpm`, `pypi`, `npm`, `golang`, `cargo`).
     pub fn purl_type(self) -> &'static str {
         match self {
             Ecosystem::Deb => "deb",
             Ecosystem::Apk => "apk",
+            Ecosystem::Rpm => "rpm",
             Ecosystem::PyPI => "pypi",
             Ecosystem::Npm => "npm",
             Ecosystem::Go => "golang",
@@ -61,7 +64,8 @@ pub struct Package {
     /// Name as the ecosystem spells it (`libc6`, `requests`, `@scope/pkg`,
     /// `github.com/x/y`, `stdlib`).
     pub name: String,
-    /// Version as the ecosystem spells it (`2.36-9+deb12u4`, `v1.2.3`).
+    /// Version as the ecosystem spells it (`2.36-9+deb12u4`, `v1.2.3`; rpm:
+    /// `[epoch:]version-release`, `1:5.1.8-6.el9`).
     pub version: String,
     /// Architecture, where the database records one (`amd64`, `x86_64`).
     pub arch: Option<String>,
@@ -95,9 +99,15 @@ impl Package {
 
     /// The package URL (purl-spec), e.g.
     /// `pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12`,
-    /// `pkg:npm/%40scope/name@1.0.0`, `pkg:golang/github.com/x/y@v1.2.3`.
+    /// `pkg:npm/%40scope/name@1.0.0`, `pkg:golang/github.com/x/y@v1.2.3`,
+    /// `pkg:rpm/almalinux/bash@5.1.8-6.el9?arch=x86_64&epoch=1&distro=almalinux-9.4`
+    /// (an rpm's epoch is a qualifier, not part of the version).
     pub fn purl(&self, os: Option<&OsRelease>) -> Option<String> {
         let (namespace, name) = match self.ecosystem {
+            Ecosystem::Rpm => (
+                os.map(|o| o.id.as_str()).filter(|i| !i.is_empty()),
+                self.name.as_str(),
+            ),
             Ecosystem::Deb | Ecosystem::Apk => (
                 Some(
                     os.map(|o| o.id.as_str())
@@ -129,13 +139,23 @@ impl Package {
         if let Some(ns) = namespace {
             purl.with_namespace(ns).ok()?;
         }
-        if !self.version.is_empty() {
-            purl.with_version(self.version.as_str()).ok()?;
+        let (epoch, version) = match self.ecosystem {
+            Ecosystem::Rpm => match self.version.split_once(':') {
+                Some((e, v)) => (Some(e), v),
+                None => (None, self.version.as_str()),
+            },
+            _ => (None, self.version.as_str()),
+        };
+        if !version.is_empty() {
+            purl.with_version(version).ok()?;
         }
         if let Some(arch) = &self.arch {
             purl.add_qualifier("arch", arch.as_str()).ok()?;
         }
-        if let (Ecosystem::Deb | Ecosystem::Apk, Some(os)) = (self.ecosystem, os) {
+        if let Some(epoch) = epoch {
+            purl.add_qualifier("epoch", epoch).ok()?;
+        }
+        if let (Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm, Some(os)) = (self.ecosystem, os) {
             if !os.version_id.is_empty() {
                 purl.add_qualifier("distro", format!("{}-{}", os.id, os.version_id))
                     .ok()?;
@@ -145,9 +165,11 @@ impl Package {
     }
 
     /// The OSV ecosystem (OSV schema §Affected.package.ecosystem) whose
-    /// advisories apply: `Debian:12`, `Alpine:v3.19`, `PyPI`, `npm`, `Go`,
-    /// `crates.io`. `None` for a distribution package on an image without
-    /// a known release.
+    /// advisories apply: `Debian:12`, `Alpine:v3.19`, `AlmaLinux:9`,
+    /// `Rocky Linux:9`, `PyPI`, `npm`, `Go`, `crates.io`. `None` for a
+    /// distribution package on an image without a known release, and for
+    /// rpm packages of other distributions (OSV has no ecosystem berth can
+    /// name for them by release).
     pub fn osv_ecosystem(&self, os: Option<&OsRelease>) -> Option<String> {
         match self.ecosystem {
             Ecosystem::Deb => {
@@ -167,6 +189,16 @@ impl Package {
                 let mut parts = os.version_id.split('.');
                 let (major, minor) = (parts.next()?, parts.next()?);
                 Some(format!("Alpine:v{major}.{minor}"))
+            }
+            Ecosystem::Rpm => {
+                let os = os?;
+                let name = match os.id.as_str() {
+                    "almalinux" => "AlmaLinux",
+                    "rocky" => "Rocky Linux",
+                    _ => return None,
+                };
+                let major = os.version_id.split('.').next().filter(|m| !m.is_empty())?;
+                Some(format!("{name}:{major}"))
             }
             Ecosystem::PyPI => Some("PyPI".into()),
             Ecosystem::Npm => Some("npm".into()),
@@ -230,5 +262,26 @@ mod tests {
                 .as_deref(),
             Some("Alpine:v3.19")
         );
+        let alma = OsRelease {
+            id: "almalinux".into(),
+            version_id: "9.4".into(),
+            pretty_name: String::new(),
+        };
+        let mut bash = pkg(Ecosystem::Rpm, "bash", "1:5.1.8-6.el9");
+        bash.arch = Some("x86_64".into());
+        assert_eq!(
+            bash.purl(Some(&alma)).unwrap(),
+            "pkg:rpm/almalinux/bash@5.1.8-6.el9?arch=x86_64&distro=almalinux-9.4&epoch=1"
+        );
+        assert_eq!(
+            bash.osv_ecosystem(Some(&alma)).as_deref(),
+            Some("AlmaLinux:9")
+        );
+        let fedora = OsRelease {
+            id: "fedora".into(),
+            version_id: "40".into(),
+            pretty_name: String::new(),
+        };
+        assert_eq!(bash.osv_ecosystem(Some(&fedora)), None);
     }
 }

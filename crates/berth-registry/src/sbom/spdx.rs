@@ -59,7 +59,7 @@ pub fn document(image: &Described) -> Value {
             "licenseDeclared": "NOASSERTION",
             "copyrightText": "NOASSERTION",
             "primaryPackagePurpose": match p.ecosystem {
-                super::Ecosystem::Deb | super::Ecosystem::Apk => "INSTALL",
+                super::Ecosystem::Deb | super::Ecosystem::Apk | super::Ecosystem::Rpm => "INSTALL",
                 _ => "LIBRARY",
             },
             "sourceInfo": format!("found in {}", p.location),

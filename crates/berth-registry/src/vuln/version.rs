@@ -1,7 +1,8 @@
 //! Version order by ecosystem, as the OSV schema's `ECOSYSTEM` and `SEMVER`
 //! ranges need it (OSV schema §Evaluation): dpkg (Debian, Ubuntu; the
 //! `debversion` crate, Debian Policy §5.6.12), apk (Alpine; apk-tools'
-//! rules, written here), PEP 440 (PyPI; `pep440_rs`), SemVer 2.0 (npm,
+//! rules, written here), rpm (AlmaLinux, Rocky Linux; rpm's `rpmvercmp`
+//! and epoch-version-release order, written here), PEP 440 (PyPI; `pep440_rs`), SemVer 2.0 (npm,
 //! crates.io, Go modules; `semver`, Go's leading `v` dropped).
 
 use std::cmp::Ordering;
@@ -14,6 +15,8 @@ pub enum Scheme {
     Dpkg,
     /// apk-tools (`1.2.3_rc1-r2`).
     Apk,
+    /// rpm (`[epoch:]version-release`, `~` and `^`).
+    Rpm,
     /// PEP 440.
     Pep440,
     /// SemVer 2.0; a leading `v` is dropped (Go).
@@ -28,6 +31,8 @@ impl Scheme {
         Some(match base {
             "Debian" | "Ubuntu" => Scheme::Dpkg,
             "Alpine" => Scheme::Apk,
+            "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia"
+            | "openEuler" => Scheme::Rpm,
             "PyPI" => Scheme::Pep440,
             "npm" | "crates.io" | "Go" => Scheme::Semver,
             _ => return None,
@@ -50,6 +55,7 @@ impl Scheme {
                 Some(a.cmp(&b))
             }
             Scheme::Apk => Some(apk_compare(a, b)),
+            Scheme::Rpm => Some(rpm_evr_compare(a, b)),
             Scheme::Pep440 => {
                 let a = pep440_rs::Version::from_str(a).ok()?;
                 let b = pep440_rs::Version::from_str(b).ok()?;
@@ -179,6 +185,123 @@ fn apk_compare(a: &str, b: &str) -> Ordering {
     ra.cmp(&rb)
 }
 
+/// `(epoch, version, release)` of `[epoch:]version[-release]`; no epoch
+/// is epoch 0.
+fn rpm_evr(v: &str) -> (u64, &str, Option<&str>) {
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, r)) if !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()) => {
+            (e.parse().unwrap_or(u64::MAX), r)
+        }
+        _ => (0, v),
+    };
+    match rest.rsplit_once('-') {
+        Some((version, release)) => (epoch, version, Some(release)),
+        None => (epoch, rest, None),
+    }
+}
+
+/// rpm's order of two versions: epochs as numbers, then versions, then
+/// releases by [`rpmvercmp`]; a missing release is not compared (as rpm
+/// and dnf do when one side names none).
+fn rpm_evr_compare(a: &str, b: &str) -> Ordering {
+    let (ea, va, ra) = rpm_evr(a);
+    let (eb, vb, rb) = rpm_evr(b);
+    ea.cmp(&eb)
+        .then_with(|| rpmvercmp(va, vb))
+        .then_with(|| match (ra, rb) {
+            (Some(x), Some(y)) => rpmvercmp(x, y),
+            _ => Ordering::Equal,
+        })
+}
+
+/// rpm's `rpmvercmp`: alternating runs of digits and of letters, other
+/// characters separating them; numbers compare as numbers (leading zeros
+/// ignored), letters as text, a number is newer than letters; `~` sorts
+/// before anything, even the end, and `^` after the end but before
+/// anything else.
+fn rpmvercmp(a: &str, b: &str) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    let separator = |c: &u8| !c.is_ascii_alphanumeric() && *c != b'~' && *c != b'^';
+    loop {
+        while a.first().is_some_and(separator) {
+            a = &a[1..];
+        }
+        while b.first().is_some_and(separator) {
+            b = &b[1..];
+        }
+        if a.first() == Some(&b'~') || b.first() == Some(&b'~') {
+            if a.first() != Some(&b'~') {
+                return Ordering::Greater;
+            }
+            if b.first() != Some(&b'~') {
+                return Ordering::Less;
+            }
+            (a, b) = (&a[1..], &b[1..]);
+            continue;
+        }
+        if a.first() == Some(&b'^') || b.first() == Some(&b'^') {
+            if a.is_empty() {
+                return Ordering::Less;
+            }
+            if b.is_empty() {
+                return Ordering::Greater;
+            }
+            if a.first() != Some(&b'^') {
+                return Ordering::Greater;
+            }
+            if b.first() != Some(&b'^') {
+                return Ordering::Less;
+            }
+            (a, b) = (&a[1..], &b[1..]);
+            continue;
+        }
+        if a.is_empty() || b.is_empty() {
+            break;
+        }
+        let numeric = a[0].is_ascii_digit();
+        let class = |c: &u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
+        let la = a.iter().take_while(|c| class(c)).count();
+        let lb = b.iter().take_while(|c| class(c)).count();
+        let (sa, sb) = (&a[..la], &b[..lb]);
+        (a, b) = (&a[la..], &b[lb..]);
+        if sb.is_empty() {
+            // Segments of different kinds: the number is newer.
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+        }
+        let order = if numeric {
+            let trim = |s: &[u8]| {
+                let zeros = s.iter().take_while(|c| **c == b'0').count();
+                s[zeros..].to_vec()
+            };
+            let (x, y) = (trim(sa), trim(sb));
+            x.len().cmp(&y.len()).then_with(|| x.cmp(&y))
+        } else {
+            sa.cmp(sb)
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    match (a.is_empty(), b.is_empty()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        _ => Ordering::Greater,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +332,57 @@ mod tests {
         assert_eq!(cmp(a, "1.0a", "1.0"), Greater);
         assert_eq!(cmp(a, "1.0.1", "1.0a"), Greater);
         assert_eq!(cmp(a, "3.0.8-r0", "3.0.8"), Equal);
+    }
+
+    /// Cases from rpm's own test suite (tests/rpmvercmp.at).
+    #[test]
+    fn rpmvercmp_orders_as_rpm_does() {
+        for (a, b, want) in [
+            ("1.0", "1.0", Equal),
+            ("1.0", "2.0", Less),
+            ("2.0.1", "2.0", Greater),
+            ("5.5p1", "5.5p2", Less),
+            ("5.5p10", "5.5p1", Greater),
+            ("10xyz", "10.1xyz", Less),
+            ("xyz10", "xyz10.1", Less),
+            ("xyz.4", "8", Less),
+            ("2a", "2.0", Less),
+            ("1.0a", "1.0", Greater),
+            ("1.0aa", "1.0a", Greater),
+            ("1.05", "1.5", Equal),
+            ("1.0010", "1.9", Greater),
+            ("1.0~rc1", "1.0", Less),
+            ("1.0~rc1", "1.0~rc2", Less),
+            ("1.0~rc1~git123", "1.0~rc1", Less),
+            ("1.0^", "1.0", Greater),
+            ("1.0^git1", "1.01", Less),
+            ("1.0^20160101", "1.0.1", Less),
+            ("1.0~rc1^git1", "1.0~rc1", Greater),
+            ("1.0^git1~pre", "1.0^git1", Less),
+        ] {
+            assert_eq!(rpmvercmp(a, b), want, "{a} vs {b}");
+            assert_eq!(rpmvercmp(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn rpm_epoch_version_release() {
+        let r = Scheme::Rpm;
+        assert_eq!(
+            cmp(r, "1:1.0-1.el9", "2.0-1.el9"),
+            Greater,
+            "the epoch first"
+        );
+        assert_eq!(cmp(r, "0:2.0-1.el9", "2.0-1.el9"), Equal, "no epoch is 0");
+        assert_eq!(cmp(r, "5.1.8-6.el9", "5.1.8-6.el9_1"), Less);
+        assert_eq!(cmp(r, "5.1.8-10.el9", "5.1.8-9.el9"), Greater);
+        assert_eq!(
+            cmp(r, "5.1.8-6.el9", "5.1.8"),
+            Equal,
+            "no release to compare"
+        );
+        assert_eq!(Scheme::of("AlmaLinux:9"), Some(Scheme::Rpm));
+        assert_eq!(Scheme::of("Rocky Linux:8"), Some(Scheme::Rpm));
     }
 
     #[test]
