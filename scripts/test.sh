@@ -4,9 +4,10 @@
 #
 # Installs what the tests need when missing (Debian packages: skopeo, umoci, jq,
 # docker.io, podman, curl, openssl (the signature tests sign with it), sqlite3,
+# rpm (rpmbuild and rpm make the rpm database of the SBOM test),
 # postgresql, docker-registry (a
 # Distribution upstream for the proxy tests), chromium, nodejs/npm (the web UI
-# test), slapd and ldap-utils (the LDAP sign-in test); PyPI: oras, into target/venv; npm:
+# test), slapd and ldap-utils (the LDAP sign-in test); PyPI: oras and cbor2, into target/venv; npm:
 # playwright-core and oidc-provider),
 # builds the test images once with ../shared/testdata/make-images.sh, starts a
 # private PostgreSQL and a Garage node (S3) on loopback, then runs `cargo test
@@ -56,17 +57,18 @@ if [ ${#need[@]} -gt 0 ]; then
     apt_install "${need[@]}"
 fi
 
-# Python oras in a virtual environment this script owns (Debian's python3
-# refuses `pip install` into the system: externally-managed-environment).
-if ! python3 -c 'import oras' 2>/dev/null; then
+# Python oras and cbor2 (COSE envelopes in the notation test) in a virtual
+# environment this script owns (Debian's python3 refuses `pip install` into
+# the system: externally-managed-environment).
+if ! python3 -c 'import oras, cbor2' 2>/dev/null; then
     VENV=${BERTH_VENV:-$PWD/target/venv}
-    if ! "$VENV/bin/python3" -c 'import oras' 2>/dev/null; then
-        echo "test.sh: installing Python oras into $VENV" >&2
+    if ! "$VENV/bin/python3" -c 'import oras, cbor2' 2>/dev/null; then
+        echo "test.sh: installing Python oras and cbor2 into $VENV" >&2
         python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$VENV"; }
-        "$VENV/bin/python3" -m pip install -q oras >/dev/null 2>&1 || "$VENV/bin/python3" -m pip install -q oras
+        "$VENV/bin/python3" -m pip install -q oras cbor2 >/dev/null 2>&1 || "$VENV/bin/python3" -m pip install -q oras cbor2
     fi
     export PATH="$VENV/bin:$PATH"
-    python3 -c 'import oras'
+    python3 -c 'import oras, cbor2'
 fi
 
 # playwright-core (npm, pinned by its lockfile) drives Debian's chromium in the

@@ -133,7 +133,7 @@ pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
 pub use scans::ScanTaskRow;
 pub use sessions::SessionRow;
-pub use signatures::{SignatureRow, TrustedKeyRow};
+pub use signatures::{SignatureRow, TrustedKeyRow, ATTESTATION_FORMAT};
 pub use stats::{
     ArtifactStats, DailyCount, JobCounts, JobRunRecord, ProjectStatistic, PullAggregate, PushEvent,
     RegistryStatistics,

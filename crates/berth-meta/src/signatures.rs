@@ -9,6 +9,11 @@ use crate::error::Result;
 use crate::store::now_ms;
 use crate::MetaStore;
 
+/// `signatures.format` of a cosign attestation (an in-toto statement in a
+/// DSSE envelope, `cosign attest`). Recorded and verified like a
+/// signature, it never satisfies the signature pull gate.
+pub const ATTESTATION_FORMAT: &str = "cosign-attestation";
+
 /// A public key a project trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedKeyRow {
@@ -42,7 +47,7 @@ pub struct SignatureRow {
     pub digest: String,
     /// The signed manifest's digest.
     pub subject: String,
-    /// `cosign`.
+    /// `cosign`, `sigstore-bundle`, `notation` or [`ATTESTATION_FORMAT`].
     pub format: String,
     /// `verified`, `failed`, `unknown_key` or `invalid`.
     pub status: String,
@@ -208,11 +213,12 @@ impl MetaStore {
     }
 
     /// True when `subject` of `repository` has a verified signature whose
-    /// manifest still exists.
+    /// manifest still exists. Attestations ([`ATTESTATION_FORMAT`]) do not
+    /// count: they say something about the image, not that it is signed.
     pub async fn verified_signature(&self, repository: &str, subject: &str) -> Result<bool> {
         let sql = format!(
             "SELECT 1 FROM signatures s WHERE s.repository = $1 AND s.subject = $2
-               AND s.status = 'verified' AND {LIVE} LIMIT 1"
+               AND s.status = 'verified' AND s.format <> '{ATTESTATION_FORMAT}' AND {LIVE} LIMIT 1"
         );
         let hit: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(repository)

@@ -74,25 +74,12 @@ fn sign(
         .to_string()
 }
 
-/// The accessories of `reference` in `team/<repo>`: `(digest, status, key)`.
+/// The cosign signatures among the accessories of `reference` in
+/// `team/<repo>`: `(digest, status, key)`.
 fn accessories(b: &Berth, repo: &str, reference: &str) -> Vec<(String, String, Option<String>)> {
-    let r = send(admin(reqwest::Client::new().get(b.url(&format!(
-        "/api/v2.0/projects/team/repositories/{repo}/artifacts/{reference}/accessories"
-    )))));
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            assert_eq!(a["type"], "signature.cosign", "{a}");
-            let v = &a["verification"];
-            (
-                a["digest"].as_str().unwrap().to_string(),
-                v["status"].as_str().unwrap().to_string(),
-                v["key"].as_str().map(str::to_string),
-            )
-        })
+    accessories_of(b, repo, reference, "signature.cosign")
+        .into_iter()
+        .map(|(digest, status, key, _)| (digest, status, key))
         .collect()
 }
 
@@ -233,6 +220,37 @@ fn cosign_signatures_are_verified_listed_audited_and_gate_pulls() {
         verdict(&bad).map(|v| v.1),
         Some(json!("failed")),
         "{listed}"
+    );
+
+    // cosign attestations (`cosign attest`, tag form `sha256-<hex>.att`):
+    // listed as `attestation.cosign`, their DSSE signatures verified with
+    // the project's keys; a statement changed after signing fails. They
+    // never stand in for a signature (below, app:unsigned stays refused).
+    let att = sign(&b, "team/app", &unsigned, &ec.0, "attestation", "good");
+    let found = accessories_of(&b, "app", "unsigned", "attestation.cosign");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (
+            found[0].0.as_str(),
+            found[0].1.as_str(),
+            found[0].2.as_deref()
+        ),
+        (att.as_str(), "verified", Some("ci-ec")),
+        "{found:?}"
+    );
+    assert!(
+        found[0].3.contains("https://slsa.dev/provenance/v1"),
+        "names the predicate: {found:?}"
+    );
+    let tampered = sign(&b, "team/other", &other, &ec.0, "attestation", "tamper");
+    let found = accessories_of(&b, "other", "v1", "attestation.cosign");
+    assert_eq!(
+        found
+            .iter()
+            .map(|a| (a.0.as_str(), a.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(tampered.as_str(), "failed")],
+        "{found:?}"
     );
 
     // An image does not pass for an accessory by naming a subject: the
@@ -528,7 +546,7 @@ fn certificate(
 }
 
 #[test]
-fn notation_jws_signatures_are_verified_against_trusted_certificates_and_gate_pulls() {
+fn notation_jws_and_cose_signatures_are_verified_against_trusted_certificates_and_gate_pulls() {
     use rcgen::DnType::{CommonName, OrganizationName};
     let tmp = tempfile::tempdir().unwrap();
     let b = Berth::start_with(&tmp.path().join("data"), &["--auth-mode", "none"]);
@@ -584,7 +602,7 @@ fn notation_jws_signatures_are_verified_against_trusted_certificates_and_gate_pu
     let stranger = leaf("stranger", "ci", true, false, &other_ca);
     let intern = leaf("intern", "intern", true, false, &ca);
 
-    let nsign = |subject: &(String, usize), who: &str, mode: &str| -> String {
+    let nsign_as = |subject: &(String, usize), who: &str, mode: &str, envelope: &str| -> String {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/notation_sign.py");
         let work = tempfile::tempdir().unwrap();
         let out = run(Command::new("python3")
@@ -598,12 +616,14 @@ fn notation_jws_signatures_are_verified_against_trusted_certificates_and_gate_pu
             .arg(dir.join(format!("{who}.key")))
             .arg(dir.join(format!("{who}.crt")))
             .arg(work.path())
-            .arg(mode));
+            .args([mode, envelope]));
         out.lines()
             .find_map(|l| l.strip_prefix("signature "))
             .unwrap_or_else(|| panic!("{out}"))
             .to_string()
     };
+    let nsign =
+        |subject: &(String, usize), who: &str, mode: &str| nsign_as(subject, who, mode, "jws");
     let verdict = |reference: &str, sig: &str| {
         let found = accessories_of(&b, "app", reference, "signature.notation");
         found
@@ -651,6 +671,26 @@ fn notation_jws_signatures_are_verified_against_trusted_certificates_and_gate_pu
         assert!(v.3.contains(why), "{who} {mode}: {v:?}");
     }
 
+    // COSE envelopes (notation's other format) go through the same checks.
+    let cose = nsign_as(&v1, &ci, "good", "cose");
+    let v = verdict("v1", &cose);
+    assert_eq!(
+        (v.1.as_str(), v.2.as_deref()),
+        ("verified", Some("acme-ca")),
+        "{v:?}"
+    );
+    for (who, mode, status, why) in [
+        (&ci, "tamper", "failed", "does not verify"),
+        (&expired, "good", "failed", "expired"),
+        (&intern, "good", "failed", "trusted identities"),
+        (&ci, "other-digest", "invalid", "targetArtifact"),
+    ] {
+        let sig = nsign_as(&unsigned, who, mode, "cose");
+        let v = verdict("unsigned", &sig);
+        assert_eq!(v.1, status, "COSE {who} {mode}: {v:?}");
+        assert!(v.3.contains(why), "COSE {who} {mode}: {v:?}");
+    }
+
     // The pull gate takes notation signatures: v1 is pulled, the image
     // with only bad signatures is refused.
     let r = send(
@@ -668,4 +708,5 @@ fn notation_jws_signatures_are_verified_against_trusted_certificates_and_gate_pu
     ));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(verdict("v1", &good).1, "unknown_key");
+    assert_eq!(verdict("v1", &cose).1, "unknown_key");
 }

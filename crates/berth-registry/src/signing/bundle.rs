@@ -77,6 +77,128 @@ fn b64(v: Option<&serde_json::Value>) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// A DSSE envelope's signed in-toto statement, as [`dsse_statement`]
+/// reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsseStatement {
+    /// What the signatures sign: DSSE's pre-authentication encoding.
+    pub message: Vec<u8>,
+    /// The envelope's signatures, decoded.
+    pub signatures: Vec<Vec<u8>>,
+    /// The statement's `predicateType`.
+    pub predicate_type: Option<String>,
+}
+
+/// The signed statement of a DSSE envelope (`{"payloadType", "payload",
+/// "signatures"}`, secure-systems-lab DSSE v1) carrying an in-toto
+/// statement about `subject`.
+///
+/// Errors: why it is not such an envelope (another payload type, not
+/// base64 or JSON, a statement whose subjects do not include `subject`).
+pub fn dsse_statement(env: &serde_json::Value, subject: &Digest) -> Result<DsseStatement, String> {
+    let want_hex = subject.as_str().strip_prefix("sha256:").unwrap_or_default();
+    let kind = env
+        .get("payloadType")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default();
+    if kind != "application/vnd.in-toto+json" {
+        return Err(format!(
+            "the DSSE payload type is {kind:?}, not an in-toto statement"
+        ));
+    }
+    let payload = b64(env.get("payload")).ok_or("the DSSE payload is not base64")?;
+    let statement: serde_json::Value = serde_json::from_slice(&payload)
+        .map_err(|e| format!("the in-toto statement is not JSON: {e}"))?;
+    let names_subject = statement
+        .get("subject")
+        .and_then(|s| s.as_array())
+        .is_some_and(|subjects| {
+            subjects.iter().any(|s| {
+                s.get("digest")
+                    .and_then(|d| d.get("sha256"))
+                    .and_then(|h| h.as_str())
+                    == Some(want_hex)
+            })
+        });
+    if !names_subject {
+        return Err(format!(
+            "the in-toto statement's subjects do not include {subject}"
+        ));
+    }
+    let predicate = statement
+        .get("predicateType")
+        .and_then(|p| p.as_str())
+        .map(str::to_string);
+    let sigs = env
+        .get("signatures")
+        .and_then(|s| s.as_array())
+        .map(|a| a.iter().filter_map(|s| b64(s.get("sig"))).collect())
+        .unwrap_or_default();
+    Ok(DsseStatement {
+        message: pae(kind, &payload),
+        signatures: sigs,
+        predicate_type: predicate,
+    })
+}
+
+/// The verdict on `sigs` over `message` by the project's `keys`: verified
+/// by the first key that verifies one; `what` names the thing checked in
+/// the detail (`sigstore bundle`, `attestation`); `keyless` when it carries
+/// a certificate instead of naming a key.
+pub fn judge(
+    message: &[u8],
+    sigs: &[Vec<u8>],
+    keys: &[(String, PublicKey)],
+    keyless: bool,
+    what: &str,
+) -> (SignatureStatus, Option<String>, String) {
+    if sigs.is_empty() {
+        return (
+            SignatureStatus::Invalid,
+            None,
+            format!("the {what} carries no signature"),
+        );
+    }
+    if let Some((name, key)) = keys
+        .iter()
+        .find(|(_, k)| sigs.iter().any(|s| k.verifies(message, s)))
+    {
+        return (
+            SignatureStatus::Verified,
+            Some(name.clone()),
+            format!(
+                "{what} verified by {name} ({}, {})",
+                key.algorithm.as_str(),
+                &key.fingerprint[..16]
+            ),
+        );
+    }
+    if keyless {
+        return (
+            SignatureStatus::UnknownKey,
+            None,
+            format!(
+                "a keyless (certificate) {what}: berth verifies signatures by trusted keys only"
+            ),
+        );
+    }
+    if keys.is_empty() {
+        return (
+            SignatureStatus::UnknownKey,
+            None,
+            "the project trusts no key yet".into(),
+        );
+    }
+    (
+        SignatureStatus::Failed,
+        None,
+        format!(
+            "no trusted key of the project verifies the {what} ({} tried)",
+            keys.len()
+        ),
+    )
+}
+
 /// The verdict on a bundle: `(status, key name, detail)`. `manifest`: the
 /// signed manifest's bytes (for a `messageSignature`).
 pub fn verify(
@@ -96,51 +218,20 @@ pub fn verify(
     let want_hex = subject.as_str().strip_prefix("sha256:").unwrap_or_default();
     // (message, signatures) to check.
     let (message, sigs): (Vec<u8>, Vec<Vec<u8>>) = if let Some(env) = json.get("dsseEnvelope") {
-        let kind = env
-            .get("payloadType")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default();
-        if kind != "application/vnd.in-toto+json" {
-            return invalid(format!(
-                "the DSSE payload type is {kind:?}, not an in-toto statement"
-            ));
-        }
-        let Some(payload) = b64(env.get("payload")) else {
-            return invalid("the DSSE payload is not base64".into());
+        let DsseStatement {
+            message,
+            signatures: sigs,
+            predicate_type,
+        } = match dsse_statement(env, subject) {
+            Ok(statement) => statement,
+            Err(why) => return invalid(why),
         };
-        let statement: serde_json::Value = match serde_json::from_slice(&payload) {
-            Ok(v) => v,
-            Err(e) => return invalid(format!("the in-toto statement is not JSON: {e}")),
-        };
-        let names_subject = statement
-            .get("subject")
-            .and_then(|s| s.as_array())
-            .is_some_and(|subjects| {
-                subjects.iter().any(|s| {
-                    s.get("digest")
-                        .and_then(|d| d.get("sha256"))
-                        .and_then(|h| h.as_str())
-                        == Some(want_hex)
-                })
-            });
-        if !names_subject {
+        if let Some(p) = predicate_type.filter(|p| p != SIGN_PREDICATE) {
             return invalid(format!(
-                "the in-toto statement's subjects do not include {subject}"
+                "an in-toto attestation ({p}), not a signature: it does not satisfy the signature gate"
             ));
         }
-        let predicate = statement.get("predicateType").and_then(|p| p.as_str());
-        if predicate.is_some_and(|p| p != SIGN_PREDICATE) {
-            return invalid(format!(
-                "an in-toto attestation ({}), not a signature: it does not satisfy the signature gate",
-                predicate.unwrap_or_default()
-            ));
-        }
-        let sigs = env
-            .get("signatures")
-            .and_then(|s| s.as_array())
-            .map(|a| a.iter().filter_map(|s| b64(s.get("sig"))).collect())
-            .unwrap_or_default();
-        (pae(kind, &payload), sigs)
+        (message, sigs)
     } else if let Some(ms) = json.get("messageSignature") {
         let digest = ms.get("messageDigest");
         let algorithm = digest
@@ -158,45 +249,7 @@ pub fn verify(
     } else {
         return invalid("the bundle has neither a dsseEnvelope nor a messageSignature".into());
     };
-    if sigs.is_empty() {
-        return invalid("the bundle carries no signature".into());
-    }
-    if let Some((name, key)) = keys
-        .iter()
-        .find(|(_, k)| sigs.iter().any(|s| k.verifies(&message, s)))
-    {
-        return (
-            SignatureStatus::Verified,
-            Some(name.clone()),
-            format!(
-                "sigstore bundle verified by {name} ({}, {})",
-                key.algorithm.as_str(),
-                &key.fingerprint[..16]
-            ),
-        );
-    }
-    if keyless {
-        return (
-            SignatureStatus::UnknownKey,
-            None,
-            "a keyless (certificate) bundle: berth verifies signatures by trusted keys only".into(),
-        );
-    }
-    if keys.is_empty() {
-        return (
-            SignatureStatus::UnknownKey,
-            None,
-            "the project trusts no key yet".into(),
-        );
-    }
-    (
-        SignatureStatus::Failed,
-        None,
-        format!(
-            "no trusted key of the project verifies the bundle ({} tried)",
-            keys.len()
-        ),
-    )
+    judge(&message, &sigs, keys, keyless, "sigstore bundle")
 }
 
 #[cfg(test)]

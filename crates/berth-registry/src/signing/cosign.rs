@@ -6,6 +6,12 @@
 //! `critical.image.docker-manifest-digest`, and is found either by the tag
 //! `sha256-<hex>.sig` (tag-based discovery) or as an OCI 1.1 referrer of that
 //! manifest (`subject`).
+//!
+//! cosign attestations (`cosign attest`, the same spec's "Attestations"):
+//! the same shape with DSSE envelope layers
+//! (`application/vnd.dsse.envelope.v1+json`, annotated with the
+//! statement's `predicateType`) holding a signed in-toto statement about
+//! the image, under the tag `sha256-<hex>.att` or as a referrer.
 
 use base64::Engine;
 use berth_oci::Digest;
@@ -43,10 +49,107 @@ pub struct CosignSignature {
     pub payloads: Vec<SignedPayload>,
 }
 
+/// Media type of a cosign attestation layer: a DSSE envelope.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Layer annotation naming an attestation's in-toto predicate type.
+pub const PREDICATE_ANNOTATION: &str = "predicateType";
+/// The largest attestation envelope read (an SBOM or provenance predicate
+/// can be a few MiB).
+pub const MAX_ENVELOPE: u64 = 16 << 20;
+
 /// The subject the tag `sha256-<hex>.sig` names.
 pub fn subject_of_tag(tag: &str) -> Option<Digest> {
-    let hex = tag.strip_prefix("sha256-")?.strip_suffix(".sig")?;
+    subject_of_suffixed(tag, ".sig")
+}
+
+fn subject_of_suffixed(tag: &str, suffix: &str) -> Option<Digest> {
+    let hex = tag.strip_prefix("sha256-")?.strip_suffix(suffix)?;
     Digest::parse(&format!("sha256:{hex}")).ok()
+}
+
+/// A manifest recognised as a cosign attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignAttestation {
+    /// The attested manifest.
+    pub subject: Digest,
+    /// Its DSSE envelope layers (`signature` is always `None`: the
+    /// signatures are inside the envelopes).
+    pub envelopes: Vec<SignedPayload>,
+}
+
+/// Recognises a cosign attestation manifest: pushed under the tag
+/// `sha256-<hex>.att`, or with a `subject`, holding DSSE envelope layers.
+/// `subject` overrides both (an attestation verified again).
+pub fn recognize_attestation(
+    body: &[u8],
+    tag: Option<&str>,
+    subject: Option<&Digest>,
+) -> Option<CosignAttestation> {
+    let manifest = ImageManifest::from_reader(body).ok()?;
+    let envelopes: Vec<SignedPayload> = manifest
+        .layers()
+        .iter()
+        .filter(|l| l.media_type().to_string() == DSSE_ENVELOPE)
+        .filter_map(|l| {
+            Some(SignedPayload {
+                digest: Digest::parse(l.digest().as_ref()).ok()?,
+                size: l.size(),
+                signature: None,
+            })
+        })
+        .collect();
+    if envelopes.is_empty() {
+        return None;
+    }
+    let subject = match subject {
+        Some(s) => s.clone(),
+        None => manifest
+            .subject()
+            .as_ref()
+            .and_then(|s| Digest::parse(s.digest().as_ref()).ok())
+            .or_else(|| tag.and_then(|t| subject_of_suffixed(t, ".att")))?,
+    };
+    Some(CosignAttestation { subject, envelopes })
+}
+
+/// The verdict on one attestation envelope: the DSSE signatures over the
+/// in-toto statement, which must name `subject`, checked with the
+/// project's keys. `(status, key name, detail)`; the detail names the
+/// predicate type.
+pub fn verify_attestation(
+    envelope: &[u8],
+    subject: &Digest,
+    keys: &[(String, PublicKey)],
+) -> (SignatureStatus, Option<String>, String) {
+    let json: serde_json::Value = match serde_json::from_slice(envelope) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                SignatureStatus::Invalid,
+                None,
+                format!("the attestation's DSSE envelope is not JSON: {e}"),
+            )
+        }
+    };
+    match super::bundle::dsse_statement(&json, subject) {
+        Ok(statement) => {
+            let what = format!(
+                "attestation ({})",
+                statement
+                    .predicate_type
+                    .as_deref()
+                    .unwrap_or("no predicate type")
+            );
+            super::bundle::judge(
+                &statement.message,
+                &statement.signatures,
+                keys,
+                false,
+                &what,
+            )
+        }
+        Err(why) => (SignatureStatus::Invalid, None, why),
+    }
 }
 
 /// Recognises a cosign signature manifest: pushed under the tag
@@ -206,6 +309,36 @@ pub fn verify_payload(
                 keys.len()
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod attestation_tests {
+    use super::*;
+
+    const SUBJECT: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+
+    #[test]
+    fn attestations_are_recognised_by_their_envelope_layers_and_tag() {
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{SUBJECT}","size":2}},
+            "layers":[{{"mediaType":"{DSSE_ENVELOPE}","digest":"{SUBJECT}","size":10,
+              "annotations":{{"predicateType":"https://slsa.dev/provenance/v1"}}}}]}}"#
+        );
+        let tag = format!("{}.att", SUBJECT.replace(':', "-"));
+        let a = recognize_attestation(m.as_bytes(), Some(&tag), None).unwrap();
+        assert_eq!(a.subject.as_str(), SUBJECT);
+        assert_eq!(a.envelopes.len(), 1);
+        assert!(recognize_attestation(m.as_bytes(), Some("latest"), None).is_none());
+        assert!(
+            recognize(m.as_bytes(), Some(&tag), None).is_none(),
+            "not a signature"
+        );
+        assert!(is_accessory(m.as_bytes()));
+        let subject = Digest::parse(SUBJECT).unwrap();
+        let (status, _, detail) = verify_attestation(b"{not json", &subject, &[]);
+        assert_eq!(status, SignatureStatus::Invalid, "{detail}");
     }
 }
 

@@ -58,6 +58,7 @@ impl SignatureStatus {
 /// A manifest recognised as a signature.
 enum Recognized {
     Cosign(cosign::CosignSignature),
+    Attestation(cosign::CosignAttestation),
     Bundle(bundle::BundleRef),
     Notation(notation::NotationRef),
 }
@@ -70,9 +71,15 @@ impl Recognized {
         // media type (both start with this), so they are not parsed again.
         const SIGNATURE_TYPES: &[u8] = b"application/vnd.dev.";
         const NOTATION: &[u8] = notation::ARTIFACT_TYPE.as_bytes();
+        const DSSE: &[u8] = cosign::DSSE_ENVELOPE.as_bytes();
         let names = |t: &[u8]| body.windows(t.len()).any(|w| w == t);
         if names(NOTATION) {
             return notation::recognize(body, subject).map(Recognized::Notation);
+        }
+        if names(DSSE) {
+            if let Some(a) = cosign::recognize_attestation(body, tag, subject) {
+                return Some(Recognized::Attestation(a));
+            }
         }
         if !names(SIGNATURE_TYPES) {
             return None;
@@ -85,6 +92,7 @@ impl Recognized {
     fn subject(&self) -> &Digest {
         match self {
             Recognized::Cosign(c) => &c.subject,
+            Recognized::Attestation(a) => &a.subject,
             Recognized::Bundle(b) => &b.subject,
             Recognized::Notation(n) => &n.subject,
         }
@@ -95,9 +103,21 @@ impl Recognized {
     fn format(&self) -> &'static str {
         match self {
             Recognized::Cosign(_) => "cosign",
+            Recognized::Attestation(_) => berth_meta::ATTESTATION_FORMAT,
             Recognized::Bundle(_) => "sigstore-bundle",
             Recognized::Notation(_) => "notation",
         }
+    }
+}
+
+/// Harbor's accessory `type` of a recorded signature of format `format`:
+/// `signature.cosign`, `signature.sigstore-bundle`, `signature.notation`,
+/// and `attestation.cosign` for a cosign attestation.
+pub fn accessory_type(format: &str) -> String {
+    if format == berth_meta::ATTESTATION_FORMAT {
+        "attestation.cosign".into()
+    } else {
+        format!("signature.{format}")
     }
 }
 
@@ -369,6 +389,22 @@ impl Registry {
                 }
                 best
             }
+            Recognized::Attestation(a) => {
+                let mut best = (SignatureStatus::Invalid, None, String::new());
+                for e in &a.envelopes {
+                    let verdict = match self
+                        .small_blob(&e.digest, e.size, cosign::MAX_ENVELOPE)
+                        .await?
+                    {
+                        Ok(bytes) => cosign::verify_attestation(&bytes, &a.subject, &keys),
+                        Err(why) => (SignatureStatus::Invalid, None, why),
+                    };
+                    if best.2.is_empty() || verdict.0 > best.0 {
+                        best = verdict;
+                    }
+                }
+                best
+            }
             Recognized::Bundle(b) => match self
                 .small_blob(&b.layer, b.size, bundle::MAX_BUNDLE)
                 .await?
@@ -379,19 +415,18 @@ impl Registry {
                 }
                 Err(why) => (SignatureStatus::Invalid, None, why),
             },
-            Recognized::Notation(n) if n.cose => (
-                SignatureStatus::UnknownKey,
-                None,
-                "a COSE envelope: recognised and listed, not verified by berth (JWS envelopes are)"
-                    .into(),
-            ),
             Recognized::Notation(n) => match self
                 .small_blob(&n.layer, n.size, notation::MAX_ENVELOPE)
                 .await?
             {
                 Ok(bytes) => {
                     let certs = self.trusted_certificates(repo.project()).await?;
-                    notation::verify_jws(
+                    let verify = if n.cose {
+                        notation::verify_cose
+                    } else {
+                        notation::verify_jws
+                    };
+                    verify(
                         &bytes,
                         &n.subject,
                         &certs,
@@ -558,7 +593,10 @@ impl Registry {
             .meta
             .signatures_of(repo.as_str(), digest.as_str())
             .await?;
-        let why = match recorded.first() {
+        let why = match recorded
+            .iter()
+            .find(|s| s.format != berth_meta::ATTESTATION_FORMAT)
+        {
             None => "no signature".to_string(),
             Some(s) => format!(
                 "no verified signature (signature {}: {}: {})",

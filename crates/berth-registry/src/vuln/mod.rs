@@ -427,22 +427,24 @@ impl Registry {
 
     /// Matches the packages image `digest` of `repo` holds against the
     /// database and stores the report (`scan_tasks`, kind
-    /// `vulnerability`). Without a database the task is recorded as an
-    /// error saying so.
+    /// `vulnerability`).
     ///
-    /// Errors: [`Error::Meta`].
+    /// Without a database nothing is recorded: the image stays "not
+    /// scanned" (no `scan_overview`, as Harbor shows an artifact no scanner
+    /// looked at), not "failed", and the import matches it once there is
+    /// one.
+    ///
+    /// Errors: [`Error::Unsupported`] without a database; [`Error::Meta`].
     pub async fn vuln_match(&self, repo: &RepositoryName, digest: &Digest) -> Result<VulnReport> {
         let (r, d) = (repo.as_str(), digest.as_str());
+        let Some(database) = self.meta.vuln_imports(1).await?.into_iter().next() else {
+            return Err(Error::Unsupported(
+                "no vulnerability database: load one with `berth vuln-db import PATH` (OSV files)"
+                    .into(),
+            ));
+        };
         self.meta.scan_request(r, d, KIND).await?;
         self.meta.scan_started(r, d, KIND).await?;
-        let Some(database) = self.meta.vuln_imports(1).await?.into_iter().next() else {
-            let why =
-                "no vulnerability database: load one with `berth vuln-db import PATH` (OSV files)";
-            self.meta
-                .scan_finish(r, d, KIND, "error", why, None)
-                .await?;
-            return Err(Error::Unsupported(why.into()));
-        };
         let started = berth_meta::store::now_ms();
         let packages = self.meta.artifact_packages(r, d).await?.len();
         let mut findings: BTreeMap<(String, String), Finding> = BTreeMap::new();

@@ -242,7 +242,8 @@ pub struct Accessory {
     pub size: u64,
     /// The accessory's manifest digest.
     pub digest: String,
-    /// `signature.cosign`, `signature.sigstore-bundle` or `harbor.sbom`.
+    /// `signature.cosign`, `signature.sigstore-bundle`, `signature.notation`,
+    /// `attestation.cosign` or `harbor.sbom`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Always empty.
@@ -317,7 +318,7 @@ pub async fn accessories_of(
             sig.as_ref(),
             s.digest.clone(),
             0,
-            format!("signature.{}", s.format),
+            berth_registry::signing::accessory_type(&s.format),
             s.checked_at,
             Some(Verification {
                 status: s.status,

@@ -10,7 +10,11 @@ the tag `sha256-<hex>.sig` (cosign's tag-based discovery), FORM `referrer`
 as an OCI 1.1 referrer (`subject`). FORM `bundle` signs as cosign 3 does by
 default: a sigstore bundle (`application/vnd.dev.sigstore.bundle.v0.3+json`)
 holding a DSSE envelope of an in-toto statement about the image (predicate
-type https://sigstore.dev/cosign/sign/v1), pushed as a referrer.
+type https://sigstore.dev/cosign/sign/v1), pushed as a referrer. FORM
+`attestation` attests as `cosign attest` does: a DSSE envelope
+(`application/vnd.dsse.envelope.v1+json`) of an in-toto statement with an
+SLSA provenance predicate, the layer annotated with its `predicateType`,
+pushed to the tag `sha256-<hex>.att`.
 
 usage: cosign_sign.py REGISTRY REPO SUBJECT_DIGEST SUBJECT_SIZE KEY_PEM FORM WORKDIR [MODE]
 The registry must take anonymous pushes (python oras keeps its first, pull-only
@@ -83,15 +87,19 @@ with open("annotations.json", "w") as f:
 with open("config.json", "w") as f:
     f.write("{}")
 
-if form == "bundle":
+PROVENANCE = "https://slsa.dev/provenance/v1"
+if form in ("bundle", "attestation"):
     statement = json.dumps(
         {
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": f"{registry}/{repo}", "digest": {"sha256": signed_digest.split(":")[1]}}],
-            "predicateType": "https://sigstore.dev/cosign/sign/v1",
-            "predicate": {},
+            "predicateType": PROVENANCE if form == "attestation" else "https://sigstore.dev/cosign/sign/v1",
+            "predicate": {"buildDefinition": {"buildType": "https://example.invalid/test"}} if form == "attestation" else {},
         }
     ).encode()
+    if mode == "not-json":
+        statement = b"this is not json"
+
     ptype = "application/vnd.in-toto+json"
     pae = b"DSSEv1 %d %s %d " % (len(ptype), ptype.encode(), len(statement)) + statement
     dsse_sig = sign(pae)
@@ -108,6 +116,10 @@ if form == "bundle":
     }
     with open("bundle.json", "w") as f:
         json.dump(bundle, f)
+    with open("envelope.json", "w") as f:
+        json.dump(bundle["dsseEnvelope"], f)
+    with open("att-annotations.json", "w") as f:
+        json.dump({"envelope.json": {"dev.cosignproject.cosign/signature": "", "predicateType": PROVENANCE}}, f)
 
 client = oras.client.OrasClient(hostname=registry, insecure=True)
 kwargs = dict(
@@ -117,6 +129,11 @@ kwargs = dict(
 )
 if form == "tag":
     target = f"{registry}/{repo}:{subject_digest.replace(':', '-')}.sig"
+    kwargs["manifest_config"] = "config.json:application/vnd.oci.image.config.v1+json"
+elif form == "attestation":
+    target = f"{registry}/{repo}:{subject_digest.replace(':', '-')}.att"
+    kwargs["files"] = ["envelope.json:application/vnd.dsse.envelope.v1+json"]
+    kwargs["annotation_file"] = "att-annotations.json"
     kwargs["manifest_config"] = "config.json:application/vnd.oci.image.config.v1+json"
 elif form == "bundle":
     target = f"{registry}/{repo}:sigstore-bundle-{mode}"

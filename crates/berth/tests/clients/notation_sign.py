@@ -12,10 +12,19 @@ layer (`application/jose+json`) of a manifest whose config media type is
 `application/vnd.cncf.notary.signature` (notation's form for registries
 without `artifactType` support; oras-py cannot set `artifactType`).
 
-usage: notation_sign.py REGISTRY REPO SUBJECT_DIGEST SUBJECT_SIZE LEAF_KEY_PEM CHAIN_PEM WORKDIR [MODE]
+ENVELOPE `cose` makes a COSE envelope instead (notaryproject
+`signature-envelope-cose.md`, encoded with Python `cbor2`): a tagged
+COSE_Sign1 whose protected header holds alg ES256 (-7), crit, the content
+type, the signing scheme and the signing time (CBOR tag 1); the signature
+(`r || s`) covers the COSE Sig_structure `["Signature1", protected, h'',
+payload]`; the unprotected header carries the chain as `x5chain` (33). Its
+layer is `application/cose`.
+
+usage: notation_sign.py REGISTRY REPO SUBJECT_DIGEST SUBJECT_SIZE LEAF_KEY_PEM CHAIN_PEM WORKDIR [MODE [ENVELOPE]]
 CHAIN_PEM: the leaf certificate, then any intermediates, PEM.
 MODE: good (default) | tamper (the payload changes after signing) |
       other-digest (the payload names another digest)
+ENVELOPE: jws (default) | cose
 Prints `signature <digest>` for the pushed signature manifest.
 """
 import base64
@@ -29,6 +38,7 @@ import oras.oci
 
 registry, repo, subject_digest, subject_size, key, chain_pem, workdir = sys.argv[1:8]
 mode = sys.argv[8] if len(sys.argv) > 8 else "good"
+envelope_kind = sys.argv[9] if len(sys.argv) > 9 else "jws"
 key = os.path.abspath(key)
 chain_pem = os.path.abspath(chain_pem)
 os.makedirs(workdir, exist_ok=True)
@@ -56,6 +66,19 @@ protected = json.dumps(
     separators=(",", ":"),
 ).encode()
 signing_input = f"{b64url(protected)}.{b64url(payload)}".encode()
+if envelope_kind == "cose":
+    import cbor2
+
+    cose_protected = cbor2.dumps(
+        {
+            1: -7,
+            2: ["io.cncf.notary.signingScheme"],
+            3: "application/vnd.cncf.notary.payload.v1+json",
+            "io.cncf.notary.signingScheme": "notary.x509",
+            "io.cncf.notary.signingTime": cbor2.CBORTag(1, 1796637600),
+        }
+    )
+    signing_input = cbor2.dumps(["Signature1", cose_protected, b"", payload])
 with open("input.bin", "wb") as f:
     f.write(signing_input)
 subprocess.run(
@@ -90,6 +113,23 @@ for block in open(chain_pem).read().split("-----END CERTIFICATE-----"):
     body = block.split("-----BEGIN CERTIFICATE-----")[1]
     chain.append("".join(body.split()))
 
+if envelope_kind == "cose":
+    der_chain = [base64.b64decode(c) for c in chain]
+    cose = cbor2.dumps(
+        cbor2.CBORTag(
+            18,
+            [
+                cose_protected,
+                {33: der_chain if len(der_chain) > 1 else der_chain[0],
+                 "io.cncf.notary.signingAgent": "berth-test/1.0"},
+                payload,
+                signature,
+            ],
+        )
+    )
+    with open("envelope.cose", "wb") as f:
+        f.write(cose)
+
 envelope = {
     "payload": b64url(payload),
     "protected": b64url(protected),
@@ -102,10 +142,10 @@ with open("config.json", "w") as f:
     f.write("{}")
 
 client = oras.client.OrasClient(hostname=registry, insecure=True)
-target = f"{registry}/{repo}:notation-{mode}-{os.getpid()}"
+target = f"{registry}/{repo}:notation-{envelope_kind}-{mode}-{os.getpid()}"
 resp = client.push(
     target=target,
-    files=["envelope.jws:application/jose+json"],
+    files=["envelope.cose:application/cose"] if envelope_kind == "cose" else ["envelope.jws:application/jose+json"],
     manifest_config="config.json:application/vnd.cncf.notary.signature",
     disable_path_validation=True,
     subject=oras.oci.Subject(mediaType=media_type, digest=subject_digest, size=int(subject_size)),
