@@ -32,6 +32,8 @@ pub struct VulnerabilityRow {
     pub vector: Option<String>,
     /// JSON array of URLs.
     pub links: String,
+    /// JSON array of CWE ids (`CWE-79`), from `database_specific.cwe_ids`.
+    pub cwe_ids: String,
     /// Withdrawn records match nothing.
     pub withdrawn: bool,
 }
@@ -104,6 +106,7 @@ fn vulnerability_row(r: &sqlx::any::AnyRow) -> VulnerabilityRow {
         score: r.get("score"),
         vector: r.get("vector"),
         links: r.get("links"),
+        cwe_ids: r.get("cwe_ids"),
         withdrawn: r.get::<i64, _>("withdrawn") != 0,
     }
 }
@@ -146,11 +149,12 @@ impl MetaStore {
                     .await?;
             }
             sqlx::query(
-                "INSERT INTO vulnerabilities (id, modified, aliases, summary, severity, score, vector, links, withdrawn)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                "INSERT INTO vulnerabilities (id, modified, aliases, summary, severity, score, vector, links, withdrawn, cwe_ids)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, aliases = excluded.aliases,
                    summary = excluded.summary, severity = excluded.severity, score = excluded.score,
-                   vector = excluded.vector, links = excluded.links, withdrawn = excluded.withdrawn",
+                   vector = excluded.vector, links = excluded.links, withdrawn = excluded.withdrawn,
+                   cwe_ids = excluded.cwe_ids",
             )
             .bind(&v.id)
             .bind(&v.modified)
@@ -161,6 +165,7 @@ impl MetaStore {
             .bind(v.vector.clone())
             .bind(&v.links)
             .bind(i64::from(v.withdrawn))
+            .bind(&v.cwe_ids)
             .execute(&mut *tx)
             .await?;
             for a in affected {
@@ -318,7 +323,7 @@ impl MetaStore {
         let rows = sqlx::query(
             "SELECT p.ecosystem, p.package, p.version, p.name, p.purl,
                     a.affected, a.severity AS package_severity,
-                    v.id, v.modified, v.aliases, v.summary, v.severity, v.score, v.vector, v.links, v.withdrawn
+                    v.id, v.modified, v.aliases, v.summary, v.severity, v.score, v.vector, v.links, v.withdrawn, v.cwe_ids
              FROM artifact_packages p
              JOIN vuln_affected a ON a.ecosystem = p.ecosystem AND a.package = p.package
              JOIN vulnerabilities v ON v.id = a.vuln_id

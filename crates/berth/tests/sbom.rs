@@ -797,7 +797,8 @@ fn vulnerabilities_are_matched_reported_and_gate_pulls() {
                     "SEMVER",
                     json!([{"introduced": "0"}, {"fixed": "1.3.1"}]),
                 ),
-                json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}),
+                json!({"severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+                       "database_specific": {"cwe_ids": ["CWE-1321"], "github_reviewed": true}}),
             ),
             osv(
                 "GO-TEST-0001",
@@ -885,6 +886,9 @@ fn vulnerabilities_are_matched_reported_and_gate_pulls() {
     let by = |id: &str| vulns.iter().find(|v| v["id"] == id).unwrap()["severity"].clone();
     assert_eq!(by("CVE-2099-0003"), "Medium");
     assert_eq!(by("CVE-2099-0004"), "High");
+    let left_pad = vulns.iter().find(|v| v["id"] == "CVE-2099-0004").unwrap();
+    assert_eq!(left_pad["cwe_ids"], json!(["CWE-1321"]), "{left_pad}");
+    assert_eq!(bash["cwe_ids"], json!([]), "{bash}");
     assert_eq!(by("RUSTSEC-TEST-0001"), "Low");
     assert_eq!(by("GO-TEST-0001"), "Unknown");
     let csv =

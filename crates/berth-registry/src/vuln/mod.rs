@@ -64,6 +64,10 @@ pub struct Finding {
     pub links: Vec<String>,
     /// The package's purl.
     pub purl: String,
+    /// CWE ids (`CWE-79`) the advisory names (reports stored before they
+    /// were recorded have none).
+    #[serde(default)]
+    pub cwe_ids: Vec<String>,
 }
 
 /// An image's vulnerability report.
@@ -185,6 +189,8 @@ fn rows_of(record: &osv::Record) -> (VulnerabilityRow, Vec<AffectedRow>) {
         score: cvss.as_ref().map(|(s, _)| format!("{s:.1}")),
         vector: cvss.map(|(_, v)| v),
         links: serde_json::to_string(&links).unwrap_or_else(|_| "[]".into()),
+        cwe_ids: serde_json::to_string(&osv::cwe_ids(record.database_specific.as_ref()))
+            .unwrap_or_else(|_| "[]".into()),
         withdrawn: record.withdrawn.is_some(),
     };
     let affected = record
@@ -482,6 +488,7 @@ impl Registry {
                     summary: v.summary.clone(),
                     links: serde_json::from_str(&v.links).unwrap_or_default(),
                     purl: c.package.purl.clone(),
+                    cwe_ids: serde_json::from_str(&v.cwe_ids).unwrap_or_default(),
                 },
             );
         }

@@ -253,6 +253,27 @@ pub fn cvss(entries: &[SeverityEntry]) -> Option<(f64, String)> {
         .max_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal))
 }
 
+/// The CWE ids of a record's `database_specific.cwe_ids` (GitHub's
+/// advisories carry them: `["CWE-79", "CWE-116"]`); anything that is not
+/// `CWE-<number>` is left out, at most 20.
+pub fn cwe_ids(database_specific: Option<&serde_json::Value>) -> Vec<String> {
+    database_specific
+        .and_then(|d| d.get("cwe_ids"))
+        .and_then(|c| c.as_array())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|i| i.as_str())
+                .filter(|i| {
+                    i.strip_prefix("CWE-")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .take(20)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The level stated as text in a `database_specific` object (`severity`,
 /// or Debian's `urgency`).
 pub fn stated(db: Option<&serde_json::Value>) -> Option<Severity> {
@@ -266,6 +287,13 @@ pub fn stated(db: Option<&serde_json::Value>) -> Option<Severity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cwe_ids_come_from_database_specific() {
+        let d = serde_json::json!({"cwe_ids": ["CWE-79", "CWE-", "not a cwe", 7, "CWE-1321"]});
+        assert_eq!(cwe_ids(Some(&d)), vec!["CWE-79", "CWE-1321"]);
+        assert!(cwe_ids(None).is_empty());
+    }
 
     fn affected(events: serde_json::Value, versions: &[&str]) -> Affected {
         serde_json::from_value(serde_json::json!({

@@ -174,6 +174,8 @@ pub struct VulnerabilityItem {
     pub ecosystem: String,
     /// The package's purl.
     pub purl: String,
+    /// CWE ids (`CWE-79`) the advisory names (Harbor's `cwe_ids`).
+    pub cwe_ids: Vec<String>,
 }
 
 /// Harbor's `Report`.
@@ -262,6 +264,7 @@ pub async fn report(
             },
             ecosystem: f.ecosystem.clone(),
             purl: f.purl.clone(),
+            cwe_ids: f.cwe_ids.clone(),
         })
         .collect();
     if q.format.as_deref() == Some("csv") {
