@@ -133,7 +133,7 @@ if [ $# -eq 0 ]; then
     echo "test.sh: the metadata, registry, storage and HTTP tests on PostgreSQL and S3 (Garage)" >&2
     pg_targets=(--lib)
     for t in crates/berth-server/tests/*.rs; do pg_targets+=(--test "$(basename "$t" .rs)"); done
-    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures sbom metrics webhooks ldap oidc; do pg_targets+=(--test "$t"); done
+    for t in e2e_skopeo e2e_docker e2e_podman_oras e2e_auth scale_out proxy replication signatures sbom scanner_adapter metrics webhooks ldap oidc; do pg_targets+=(--test "$t"); done
     (
         eval "$S3_ENV"
         BERTH_TEST_DATABASE_URL=$PG_URL cargo test --release --workspace "${pg_targets[@]}"

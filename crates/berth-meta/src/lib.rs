@@ -98,6 +98,7 @@ pub mod policies;
 pub mod proxy_cache;
 pub mod quota;
 pub mod replication;
+pub mod scanners;
 pub mod scans;
 pub mod sessions;
 pub mod signatures;
@@ -131,6 +132,7 @@ pub use policies::{
 pub use proxy_cache::{Evicted, EvictionCandidate};
 pub use quota::{ProjectUsageRecord, QuotaExceeded};
 pub use replication::{ExecutionRow, PolicyRow, TaskRow};
+pub use scanners::ScannerRow;
 pub use scans::ScanTaskRow;
 pub use sessions::SessionRow;
 pub use signatures::{SignatureRow, TrustedKeyRow, ATTESTATION_FORMAT};

@@ -235,6 +235,13 @@ actions! {
     AccessTokenCreate = "access_token_create", "create", "access_token";
     /// A personal access token revoked; reference: the user, detail: its name.
     AccessTokenRevoke = "access_token_revoke", "delete", "access_token";
+    /// An external scanner registered (`POST /scanners`); reference: its name.
+    ScannerCreate = "scanner_create", "create", "scanner";
+    /// A scanner registration changed, or made the default; reference: its
+    /// name.
+    ScannerUpdate = "scanner_update", "update", "scanner";
+    /// A scanner registration removed; reference: its name.
+    ScannerDelete = "scanner_delete", "delete", "scanner";
     /// A signature verified (at push, or again after the project's keys
     /// changed); repository and digest: the signature manifest's, reference:
     /// the signed manifest's digest, detail: the verdict (verified, failed,

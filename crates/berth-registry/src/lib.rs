@@ -60,6 +60,7 @@ pub mod webhook;
 pub use access::{Access, AccessPolicy, Action};
 pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, OnAuditFailure, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Credential, Login, Permissions, Principal};
+pub use berth_meta::ScannerRow;
 pub use berth_meta::{is_conflict, MetaError};
 pub use berth_meta::{
     ArtifactFilter, ArtifactRow, ProjectRecord, RepositoryFilter, RepositoryRow, TagMatch, TagRow,

@@ -63,6 +63,9 @@ pub struct Registry {
     pub(crate) scan_wakeup: tokio::sync::Notify,
     /// The SBOM task this node is working on: `(repository, digest)`.
     pub(crate) sbom_running: std::sync::Mutex<Option<(String, String)>>,
+    /// External scans waiting for this node's adapter client, once started
+    /// ([`Registry::external_scans_start`]).
+    pub(crate) external_scans: std::sync::OnceLock<crate::vuln::adapter::ExternalScans>,
 }
 
 /// A change to tagged content, for event-based replication
@@ -267,6 +270,7 @@ impl Registry {
             notifier: std::sync::OnceLock::new(),
             scan_wakeup: tokio::sync::Notify::new(),
             sbom_running: std::sync::Mutex::new(None),
+            external_scans: std::sync::OnceLock::new(),
         }
     }
 

@@ -128,6 +128,10 @@ pub struct ScanSection {
     /// is matched against the vulnerability database again ("scan all").
     /// Unset: never (images are still matched at push and at each import).
     pub schedule: Option<String>,
+    /// The registry's URL as an external scanner adapter reaches it, e.g.
+    /// `https://registry.example.com` (the adapter pulls the image from
+    /// there). Empty: `http(s)://` and the listen address.
+    pub registry_url: String,
 }
 
 /// `[webhook]`: delivery of the projects' webhook policies (docs/webhooks.md).

@@ -194,6 +194,26 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         (None, None) => None,
         _ => anyhow::bail!("TLS needs both a certificate (--tls-cert) and a key (--tls-key)"),
     };
+    // External scanners (docs/supply-chain.md "External scanners") pull
+    // from this registry with a robot made for each scan.
+    let registry_url = match cfg.scan.registry_url.trim() {
+        "" => format!(
+            "{}://{addr}",
+            if cfg.tls.cert.is_some() {
+                "https"
+            } else {
+                "http"
+            }
+        ),
+        url => url.trim_end_matches('/').to_string(),
+    };
+    state.registry.external_scans_start(
+        registry_url,
+        state
+            .auth
+            .clone()
+            .filter(|_| mode != berth_registry::AuthMode::None),
+    );
     let scheduler = tokio::spawn(retention_scheduler(state.clone()));
     let replication = tokio::spawn(replication_jobs(state.clone()));
     let eviction = tokio::spawn(proxy_cache_eviction(state.clone()));

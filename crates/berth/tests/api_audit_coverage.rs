@@ -40,10 +40,14 @@ MCowBQYDK2VwAyEA2UGI0WGue9dNUsRzYeUiHMGRbTZ7illW7N5sspH7QQM=
 const WRITES: [&str; 4] = ["post", "put", "patch", "delete"];
 
 /// `POST` routes that change nothing, with why: not audited, not covered.
-const POSTS_THAT_READ: [(&str, &str); 3] = [
+const POSTS_THAT_READ: [(&str, &str); 4] = [
     (
         "/registries/ping",
         "checks that an upstream answers; stores nothing",
+    ),
+    (
+        "/scanners/ping",
+        "checks that a scanner adapter answers its metadata; stores nothing",
     ),
     (
         "/ldap/ping",
@@ -319,6 +323,40 @@ fn cases() -> Vec<Case> {
             Some(json!({"description": "changed by the audit test"})),
             "registry_update",
             Some("upstream"),
+        ),
+        // External scanners (docs/supply-chain.md "External scanners").
+        case(
+            "POST",
+            "/scanners",
+            "/scanners",
+            Some(json!({"name": "trivy", "url": "http://127.0.0.1:9"})),
+            "scanner_create",
+            Some("trivy"),
+        )
+        .learning("scanner"),
+        case(
+            "PUT",
+            "/scanners/{registration_id}",
+            "/scanners/{scanner}",
+            Some(json!({"description": "changed by the audit test"})),
+            "scanner_update",
+            Some("trivy"),
+        ),
+        case(
+            "PATCH",
+            "/scanners/{registration_id}",
+            "/scanners/{scanner}",
+            Some(json!({"is_default": false})),
+            "scanner_update",
+            Some("trivy"),
+        ),
+        case(
+            "DELETE",
+            "/scanners/{registration_id}",
+            "/scanners/{scanner}",
+            None,
+            "scanner_delete",
+            Some("trivy"),
         ),
         // Replication (the registry above is the destination; id 1).
         case(

@@ -8,6 +8,7 @@
 //! the pull gate ([`Registry::vuln_gate`]: Harbor's "prevent vulnerable
 //! images from running", with CVE allow-lists).
 
+pub mod adapter;
 pub mod osv;
 pub mod version;
 
@@ -83,6 +84,9 @@ pub struct VulnReport {
     pub severity: Severity,
     /// Findings, worst first.
     pub findings: Vec<Finding>,
+    /// The external scanner that made it (`None`: berth's own matcher).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanner: Option<adapter::ScannerIdentity>,
 }
 
 /// The scanner's name in reports and webhook payloads.
@@ -403,7 +407,8 @@ impl Registry {
                 continue;
             };
             match self.vuln_match(&repo, &d).await {
-                Ok(_) => matched += 1,
+                Ok(Some(_)) => matched += 1,
+                Ok(None) => {}
                 Err(e) => tracing::warn!(%repository, %digest, error = %e, "matching again failed"),
             }
         }
@@ -413,11 +418,15 @@ impl Registry {
     /// Harbor's "scan all": matches every image with an SBOM against the
     /// database again (stored packages; no layer is read), one after the
     /// other; returns how many were matched. For `scan.schedule` and
-    /// `POST /system/scanAll/schedule`.
+    /// `POST /system/scanAll/schedule`. With a default external scanner,
+    /// each is handed to it instead (and not counted).
     ///
-    /// Errors: [`Error::Unsupported`] without a database; [`Error::Meta`].
+    /// Errors: [`Error::Unsupported`] without a database or a default
+    /// scanner; [`Error::Meta`].
     pub async fn vuln_scan_all(&self) -> Result<usize> {
-        if self.meta.vuln_imports(1).await?.is_empty() {
+        if self.meta.default_scanner().await?.is_none()
+            && self.meta.vuln_imports(1).await?.is_empty()
+        {
             return Err(Error::Unsupported(
                 "no vulnerability database: load one with `berth vuln-db import PATH`".into(),
             ));
@@ -440,8 +449,18 @@ impl Registry {
     /// looked at), not "failed", and the import matches it once there is
     /// one.
     ///
+    /// With a default external scanner ([`adapter`]) the image is handed to
+    /// it instead, and `None` is returned: its report comes later.
+    ///
     /// Errors: [`Error::Unsupported`] without a database; [`Error::Meta`].
-    pub async fn vuln_match(&self, repo: &RepositoryName, digest: &Digest) -> Result<VulnReport> {
+    pub async fn vuln_match(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<Option<VulnReport>> {
+        if self.external_scan_queue(repo, digest).await? {
+            return Ok(None);
+        }
         let (r, d) = (repo.as_str(), digest.as_str());
         let Some(database) = self.meta.vuln_imports(1).await?.into_iter().next() else {
             return Err(Error::Unsupported(
@@ -500,6 +519,7 @@ impl Registry {
             packages,
             severity: findings.first().map_or(Severity::None, |f| f.severity),
             findings,
+            scanner: None,
         };
         let text = serde_json::to_string(&report).ok();
         self.meta
@@ -513,17 +533,27 @@ impl Registry {
         event.digest = Some(d.to_string());
         event.extra = Some(report.webhook_overview(started));
         self.webhook_notify(event);
-        Ok(report)
+        Ok(Some(report))
     }
 
     /// Harbor's vulnerability scan of `digest` in `repo` (each platform
     /// manifest of an index): an image whose SBOM is known is matched now;
     /// one without is queued for an SBOM, which matches when it is made.
-    /// Returns the image manifests scanned or queued.
+    /// With a default external scanner, each is handed to it instead
+    /// ([`adapter`]). Returns the image manifests scanned or queued.
     ///
     /// Errors: as [`Registry::sbom_request`]; [`Error::Unsupported`] when
-    /// no vulnerability database was imported.
+    /// no vulnerability database was imported and no external scanner is
+    /// the default.
     pub async fn vuln_scan(&self, repo: &RepositoryName, digest: &Digest) -> Result<Vec<Digest>> {
+        if self.meta.default_scanner().await?.is_some() {
+            // The external scanner reads the image itself: no SBOM first.
+            let images = self.sbom_images(repo, digest).await?;
+            for image in &images {
+                self.external_scan_queue(repo, image).await?;
+            }
+            return Ok(images);
+        }
         if self.meta.vuln_imports(1).await?.is_empty() {
             return Err(Error::Unsupported(
                 "no vulnerability database: load one with `berth vuln-db import PATH` (OSV files; docs/supply-chain.md)".into(),

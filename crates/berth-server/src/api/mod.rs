@@ -20,6 +20,7 @@
 //! - [`policies`] — `/projects/{p}/retention`, `…/immutabletagrules`,
 //!   `…/tag-naming-rule`, `…/summary`, `…/quota`.
 //! - [`registries`] — `/registries[/{id}]`, `/registries/ping` (upstreams of proxy projects).
+//! - [`scanners`] — `/scanners[/{registration_id}[/metadata]]`, `/scanners/ping` (external scanner adapters).
 //! - [`replication`] — `/replication/policies`, `/replication/executions` and their tasks.
 //! - [`additions`] — `…/additions/build_history`, `…/additions/layers`, `…/referrers`.
 //! - [`scans`] — `…/artifacts/{reference}/scan` (SBOMs) and the `sbom_overview`.
@@ -71,6 +72,7 @@ pub mod registries;
 pub mod replication;
 pub mod repositories;
 pub mod robots;
+pub mod scanners;
 pub mod scans;
 pub mod search;
 pub mod signatures;
@@ -237,6 +239,15 @@ fn api_routes() -> OpenApiRouter<Arc<AppState>> {
             registries::delete
         ))
         .routes(routes!(registries::ping))
+        .routes(routes!(scanners::list, scanners::create))
+        .routes(routes!(
+            scanners::get,
+            scanners::update,
+            scanners::set_default,
+            scanners::delete
+        ))
+        .routes(routes!(scanners::metadata))
+        .routes(routes!(scanners::ping))
         .routes(routes!(
             replication::list_policies,
             replication::create_policy

@@ -25,19 +25,27 @@ use crate::server::AppState;
 /// Harbor's `Scanner`: who made a report.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Scanner {
-    /// `berth`.
+    /// `berth`, or the external scanner's name (`Trivy`).
     pub name: String,
-    /// `berth`.
+    /// `berth`, or the external scanner's vendor.
     pub vendor: String,
-    /// berth's version.
+    /// Its version.
     pub version: String,
 }
 
-fn scanner() -> Scanner {
-    Scanner {
-        name: berth_registry::vuln::SCANNER.into(),
-        vendor: berth_registry::vuln::SCANNER.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
+/// Who made `report`: the external scanner it names, else berth.
+fn scanner(report: Option<&VulnReport>) -> Scanner {
+    match report.and_then(|r| r.scanner.as_ref()) {
+        Some(s) => Scanner {
+            name: s.name.clone(),
+            vendor: s.vendor.clone(),
+            version: s.version.clone(),
+        },
+        None => Scanner {
+            name: berth_registry::vuln::SCANNER.into(),
+            vendor: berth_registry::vuln::SCANNER.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
     }
 }
 
@@ -134,7 +142,7 @@ pub async fn scan_overview(
         start_time: task.started_at.map(rfc3339),
         end_time: task.finished_at.filter(|_| done).map(rfc3339),
         complete_percent: if done { 100 } else { 0 },
-        scanner: scanner(),
+        scanner: scanner(report.as_ref()),
         detail: if status == "Error" {
             task.detail
         } else {
@@ -292,7 +300,7 @@ pub async fn report(
         REPORT_MIME.to_string(),
         Report {
             generated_at: rfc3339(report.generated_at),
-            scanner: scanner(),
+            scanner: scanner(Some(&report)),
             severity: report.severity.as_str().into(),
             vulnerabilities: items,
             database: report.database,
