@@ -106,6 +106,20 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("401"), "{}", r.text());
     assert_eq!(ping("adapter-token").status, 200);
+    // Nothing listening: the answer says why, not only that it failed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let r = send(
+        admin(client.post(b.url(&api("/scanners/ping")))).json(&json!({
+        "name": "gone", "url": closed_url})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().to_ascii_lowercase().contains("refused"),
+        "{}",
+        r.text()
+    );
 
     // Without a database and without a scanner, a scan says so.
     let scan = || {
@@ -137,6 +151,14 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
     let r = send(admin(client.post(b.url(&api("/scanners")))).json(&json!({
         "name": "bad", "url": "ftp://x"})));
     assert_eq!(r.status, 400, "{}", r.text());
+    let r = send(admin(client.post(b.url(&api("/scanners")))).json(&json!({
+        "name": "bad", "url": adapter.url, "auth": "Bearer"})));
+    assert_eq!(
+        r.status,
+        400,
+        "a Bearer scheme needs its token: {}",
+        r.text()
+    );
 
     // The scan goes to the adapter, which pulls with a one-scan robot.
     let r = scan();
@@ -246,6 +268,26 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(o["detail"].as_str().unwrap().contains("401"), "{o}");
+    // The failed rescan keeps the last report: the gate still refuses.
+    assert_eq!(o["scanner"]["name"], "FakeTrivy", "{o}");
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+        ])
+        .arg(&creds)
+        .arg(format!("docker://{}/team/app:1", b.addr))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a failed rescan opened the gate");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CVE-2099-9999"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Removed, the built-in matcher is back (no database here: 400).
     let r = send(admin(

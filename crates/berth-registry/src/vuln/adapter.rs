@@ -181,6 +181,29 @@ fn url(scanner: &ScannerRow, path: &str) -> String {
     format!("{}/api/v1{path}", scanner.url.trim_end_matches('/'))
 }
 
+/// A request error with its causes (`error sending request …: connection
+/// refused`): reqwest's own text names only the URL.
+fn cause(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// "scanner NAME (URL) cannot be reached: …".
+fn unreachable(scanner: &ScannerRow, e: &reqwest::Error) -> String {
+    format!(
+        "scanner {} ({}) cannot be reached: {}",
+        scanner.name,
+        scanner.url,
+        cause(e)
+    )
+}
+
 /// An answer's body as text for an error message (at most 300 characters).
 async fn snippet(resp: reqwest::Response) -> String {
     let status = resp.status();
@@ -215,6 +238,17 @@ pub fn validate(scanner: &ScannerRow) -> std::result::Result<(), AccountError> {
             scanner.auth
         )));
     }
+    if !scanner.auth.is_empty() && scanner.access_credential.is_empty() {
+        return Err(AccountError::Invalid(format!(
+            "auth {} needs an access_credential",
+            scanner.auth
+        )));
+    }
+    if scanner.auth == "Basic" && !scanner.access_credential.contains(':') {
+        return Err(AccountError::Invalid(
+            "auth Basic takes the access_credential as user:password".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -229,18 +263,29 @@ pub async fn metadata(scanner: &ScannerRow) -> Result<serde_json::Value> {
         .header("accept", METADATA_MIME)
         .send()
         .await
-        .map_err(|e| {
-            Error::Unsupported(format!("scanner {} cannot be reached: {e}", scanner.url))
-        })?;
+        .map_err(|e| Error::Unsupported(unreachable(scanner, &e)))?;
     if !resp.status().is_success() {
         return Err(Error::Unsupported(format!(
-            "scanner {} answered its metadata with {}",
+            "scanner {} ({}) answered its metadata with {}",
+            scanner.name,
             scanner.url,
             snippet(resp).await
         )));
     }
-    let meta: serde_json::Value = resp.json().await.map_err(|e| {
-        Error::Unsupported(format!("scanner {} metadata is not JSON: {e}", scanner.url))
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Unsupported(unreachable(scanner, &e)))?;
+    let meta: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        Error::Unsupported(format!(
+            "scanner {} ({}) answered metadata that is not JSON ({e}): {}",
+            scanner.name,
+            scanner.url,
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(120)
+                .collect::<String>()
+        ))
     })?;
     let produces = meta["capabilities"].as_array().is_some_and(|caps| {
         caps.iter().any(|c| {
@@ -275,7 +320,7 @@ async fn scan_with(
         .body(request.to_string())
         .send()
         .await
-        .map_err(|e| format!("scanner {} cannot be reached: {e}", scanner.url))?;
+        .map_err(|e| unreachable(scanner, &e))?;
     if resp.status() != reqwest::StatusCode::ACCEPTED && !resp.status().is_success() {
         return Err(format!(
             "scanner {} refused the scan: {}",
@@ -307,7 +352,7 @@ async fn scan_with(
             .header("accept", REPORT_MIME)
             .send()
             .await
-            .map_err(|e| format!("scanner {} cannot be reached: {e}", scanner.url))?;
+            .map_err(|e| unreachable(scanner, &e))?;
         match resp.status().as_u16() {
             200 => {
                 let bytes = resp
@@ -317,7 +362,7 @@ async fn scan_with(
                 if bytes.len() > MAX_REPORT {
                     return Err(format!("the report is over {MAX_REPORT} bytes"));
                 }
-                return report_of(&bytes);
+                return report_of(&bytes).map_err(|why| format!("scanner {}: {why}", scanner.name));
             }
             302 => {
                 let wait = resp
@@ -353,6 +398,13 @@ impl Registry {
     /// Errors: [`Error::Meta`].
     pub async fn scanners(&self) -> Result<Vec<ScannerRow>> {
         Ok(self.meta.scanners().await?)
+    }
+
+    /// The default scanner, unless it is disabled.
+    ///
+    /// Errors: [`Error::Meta`].
+    pub async fn scanner_default(&self) -> Result<Option<ScannerRow>> {
+        Ok(self.meta.default_scanner().await?)
     }
 
     /// A registered scanner by its registration id.
@@ -527,7 +579,17 @@ impl Registry {
                     .scan_finish(r, d, KIND, "success", "", text.as_deref())
                     .await
             }
-            Err(why) => self.meta.scan_finish(r, d, KIND, "error", why, None).await,
+            // A failed scan keeps the image's last report: the gate keeps
+            // judging by it, and `additions/vulnerabilities` still shows it.
+            Err(why) => {
+                let last = match self.vuln_report(repo, digest).await {
+                    Ok(Some((_, Some(report)))) => serde_json::to_string(&report).ok(),
+                    _ => None,
+                };
+                self.meta
+                    .scan_finish(r, d, KIND, "error", why, last.as_deref())
+                    .await
+            }
         };
         match (&outcome, recorded) {
             (_, Err(e)) => {
@@ -643,6 +705,13 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
+        assert!(validate(&s).is_ok());
+        s.access_credential = String::new();
+        assert!(validate(&s).is_err(), "Bearer without a token");
+        s.auth = "Basic".into();
+        s.access_credential = "no-colon".into();
+        assert!(validate(&s).is_err(), "Basic wants user:password");
+        s.access_credential = "u:p".into();
         assert!(validate(&s).is_ok());
         s.url = "ftp://x".into();
         assert!(validate(&s).is_err());

@@ -704,8 +704,10 @@ impl Registry {
             return Ok(());
         }
         let project = repo.project();
+        // The last report, whatever became of a later scan: a rescan that
+        // is pending, running or failed does not open the gate.
         let report = match self.vuln_report(repo, digest).await? {
-            Some((task, Some(report))) if task.status == "success" => report,
+            Some((_, Some(report))) => report,
             other => {
                 if !deny_unscanned {
                     return Ok(());

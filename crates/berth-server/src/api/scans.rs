@@ -162,13 +162,21 @@ pub async fn scan(
         ))
     }
     .await;
-    let project = p.project_name.clone();
+    // The repository as named in the path when it was not resolved (a
+    // request refused before): `project/name`, Harbor's `%2F` undone.
+    let named = repository.unwrap_or_else(|| {
+        format!(
+            "{}/{}",
+            p.project_name,
+            p.repository_name.replace("%2F", "/").replace("%252F", "/")
+        )
+    });
     manage::audited(
         &state,
         &caller,
         AuditAction::ScanRequest,
         Target {
-            project: Some(repository.as_deref().unwrap_or(&project)),
+            project: Some(&named),
             account: Some(&p.reference),
             detail: match &result {
                 Ok(d) => d.clone(),

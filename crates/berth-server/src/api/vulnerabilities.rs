@@ -142,13 +142,28 @@ pub async fn scan_overview(
         start_time: task.started_at.map(rfc3339),
         end_time: task.finished_at.filter(|_| done).map(rfc3339),
         complete_percent: if done { 100 } else { 0 },
-        scanner: scanner(report.as_ref()),
+        scanner: match (status, report.as_ref().and_then(|r| r.scanner.as_ref())) {
+            // A scan still waiting for, or failed at, the default external
+            // scanner is its, not berth's.
+            ("Success", _) | (_, Some(_)) => scanner(report.as_ref()),
+            _ => match state.registry.scanner_default().await? {
+                Some(s) => Scanner {
+                    name: s.name,
+                    vendor: String::new(),
+                    version: String::new(),
+                },
+                None => scanner(report.as_ref()),
+            },
+        },
         detail: if status == "Error" {
             task.detail
         } else {
             String::new()
         },
-        database: report.as_ref().map(|r| r.database),
+        database: report
+            .as_ref()
+            .filter(|r| r.scanner.is_none())
+            .map(|r| r.database),
     };
     Ok(Some(BTreeMap::from([(REPORT_MIME.to_string(), entry)])))
 }
@@ -197,8 +212,10 @@ pub struct Report {
     pub severity: String,
     /// Findings, worst first.
     pub vulnerabilities: Vec<VulnerabilityItem>,
-    /// The database import matched against (berth extension).
-    pub database: i64,
+    /// The database import matched against (berth extension; absent for
+    /// an external scanner's report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<i64>,
 }
 
 /// Query of `…/additions/vulnerabilities`.
@@ -303,7 +320,7 @@ pub async fn report(
             scanner: scanner(Some(&report)),
             severity: report.severity.as_str().into(),
             vulnerabilities: items,
-            database: report.database,
+            database: report.scanner.is_none().then_some(report.database),
         },
     )]);
     Ok(Json(body).into_response())
