@@ -10,7 +10,7 @@ use crate::store::now_ms;
 use crate::MetaStore;
 
 /// A registered scanner adapter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScannerRow {
     /// Registration id (a UUID).
     pub uuid: String,
@@ -166,15 +166,9 @@ mod tests {
         ScannerRow {
             uuid: uuid.into(),
             name: name.into(),
-            description: String::new(),
             url: "http://127.0.0.1:9".into(),
-            auth: String::new(),
-            access_credential: String::new(),
-            skip_cert_verify: false,
-            disabled: false,
             is_default,
-            created_at: 0,
-            updated_at: 0,
+            ..ScannerRow::default()
         }
     }
 

@@ -163,25 +163,26 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
     // The scan goes to the adapter, which pulls with a one-scan robot.
     let r = scan();
     assert_eq!(r.status, 202, "{}", r.text());
-    let overview = || {
-        send(admin(client.get(b.url(&api(
-            "/projects/team/repositories/app/artifacts/1?with_scan_overview=true",
-        )))))
+    let overview = |reference: &str| {
+        send(admin(client.get(b.url(&api(&format!(
+            "/projects/team/repositories/app/artifacts/{reference}?with_scan_overview=true"
+        ))))))
         .json()["scan_overview"][REPORT]
             .clone()
     };
-    let wait_done = || {
+    // The overview of `reference` once its status is one of `done`.
+    let wait_for = |reference: &str, done: &[&str]| {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let o = overview();
-            if o["scan_status"] == "Success" || o["scan_status"] == "Error" {
+            let o = overview(reference);
+            if done.iter().any(|d| o["scan_status"] == *d) {
                 return o;
             }
-            assert!(Instant::now() < deadline, "no report: {o}");
+            assert!(Instant::now() < deadline, "{reference}: not {done:?}: {o}");
             std::thread::sleep(Duration::from_millis(200));
         }
     };
-    let o = wait_done();
+    let o = wait_for("1", &["Success", "Error"]);
     assert_eq!(o["scan_status"], "Success", "{o}");
     assert_eq!(o["scanner"]["name"], "FakeTrivy", "{o}");
     assert_eq!(o["severity"], "High", "{o}");
@@ -214,20 +215,8 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
         &format!("oci:{}:arm64", images().join("busybox").display()),
         &format!("docker://{}/team/app:2", b.addr),
     ]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let o = send(admin(client.get(b.url(&api(
-            "/projects/team/repositories/app/artifacts/2?with_scan_overview=true",
-        )))))
-        .json()["scan_overview"][REPORT]
-            .clone();
-        if o["scan_status"] == "Success" {
-            assert_eq!(o["scanner"]["name"], "FakeTrivy", "{o}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the push was not scanned: {o}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let o = wait_for("2", &["Success"]);
+    assert_eq!(o["scanner"]["name"], "FakeTrivy", "{o}");
 
     // The report gates pulls like the built-in one's.
     let r = send(
@@ -258,15 +247,7 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(scan().status, 202);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let o = loop {
-        let o = overview();
-        if o["scan_status"] == "Error" {
-            break o;
-        }
-        assert!(Instant::now() < deadline, "no error: {o}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let o = wait_for("1", &["Error"]);
     assert!(o["detail"].as_str().unwrap().contains("401"), "{o}");
     // The failed rescan keeps the last report: the gate still refuses.
     assert_eq!(o["scanner"]["name"], "FakeTrivy", "{o}");

@@ -85,20 +85,38 @@ pub fn recognize_attestation(
     tag: Option<&str>,
     subject: Option<&Digest>,
 ) -> Option<CosignAttestation> {
+    let (subject, envelopes) = signed_layers(body, DSSE_ENVELOPE, None, tag, ".att", subject)?;
+    Some(CosignAttestation { subject, envelopes })
+}
+
+/// The layers of media type `media_type` of the image manifest `body`
+/// (each with its `annotation`, when one is named) and the manifest they
+/// sign: `subject`, else the manifest's `subject`, else the one the tag
+/// `sha256-<hex><suffix>` names. `None` when there is no such layer or no
+/// subject.
+fn signed_layers(
+    body: &[u8],
+    media_type: &str,
+    annotation: Option<&str>,
+    tag: Option<&str>,
+    suffix: &str,
+    subject: Option<&Digest>,
+) -> Option<(Digest, Vec<SignedPayload>)> {
     let manifest = ImageManifest::from_reader(body).ok()?;
-    let envelopes: Vec<SignedPayload> = manifest
+    let layers: Vec<SignedPayload> = manifest
         .layers()
         .iter()
-        .filter(|l| l.media_type().to_string() == DSSE_ENVELOPE)
+        .filter(|l| l.media_type().to_string() == media_type)
         .filter_map(|l| {
             Some(SignedPayload {
                 digest: Digest::parse(l.digest().as_ref()).ok()?,
                 size: l.size(),
-                signature: None,
+                signature: annotation
+                    .and_then(|name| l.annotations().as_ref().and_then(|a| a.get(name).cloned())),
             })
         })
         .collect();
-    if envelopes.is_empty() {
+    if layers.is_empty() {
         return None;
     }
     let subject = match subject {
@@ -107,9 +125,9 @@ pub fn recognize_attestation(
             .subject()
             .as_ref()
             .and_then(|s| Digest::parse(s.digest().as_ref()).ok())
-            .or_else(|| tag.and_then(|t| subject_of_suffixed(t, ".att")))?,
+            .or_else(|| tag.and_then(|t| subject_of_suffixed(t, suffix)))?,
     };
-    Some(CosignAttestation { subject, envelopes })
+    Some((subject, layers))
 }
 
 /// The verdict on one attestation envelope: the DSSE signatures over the
@@ -160,33 +178,14 @@ pub fn recognize(
     tag: Option<&str>,
     subject: Option<&Digest>,
 ) -> Option<CosignSignature> {
-    let manifest = ImageManifest::from_reader(body).ok()?;
-    let payloads: Vec<SignedPayload> = manifest
-        .layers()
-        .iter()
-        .filter(|l| l.media_type().to_string() == SIMPLE_SIGNING)
-        .filter_map(|l| {
-            Some(SignedPayload {
-                digest: Digest::parse(l.digest().as_ref()).ok()?,
-                size: l.size(),
-                signature: l
-                    .annotations()
-                    .as_ref()
-                    .and_then(|a| a.get(SIGNATURE_ANNOTATION).cloned()),
-            })
-        })
-        .collect();
-    if payloads.is_empty() {
-        return None;
-    }
-    let subject = match subject {
-        Some(s) => s.clone(),
-        None => manifest
-            .subject()
-            .as_ref()
-            .and_then(|s| Digest::parse(s.digest().as_ref()).ok())
-            .or_else(|| tag.and_then(subject_of_tag))?,
-    };
+    let (subject, payloads) = signed_layers(
+        body,
+        SIMPLE_SIGNING,
+        Some(SIGNATURE_ANNOTATION),
+        tag,
+        ".sig",
+        subject,
+    )?;
     Some(CosignSignature { subject, payloads })
 }
 

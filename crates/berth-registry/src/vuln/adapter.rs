@@ -693,17 +693,11 @@ mod tests {
     #[test]
     fn registrations_need_a_name_an_http_url_and_a_known_scheme() {
         let mut s = ScannerRow {
-            uuid: "u".into(),
             name: "trivy".into(),
-            description: String::new(),
             url: "http://127.0.0.1:8080".into(),
             auth: "Bearer".into(),
             access_credential: "t".into(),
-            skip_cert_verify: false,
-            disabled: false,
-            is_default: false,
-            created_at: 0,
-            updated_at: 0,
+            ..ScannerRow::default()
         };
         assert!(validate(&s).is_ok());
         s.access_credential = String::new();

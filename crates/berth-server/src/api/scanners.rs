@@ -139,22 +139,6 @@ impl ScannerRegistrationReq {
     }
 }
 
-fn blank() -> ScannerRow {
-    ScannerRow {
-        uuid: String::new(),
-        name: String::new(),
-        description: String::new(),
-        url: String::new(),
-        auth: String::new(),
-        access_credential: String::new(),
-        skip_cert_verify: false,
-        disabled: false,
-        is_default: false,
-        created_at: 0,
-        updated_at: 0,
-    }
-}
-
 /// Path of one registration.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -218,7 +202,10 @@ pub async fn create(
     let name = req.name.clone().unwrap_or_default();
     let result = async {
         authz::can_administer(&caller, "register scanners")?;
-        Ok(state.registry.scanner_add(req.over(blank())).await?)
+        Ok(state
+            .registry
+            .scanner_add(req.over(ScannerRow::default()))
+            .await?)
     }
     .await;
     let s = manage::audited(
@@ -356,7 +343,7 @@ pub async fn ping(
     ApiJson(req): ApiJson<ScannerRegistrationReq>,
 ) -> ApiResult<StatusCode> {
     authz::can_administer(&caller, "ping scanners")?;
-    let mut s = req.over(blank());
+    let mut s = req.over(ScannerRow::default());
     if s.name.is_empty() {
         s.name = "ping".into();
     }
