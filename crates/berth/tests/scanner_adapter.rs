@@ -224,20 +224,24 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
             .json(&json!({"metadata": {"prevent_vul": "true", "severity": "high"}})),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let out = Command::new("skopeo")
-        .args([
-            "--insecure-policy",
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-        ])
-        .arg(&creds)
-        .arg(format!("docker://{}/team/app:1", b.addr))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // The pull skopeo makes of the scanned image must be refused; its error.
+    let refused_pull = |why: &str| {
+        let out = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                "--creds",
+            ])
+            .arg(&creds)
+            .arg(format!("docker://{}/team/app:1", b.addr))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{why}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused_pull("the gate let a High image through");
     assert!(err.contains("CVE-2099-9999"), "{err}");
 
     // An adapter that refuses: the scan ends in Error with its answer.
@@ -251,24 +255,8 @@ fn a_registered_adapter_replaces_the_built_in_scanner() {
     assert!(o["detail"].as_str().unwrap().contains("401"), "{o}");
     // The failed rescan keeps the last report: the gate still refuses.
     assert_eq!(o["scanner"]["name"], "FakeTrivy", "{o}");
-    let out = Command::new("skopeo")
-        .args([
-            "--insecure-policy",
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-        ])
-        .arg(&creds)
-        .arg(format!("docker://{}/team/app:1", b.addr))
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "a failed rescan opened the gate");
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("CVE-2099-9999"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = refused_pull("a failed rescan opened the gate");
+    assert!(err.contains("CVE-2099-9999"), "{err}");
 
     // Removed, the built-in matcher is back (no database here: 400).
     let r = send(admin(

@@ -233,25 +233,14 @@ pub async fn update(
     ApiPath(p): ApiPath<ScannerPath>,
     ApiJson(req): ApiJson<ScannerRegistrationReq>,
 ) -> ApiResult<StatusCode> {
-    let mut name = p.registration_id.clone();
-    let result = async {
-        authz::can_administer(&caller, "change scanners")?;
-        let current = state.registry.scanner(&p.registration_id).await?;
-        name = current.name.clone();
-        Ok(state.registry.scanner_change(&req.over(current)).await?)
-    }
-    .await;
-    manage::audited(
+    change(
         &state,
         &caller,
-        AuditAction::ScannerUpdate,
-        Target {
-            account: Some(&name),
-            ..Target::default()
-        },
-        result,
-    )?;
-    Ok(StatusCode::OK)
+        &p.registration_id,
+        String::new(),
+        |current| req.over(current),
+    )
+    .await
 }
 
 /// Makes a registration the default scanner (or stops it being one).
@@ -264,22 +253,44 @@ pub async fn set_default(
     ApiPath(p): ApiPath<ScannerPath>,
     ApiJson(req): ApiJson<IsDefault>,
 ) -> ApiResult<StatusCode> {
-    let mut name = p.registration_id.clone();
+    let detail = format!("is_default: {}", req.is_default);
+    change(
+        &state,
+        &caller,
+        &p.registration_id,
+        detail,
+        |mut current| {
+            current.is_default = req.is_default;
+            current
+        },
+    )
+    .await
+}
+
+/// Loads registration `id`, saves what `edit` makes of it and audits the
+/// change as `scanner_update` with `detail`: the shared body of PUT and PATCH.
+async fn change(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    id: &str,
+    detail: String,
+    edit: impl FnOnce(ScannerRow) -> ScannerRow,
+) -> ApiResult<StatusCode> {
+    let mut name = id.to_string();
     let result = async {
-        authz::can_administer(&caller, "change scanners")?;
-        let mut current = state.registry.scanner(&p.registration_id).await?;
+        authz::can_administer(caller, "change scanners")?;
+        let current = state.registry.scanner(id).await?;
         name = current.name.clone();
-        current.is_default = req.is_default;
-        Ok(state.registry.scanner_change(&current).await?)
+        Ok(state.registry.scanner_change(&edit(current)).await?)
     }
     .await;
     manage::audited(
-        &state,
-        &caller,
+        state,
+        caller,
         AuditAction::ScannerUpdate,
         Target {
             account: Some(&name),
-            detail: format!("is_default: {}", req.is_default),
+            detail,
             ..Target::default()
         },
         result,
