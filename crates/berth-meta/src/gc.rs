@@ -63,8 +63,10 @@ pub struct GcMetaOutcome {
     pub manifests: Vec<SweptManifest>,
     /// Repository links that expired.
     pub links: u64,
-    /// Blobs nothing keeps any more: candidates for the sweep, with their sizes.
-    pub candidates: Vec<(Digest, u64)>,
+    /// Digests nothing keeps any more: candidates for the sweep, with the
+    /// recorded size in bytes, `None` when no blob row records them (bytes a
+    /// commit installed and never recorded, if any are left).
+    pub candidates: Vec<(Digest, Option<u64>)>,
 }
 
 /// Whether [`MetaStore::hold_blob`] got the digest.
@@ -82,6 +84,10 @@ impl MetaStore {
     /// older than `cutoff_ms` that no manifest of their repository references, and
     /// lists the blobs nothing keeps any more. With `dry_run` the transaction is
     /// rolled back, so the answer is exactly what a real run would do now.
+    ///
+    /// Reads only the recorded candidates (`gc_candidates`), never every blob
+    /// row: its cost grows with what changed since the last collection, not with
+    /// the blobs kept.
     pub async fn gc_collect(
         &self,
         cutoff_ms: i64,
@@ -123,21 +129,31 @@ impl MetaStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let now = now_ms();
-        let rows = sqlx::query(
-            "SELECT b.digest, b.size FROM blobs b
-             WHERE NOT EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = b.digest)
-               AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)
-               AND NOT EXISTS (SELECT 1 FROM manifest_refs f WHERE f.child_digest = b.digest)
-               AND NOT EXISTS (SELECT 1 FROM blob_holds h WHERE h.digest = b.digest AND h.expires_at > $1)
-             ORDER BY b.digest",
+        // The candidates recorded since the last collection (by the triggers of
+        // migration 25, including the deletes above): those something keeps
+        // again are forgotten (whatever drops that keeper records them anew),
+        // the rest are returned for the sweep.
+        sqlx::query(
+            "DELETE FROM gc_candidates
+             WHERE EXISTS (SELECT 1 FROM repo_blobs l WHERE l.digest = gc_candidates.digest)
+                OR EXISTS (SELECT 1 FROM manifests m WHERE m.digest = gc_candidates.digest)
+                OR EXISTS (SELECT 1 FROM manifest_refs f WHERE f.child_digest = gc_candidates.digest)
+                OR EXISTS (SELECT 1 FROM blob_holds h
+                           WHERE h.digest = gc_candidates.digest AND h.expires_at > $1)",
         )
-        .bind(now)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT c.digest, b.size FROM gc_candidates c LEFT JOIN blobs b ON b.digest = c.digest
+             ORDER BY c.digest",
+        )
         .fetch_all(&mut *tx)
         .await?;
         for r in rows {
+            let size: Option<i64> = r.get("size");
             out.candidates
-                .push((digest_col(r.get("digest"))?, r.get::<i64, _>("size") as u64));
+                .push((digest_col(r.get("digest"))?, size.map(|s| s as u64)));
         }
         if dry_run {
             tx.rollback().await?;
@@ -171,16 +187,28 @@ impl MetaStore {
             .await?
             .rows_affected()
             > 0;
+        if !marked {
+            // Kept after all (unless another collector marked it): no longer a
+            // candidate until its keeper goes.
+            sqlx::query(
+                "DELETE FROM gc_candidates WHERE digest = $1
+                 AND NOT EXISTS (SELECT 1 FROM blob_sweeps s WHERE s.digest = $1)",
+            )
+            .bind(digest.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(marked)
     }
 
     /// Step 3 of sweeping one blob, after its bytes are deleted: removes the blob
-    /// row (if any) and the mark, in one transaction.
+    /// row (if any), the candidate and the mark, in one transaction.
     pub async fn sweep_finish(&self, digest: &Digest) -> Result<()> {
         let mut tx = self.begin().await?;
         for sql in [
             "DELETE FROM blobs WHERE digest = $1",
+            "DELETE FROM gc_candidates WHERE digest = $1",
             "DELETE FROM blob_sweeps WHERE digest = $1",
         ] {
             sqlx::query(sql)
@@ -202,6 +230,30 @@ impl MetaStore {
                 .fetch_all(&self.read)
                 .await?;
         rows.into_iter().map(digest_col).collect()
+    }
+
+    /// When a collection last listed the blob storage for unrecorded files
+    /// (Unix ms), `None` if none ever did on this database.
+    pub async fn storage_scanned_at(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT scanned_at FROM gc_storage_scans WHERE id = 1")
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    /// Records that a collection listed the whole blob storage, starting at
+    /// `at_ms` (Unix ms).
+    pub async fn record_storage_scan(&self, at_ms: i64) -> Result<()> {
+        self.write_one(
+            sqlx::query(
+                "INSERT INTO gc_storage_scans (id, scanned_at) VALUES (1, $1)
+                 ON CONFLICT(id) DO UPDATE SET scanned_at = excluded.scanned_at",
+            )
+            .bind(at_ms),
+        )
+        .await?;
+        Ok(())
     }
 
     /// True when a blob row exists for `digest` (recorded bytes).

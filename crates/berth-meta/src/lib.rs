@@ -48,6 +48,11 @@
 //! audit_signed_heads(seq, hash, at, public_key, signature)   signed checkpoints (migration 13)
 //! blob_holds(digest, holder, expires_at)                     a commit in progress (gc must keep it)
 //! blob_sweeps(digest, marked_at)                             gc is deleting these bytes
+//! gc_candidates(digest)                                      may have lost its last keeper: filled
+//!                                                            by triggers on blobs (insert) and on
+//!                                                            repo_blobs, manifests, manifest_refs,
+//!                                                            blob_holds (delete) (migration 25)
+//! gc_storage_scans(id = 1, scanned_at)                       last listing of the blob storage
 //! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
 //! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
 //! registries(id, name, type, url, insecure, description, access_key, access_secret, …)

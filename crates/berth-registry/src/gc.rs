@@ -5,10 +5,12 @@
 //! 1. upload sessions idle longer than `upload_max_age` are removed;
 //! 2. one transaction deletes untagged manifests nothing keeps (optional), expires
 //!    repository links older than the grace period that no manifest of their
-//!    repository references, and lists the blobs nothing keeps any more;
-//! 3. each such blob (and each unrecorded blob file older than the grace period)
-//!    is swept: marked in a transaction that re-checks that nothing keeps it and no
-//!    committer holds it, its bytes deleted, then its row and mark removed.
+//!    repository references, and lists the blobs nothing keeps any more among
+//!    the candidates recorded since the last run (never every blob row);
+//! 3. each such blob (and, when a storage scan is due, each unrecorded blob
+//!    file older than the grace period) is swept: marked in a transaction that
+//!    re-checks that nothing keeps it and no committer holds it, its bytes
+//!    deleted, then its row and mark removed.
 //!
 //! Committers (upload commit, manifest push) *hold* a digest while they install
 //! and record its bytes; a hold and a sweep mark exclude each other in SQLite, so
@@ -28,6 +30,15 @@ use crate::registry::Registry;
 
 /// The `kind` of garbage-collection runs in the job history.
 pub const GC_JOB: &str = "gc";
+
+/// How often a run lists the whole blob storage for files no row records.
+/// Every commit holds its digest while it installs and records the bytes, and
+/// the hold's release records the digest as a candidate, so those files are
+/// found without a listing; the listing is for what no candidate can name:
+/// bytes whose hold a power failure lost (holds are committed without a
+/// flush), files restored from a backup newer than the database, files copied
+/// in by hand. The first run on a database lists it too (`docs/gc.md`).
+pub const STORAGE_SCAN_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +79,9 @@ pub struct GcOptions {
     /// another process's manifest cache (bounded by `cache.manifest_ttl_ms`) has
     /// forgotten them. Zero inside `berth serve`, whose own cache is invalidated.
     pub settle: Duration,
+    /// Also list the whole blob storage for files no row records (see
+    /// [`STORAGE_SCAN_INTERVAL`]); a run does so anyway when it is due.
+    pub scan_storage: bool,
     /// What started the run.
     pub trigger: GcTrigger,
 }
@@ -80,6 +94,7 @@ impl Default for GcOptions {
             grace_period: Duration::from_secs(2 * 3600),
             upload_max_age: Duration::from_secs(24 * 3600),
             settle: Duration::ZERO,
+            scan_storage: false,
             trigger: GcTrigger::Manual,
         }
     }
@@ -169,6 +184,7 @@ impl Registry {
             "dry_run": opts.dry_run,
             "grace_period_secs": opts.grace_period.as_secs(),
             "upload_max_age_secs": opts.upload_max_age.as_secs(),
+            "scan_storage": opts.scan_storage,
         })
         .to_string();
         Ok(self
@@ -239,11 +255,85 @@ impl Registry {
         report.links_deleted = outcome.links;
         progress(GcStep::Advance(1));
 
-        // Candidates: recorded blobs nothing keeps, unrecorded blob files older
-        // than the grace period (a crash between install and record), and sweeps
-        // a dead collector left half done.
-        let mut candidates = outcome.candidates;
-        let mut seen: HashSet<Digest> = candidates.iter().map(|(d, _)| d.clone()).collect();
+        // Candidates: the digests recorded since the last run that nothing keeps
+        // (recorded blobs, and bytes a commit installed without recording them),
+        // sweeps a dead collector left half done and, when a storage scan is
+        // due, unrecorded blob files older than the grace period.
+        let mut candidates = Vec::with_capacity(outcome.candidates.len());
+        let mut seen: HashSet<Digest> = HashSet::with_capacity(outcome.candidates.len());
+        for (d, size) in outcome.candidates {
+            let size = match size {
+                Some(size) => Some(size),
+                None => self.blobs.size(&d).await?,
+            };
+            seen.insert(d.clone());
+            candidates.push((d, size));
+        }
+        if self.storage_scan_due(opts).await? {
+            let started = berth_meta::store::now_ms();
+            self.gc_scan_storage(opts, &mut seen, &mut candidates)
+                .await?;
+            if !opts.dry_run {
+                self.meta.record_storage_scan(started).await?;
+            }
+        }
+        for d in self.meta.stale_sweeps().await? {
+            if seen.insert(d.clone()) {
+                let size = self.blobs.size(&d).await?;
+                candidates.push((d, size));
+            }
+        }
+
+        progress(GcStep::Phase {
+            name: "blobs",
+            total: candidates.len() as u64,
+        });
+        // A candidate with neither a row nor bytes is only forgotten: not counted.
+        if opts.dry_run {
+            report.blobs_deleted = candidates.iter().filter(|(_, s)| s.is_some()).count() as u64;
+            report.bytes_deleted = candidates.iter().filter_map(|(_, s)| *s).sum();
+            progress(GcStep::Advance(candidates.len() as u64));
+            return Ok(());
+        }
+        if !opts.settle.is_zero() && !outcome.manifests.is_empty() {
+            tokio::time::sleep(opts.settle).await;
+        }
+        for (digest, size) in candidates {
+            if self.sweep(&digest).await? {
+                if let Some(size) = size {
+                    report.blobs_deleted += 1;
+                    report.bytes_deleted += size;
+                }
+            }
+            progress(GcStep::Advance(1));
+        }
+        Ok(())
+    }
+
+    /// Whether this run lists the whole blob storage for unrecorded files:
+    /// when asked to ([`GcOptions::scan_storage`]), when no run on this
+    /// database ever did, or when the last listing is older than
+    /// [`STORAGE_SCAN_INTERVAL`].
+    async fn storage_scan_due(&self, opts: &GcOptions) -> Result<bool> {
+        if opts.scan_storage {
+            return Ok(true);
+        }
+        let interval = i64::try_from(STORAGE_SCAN_INTERVAL.as_millis()).unwrap_or(i64::MAX);
+        Ok(match self.meta.storage_scanned_at().await? {
+            None => true,
+            Some(at) => berth_meta::store::now_ms().saturating_sub(at) >= interval,
+        })
+    }
+
+    /// Adds to `candidates` the blob files no row records that are older than
+    /// the grace period. Reads every blob row and lists the whole storage, so
+    /// it runs only when [`Registry::storage_scan_due`] says so.
+    async fn gc_scan_storage(
+        &self,
+        opts: &GcOptions,
+        seen: &mut HashSet<Digest>,
+        candidates: &mut Vec<(Digest, Option<u64>)>,
+    ) -> Result<()> {
         let recorded: HashSet<Digest> = self
             .meta
             .all_blobs()
@@ -262,38 +352,11 @@ impl Registry {
                         && older_than(modified, file_cutoff)
                         && seen.insert(d.clone())
                     {
-                        candidates.push((d, size));
+                        candidates.push((d, Some(size)));
                     }
                 }
                 Err(e) => tracing::warn!("gc: listing blobs: {e}"),
             }
-        }
-        for d in self.meta.stale_sweeps().await? {
-            if seen.insert(d.clone()) {
-                let size = self.blobs.size(&d).await?.unwrap_or(0);
-                candidates.push((d, size));
-            }
-        }
-
-        progress(GcStep::Phase {
-            name: "blobs",
-            total: candidates.len() as u64,
-        });
-        if opts.dry_run {
-            report.blobs_deleted = candidates.len() as u64;
-            report.bytes_deleted = candidates.iter().map(|(_, s)| s).sum();
-            progress(GcStep::Advance(candidates.len() as u64));
-            return Ok(());
-        }
-        if !opts.settle.is_zero() && !outcome.manifests.is_empty() {
-            tokio::time::sleep(opts.settle).await;
-        }
-        for (digest, size) in candidates {
-            if self.sweep(&digest).await? {
-                report.blobs_deleted += 1;
-                report.bytes_deleted += size;
-            }
-            progress(GcStep::Advance(1));
         }
         Ok(())
     }

@@ -454,3 +454,119 @@ async fn pulls_are_counted_for_get_not_head_and_pushes_record_the_pusher() {
         "manual"
     );
 }
+
+#[tokio::test]
+async fn bytes_a_dead_commit_installed_are_collected_through_its_hold_without_listing_the_storage()
+{
+    let f = fixture().await;
+    // The first run on a database lists the storage once.
+    gc(&f.reg, opts(Duration::ZERO, false)).await;
+    let scanned = f.reg.meta.storage_scanned_at().await.unwrap();
+    assert!(scanned.is_some(), "the first run lists the storage");
+
+    // A commit holds its digest, installs the bytes and dies before recording
+    // them: its hold expires, nobody releases it.
+    let bytes = b"installed, never recorded".to_vec();
+    let d = Digest::of(Algorithm::Sha256, &bytes);
+    assert_eq!(
+        f.reg
+            .meta
+            .hold_blob(&d, "dead-commit", Duration::from_millis(1))
+            .await
+            .unwrap(),
+        HoldOutcome::Held
+    );
+    f.reg
+        .blobs
+        .put(Bytes::from(bytes.clone()), Algorithm::Sha256)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
+    assert_eq!(report.blobs_deleted, 1);
+    assert_eq!(report.bytes_deleted, bytes.len() as u64);
+    assert!(!stored(&f.reg, &d).await);
+    assert_eq!(
+        f.reg.meta.storage_scanned_at().await.unwrap(),
+        scanned,
+        "found through the candidate, not by listing the storage"
+    );
+    assert!(f.reg.fsck(false).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn a_file_nothing_records_or_names_is_found_by_a_storage_scan_first_run_or_asked_for() {
+    let f = fixture().await;
+    let put = |bytes: &'static [u8]| {
+        let blobs = f.reg.blobs.clone();
+        async move {
+            blobs
+                .put(Bytes::from_static(bytes), Algorithm::Sha256)
+                .await
+                .unwrap()
+        }
+    };
+    // Restored from a backup newer than the database: no row, no hold.
+    let before = put(b"there before the first collection").await;
+    let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
+    assert_eq!(report.blobs_deleted, 1, "the first run lists the storage");
+    assert!(!stored(&f.reg, &before).await);
+
+    let after = put(b"copied in later").await;
+    let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
+    assert_eq!(
+        report.blobs_deleted, 0,
+        "no candidate names it, no scan is due"
+    );
+    assert!(stored(&f.reg, &after).await);
+
+    let scan = GcOptions {
+        scan_storage: true,
+        ..opts(Duration::ZERO, false)
+    };
+    let dry = gc(
+        &f.reg,
+        GcOptions {
+            dry_run: true,
+            ..scan.clone()
+        },
+    )
+    .await;
+    assert_eq!(dry.blobs_deleted, 1);
+    assert!(stored(&f.reg, &after).await);
+    let report = gc(&f.reg, scan).await;
+    assert_eq!(report.blobs_deleted, 1);
+    assert!(!stored(&f.reg, &after).await);
+    assert!(f.reg.fsck(false).await.unwrap().is_clean());
+}
+
+#[tokio::test]
+async fn deleting_a_repository_makes_its_blobs_candidates_through_the_cascade() {
+    let f = fixture().await;
+    let r = repo("team/gone");
+    let config = push_blob(&f.reg, &r, b"{\"gone\":true}").await;
+    let layer = push_blob(&f.reg, &r, b"a layer only this repository has").await;
+    let (m, _) = push_manifest(&f.reg, &r, "v1", image(&config, &[&layer], None), IMAGE).await;
+    // A run inside the grace period sees every new blob kept and forgets it.
+    assert_eq!(
+        gc(&f.reg, opts(Duration::from_secs(3600), false))
+            .await
+            .blobs_deleted,
+        0
+    );
+
+    assert!(f
+        .reg
+        .meta
+        .delete_repository("team/gone")
+        .await
+        .unwrap()
+        .is_some());
+    let report = gc(&f.reg, opts(Duration::from_secs(3600), false)).await;
+    assert_eq!(report.blobs_deleted, 3, "config, layer and manifest");
+    for d in [&config.0, &layer.0, &m] {
+        assert!(!stored(&f.reg, d).await, "{d} is still stored");
+    }
+    assert!(f.reg.fsck(false).await.unwrap().is_clean());
+}

@@ -1196,6 +1196,7 @@ impl Config {
             grace_period: parse_duration("gc.grace_period", &self.gc.grace_period)?,
             upload_max_age: parse_duration("gc.upload_max_age", &self.gc.upload_max_age)?,
             settle: std::time::Duration::ZERO,
+            scan_storage: false,
             trigger: berth_registry::GcTrigger::Schedule,
         })
     }

@@ -21,6 +21,8 @@ pub struct GcArgs {
     pub grace_period: Option<String>,
     /// `--upload-max-age`.
     pub upload_max_age: Option<String>,
+    /// `--scan-storage`.
+    pub scan_storage: bool,
     /// `--yes`: no confirmation.
     pub yes: bool,
 }
@@ -45,6 +47,7 @@ pub async fn run_cli(cfg: &Config, args: GcArgs) -> anyhow::Result<ExitCode> {
     let mut opts = cfg.gc_options()?;
     opts.trigger = GcTrigger::Cli;
     opts.delete_untagged |= args.delete_untagged;
+    opts.scan_storage = args.scan_storage;
     if let Some(g) = &args.grace_period {
         opts.grace_period = crate::config::parse_duration("--grace-period", g)?;
     }

@@ -197,6 +197,10 @@ enum Command {
         /// Remove upload sessions idle longer than this [default: gc.upload_max_age, 24h].
         #[arg(long)]
         upload_max_age: Option<String>,
+        /// Also list the whole blob storage for files no row records (a run
+        /// does so anyway on its first run and once every 7 days).
+        #[arg(long)]
+        scan_storage: bool,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -692,6 +696,7 @@ fn main() -> ExitCode {
                 delete_untagged,
                 grace_period,
                 upload_max_age,
+                scan_storage,
                 yes,
             } => {
                 let mut cfg = load_config(config.as_deref())?;
@@ -705,6 +710,7 @@ fn main() -> ExitCode {
                     delete_untagged,
                     grace_period,
                     upload_max_age,
+                    scan_storage,
                     yes,
                 };
                 gc::run_cli(&cfg, args).await

@@ -265,6 +265,10 @@ pub struct GcParameters {
     /// Report only.
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// berth: also list the whole blob storage for files no row records (a
+    /// run does so anyway on its first run and once every 7 days).
+    #[serde(default)]
+    pub scan_storage: Option<bool>,
 }
 
 /// Harbor's `Schedule` request body.
@@ -297,6 +301,7 @@ pub async fn run(
         opts.delete_untagged = d;
     }
     opts.dry_run = params.dry_run.unwrap_or(false);
+    opts.scan_storage = params.scan_storage.unwrap_or(false);
     let mut detail = format!(
         "garbage collection started{}{}",
         if opts.dry_run { " (dry run)" } else { "" },
