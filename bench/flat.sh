@@ -5,14 +5,14 @@
 # 1,000 referrers of one subject, 1,000,000 blob rows) and measures again;
 # writes bench/FLAT.md. The target: each request within 1.5 x its empty value.
 #
-#   ./bench/flat.sh            # COUNT=300 requests of each kind
+#   ./bench/flat.sh            # COUNT=1000 requests of each kind
 #
 # berth listens on 127.0.0.1 only; the synthetic rows are written with the
 # sqlite3 CLI while berth is stopped (they name no bytes: nothing is pulled
 # through them, and the data directory is thrown away afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-COUNT=${COUNT:-300}
+COUNT=${COUNT:-1000}
 PORT=${BERTH_PORT:-5303}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-flat.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -53,6 +53,8 @@ kept() { sqlite3 "$WORK/gc-$1/meta.db" "SELECT count(*) FROM blobs"; }
 
 start
 "$BENCH" flat-setup --target "$URL" --repo flat/app >"$WORK/fixture.json"
+sync
+sleep 2
 "$BENCH" flat-measure --target "$URL" --fixture "$WORK/fixture.json" --label empty --count "$COUNT" --json "$WORK/empty.json" >/dev/null
 stop
 GC_EMPTY=$(gc_time empty)
@@ -76,11 +78,24 @@ SELECT (SELECT id FROM repositories WHERE name = 'flat/app'), printf('sha256:%06
        'application/vnd.oci.image.manifest.v1+json', 'application/vnd.berth.bench.note', '$CONFIG', 1, 0 FROM n;
 COMMIT;
 SQL
-# The blob rows are kept for the GC curve: each linked to the measured
-# repository now, so a collection inside the grace period must keep them all.
-sqlite3 "$WORK/data/meta.db" "INSERT INTO repo_blobs (repo_id, digest, linked_at)
-    SELECT (SELECT id FROM repositories WHERE name = 'flat/app'), digest, CAST(strftime('%s', 'now') AS INTEGER) * 1000
-    FROM blobs WHERE size = 1 ON CONFLICT DO NOTHING;"
+# The blob rows are kept for the GC curve as the layers of old images are:
+# each referenced by one of the 1,000 manifests above (1,000 each) and linked
+# to the measured repository long ago, so a collection must keep them all.
+sqlite3 "$WORK/data/meta.db" <<SQL
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)
+INSERT INTO manifest_refs (repo_id, manifest_digest, kind, child_digest)
+SELECT (SELECT id FROM repositories WHERE name = 'flat/app'), printf('sha256:%064x', (i - 1) / 1000 + 1),
+       'layer', printf('sha256:%064x', i) FROM n;
+INSERT INTO repo_blobs (repo_id, digest, linked_at)
+SELECT (SELECT id FROM repositories WHERE name = 'flat/app'), digest, 0
+FROM blobs WHERE size = 1 ON CONFLICT DO NOTHING;
+COMMIT;
+SQL
+# Let the kernel write the fill back before the filled measurements, so they
+# measure berth, not the writeback of a few hundred megabytes.
+sync
+sleep 2
 ROWS=$(sqlite3 "$WORK/data/meta.db" "SELECT (SELECT count(*) FROM repositories) || ' repositories, ' || (SELECT count(*) FROM tags) || ' tags, ' || (SELECT count(*) FROM manifests WHERE subject = '$CONFIG') || ' referrers of one subject, ' || (SELECT count(*) FROM blobs) || ' blob rows'")
 start
 "$BENCH" flat-measure --target "$URL" --fixture "$WORK/fixture.json" --label filled --count "$COUNT" --json "$WORK/filled.json" >/dev/null
@@ -105,8 +120,9 @@ GC_FILLED=$(gc_time filled)
     echo
     echo "\`berth gc\` collecting the same 1,000 candidates (blob rows nothing keeps),"
     echo "once beside the empty registry's few blobs and once beside the filled one's"
-    echo "1,000,000 synthetic blob rows, each linked to a repository inside the grace"
-    echo "period (blobs kept: what is left after the run). Each registry had one"
+    echo "1,000,000 synthetic blob rows, each referenced by a manifest and linked to"
+    echo "its repository long ago, as the layers of old images are (blobs kept: what"
+    echo "is left after the run). Each registry had one"
     echo "collection before (the steady state: the candidates the pushes and the fill"
     echo "recorded are checked, and the first listing of the blob storage is done); the"
     echo "timed run reads the candidates recorded since (migration 25, docs/gc.md)."

@@ -120,15 +120,40 @@ impl MetaStore {
                 });
             }
         }
-        out.links = sqlx::query(
-            "DELETE FROM repo_blobs WHERE linked_at < $1
-             AND NOT EXISTS (SELECT 1 FROM manifest_refs f
-                             WHERE f.repo_id = repo_blobs.repo_id AND f.child_digest = repo_blobs.digest)",
+        // Only the links recorded as pending (migration 27: new, or their last
+        // reference went) can expire; the links of kept images are not read.
+        // The expiring ones are selected from the pending table, then deleted
+        // by key, so that SQLite's planner (which has no statistics) never
+        // scans the links.
+        let expiring = sqlx::query(
+            "SELECT p.repo_id, p.digest FROM gc_pending_links p
+             WHERE EXISTS (SELECT 1 FROM repo_blobs l
+                           WHERE l.repo_id = p.repo_id AND l.digest = p.digest AND l.linked_at < $1)
+               AND NOT EXISTS (SELECT 1 FROM manifest_refs f
+                               WHERE f.child_digest = p.digest AND f.repo_id = p.repo_id)",
         )
         .bind(cutoff_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in expiring {
+            out.links += sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
+                .bind(r.get::<i64, _>("repo_id"))
+                .bind(r.get::<String, _>("digest"))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        // Forgotten: pending links that are gone, and those a manifest now
+        // references (the delete of that reference records them again).
+        sqlx::query(
+            "DELETE FROM gc_pending_links
+             WHERE NOT EXISTS (SELECT 1 FROM repo_blobs l
+                               WHERE l.repo_id = gc_pending_links.repo_id AND l.digest = gc_pending_links.digest)
+                OR EXISTS (SELECT 1 FROM manifest_refs f
+                           WHERE f.child_digest = gc_pending_links.digest AND f.repo_id = gc_pending_links.repo_id)",
+        )
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .await?;
         // The candidates recorded since the last collection (by the triggers of
         // migration 25, including the deletes above): those something keeps
         // again are forgotten (whatever drops that keeper records them anew),

@@ -53,6 +53,8 @@
 //!                                                            repo_blobs, manifests, manifest_refs,
 //!                                                            blob_holds (delete) (migration 25)
 //! gc_storage_scans(id = 1, scanned_at)                       last listing of the blob storage
+//! gc_pending_links(repo_id, digest)                          links gc may expire: new, or their last
+//!                                                            reference went (migration 27)
 //! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
 //! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
 //! registries(id, name, type, url, insecure, description, access_key, access_secret, …)

@@ -154,9 +154,10 @@ impl ManifestCache {
     }
 }
 
-/// Repositories with more tags than this are listed straight from the
-/// metadata store (its index makes each page cost the same at any size);
-/// smaller ones are cached whole by [`TagListCache`].
+/// Repositories with more tags than this are not cached whole by
+/// [`TagListCache`]: it keeps a *window* of consecutive tags of theirs instead
+/// (see [`CachedTags::window_page`]), read from the metadata store's index, so
+/// a page costs the same at any size.
 pub const MAX_CACHED_TAGS: usize = 10_000;
 
 /// Total bytes of tag names [`TagListCache`] keeps (over all repositories).
@@ -168,15 +169,48 @@ pub struct CachedTags {
     /// Every tag, ascending (byte order: distribution-spec §Listing Tags'
     /// lexical order).
     pub tags: Vec<String>,
-    /// The repository had more than [`MAX_CACHED_TAGS`] tags: `tags` is empty
-    /// and pages are read from the store.
+    /// The repository had more than [`MAX_CACHED_TAGS`] tags (or the cache's
+    /// own limit): `tags` is empty and pages come from `window` or the store.
     pub too_many: bool,
+    /// For a repository with too many tags: the consecutive run of its tags
+    /// read last.
+    window: Option<TagWindow>,
     at: Instant,
     /// The database's change stamp taken before the list was read (SQLite).
     stamp: Option<berth_meta::durable::ChangeStamp>,
 }
 
+/// Consecutive tags of one repository as the store returned them: every tag
+/// after `after` up to the last of `names` (ascending), and, when `end`, no
+/// tag after that.
+#[derive(Debug)]
+struct TagWindow {
+    after: String,
+    names: Vec<String>,
+    end: bool,
+}
+
 impl CachedTags {
+    /// For a repository with too many tags to cache whole: the page of up to
+    /// `limit` tags after `last` (exclusive) and whether more follow, when the
+    /// window holds it; `None` when the store must be asked.
+    pub fn window_page(&self, last: Option<&str>, limit: usize) -> Option<(Vec<String>, bool)> {
+        let w = self.window.as_ref()?;
+        let last = last.unwrap_or("");
+        if last < w.after.as_str() {
+            return None;
+        }
+        let start = w.names.partition_point(|t| t.as_str() <= last);
+        let rest = &w.names[start..];
+        if rest.len() > limit {
+            Some((rest[..limit].to_vec(), true))
+        } else if w.end {
+            Some((rest.to_vec(), false))
+        } else {
+            None
+        }
+    }
+
     /// Up to `limit` tags after `last` (exclusive), and whether more follow.
     pub fn page(&self, last: Option<&str>, limit: usize) -> (Vec<String>, bool) {
         let start = match last {
@@ -194,7 +228,8 @@ struct ByNames;
 
 impl Weighter<String, Arc<CachedTags>> for ByNames {
     fn weight(&self, key: &String, val: &Arc<CachedTags>) -> u64 {
-        let names: usize = val.tags.iter().map(|t| t.len() + 24).sum();
+        let window = val.window.iter().flat_map(|w| w.names.iter());
+        let names: usize = val.tags.iter().chain(window).map(|t| t.len() + 24).sum();
         (key.len() + names + 64) as u64
     }
 }
@@ -208,6 +243,8 @@ impl Weighter<String, Arc<CachedTags>> for ByNames {
 pub struct TagListCache {
     inner: Option<Cache<String, Arc<CachedTags>, ByNames>>,
     ttl: Duration,
+    /// Lists longer than this are windowed ([`MAX_CACHED_TAGS`]).
+    max_whole: usize,
     generation: std::sync::atomic::AtomicU64,
     write_lock: std::sync::Mutex<()>,
 }
@@ -219,9 +256,40 @@ impl TagListCache {
         TagListCache {
             inner: (cfg.max_bytes > 0).then(|| Cache::with_weighter(1024, TAG_LIST_BYTES, ByNames)),
             ttl: cfg.ttl,
+            max_whole: MAX_CACHED_TAGS,
             generation: std::sync::atomic::AtomicU64::new(0),
             write_lock: std::sync::Mutex::new(()),
         }
+    }
+
+    /// The same cache, windowing lists longer than `max_whole` (tests).
+    pub fn with_max_whole(mut self, max_whole: usize) -> TagListCache {
+        self.max_whole = max_whole.max(1);
+        self
+    }
+
+    /// How many tags to read whole before deciding a list is windowed: one
+    /// more than the longest list cached whole.
+    pub fn whole_read_len(&self) -> usize {
+        self.max_whole + 1
+    }
+
+    /// How many tags a window read from the store holds for pages of `limit`:
+    /// ten pages, at least one page and one more tag, at most the longest
+    /// list cached whole.
+    pub fn window_len(&self, limit: usize) -> usize {
+        let min = limit.saturating_add(1);
+        limit.saturating_mul(10).clamp(min, self.max_whole.max(min))
+    }
+
+    /// Whether `repo`'s last list, fresh or not, was too long to cache whole:
+    /// then a miss reads a window, not [`whole_read_len`](Self::whole_read_len)
+    /// tags.
+    pub fn known_too_many(&self, repo: &str) -> bool {
+        self.inner
+            .as_ref()
+            .and_then(|c| c.get(repo))
+            .is_some_and(|hit| hit.too_many)
     }
 
     /// Notes the current generation; pass it to [`put`](TagListCache::put).
@@ -251,7 +319,9 @@ impl TagListCache {
     /// Remembers `tags` (any order) as `repo`'s list, read after `snapshot`
     /// and `stamp` were taken, unless something was invalidated since; a list
     /// longer than [`MAX_CACHED_TAGS`] is remembered as
-    /// [`CachedTags::too_many`] only. Returns the entry.
+    /// [`CachedTags::too_many`], with its first tags as the window (the read
+    /// was the repository's first [`whole_read_len`](Self::whole_read_len)
+    /// tags). Returns the entry.
     pub fn put(
         &self,
         snapshot: Snapshot,
@@ -259,17 +329,56 @@ impl TagListCache {
         repo: &str,
         mut tags: Vec<String>,
     ) -> Arc<CachedTags> {
-        let too_many = tags.len() > MAX_CACHED_TAGS;
-        if too_many {
-            tags = Vec::new();
-        }
         tags.sort_unstable();
-        let entry = Arc::new(CachedTags {
-            tags,
-            too_many,
-            at: Instant::now(),
-            stamp,
-        });
+        if tags.len() > self.max_whole {
+            tags.truncate(self.max_whole);
+            return self.put_window(snapshot, stamp, repo, "", tags, false);
+        }
+        self.insert(
+            snapshot,
+            repo,
+            CachedTags {
+                tags,
+                too_many: false,
+                window: None,
+                at: Instant::now(),
+                stamp,
+            },
+        )
+    }
+
+    /// Remembers the window of a repository with too many tags: `names`
+    /// (ascending) are every tag after `after` up to the last of them, and
+    /// `end` says none follows; read after `snapshot` and `stamp` were taken.
+    /// Returns the entry.
+    pub fn put_window(
+        &self,
+        snapshot: Snapshot,
+        stamp: Option<berth_meta::durable::ChangeStamp>,
+        repo: &str,
+        after: &str,
+        names: Vec<String>,
+        end: bool,
+    ) -> Arc<CachedTags> {
+        self.insert(
+            snapshot,
+            repo,
+            CachedTags {
+                tags: Vec::new(),
+                too_many: true,
+                window: Some(TagWindow {
+                    after: after.to_string(),
+                    names,
+                    end,
+                }),
+                at: Instant::now(),
+                stamp,
+            },
+        )
+    }
+
+    fn insert(&self, snapshot: Snapshot, repo: &str, entry: CachedTags) -> Arc<CachedTags> {
+        let entry = Arc::new(entry);
         if let Some(cache) = &self.inner {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             if self.generation.load(std::sync::atomic::Ordering::Acquire) == snapshot.0 {
@@ -333,10 +442,56 @@ mod tests {
         assert!(cache.get("r", None).is_none());
 
         // Too long to keep: only that is remembered.
-        let many = (0..=MAX_CACHED_TAGS).map(|i| format!("t{i}")).collect();
+        // Too long to keep whole: its first tags are kept as a window.
+        let many = (0..=MAX_CACHED_TAGS).map(|i| format!("t{i:05}")).collect();
         cache.put(cache.snapshot(), None, "big", many);
         let big = cache.get("big", None).unwrap();
         assert!(big.too_many && big.tags.is_empty());
+        assert!(cache.known_too_many("big"));
+        assert_eq!(
+            big.window_page(None, 2),
+            Some((vec!["t00000".to_string(), "t00001".to_string()], true))
+        );
+        // The window ends at its last tag: the page past it is the store's.
+        assert_eq!(big.window_page(Some("t09988"), 10).map(|p| p.1), Some(true));
+        assert_eq!(big.window_page(Some("t09989"), 10), None);
+    }
+
+    #[test]
+    fn a_window_answers_the_pages_inside_it_and_only_those() {
+        let cache = TagListCache::new(&CacheConfig::default()).with_max_whole(3);
+        assert_eq!(cache.whole_read_len(), 4);
+        assert_eq!(cache.window_len(2), 3, "ten pages, at most the whole limit");
+        assert_eq!(cache.window_len(5), 6, "at least a page and one more");
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let page = |v: &[&str], more| Some((names(v), more));
+
+        // Every tag after "b" up to "e", more after that.
+        let w = cache.put_window(
+            cache.snapshot(),
+            None,
+            "r",
+            "b",
+            names(&["c", "d", "e"]),
+            false,
+        );
+        assert_eq!(w.window_page(Some("b"), 2), page(&["c", "d"], true));
+        assert_eq!(w.window_page(Some("bz"), 2), page(&["c", "d"], true));
+        assert_eq!(w.window_page(Some("c"), 1), page(&["d"], true));
+        assert_eq!(w.window_page(Some("c"), 2), None, "is \"e\" the last tag?");
+        assert_eq!(w.window_page(Some("a"), 1), None, "before the window");
+        assert_eq!(w.window_page(None, 1), None, "before the window");
+        assert_eq!(w.window_page(Some("e"), 1), None, "after the window");
+
+        // The last window: it knows nothing follows.
+        let w = cache.put_window(cache.snapshot(), None, "r", "e", names(&["f", "g"]), true);
+        assert_eq!(w.window_page(Some("e"), 5), page(&["f", "g"], false));
+        assert_eq!(w.window_page(Some("f"), 1), page(&["g"], false));
+        assert_eq!(w.window_page(Some("g"), 1), page(&[], false));
+        assert_eq!(w.window_page(Some("zz"), 1), page(&[], false));
+        assert!(cache.get("r", None).is_some());
+        cache.invalidate("r");
+        assert!(cache.get("r", None).is_none());
     }
 
     #[test]

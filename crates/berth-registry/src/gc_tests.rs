@@ -570,3 +570,29 @@ async fn deleting_a_repository_makes_its_blobs_candidates_through_the_cascade() 
     }
     assert!(f.reg.fsck(false).await.unwrap().is_clean());
 }
+
+#[tokio::test]
+async fn a_link_a_run_saw_referenced_expires_once_its_manifest_is_deleted() {
+    let f = fixture().await;
+    let r = repo("team/app");
+    let config = push_blob(&f.reg, &r, b"{\"old\":true}").await;
+    let layer = push_blob(&f.reg, &r, b"the layer of an old image").await;
+    let (m, _) = push_manifest(&f.reg, &r, "v1", image(&config, &[&layer], None), IMAGE).await;
+    // The run sees the links referenced and stops reading them.
+    let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
+    assert_eq!((report.links_deleted, report.blobs_deleted), (0, 0));
+
+    // Runs later, the image is deleted: its references go, its links are
+    // pending again, and they expire (they are older than the grace period).
+    f.reg
+        .manifest_delete(&r, &Reference::Digest(m.clone()))
+        .await
+        .unwrap();
+    let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
+    assert_eq!(report.links_deleted, 2, "config and layer links");
+    assert_eq!(report.blobs_deleted, 3, "config, layer and manifest");
+    for d in [&config.0, &layer.0, &m] {
+        assert!(!stored(&f.reg, d).await, "{d} is still stored");
+    }
+    assert!(f.reg.fsck(false).await.unwrap().is_clean());
+}

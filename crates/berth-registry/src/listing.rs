@@ -59,49 +59,104 @@ impl Registry {
                 Err(Error::NameUnknown(repo.to_string()))
             };
         }
-        if let Some(list) = self.cached_tags(repo).await? {
-            let (items, more) = list.page(last, limit as usize);
-            return Ok(Page {
-                next_page_size: more.then_some(limit),
-                items,
-            });
+        if !self.tag_lists.enabled() {
+            let mut items = self
+                .meta
+                .list_tags(repo.as_str(), last, limit + 1)
+                .await?
+                .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
+            return Ok(paginate(&mut items, limit));
         }
-        let mut items = self
-            .meta
-            .list_tags(repo.as_str(), last, limit + 1)
-            .await?
-            .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
-        Ok(paginate(&mut items, limit))
+        let list = self.cached_tags(repo).await?;
+        let (items, more) = if !list.too_many {
+            list.page(last, limit as usize)
+        } else if let Some(page) = list.window_page(last, limit as usize) {
+            page
+        } else {
+            self.tag_window(repo, last, limit as usize).await?
+        };
+        Ok(Page {
+            next_page_size: more.then_some(limit),
+            items,
+        })
     }
 
-    /// The repository's whole tag list from the [`crate::cache::TagListCache`],
-    /// loaded on a miss; `None` when lists are not cached or the repository
-    /// has more than [`crate::cache::MAX_CACHED_TAGS`] tags (then pages are
-    /// read from the store's index).
+    /// The repository's tag list from the [`crate::cache::TagListCache`],
+    /// loaded on a miss: whole, or, for a repository with more than
+    /// [`crate::cache::MAX_CACHED_TAGS`] tags, a window of them (its first
+    /// tags, or, when its last list already was too long, none yet: the
+    /// caller reads the window its page needs).
     ///
     /// Errors: [`Error::NameUnknown`].
     async fn cached_tags(
         &self,
         repo: &RepositoryName,
-    ) -> Result<Option<std::sync::Arc<crate::cache::CachedTags>>> {
-        if !self.tag_lists.enabled() {
-            return Ok(None);
-        }
+    ) -> Result<std::sync::Arc<crate::cache::CachedTags>> {
         let stamp = self.meta.change_stamp();
-        let list = match self.tag_lists.get(repo.as_str(), stamp) {
-            Some(list) => list,
-            None => {
-                let snapshot = self.tag_lists.snapshot();
-                let cap = crate::cache::MAX_CACHED_TAGS as u32 + 1;
-                let all = self
-                    .meta
-                    .list_tags(repo.as_str(), None, cap)
-                    .await?
-                    .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
-                self.tag_lists.put(snapshot, stamp, repo.as_str(), all)
-            }
-        };
-        Ok((!list.too_many).then_some(list))
+        if let Some(list) = self.tag_lists.get(repo.as_str(), stamp) {
+            return Ok(list);
+        }
+        let snapshot = self.tag_lists.snapshot();
+        if self.tag_lists.known_too_many(repo.as_str()) {
+            // Reading its first 10,001 tags to learn it again would cost a
+            // hundred pages: the window the page needs is read instead (which
+            // also finds out whether the repository still exists).
+            return Ok(self.tag_lists.put_window(
+                snapshot,
+                stamp,
+                repo.as_str(),
+                "",
+                Vec::new(),
+                false,
+            ));
+        }
+        let cap = u32::try_from(self.tag_lists.whole_read_len()).unwrap_or(u32::MAX);
+        let all = self
+            .meta
+            .list_tags(repo.as_str(), None, cap)
+            .await?
+            .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
+        Ok(self.tag_lists.put(snapshot, stamp, repo.as_str(), all))
+    }
+
+    /// Reads the window of tags after `last` for pages of `limit` from the
+    /// store's index, remembers it, and returns its first page and whether
+    /// more tags follow.
+    ///
+    /// Errors: [`Error::NameUnknown`].
+    async fn tag_window(
+        &self,
+        repo: &RepositoryName,
+        last: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool)> {
+        let stamp = self.meta.change_stamp();
+        let snapshot = self.tag_lists.snapshot();
+        let len = self.tag_lists.window_len(limit);
+        let mut names = self
+            .meta
+            .list_tags(
+                repo.as_str(),
+                last,
+                u32::try_from(len + 1).unwrap_or(u32::MAX),
+            )
+            .await?
+            .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
+        let end = names.len() <= len;
+        names.truncate(len);
+        let page = (
+            names[..limit.min(names.len())].to_vec(),
+            names.len() > limit,
+        );
+        self.tag_lists.put_window(
+            snapshot,
+            stamp,
+            repo.as_str(),
+            last.unwrap_or(""),
+            names,
+            end,
+        );
+        Ok(page)
     }
 
     /// `GET /v2/_catalog?n=&last=`: repository names in lexical order.
@@ -151,3 +206,7 @@ fn paginate(items: &mut Vec<String>, limit: u32) -> Page {
         next_page_size: more.then_some(limit),
     }
 }
+
+#[cfg(test)]
+#[path = "listing_tests.rs"]
+mod tests;

@@ -407,6 +407,22 @@ impl Registry {
         self
     }
 
+    /// Windows the tag lists of repositories with more than `max_whole` tags
+    /// (default [`crate::cache::MAX_CACHED_TAGS`]), so tests reach that path
+    /// with a few tags.
+    #[cfg(test)]
+    pub(crate) fn with_tag_list_max_whole(mut self, max_whole: usize) -> Registry {
+        self.tag_lists = std::mem::replace(
+            &mut self.tag_lists,
+            TagListCache::new(&CacheConfig {
+                max_bytes: 0,
+                ..CacheConfig::default()
+            }),
+        )
+        .with_max_whole(max_whole);
+        self
+    }
+
     /// Sets garbage collection's grace period as the request path sees it (a blob
     /// `HEAD` refreshes links older than half of it). Default 2 h.
     pub fn with_gc_grace(mut self, grace: std::time::Duration) -> Registry {
