@@ -55,6 +55,8 @@
 //! gc_storage_scans(id = 1, scanned_at)                       last listing of the blob storage
 //! gc_pending_links(repo_id, digest)                          links gc may expire: new, or their last
 //!                                                            reference went (migration 27)
+//! repositories.tags_changed                                  moved by every tag added or removed
+//!                                                            (migration 28): tag list caches confirm by it
 //! project_quotas(project, limit_bytes)  project_daily_stats(project, day, pushes, pulls)
 //! job_runs(id, kind, trigger, dry_run, status, started/finished, counts, error)
 //! registries(id, name, type, url, insecure, description, access_key, access_secret, …)

@@ -576,17 +576,34 @@ impl MetaStore {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Option<Vec<String>>> {
+        Ok(self
+            .list_tags_versioned(repo, last, limit)
+            .await?
+            .map(|(_, names)| names))
+    }
+
+    /// [`MetaStore::list_tags`] with the repository's tag list version read in
+    /// the same statement (`repositories.tags_changed`, migration 28: it moves
+    /// whenever a tag is added or removed), for caches to confirm the list
+    /// later with [`MetaStore::tags_version`].
+    pub async fn list_tags_versioned(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<(i64, Vec<String>)>> {
         // One query and one row: the repository's row (so its absence shows)
         // with its page of tags joined into one text. Rows cross from SQLite's
         // worker thread to the async side one at a time through a small
         // channel, so a page of 100 rows cost ~80 context switches; one row
         // costs one (bench/NOTES.md, "Flat cost"). Tag names never contain a
         // newline (OCI dist-spec v1.1 tag grammar), so it separates them.
-        let row: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT (SELECT string_agg(p.name, '\n' ORDER BY p.name)
+        let row = sqlx::query(
+            "SELECT r.tags_changed,
+                    (SELECT string_agg(p.name, '\n' ORDER BY p.name)
                      FROM (SELECT t.name FROM tags t
                            WHERE t.repo_id = r.id AND t.name > $2
-                           ORDER BY t.name LIMIT $3) p)
+                           ORDER BY t.name LIMIT $3) p) AS names
              FROM repositories r WHERE r.name = $1",
         )
         .bind(repo)
@@ -594,11 +611,24 @@ impl MetaStore {
         .bind(i64::from(limit.max(1)))
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(|names| {
-            names
+        Ok(row.map(|r| {
+            let names: Option<String> = r.get("names");
+            let names = names
                 .map(|n| n.split('\n').map(str::to_string).collect())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            (r.get::<i64, _>("tags_changed"), names)
         }))
+    }
+
+    /// The repository's tag list version (see
+    /// [`MetaStore::list_tags_versioned`]); `None` when it does not exist.
+    pub async fn tags_version(&self, repo: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT tags_changed FROM repositories WHERE name = $1")
+                .bind(repo)
+                .fetch_optional(&self.read)
+                .await?,
+        )
     }
 
     /// Up to `limit` repository names after `last`, in lexical order.

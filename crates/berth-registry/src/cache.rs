@@ -175,9 +175,32 @@ pub struct CachedTags {
     /// For a repository with too many tags: the consecutive run of its tags
     /// read last.
     window: Option<TagWindow>,
+    /// The repository's tag list version read with the list
+    /// (`MetaStore::list_tags_versioned`); -1: unknown, never confirmed.
+    version: i64,
+    /// When the list was last known current, and the database's change stamp
+    /// taken before that (SQLite).
+    checked: std::sync::Mutex<Checked>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Checked {
     at: Instant,
-    /// The database's change stamp taken before the list was read (SQLite).
     stamp: Option<berth_meta::durable::ChangeStamp>,
+}
+
+/// What [`TagListCache::get`] found for a repository.
+#[derive(Debug)]
+pub enum TagLookup {
+    /// Current: younger than the TTL and read at the database's current
+    /// change stamp.
+    Fresh(Arc<CachedTags>),
+    /// Older than the TTL, or read before another commit (of anything):
+    /// usable once [`CachedTags::version`] is confirmed against the store
+    /// ([`CachedTags::confirm`]).
+    Stale(Arc<CachedTags>),
+    /// Nothing cached.
+    Miss,
 }
 
 /// Consecutive tags of one repository as the store returned them: every tag
@@ -191,6 +214,22 @@ struct TagWindow {
 }
 
 impl CachedTags {
+    /// The repository's tag list version the list was read at.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// Marks the list current as of `at` and `stamp` (taken before the store
+    /// confirmed its version): the next lookups find it fresh again.
+    pub fn confirm(&self, at: Instant, stamp: Option<berth_meta::durable::ChangeStamp>) {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        *checked = Checked { at, stamp };
+    }
+
+    fn checked(&self) -> Checked {
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// For a repository with too many tags to cache whole: the page of up to
     /// `limit` tags after `last` (exclusive) and whether more follow, when the
     /// window holds it; `None` when the store must be asked.
@@ -245,6 +284,8 @@ pub struct TagListCache {
     ttl: Duration,
     /// Lists longer than this are windowed ([`MAX_CACHED_TAGS`]).
     max_whole: usize,
+    /// Lists and windows read from the store (tests).
+    loads: std::sync::atomic::AtomicU64,
     generation: std::sync::atomic::AtomicU64,
     write_lock: std::sync::Mutex<()>,
 }
@@ -257,6 +298,7 @@ impl TagListCache {
             inner: (cfg.max_bytes > 0).then(|| Cache::with_weighter(1024, TAG_LIST_BYTES, ByNames)),
             ttl: cfg.ttl,
             max_whole: MAX_CACHED_TAGS,
+            loads: std::sync::atomic::AtomicU64::new(0),
             generation: std::sync::atomic::AtomicU64::new(0),
             write_lock: std::sync::Mutex::new(()),
         }
@@ -266,6 +308,12 @@ impl TagListCache {
     pub fn with_max_whole(mut self, max_whole: usize) -> TagListCache {
         self.max_whole = max_whole.max(1);
         self
+    }
+
+    /// How many lists and windows were read from the store and offered to
+    /// the cache.
+    pub fn loads(&self) -> u64 {
+        self.loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many tags to read whole before deciding a list is windowed: one
@@ -302,18 +350,20 @@ impl TagListCache {
         self.inner.is_some()
     }
 
-    /// The fresh list of `repo`, if any: younger than the TTL and read at
-    /// the database's current change `stamp` (so a commit by another process,
-    /// such as `berth retention run`, is seen at once on SQLite).
-    pub fn get(
-        &self,
-        repo: &str,
-        stamp: Option<berth_meta::durable::ChangeStamp>,
-    ) -> Option<Arc<CachedTags>> {
-        self.inner
-            .as_ref()?
-            .get(repo)
-            .filter(|hit| hit.at.elapsed() < self.ttl && hit.stamp == stamp)
+    /// The list of `repo`: [`TagLookup::Fresh`] when younger than the TTL
+    /// and read at the database's current change `stamp` (so a commit by
+    /// another process, such as `berth retention run`, is noticed at once on
+    /// SQLite), [`TagLookup::Stale`] when it must be confirmed first.
+    pub fn get(&self, repo: &str, stamp: Option<berth_meta::durable::ChangeStamp>) -> TagLookup {
+        let Some(hit) = self.inner.as_ref().and_then(|c| c.get(repo)) else {
+            return TagLookup::Miss;
+        };
+        let checked = hit.checked();
+        if checked.at.elapsed() < self.ttl && checked.stamp == stamp {
+            TagLookup::Fresh(hit)
+        } else {
+            TagLookup::Stale(hit)
+        }
     }
 
     /// Remembers `tags` (any order) as `repo`'s list, read after `snapshot`
@@ -327,12 +377,13 @@ impl TagListCache {
         snapshot: Snapshot,
         stamp: Option<berth_meta::durable::ChangeStamp>,
         repo: &str,
+        version: i64,
         mut tags: Vec<String>,
     ) -> Arc<CachedTags> {
         tags.sort_unstable();
         if tags.len() > self.max_whole {
             tags.truncate(self.max_whole);
-            return self.put_window(snapshot, stamp, repo, "", tags, false);
+            return self.put_window(snapshot, stamp, repo, version, "", tags, false);
         }
         self.insert(
             snapshot,
@@ -341,8 +392,11 @@ impl TagListCache {
                 tags,
                 too_many: false,
                 window: None,
-                at: Instant::now(),
-                stamp,
+                version,
+                checked: std::sync::Mutex::new(Checked {
+                    at: Instant::now(),
+                    stamp,
+                }),
             },
         )
     }
@@ -351,11 +405,13 @@ impl TagListCache {
     /// (ascending) are every tag after `after` up to the last of them, and
     /// `end` says none follows; read after `snapshot` and `stamp` were taken.
     /// Returns the entry.
+    #[allow(clippy::too_many_arguments)]
     pub fn put_window(
         &self,
         snapshot: Snapshot,
         stamp: Option<berth_meta::durable::ChangeStamp>,
         repo: &str,
+        version: i64,
         after: &str,
         names: Vec<String>,
         end: bool,
@@ -371,13 +427,18 @@ impl TagListCache {
                     names,
                     end,
                 }),
-                at: Instant::now(),
-                stamp,
+                version,
+                checked: std::sync::Mutex::new(Checked {
+                    at: Instant::now(),
+                    stamp,
+                }),
             },
         )
     }
 
     fn insert(&self, snapshot: Snapshot, repo: &str, entry: CachedTags) -> Arc<CachedTags> {
+        self.loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = Arc::new(entry);
         if let Some(cache) = &self.inner {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -414,15 +475,40 @@ mod tests {
     use super::*;
     use berth_oci::Algorithm;
 
+    fn fresh(cache: &TagListCache, repo: &str) -> Option<Arc<CachedTags>> {
+        match cache.get(repo, None) {
+            TagLookup::Fresh(list) => Some(list),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_list_older_than_the_ttl_is_stale_until_confirmed() {
+        let cache = TagListCache::new(&CacheConfig {
+            max_bytes: 1 << 20,
+            ttl: Duration::from_millis(30),
+        });
+        cache.put(cache.snapshot(), None, "r", 7, vec!["a".into()]);
+        assert_eq!(fresh(&cache, "r").unwrap().version(), 7);
+        std::thread::sleep(Duration::from_millis(40));
+        let TagLookup::Stale(list) = cache.get("r", None) else {
+            panic!("an expired list is not fresh");
+        };
+        list.confirm(Instant::now(), None);
+        assert!(fresh(&cache, "r").is_some(), "confirmed in place");
+        assert!(matches!(cache.get("other", None), TagLookup::Miss));
+        assert_eq!(cache.loads(), 1);
+    }
+
     #[test]
     fn tag_pages_come_from_the_sorted_list_and_invalidation_drops_it() {
         let cache = TagListCache::new(&CacheConfig::default());
         let snap = cache.snapshot();
         let tags = ["b", "a", "c", "B", "a1"].map(String::from).to_vec();
-        let list = cache.put(snap, None, "r", tags);
+        let list = cache.put(snap, None, "r", 1, tags);
         assert_eq!(list.tags, ["B", "a", "a1", "b", "c"]);
         assert_eq!(
-            cache.get("r", None).unwrap().page(None, 2),
+            fresh(&cache, "r").unwrap().page(None, 2),
             (vec!["B".to_string(), "a".to_string()], true)
         );
         assert_eq!(
@@ -433,19 +519,19 @@ mod tests {
         assert_eq!(list.page(Some("a0"), 1), (vec!["a1".to_string()], true));
         assert_eq!(list.page(Some("z"), 5), (vec![], false));
         cache.invalidate("r");
-        assert!(cache.get("r", None).is_none());
+        assert!(fresh(&cache, "r").is_none());
 
         // A list read before an invalidation is answered but not kept.
         let snap = cache.snapshot();
         cache.invalidate("other");
-        cache.put(snap, None, "r", vec!["x".into()]);
-        assert!(cache.get("r", None).is_none());
+        cache.put(snap, None, "r", 1, vec!["x".into()]);
+        assert!(fresh(&cache, "r").is_none());
 
         // Too long to keep: only that is remembered.
         // Too long to keep whole: its first tags are kept as a window.
         let many = (0..=MAX_CACHED_TAGS).map(|i| format!("t{i:05}")).collect();
-        cache.put(cache.snapshot(), None, "big", many);
-        let big = cache.get("big", None).unwrap();
+        cache.put(cache.snapshot(), None, "big", 1, many);
+        let big = fresh(&cache, "big").unwrap();
         assert!(big.too_many && big.tags.is_empty());
         assert!(cache.known_too_many("big"));
         assert_eq!(
@@ -471,6 +557,7 @@ mod tests {
             cache.snapshot(),
             None,
             "r",
+            1,
             "b",
             names(&["c", "d", "e"]),
             false,
@@ -484,14 +571,22 @@ mod tests {
         assert_eq!(w.window_page(Some("e"), 1), None, "after the window");
 
         // The last window: it knows nothing follows.
-        let w = cache.put_window(cache.snapshot(), None, "r", "e", names(&["f", "g"]), true);
+        let w = cache.put_window(
+            cache.snapshot(),
+            None,
+            "r",
+            1,
+            "e",
+            names(&["f", "g"]),
+            true,
+        );
         assert_eq!(w.window_page(Some("e"), 5), page(&["f", "g"], false));
         assert_eq!(w.window_page(Some("f"), 1), page(&["g"], false));
         assert_eq!(w.window_page(Some("g"), 1), page(&[], false));
         assert_eq!(w.window_page(Some("zz"), 1), page(&[], false));
-        assert!(cache.get("r", None).is_some());
+        assert!(fresh(&cache, "r").is_some());
         cache.invalidate("r");
-        assert!(cache.get("r", None).is_none());
+        assert!(fresh(&cache, "r").is_none());
     }
 
     #[test]

@@ -92,9 +92,22 @@ impl Registry {
         &self,
         repo: &RepositoryName,
     ) -> Result<std::sync::Arc<crate::cache::CachedTags>> {
+        use crate::cache::TagLookup;
         let stamp = self.meta.change_stamp();
-        if let Some(list) = self.tag_lists.get(repo.as_str(), stamp) {
-            return Ok(list);
+        let asked = std::time::Instant::now();
+        match self.tag_lists.get(repo.as_str(), stamp) {
+            TagLookup::Fresh(list) => return Ok(list),
+            // After the TTL, or after any commit on SQLite (this process's
+            // own background writes included): one small query tells whether
+            // the list changed, instead of reading it again.
+            TagLookup::Stale(list) => {
+                let version = self.meta.tags_version(repo.as_str()).await?;
+                if version == Some(list.version()) {
+                    list.confirm(asked, stamp);
+                    return Ok(list);
+                }
+            }
+            TagLookup::Miss => {}
         }
         let snapshot = self.tag_lists.snapshot();
         if self.tag_lists.known_too_many(repo.as_str()) {
@@ -105,18 +118,21 @@ impl Registry {
                 snapshot,
                 stamp,
                 repo.as_str(),
+                -1,
                 "",
                 Vec::new(),
                 false,
             ));
         }
         let cap = u32::try_from(self.tag_lists.whole_read_len()).unwrap_or(u32::MAX);
-        let all = self
+        let (version, all) = self
             .meta
-            .list_tags(repo.as_str(), None, cap)
+            .list_tags_versioned(repo.as_str(), None, cap)
             .await?
             .ok_or_else(|| Error::NameUnknown(repo.to_string()))?;
-        Ok(self.tag_lists.put(snapshot, stamp, repo.as_str(), all))
+        Ok(self
+            .tag_lists
+            .put(snapshot, stamp, repo.as_str(), version, all))
     }
 
     /// Reads the window of tags after `last` for pages of `limit` from the
@@ -133,9 +149,9 @@ impl Registry {
         let stamp = self.meta.change_stamp();
         let snapshot = self.tag_lists.snapshot();
         let len = self.tag_lists.window_len(limit);
-        let mut names = self
+        let (version, mut names) = self
             .meta
-            .list_tags(
+            .list_tags_versioned(
                 repo.as_str(),
                 last,
                 u32::try_from(len + 1).unwrap_or(u32::MAX),
@@ -152,6 +168,7 @@ impl Registry {
             snapshot,
             stamp,
             repo.as_str(),
+            version,
             last.unwrap_or(""),
             names,
             end,

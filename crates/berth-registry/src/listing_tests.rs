@@ -150,3 +150,54 @@ async fn a_tag_pushed_or_deleted_during_a_walk_shows_on_the_next_page() {
     expected.sort();
     assert_eq!(walk(&reg, &r, Some(4)).await, expected);
 }
+
+#[tokio::test]
+async fn a_cached_list_is_confirmed_not_reread_after_unrelated_commits_and_reread_after_a_tag_change(
+) {
+    // Two registries on one database: "serve" and another process (or node).
+    let dir = tempfile::tempdir().unwrap();
+    let url = berth_meta::testing::database_url(dir.path()).await;
+    let open = || async {
+        Registry::open_at(dir.path(), &url, Limits::default())
+            .await
+            .unwrap()
+    };
+    // A zero TTL makes every lookup a confirmation, on PostgreSQL too (where
+    // there is no change stamp).
+    let serve = open()
+        .await
+        .with_manifest_cache(&crate::cache::CacheConfig {
+            ttl: std::time::Duration::ZERO,
+            ..crate::cache::CacheConfig::default()
+        });
+    let other = open().await;
+    let r = repo("team/app");
+    let tags: Vec<String> = (0..5).map(|i| format!("v{i}")).collect();
+    tag_image(&serve, &r, &tags).await;
+
+    assert_eq!(walk(&serve, &r, Some(2)).await, tags);
+    let loads = serve.tag_lists.loads();
+    assert_eq!(walk(&serve, &r, Some(2)).await, tags);
+    // Commits that add or remove no tag of the repository: a blob and a tag
+    // in another one.
+    push_blob(&other, &repo("team/other"), b"unrelated").await;
+    tag_image(&other, &repo("team/other"), &["x".to_string()]).await;
+    assert_eq!(walk(&serve, &r, Some(2)).await, tags);
+    assert_eq!(
+        serve.tag_lists.loads(),
+        loads,
+        "confirmed by its version, not read again"
+    );
+
+    // Another process adds and removes tags: the next page sees both.
+    tag_image(&other, &r, &["v9".to_string()]).await;
+    other
+        .manifest_delete(&r, &Reference::parse("v0").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        walk(&serve, &r, Some(2)).await,
+        ["v1", "v2", "v3", "v4", "v9"]
+    );
+    assert_eq!(serve.tag_lists.loads(), loads + 1);
+}
