@@ -133,6 +133,9 @@ pub struct GcReport {
     pub uploads_deleted: u64,
     /// Bytes those uploads held.
     pub upload_bytes_deleted: u64,
+    /// The run listed the whole blob storage for files no row records (see
+    /// [`STORAGE_SCAN_INTERVAL`]).
+    pub storage_scanned: bool,
 }
 
 impl GcReport {
@@ -270,6 +273,7 @@ impl Registry {
             candidates.push((d, size));
         }
         if self.storage_scan_due(opts).await? {
+            report.storage_scanned = true;
             let started = berth_meta::store::now_ms();
             self.gc_scan_storage(opts, &mut seen, &mut candidates)
                 .await?;

@@ -511,6 +511,7 @@ async fn a_file_nothing_records_or_names_is_found_by_a_storage_scan_first_run_or
     let before = put(b"there before the first collection").await;
     let report = gc(&f.reg, opts(Duration::ZERO, false)).await;
     assert_eq!(report.blobs_deleted, 1, "the first run lists the storage");
+    assert!(report.storage_scanned);
     assert!(!stored(&f.reg, &before).await);
 
     let after = put(b"copied in later").await;
@@ -519,6 +520,7 @@ async fn a_file_nothing_records_or_names_is_found_by_a_storage_scan_first_run_or
         report.blobs_deleted, 0,
         "no candidate names it, no scan is due"
     );
+    assert!(!report.storage_scanned);
     assert!(stored(&f.reg, &after).await);
 
     let scan = GcOptions {
@@ -537,6 +539,7 @@ async fn a_file_nothing_records_or_names_is_found_by_a_storage_scan_first_run_or
     assert!(stored(&f.reg, &after).await);
     let report = gc(&f.reg, scan).await;
     assert_eq!(report.blobs_deleted, 1);
+    assert!(report.storage_scanned);
     assert!(!stored(&f.reg, &after).await);
     assert!(f.reg.fsck(false).await.unwrap().is_clean());
 }

@@ -29,8 +29,13 @@ pub struct GcArgs {
 
 fn summary(r: &GcReport) -> String {
     let verb = if r.dry_run { "would delete" } else { "deleted" };
+    let scanned = if r.storage_scanned {
+        "; listed the whole blob storage for unrecorded files"
+    } else {
+        ""
+    };
     format!(
-        "{verb} {} blobs ({}), {} untagged manifests, {} expired repository links, {} upload sessions ({})",
+        "{verb} {} blobs ({}), {} untagged manifests, {} expired repository links, {} upload sessions ({}){scanned}",
         r.blobs_deleted,
         human_bytes(r.bytes_deleted),
         r.manifests_deleted,
