@@ -304,10 +304,10 @@ impl TagListCache {
         }
     }
 
-    /// The same cache, windowing lists longer than `max_whole` (tests).
-    pub fn with_max_whole(mut self, max_whole: usize) -> TagListCache {
+    /// Windows lists longer than `max_whole` (tests; default
+    /// [`MAX_CACHED_TAGS`]).
+    pub fn set_max_whole(&mut self, max_whole: usize) {
         self.max_whole = max_whole.max(1);
-        self
     }
 
     /// How many lists and windows were read from the store and offered to
@@ -545,7 +545,8 @@ mod tests {
 
     #[test]
     fn a_window_answers_the_pages_inside_it_and_only_those() {
-        let cache = TagListCache::new(&CacheConfig::default()).with_max_whole(3);
+        let mut cache = TagListCache::new(&CacheConfig::default());
+        cache.set_max_whole(3);
         assert_eq!(cache.whole_read_len(), 4);
         assert_eq!(cache.window_len(2), 3, "ten pages, at most the whole limit");
         assert_eq!(cache.window_len(5), 6, "at least a page and one more");

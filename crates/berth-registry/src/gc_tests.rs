@@ -8,6 +8,7 @@ use berth_oci::{Algorithm, Digest, Reference, RepositoryName};
 use bytes::Bytes;
 
 use crate::gc::{GcOptions, GcReport};
+use crate::test_support::{one_stream, push_blob, repo};
 use crate::{Error, Limits, Registry};
 
 const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -20,35 +21,12 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let reg = Registry::open_at(
-        dir.path(),
-        &berth_meta::testing::database_url(dir.path()).await,
-        Limits::default(),
-    )
-    .await
-    .unwrap();
+    let reg = crate::test_support::registry(dir.path()).await;
     Fixture { _dir: dir, reg }
-}
-
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap()
 }
 
 fn reference(s: &str) -> Reference {
     Reference::parse(s).unwrap()
-}
-
-fn one_stream(bytes: Vec<u8>) -> crate::ByteStream {
-    use futures::StreamExt;
-    futures::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed()
-}
-
-async fn push_blob(reg: &Registry, r: &RepositoryName, bytes: &[u8]) -> (Digest, usize) {
-    let d = Digest::of(Algorithm::Sha256, bytes);
-    reg.upload_monolithic(r, Some(d.as_str()), one_stream(bytes.to_vec()))
-        .await
-        .unwrap();
-    (d, bytes.len())
 }
 
 fn desc(media: &str, d: &(Digest, usize)) -> serde_json::Value {

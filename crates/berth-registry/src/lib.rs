@@ -57,6 +57,9 @@ pub mod uploads;
 pub mod vuln;
 pub mod webhook;
 
+#[cfg(test)]
+mod test_support;
+
 pub use access::{Access, AccessPolicy, Action};
 pub use audit::{Actor, AuditAction, AuditConfig, AuditEntry, AuditLog, OnAuditFailure, Outcome};
 pub use auth::{Auth, AuthConfig, AuthMode, Credential, Login, Permissions, Principal};

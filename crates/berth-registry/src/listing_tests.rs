@@ -2,37 +2,18 @@
 //! repositories cached whole and repositories with too many tags, whose pages
 //! come from windows read from the store.
 
-use berth_oci::{Algorithm, Digest, Reference, RepositoryName};
+use berth_oci::{Reference, RepositoryName};
 use bytes::Bytes;
 
+use crate::test_support::{push_blob, repo};
 use crate::{Error, Limits, Registry};
 
 const IMAGE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 async fn registry(dir: &std::path::Path, max_whole: usize) -> Registry {
-    Registry::open_at(
-        dir,
-        &berth_meta::testing::database_url(dir).await,
-        Limits::default(),
-    )
-    .await
-    .unwrap()
-    .with_tag_list_max_whole(max_whole)
-}
-
-fn repo(s: &str) -> RepositoryName {
-    RepositoryName::parse(s).unwrap()
-}
-
-async fn push_blob(reg: &Registry, r: &RepositoryName, bytes: &[u8]) -> (Digest, usize) {
-    use futures::StreamExt;
-    let d = Digest::of(Algorithm::Sha256, bytes);
-    let body = Bytes::copy_from_slice(bytes);
-    let stream = futures::stream::once(async move { Ok(body) }).boxed();
-    reg.upload_monolithic(r, Some(d.as_str()), stream)
+    crate::test_support::registry(dir)
         .await
-        .unwrap();
-    (d, bytes.len())
+        .with_tag_list_max_whole(max_whole)
 }
 
 /// Pushes one image and points each of `tags` at it.

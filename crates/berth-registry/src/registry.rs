@@ -412,14 +412,7 @@ impl Registry {
     /// with a few tags.
     #[cfg(test)]
     pub(crate) fn with_tag_list_max_whole(mut self, max_whole: usize) -> Registry {
-        self.tag_lists = std::mem::replace(
-            &mut self.tag_lists,
-            TagListCache::new(&CacheConfig {
-                max_bytes: 0,
-                ..CacheConfig::default()
-            }),
-        )
-        .with_max_whole(max_whole);
+        self.tag_lists.set_max_whole(max_whole);
         self
     }
 
